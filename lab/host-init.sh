@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Runs as the first process of a lab host, already inside the host's network namespace
+# and a fresh private mount namespace (ip netns exec + unshare --mount). Gives the host
+# its own libvirt directories and cgroup subtree, then becomes a child subreaper running
+# libvirtd in the foreground.
+#   host-init.sh STATE_DIR CGROUP_NAME
+set -euo pipefail
+state=$1
+cg=$2
+
+for d in run/libvirt var/lib/libvirt etc/libvirt var/log/libvirt var/cache/libvirt; do
+  mkdir -p "/$d" "$state/$d"
+  mount --bind "$state/$d" "/$d"
+done
+
+# ip netns exec remounted /sys, which hid the cgroup mounts: mount the v1 controllers again,
+# move into this host's own subtree, then enter a cgroup namespace rooted there, so that
+# libvirt's /machine of each host is a different directory.
+controllers=(cpu cpuacct cpuset memory devices freezer blkio pids)
+mount -t tmpfs -o mode=755 cgroup /sys/fs/cgroup
+for c in "${controllers[@]}"; do
+  mkdir -p "/sys/fs/cgroup/$c"
+  mount -t cgroup -o "$c" cgroup "/sys/fs/cgroup/$c"
+  mkdir -p "/sys/fs/cgroup/$c/$cg"
+done
+cat /sys/fs/cgroup/cpuset/cpuset.cpus >"/sys/fs/cgroup/cpuset/$cg/cpuset.cpus"
+cat /sys/fs/cgroup/cpuset/cpuset.mems >"/sys/fs/cgroup/cpuset/$cg/cpuset.mems"
+for c in "${controllers[@]}"; do echo $$ >"/sys/fs/cgroup/$c/$cg/cgroup.procs"; done
+
+exec unshare --cgroup -- bash -c '
+  set -euo pipefail
+  for c in '"${controllers[*]}"'; do umount "/sys/fs/cgroup/$c"; mount -t cgroup -o "$c" cgroup "/sys/fs/cgroup/$c"; done
+  # Orphans are reaped at once only by a subreaper; libvirt waits for each dead QEMU pid to vanish.
+  exec perl -e "syscall(157, 36, 1, 0, 0, 0) == 0 or die \"prctl: \$!\"; my \$c = fork; defined \$c or die; if (!\$c) { exec @ARGV or die \"exec: \$!\" } 1 while wait != -1" \
+    libvirtd --listen --pid-file /run/libvirt/libvirtd.pid
+'
