@@ -15,6 +15,7 @@ export default defineConfig({
           include: ['test/integration/**/*.test.ts'],
           // One lab at a time: guests run under TCG on two cores, so files run in sequence.
           fileParallelism: false,
+          globalSetup: ['test/support/global-setup.ts'],
           testTimeout: 180_000,
           hookTimeout: 300_000,
         },

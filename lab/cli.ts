@@ -3,11 +3,12 @@ import { parseArgs } from 'node:util';
 import { LabError } from './src/errors.ts';
 import { guestLoad } from './src/guest.ts';
 import { createVm, downLab, fenceHost, healHost, partitionHost, requireLab, upLab } from './src/lab.ts';
+import { listLabIds, readState } from './src/state.ts';
 import { labStatus } from './src/status.ts';
 
 const USAGE = `usage: npm run lab -- <command> [--lab ID]
   up --hosts N --sites M [--wan-rate MBIT] [--domain-type qemu|kvm]
-  down
+  down [--owner OWNER]     (--owner: every lab brought up by that owner, e.g. test:RUNID)
   vm create NAME --host H [--disk local|none] [--memory MIB] [--no-wait]
   vm load NAME [--burn start|stop] [--dirty start|stop] [--mb N]
   fence H | partition H | heal H
@@ -28,6 +29,7 @@ const options = {
   dirty: { type: 'string' },
   mb: { type: 'string' },
   json: { type: 'boolean' },
+  owner: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -71,6 +73,12 @@ async function main(argv: string[]): Promise<void> {
       return;
     }
     case 'down': {
+      if (o.owner !== undefined) {
+        const ids = listLabIds().filter((l) => readState(l)?.owner === o.owner);
+        for (const l of ids) await downLab(l);
+        console.log(ids.length ? `labs ${ids.join(', ')} down` : `no lab of ${o.owner} is up`);
+        return;
+      }
       const t0 = Date.now();
       const was = await downLab(id);
       console.log(was ? `lab ${id} down in ${Date.now() - t0} ms` : `lab ${id} was not up; nothing to do`);

@@ -12,7 +12,7 @@ import {
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { LabError } from './errors.ts';
-import { run, sleep, waitFor } from './exec.ts';
+import { run, waitFor } from './exec.ts';
 import type { HostLayout } from './layout.ts';
 import { hostDir } from './state.ts';
 
@@ -172,12 +172,15 @@ export async function killTree(reaperPid: number | null): Promise<void> {
   const tree = processTree(reaperPid);
   if (tree.length === 0) return;
   for (const pid of tree.slice(1)) tryKill(pid);
-  await waitFor('host processes to be reaped', () => tree.slice(1).every((p) => !alive(p)), 10_000, 20).catch(
-    () => undefined,
+  // The subreaper reaps them at once; wait until they are gone from /proc, not just dead.
+  await waitFor(
+    'host processes to be reaped',
+    () => tree.slice(1).every((p) => !existsSync(`/proc/${p}`)),
+    10_000,
+    20,
   );
   tryKill(reaperPid);
   await waitFor('host subreaper to exit', () => !alive(reaperPid), 10_000, 20);
-  await sleep(0);
 }
 
 function tryKill(pid: number): void {
