@@ -17,6 +17,7 @@ export {
   waitForPing,
 } from './src/lab.ts';
 export { type HostLayout, type LabLayout, labLayout } from './src/layout.ts';
+export { type VirshMigration, virshMigrate } from './src/migrate.ts';
 export { type PingSummary, parsePingLog, startPing } from './src/ping-log.ts';
 export { type LabState, listLabIds, readState, type VmRecord } from './src/state.ts';
 export { type LabStatus, labStatus } from './src/status.ts';

@@ -1,34 +1,8 @@
 // The demo: a lab of 3 libvirt hosts over 2 sites, two guests, a live migration within a
 // site and one across the WAN, each measured by libvirt and by ping from outside.
-import { execFileSync } from 'node:child_process';
-import { createVm, downLab, type LabState, labStatus, readState, startPing, upLab } from '../lab/index.ts';
+import { createVm, downLab, labStatus, readState, upLab, virshMigrate } from '../lab/index.ts';
 
 const id = Number(process.env.KEIZOKU_LAB_ID ?? 0);
-
-function jobInfo(uri: string, vm: string): { elapsedMs: number; downtimeMs: number } {
-  const out = execFileSync('virsh', ['-c', uri, 'domjobinfo', '--completed', vm], { encoding: 'utf8' });
-  const num = (label: string) => Number(out.match(new RegExp(`${label}:\\s+(\\d+)`))?.[1] ?? Number.NaN);
-  return { elapsedMs: num('Time elapsed'), downtimeMs: num('Total downtime') };
-}
-
-async function migrate(state: LabState, vm: string, from: string, to: string, extra: string[]) {
-  const uri = (h: string) => state.layout.hosts.find((x) => x.name === h)!.uri;
-  const address = state.vms.find((v) => v.name === vm)!.address;
-  const cap = startPing(address, 10);
-  await new Promise((r) => setTimeout(r, 500));
-  const t0 = Date.now();
-  execFileSync('virsh', ['-c', uri(from), 'migrate', '--live', '--p2p', ...extra, vm, uri(to)]);
-  const wallMs = Date.now() - t0;
-  await new Promise((r) => setTimeout(r, 500));
-  const p = await cap.stop();
-  const job = jobInfo(uri(to), vm);
-  return {
-    move: `${vm} ${from} -> ${to}${extra.length ? ` ${extra.join(' ')}` : ''}`,
-    wallMs,
-    ...job,
-    ping: p,
-  };
-}
 
 async function main() {
   console.log(`== lab ${id}: 3 libvirt hosts over 2 sites (WAN shaped to 100 Mbit/s)`);
@@ -53,15 +27,16 @@ async function main() {
 
     console.log('== live migrations, pinged every 10 ms from outside the hosts');
     const rows = [
-      await migrate(state, 'web1', 'h1', 'h2', []),
-      await migrate(state, 'core1', 'h3', 'h1', ['--copy-storage-all']),
+      await virshMigrate(state, 'web1', 'h1', 'h2'),
+      await virshMigrate(state, 'core1', 'h3', 'h1', ['--copy-storage-all']),
     ];
     console.log(
       'move                                     total ms  libvirt downtime ms  pings sent  lost  longest gap ms',
     );
     for (const r of rows) {
+      const move = `${r.vm} ${r.from} -> ${r.to} ${r.flags.join(' ')}`;
       console.log(
-        `${r.move.padEnd(41)}${String(r.elapsedMs).padStart(8)}  ${String(r.downtimeMs).padStart(19)}  ${String(r.ping.sent).padStart(10)}  ${String(r.ping.sent - r.ping.received).padStart(4)}  ${String(r.ping.maxGapMs).padStart(14)}`,
+        `${move.padEnd(41)}${String(r.elapsedMs).padStart(8)}  ${String(r.downtimeMs).padStart(19)}  ${String(r.ping.sent).padStart(10)}  ${String(r.ping.sent - r.ping.received).padStart(4)}  ${String(r.ping.maxGapMs).padStart(14)}`,
       );
     }
     const s = await labStatus(readState(id)!);
