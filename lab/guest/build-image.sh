@@ -8,13 +8,13 @@ out=$cache/guest
 mkdir -p "$out" "$cache/debs"
 
 # The source of the image is this directory plus the busybox binary: rebuild when they change.
-stamp=$( (cd "$here" && find init www -type f | sort | xargs sha256sum; sha256sum /bin/busybox) | sha256sum | cut -c1-16)
+stamp=$( (cd "$here" && find init modules www -type f | sort | xargs sha256sum; sha256sum /bin/busybox) | sha256sum | cut -c1-16)
 if [[ -f $out/stamp && $(cat "$out/stamp") == "$stamp" && -f $out/vmlinuz && -f $out/initramfs.gz ]]; then
   exit 0
 fi
 
 # The kernel: the package the cloud meta-package points at, downloaded once, never installed.
-if [[ ! -f $out/vmlinuz || ! -d $out/modules ]]; then
+if [[ ! -f $out/vmlinuz || $(cat "$out/modules.list" 2>/dev/null) != $(cat "$here/modules") ]]; then
   pkg=$(apt-cache depends linux-image-cloud-amd64 2>/dev/null | awk '/Depends: linux-image-[0-9]/{print $2; exit}')
   [[ -n $pkg ]] || { echo "build-image: cannot find the Debian cloud kernel package (run apt-get update)" >&2; exit 1; }
   deb=$(ls "$cache"/debs/"$pkg"_*.deb 2>/dev/null | head -n1 || true)
@@ -28,20 +28,21 @@ if [[ ! -f $out/vmlinuz || ! -d $out/modules ]]; then
   dpkg -x "$deb" "$tmp"
   cp "$tmp"/boot/vmlinuz-* "$out/vmlinuz.new" && mv "$out/vmlinuz.new" "$out/vmlinuz"
   rm -rf "$out/modules" && mkdir -p "$out/modules"
-  for m in virtio_ring virtio virtio_pci_modern_dev virtio_pci_legacy_dev virtio_pci failover net_failover \
-           virtio_net virtio_blk virtio_balloon; do
+  for m in $(cat "$here/modules"); do
     f=$(find "$tmp/lib/modules" -name "$m.ko" | head -n1)
     [[ -n $f ]] || { echo "build-image: module $m not in $pkg" >&2; exit 1; }
     cp "$f" "$out/modules/"
   done
   basename "$deb" >"$out/kernel-package"
+  cp "$here/modules" "$out/modules.list"
 fi
 
 root=$(mktemp -d)
 trap 'rm -rf "$root" "${tmp:-}"' EXIT
-mkdir -p "$root"/{bin,lib/modules,www,proc,sys,dev,run,tmp}
+mkdir -p "$root"/{bin,lib/modules,www,proc,sys,dev,run,tmp,etc}
 cp /bin/busybox "$root/bin/busybox"
 cp "$out"/modules/*.ko "$root/lib/modules/"
+cp "$here/modules" "$root/lib/modules/order"
 cp "$here/init" "$root/init"
 cp -r "$here/www/." "$root/www/"
 chmod 755 "$root/init" "$root"/www/cgi-bin/*
