@@ -1,15 +1,24 @@
 import { spawnSync } from 'node:child_process';
 import { inject } from 'vitest';
-import { LabError, type LabState, listLabIds, type UpOptions, upLab } from '../../lab/index.ts';
+import { LabError, type LabState, listLabIds, readState, type UpOptions, upLab } from '../../lab/index.ts';
 
 declare module 'vitest' {
   export interface ProvidedContext {
     testRunId: string;
+    sharedLabId: number;
   }
 }
 
 /** Owner tag of labs made by this test run; the global teardown downs every lab carrying it. */
 export const testOwner = () => `test:${inject('testRunId')}`;
+
+/** The lab of 3 hosts over 2 sites that the run's global setup brought up. */
+export function sharedLab(): LabState {
+  const id = inject('sharedLabId');
+  const state = readState(id);
+  if (!state) throw new Error(`shared lab ${id} is not up`);
+  return state;
+}
 
 /**
  * Brings up a lab on the first free id from 10 up, so tests never touch a developer's lab
