@@ -1,0 +1,154 @@
+import { z } from 'zod';
+import {
+  filePath,
+  hostAddress,
+  listen,
+  millis,
+  name,
+  parsedText,
+  positiveInt,
+  redisUrl,
+  text,
+  timeZone,
+} from './fields.ts';
+import { LIBVIRT_URI_EXAMPLE, parseLibvirtUri } from './formats.ts';
+import { DATA_CLASS_IDS } from './policies.ts';
+
+/**
+ * The one schema of `keizokud.yaml`. Every object is strict (an unknown field is an error that
+ * names it); defaults are filled in here, so code reading the config never guesses.
+ * Cross-references (sites, tiers, profiles, duplicates) are checked in validate.ts.
+ */
+
+const siteSchema = z.strictObject({
+  name,
+  description: z.string().optional(),
+});
+
+const fenceSchema = z.discriminatedUnion('method', [
+  /** No fencing: a lost host's VMs restart only once a quorum of observers confirms it down. */
+  z.strictObject({ method: z.literal('none') }),
+  /** The lab's power switch (`npm run lab -- fence HOST`). */
+  z.strictObject({ method: z.literal('lab'), labId: z.int().min(0).max(49).default(0) }),
+  z.strictObject({
+    method: z.literal('ipmi'),
+    address: hostAddress,
+    username: text('a user name'),
+    passwordFile: filePath,
+    interface: z.enum(['lan', 'lanplus']).default('lanplus'),
+  }),
+  z.strictObject({
+    method: z.literal('ssh'),
+    /** Defaults to the host's managementAddress. */
+    address: hostAddress.optional(),
+    port: z.int().min(1).max(65535).default(22),
+    user: text('a user name').default('root'),
+    keyFile: filePath,
+    knownHostsFile: filePath,
+    /** Run on the host to power it off at once. */
+    command: text('a command'),
+  }),
+]);
+
+const hostSchema = z.strictObject({
+  name,
+  uri: parsedText(LIBVIRT_URI_EXAMPLE, parseLibvirtUri),
+  site: name,
+  managementAddress: hostAddress,
+  /** Must be true for qemu+tcp:// (no encryption, no authentication): lab only. */
+  insecure: z.boolean().default(false),
+  /** Overrides what libvirt reports, e.g. to hold back room for the host itself. */
+  capacity: z.strictObject({ cpus: positiveInt.optional(), memoryMiB: positiveInt.optional() }).optional(),
+  fence: fenceSchema.prefault({ method: 'none' }),
+});
+
+const libvirtSchema = z.strictObject({
+  tls: z.strictObject({ caFile: filePath, certFile: filePath, keyFile: filePath }).optional(),
+  ssh: z
+    .strictObject({ keyFile: filePath, knownHostsFile: filePath, user: text('a user name').optional() })
+    .optional(),
+  keepaliveIntervalSec: z.int().min(1).max(3600).default(5),
+  keepaliveCount: z.int().min(1).max(100).default(5),
+  callTimeoutMs: millis(100, 30_000),
+});
+
+const apiSchema = z.strictObject({
+  listen: listen.default('127.0.0.1:7480'),
+  tls: z.strictObject({ certFile: filePath, keyFile: filePath }).optional(),
+});
+
+const loopsSchema = z.strictObject({
+  inventoryIntervalMs: millis(100, 10_000),
+  healthIntervalMs: millis(100, 2_000),
+  limitsIntervalMs: millis(100, 30_000),
+  drsIntervalMs: millis(100, 60_000),
+  haIntervalMs: millis(100, 2_000),
+  maintenanceIntervalMs: millis(100, 10_000),
+  schedulesIntervalMs: millis(100, 60_000),
+});
+
+const leaderSchema = z.strictObject({
+  leaseMs: millis(1_000, 10_000),
+  renewMs: millis(100, 3_000),
+});
+
+const policiesSchema = z.strictObject({
+  tiersFile: filePath.optional(),
+  limitsFile: filePath.optional(),
+});
+
+const labelKey = text('a label name', (s) => s.length > 0 && s.length <= 253);
+
+const matchSchema = z
+  .strictObject({
+    /** A VM name or a glob (`*` any run of characters, `?` one character). */
+    name: text('a VM name or glob like web-*').optional(),
+    /** Every label listed must be on the VM with this value. */
+    labels: z.record(labelKey, z.string()).optional(),
+  })
+  .refine((m) => m.name !== undefined || Object.keys(m.labels ?? {}).length > 0, {
+    params: { expected: 'name, labels or both' },
+  });
+
+const vmSchema = z.strictObject({
+  match: matchSchema,
+  tier: name,
+  limits: name.optional(),
+  /** Higher restarts first after a host failure. */
+  haPriority: z.int().min(0).max(1000).default(0),
+  affinityGroup: name.optional(),
+  antiAffinityGroup: name.optional(),
+  homeSite: name.optional(),
+  /** Overrides the tier's data class (the guideline sets it per system). */
+  dataClass: z.enum(DATA_CLASS_IDS).optional(),
+});
+
+export const configSchema = z.strictObject({
+  timeZone: timeZone.default('Asia/Tokyo'),
+  sites: z.array(siteSchema).min(1),
+  hosts: z.array(hostSchema).min(1),
+  libvirt: libvirtSchema.prefault({}),
+  redis: z.strictObject({ url: redisUrl }),
+  api: apiSchema.prefault({}),
+  /** Absent: /metrics is served on the API listener. */
+  metrics: z.strictObject({ listen }).optional(),
+  loops: loopsSchema.prefault({}),
+  leader: leaderSchema.prefault({}),
+  policies: policiesSchema.prefault({}),
+  vms: z.array(vmSchema).default([]),
+});
+
+export type SiteConfig = z.output<typeof siteSchema>;
+export type FenceConfig = z.output<typeof fenceSchema>;
+export type HostConfig = z.output<typeof hostSchema>;
+export type LibvirtConfig = z.output<typeof libvirtSchema>;
+export type ApiConfig = z.output<typeof apiSchema>;
+export type LoopsConfig = z.output<typeof loopsSchema>;
+export type LeaderConfig = z.output<typeof leaderSchema>;
+export type VmMatch = z.output<typeof matchSchema>;
+export type VmAssignment = z.output<typeof vmSchema>;
+
+/** The validated config; file paths are absolute and the policy files resolved. */
+export type KeizokuConfig = Omit<z.output<typeof configSchema>, 'policies'> & {
+  policies: { tiersFile: string; limitsFile: string };
+};

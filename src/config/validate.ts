@@ -1,0 +1,227 @@
+import { type ConfigIssue, type ConfigPath, listQuoted } from './errors.ts';
+import { isLoopback, parseLibvirtUri, parseListen } from './formats.ts';
+import type { LimitsPolicy, TiersPolicy } from './policies.ts';
+import type { KeizokuConfig } from './schema.ts';
+
+/**
+ * Checks across fields of a config that passed the schema. All problems are collected;
+ * errors make the config unusable, warnings (compliance matters, no-op settings) are reported
+ * and the config still loads.
+ */
+
+export interface CrossCheckInput {
+  config: Omit<KeizokuConfig, 'policies'>;
+  file: string;
+  tiers: TiersPolicy;
+  tiersFile: string;
+  limits: LimitsPolicy;
+  limitsFile: string;
+}
+
+export interface CrossCheckResult {
+  errors: ConfigIssue[];
+  warnings: ConfigIssue[];
+}
+
+export function crossCheck(input: CrossCheckInput): CrossCheckResult {
+  const out: CrossCheckResult = { errors: [], warnings: [] };
+  checkSites(input, out);
+  checkHosts(input, out);
+  checkVms(input, out);
+  checkListeners(input, out);
+  return out;
+}
+
+/** Reports a second (third, ...) use of the same key. */
+function duplicates<T>(
+  items: readonly T[],
+  key: (item: T) => string | undefined,
+  report: (index: number, first: number, value: string) => void,
+): void {
+  const seen = new Map<string, number>();
+  items.forEach((item, i) => {
+    const k = key(item);
+    if (k === undefined) return;
+    const first = seen.get(k);
+    if (first === undefined) seen.set(k, i);
+    else report(i, first, k);
+  });
+}
+
+function checkSites({ config, file }: CrossCheckInput, out: CrossCheckResult): void {
+  duplicates(
+    config.sites,
+    (s) => s.name,
+    (i, first, v) =>
+      out.errors.push({
+        file,
+        path: ['sites', i, 'name'],
+        message: `duplicate site name "${v}" (also sites[${first}])`,
+      }),
+  );
+  config.sites.forEach((site, i) => {
+    if (!config.hosts.some((h) => h.site === site.name)) {
+      out.warnings.push({ file, path: ['sites', i], message: `site "${site.name}" has no hosts` });
+    }
+  });
+}
+
+function checkHosts({ config, file }: CrossCheckInput, out: CrossCheckResult): void {
+  const err = (path: ConfigPath, message: string) => out.errors.push({ file, path, message });
+  const hosts = config.hosts;
+  duplicates(
+    hosts,
+    (h) => h.name,
+    (i, f, v) => err(['hosts', i, 'name'], `duplicate host name "${v}" (also hosts[${f}])`),
+  );
+  duplicates(
+    hosts,
+    (h) => daemonKey(h.uri),
+    (i, f) => err(['hosts', i, 'uri'], `duplicate: the same libvirtd as hosts[${f}] ("${hosts[f]?.name}")`),
+  );
+  duplicates(
+    hosts,
+    (h) => h.managementAddress.toLowerCase(),
+    (i, f, v) =>
+      err(
+        ['hosts', i, 'managementAddress'],
+        `duplicate address ${v} (also hosts[${f}], "${hosts[f]?.name}")`,
+      ),
+  );
+  const siteNames = [...new Set(config.sites.map((s) => s.name))];
+  hosts.forEach((host, i) => {
+    if (!siteNames.includes(host.site)) {
+      err(['hosts', i, 'site'], `unknown site "${host.site}": expected ${oneOf(siteNames, 'sites')}`);
+    }
+    checkTransport(config, file, i, out);
+  });
+}
+
+/** One libvirtd, however it is reached: host, explicit port and path. */
+function daemonKey(uri: string): string | undefined {
+  const parsed = parseLibvirtUri(uri);
+  if (!parsed.ok) return undefined;
+  const u = parsed.value;
+  return `${u.host.toLowerCase()}|${u.port ?? ''}|${u.path}|${u.transport === 'unix' ? (u.params.socket ?? '') : ''}`;
+}
+
+function checkTransport(
+  config: CrossCheckInput['config'],
+  file: string,
+  i: number,
+  out: CrossCheckResult,
+): void {
+  const host = config.hosts[i]!;
+  const parsed = parseLibvirtUri(host.uri);
+  if (!parsed.ok) return;
+  const transport = parsed.value.transport;
+  const path = ['hosts', i];
+  if (transport === 'tcp' && !host.insecure) {
+    out.errors.push({
+      file,
+      path: [...path, 'insecure'],
+      message: `host "${host.name}" uses plain TCP (qemu+tcp: no encryption, no authentication), which needs insecure: true (lab only)`,
+    });
+  }
+  if (transport !== 'tcp' && host.insecure) {
+    out.warnings.push({
+      file,
+      path: [...path, 'insecure'],
+      message: `has no effect: host "${host.name}" does not use qemu+tcp`,
+    });
+  }
+  if (transport === 'tls' && config.libvirt.tls === undefined) {
+    out.errors.push({
+      file,
+      path: [...path, 'uri'],
+      message: `host "${host.name}" uses TLS, which needs libvirt.tls (caFile, certFile, keyFile)`,
+    });
+  }
+  if (transport === 'ssh' && config.libvirt.ssh === undefined) {
+    out.errors.push({
+      file,
+      path: [...path, 'uri'],
+      message: `host "${host.name}" uses SSH, which needs libvirt.ssh (keyFile, knownHostsFile)`,
+    });
+  }
+}
+
+function checkVms(input: CrossCheckInput, out: CrossCheckResult): void {
+  const { config, file, tiers, limits } = input;
+  const tierIds = tiers.tiers.map((t) => t.id);
+  const profiles = Object.keys(limits.profiles);
+  const siteNames = [...new Set(config.sites.map((s) => s.name))];
+  config.vms.forEach((vm, i) => {
+    const tier = tiers.tiers.find((t) => t.id === vm.tier);
+    if (tier === undefined) {
+      out.errors.push({
+        file,
+        path: ['vms', i, 'tier'],
+        message: `unknown tier "${vm.tier}": expected ${oneOf(tierIds, input.tiersFile)}`,
+      });
+    } else if (siteNames.length < tier.minSites) {
+      out.warnings.push({
+        file,
+        path: ['vms', i, 'tier'],
+        message: `tier "${tier.id}" (${tier.labelJa}) needs ${tier.minSites} sites for ${crossSite(tier.mechanisms)}, but ${siteNames.length} ${siteNames.length === 1 ? 'site is' : 'sites are'} configured`,
+      });
+    }
+    if (vm.limits !== undefined && !profiles.includes(vm.limits)) {
+      out.errors.push({
+        file,
+        path: ['vms', i, 'limits'],
+        message: `unknown limits profile "${vm.limits}": expected ${oneOf(profiles, input.limitsFile)}`,
+      });
+    }
+    if (vm.homeSite !== undefined && !siteNames.includes(vm.homeSite)) {
+      out.errors.push({
+        file,
+        path: ['vms', i, 'homeSite'],
+        message: `unknown site "${vm.homeSite}": expected ${oneOf(siteNames, 'sites')}`,
+      });
+    }
+    if (vm.affinityGroup !== undefined && vm.affinityGroup === vm.antiAffinityGroup) {
+      out.errors.push({
+        file,
+        path: ['vms', i, 'antiAffinityGroup'],
+        message: `"${vm.affinityGroup}" is also this entry's affinityGroup`,
+      });
+    }
+  });
+}
+
+function crossSite(mechanisms: readonly string[]): string {
+  const names = mechanisms.filter((m) => m.startsWith('cross-site'));
+  return names.length > 0 ? names.join(' and ') : 'its mechanisms';
+}
+
+function checkListeners({ config, file }: CrossCheckInput, out: CrossCheckResult): void {
+  const api = parseListen(config.api.listen);
+  if (api.ok && !isLoopback(api.value.host) && config.api.tls === undefined) {
+    out.warnings.push({
+      file,
+      path: ['api', 'listen'],
+      message: `the API listens on ${config.api.listen} without TLS (set api.tls)`,
+    });
+  }
+  if (config.metrics !== undefined && config.metrics.listen === config.api.listen) {
+    out.errors.push({
+      file,
+      path: ['metrics', 'listen'],
+      message: `${config.metrics.listen} is already api.listen (leave metrics out to serve /metrics on the API)`,
+    });
+  }
+  if (config.leader.renewMs >= config.leader.leaseMs) {
+    out.errors.push({
+      file,
+      path: ['leader', 'renewMs'],
+      message: `expected less than leader.leaseMs (${config.leader.leaseMs}), got ${config.leader.renewMs}`,
+    });
+  }
+}
+
+/** `one of "dc1" or "dc2" (from sites)`; an empty list says where it would come from. */
+function oneOf(values: readonly string[], from: string): string {
+  if (values.length === 0) return `a name defined in ${from}, which defines none`;
+  return `${values.length === 1 ? '' : 'one of '}${listQuoted(values)} (from ${from})`;
+}
