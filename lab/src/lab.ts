@@ -242,8 +242,9 @@ export function fenceHost(id: number, name: string): Promise<void> {
   return locked(id, async (state) => {
     const h = requireHost(state, name);
     const hs = hostState(state, name);
-    await killTree(hs.reaperPid);
+    // Links first: a power cut sends no FIN or RST, peers must notice the silence themselves.
     await setHostLinks(h, false);
+    await killTree(hs.reaperPid);
     Object.assign(hs, { fenced: true, reaperPid: null, libvirtdPid: null });
   });
 }

@@ -29,6 +29,7 @@ export function domainXml({ vm, domainType, guestDir, diskPath }: DomainXmlInput
     <initrd>${esc(join(guestDir, 'initramfs.gz'))}</initrd>
     <cmdline>console=ttyS0 quiet panic=-1 guestip=${vm.address}/24 guestname=${esc(vm.name)}</cmdline>
   </os>
+  <features><acpi/></features>
   <on_poweroff>destroy</on_poweroff>
   <on_reboot>restart</on_reboot>
   <on_crash>destroy</on_crash>

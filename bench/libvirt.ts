@@ -1,0 +1,93 @@
+// bench:libvirt — per-call latency of "all domains with their stats" on a lab host with 10
+// VMs: this client's getAllDomainStats over one persistent connection vs spawning
+// `virsh domstats` for the same data. Median of several runs in one process, and the ratio.
+// Prints one JSON object on the last line.
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { createVm, downLab, LabError, listLabIds, readState, upLab } from '../lab/index.ts';
+import { connectLibvirt } from '../src/libvirt/index.ts';
+
+const execFileP = promisify(execFile);
+const RUNS = Number(process.env.BENCH_RUNS ?? 30);
+const VMS = Number(process.env.BENCH_VMS ?? 10);
+
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return (s[(s.length - 1) >> 1]! + s[s.length >> 1]!) / 2;
+};
+
+async function freeLab(): Promise<number> {
+  for (let id = 10; id <= 49; id++) {
+    if (listLabIds().includes(id)) continue;
+    try {
+      await upLab({ id, hosts: 1, sites: 1, owner: 'bench' });
+      return id;
+    } catch (e) {
+      if (!(e instanceof LabError && e.message.includes('already up'))) throw e;
+    }
+  }
+  throw new Error('no free lab id');
+}
+
+async function main() {
+  const id = await freeLab();
+  try {
+    for (let i = 0; i < VMS; i += 5) {
+      await Promise.all(
+        Array.from({ length: Math.min(5, VMS - i) }, (_, k) =>
+          createVm(id, { name: `bv${i + k}`, host: 'h1' }),
+        ),
+      );
+    }
+    const uri = readState(id)!.layout.hosts[0]!.uri;
+    const client = await connectLibvirt(uri, { insecure: true });
+    const clientMs: number[] = [];
+    const virshMs: number[] = [];
+    let clientDomains = 0;
+    let virshDomains = 0;
+    // Interleaved, so both see the same machine load.
+    for (let r = 0; r < RUNS; r++) {
+      let t = performance.now();
+      const stats = await client.getAllDomainStats();
+      clientMs.push(performance.now() - t);
+      clientDomains = stats.length;
+      t = performance.now();
+      const { stdout } = await execFileP('virsh', [
+        '-c',
+        uri,
+        'domstats',
+        '--raw',
+        '--state',
+        '--cpu-total',
+        '--balloon',
+        '--vcpu',
+        '--interface',
+        '--block',
+      ]);
+      virshMs.push(performance.now() - t);
+      virshDomains = stdout.split('\n').filter((l) => l.startsWith('Domain:')).length;
+    }
+    await client.close();
+    const c = median(clientMs);
+    const v = median(virshMs);
+    console.log(
+      JSON.stringify({
+        bench: 'libvirt',
+        vms: VMS,
+        runs: RUNS,
+        domains_seen_client: clientDomains,
+        domains_seen_virsh: virshDomains,
+        client_median_ms: Number(c.toFixed(3)),
+        virsh_median_ms: Number(v.toFixed(3)),
+        ratio_client_vs_virsh: Number((c / v).toFixed(4)),
+      }),
+    );
+  } finally {
+    await downLab(id);
+  }
+}
+
+main().catch((e: unknown) => {
+  console.error(`bench:libvirt: ${e instanceof Error ? e.message : String(e)}`);
+  process.exit(1);
+});

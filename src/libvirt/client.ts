@@ -1,0 +1,538 @@
+import { EventEmitter } from 'node:events';
+import {
+  Affect,
+  DomainEventId,
+  DomainStats,
+  domainStateNames,
+  JOB_STATS_COMPLETED,
+  jobTypeNames,
+  ListDomains,
+  lifecycleEventNames,
+  Migrate,
+  MigrateParam,
+  NODE_CPU_STATS_ALL_CPUS,
+  NODE_MEMORY_STATS_ALL_CELLS,
+  TYPED_PARAM_STRING_OKAY,
+} from './constants.ts';
+import type { XdrCodec } from './protocol/generated/common.ts';
+import {
+  remoteProcedures as P,
+  type RemoteNonnullDomain,
+  type RemoteTypedParam,
+  remoteProceduresByNumber,
+  remoteProgram,
+} from './protocol/generated/remote.ts';
+import { fromTypedParams, type ParamKind, type TypedParams, toTypedParams } from './typed-params.ts';
+import { XdrReader, type XdrWriter } from './xdr.ts';
+
+/** What the client needs of a connection: typed calls and event messages. */
+export interface RpcChannel {
+  call<R>(
+    program: number,
+    version: number,
+    procedure: number,
+    encodeArgs: ((w: XdrWriter) => void) | null,
+    decodeRet: ((r: XdrReader) => R) | null,
+    opts?: { timeoutMs?: number },
+  ): Promise<R>;
+  on(event: 'event', listener: (program: number, procedure: number, body: Buffer) => void): unknown;
+  on(event: 'close', listener: (err: Error) => void): unknown;
+  close(): Promise<void>;
+}
+
+/** A domain reference as libvirt sends it: name, 16-byte UUID, id (-1 when not running). */
+export type DomainRef = RemoteNonnullDomain;
+
+export interface NodeInfo {
+  model: string;
+  memoryKiB: number;
+  cpus: number;
+  mhz: number;
+  nodes: number;
+  sockets: number;
+  cores: number;
+  threads: number;
+}
+
+export interface DomainSummary {
+  name: string;
+  uuid: string;
+  id: number;
+  state: string;
+  persistent: boolean;
+}
+
+export interface DomainStatsRecord {
+  name: string;
+  uuid: string;
+  stats: TypedParams;
+}
+
+export interface JobStats {
+  type: string;
+  stats: TypedParams;
+}
+
+export interface MigrationOptions {
+  /** Destination libvirt URI as the source host reaches it (peer-to-peer). */
+  destinationUri: string;
+  /** Extra migration URI (e.g. tcp://addr) when the default address is wrong. */
+  migrateUri?: string;
+  bandwidthMiBs?: number;
+  persistent?: boolean;
+  undefineSource?: boolean;
+  copyStorage?: 'all' | 'inc';
+  autoConverge?: boolean;
+  postCopy?: boolean;
+  parallelConnections?: number;
+  compression?: ('xbzrle' | 'mt' | 'zlib' | 'zstd')[];
+  /** Deadline of the whole perform call; the migration itself is aborted separately by its owner. */
+  timeoutMs?: number;
+}
+
+export type DomainEvent =
+  | { kind: 'lifecycle'; domain: string; uuid: string; event: string; detail: number }
+  | { kind: 'job-completed'; domain: string; uuid: string; stats: TypedParams }
+  | { kind: 'migration-iteration'; domain: string; uuid: string; iteration: number };
+
+const SCHED_KINDS: Record<string, ParamKind> = {
+  cpu_shares: 'ullong',
+  vcpu_period: 'ullong',
+  vcpu_quota: 'llong',
+  global_period: 'ullong',
+  global_quota: 'llong',
+  emulator_period: 'ullong',
+  emulator_quota: 'llong',
+};
+const MEMORY_KINDS: Record<string, ParamKind> = {
+  hard_limit: 'ullong',
+  soft_limit: 'ullong',
+  swap_hard_limit: 'ullong',
+  min_guarantee: 'ullong',
+};
+const BLKIO_KINDS: Record<string, ParamKind> = {
+  weight: 'uint',
+  device_weight: 'string',
+  device_read_iops_sec: 'string',
+  device_write_iops_sec: 'string',
+  device_read_bytes_sec: 'string',
+  device_write_bytes_sec: 'string',
+};
+const IFACE_KINDS: Record<string, ParamKind> = {
+  'inbound.average': 'uint',
+  'inbound.peak': 'uint',
+  'inbound.burst': 'uint',
+  'inbound.floor': 'uint',
+  'outbound.average': 'uint',
+  'outbound.peak': 'uint',
+  'outbound.burst': 'uint',
+};
+
+export const uuidString = (b: Buffer) => {
+  const h = b.toString('hex');
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
+};
+const uuidBytes = (s: string) => Buffer.from(s.replace(/-/g, ''), 'hex');
+
+/** Procedure definitions with their generated codecs, typed by the table entry. */
+type Proc<A, R> = { number: number; args: XdrCodec<A> | null; ret: XdrCodec<R> | null };
+
+/**
+ * Typed operations over one libvirt connection. Every call has a deadline (the channel's default
+ * unless given); events arrive as 'domain-event' after `subscribeDomainEvents()`.
+ */
+export class LibvirtClient extends EventEmitter {
+  private readonly callbacks = new Map<number, number>();
+
+  constructor(readonly channel: RpcChannel) {
+    super();
+    channel.on('event', (program, procedure, body) => this.onEvent(program, procedure, body));
+  }
+
+  /** One remote procedure call with the generated codecs of that procedure. */
+  rpc<A, R>(proc: Proc<A, R>, args?: A, opts?: { timeoutMs?: number }): Promise<R> {
+    const { args: a, ret } = proc;
+    return this.channel.call(
+      remoteProgram.program,
+      remoteProgram.version,
+      proc.number,
+      a ? (w) => a.encode(w, args as A) : null,
+      ret ? (r) => ret.decode(r) : null,
+      opts,
+    ) as Promise<R>;
+  }
+
+  /** Tells libvirtd the connection ends (bounded wait), then closes it. Idempotent. */
+  async close(): Promise<void> {
+    await this.rpc(P.REMOTE_PROC_CONNECT_CLOSE, undefined, { timeoutMs: 2_000 }).catch(() => undefined);
+    await this.channel.close();
+  }
+
+  // ---- host ----
+
+  async hostname(): Promise<string> {
+    return (await this.rpc(P.REMOTE_PROC_CONNECT_GET_HOSTNAME)).hostname;
+  }
+
+  async capabilities(): Promise<string> {
+    return (await this.rpc(P.REMOTE_PROC_CONNECT_GET_CAPABILITIES)).capabilities;
+  }
+
+  async nodeInfo(): Promise<NodeInfo> {
+    const r = await this.rpc(P.REMOTE_PROC_NODE_GET_INFO);
+    const model = Buffer.from(r.model.filter((c) => c !== 0)).toString('latin1');
+    return {
+      model,
+      memoryKiB: Number(r.memory),
+      cpus: r.cpus,
+      mhz: r.mhz,
+      nodes: r.nodes,
+      sockets: r.sockets,
+      cores: r.cores,
+      threads: r.threads,
+    };
+  }
+
+  /** Host CPU times in ns summed over all CPUs: user, kernel, idle, iowait. */
+  async nodeCpuStats(): Promise<Record<string, number>> {
+    const base = { cpuNum: NODE_CPU_STATS_ALL_CPUS, flags: 0 };
+    const { nparams } = await this.rpc(P.REMOTE_PROC_NODE_GET_CPU_STATS, { ...base, nparams: 0 });
+    const r = await this.rpc(P.REMOTE_PROC_NODE_GET_CPU_STATS, { ...base, nparams });
+    return Object.fromEntries(r.params.map((p) => [p.field, Number(p.value)]));
+  }
+
+  /** Host memory in KiB: total, free, buffers, cached. */
+  async nodeMemoryStats(): Promise<Record<string, number>> {
+    const base = { cellNum: NODE_MEMORY_STATS_ALL_CELLS, flags: 0 };
+    const { nparams } = await this.rpc(P.REMOTE_PROC_NODE_GET_MEMORY_STATS, { ...base, nparams: 0 });
+    const r = await this.rpc(P.REMOTE_PROC_NODE_GET_MEMORY_STATS, { ...base, nparams });
+    return Object.fromEntries(r.params.map((p) => [p.field, Number(p.value)]));
+  }
+
+  // ---- domains ----
+
+  async listAllDomains(flags = 0): Promise<DomainRef[]> {
+    return (await this.rpc(P.REMOTE_PROC_CONNECT_LIST_ALL_DOMAINS, { needResults: 1, flags })).domains;
+  }
+
+  /** Every domain with its state, from two calls whatever the number of domains. */
+  async listDomainsWithState(): Promise<DomainSummary[]> {
+    const [persistent, records] = await Promise.all([
+      this.listAllDomains(ListDomains.PERSISTENT),
+      this.getAllDomainStats(DomainStats.STATE),
+    ]);
+    const persistentUuids = new Set(persistent.map((d) => uuidString(d.uuid)));
+    return records.map((r) => ({
+      name: r.name,
+      uuid: r.uuid,
+      id: r.id,
+      state: domainStateNames[Number(r.stats['state.state'])] ?? 'unknown',
+      persistent: persistentUuids.has(r.uuid),
+    }));
+  }
+
+  async lookupByName(name: string): Promise<DomainRef> {
+    return (await this.rpc(P.REMOTE_PROC_DOMAIN_LOOKUP_BY_NAME, { name })).dom;
+  }
+
+  async lookupByUuid(uuid: string): Promise<DomainRef> {
+    return (await this.rpc(P.REMOTE_PROC_DOMAIN_LOOKUP_BY_UUID, { uuid: uuidBytes(uuid) })).dom;
+  }
+
+  async getState(dom: DomainRef): Promise<{ state: string; reason: number }> {
+    const r = await this.rpc(P.REMOTE_PROC_DOMAIN_GET_STATE, { dom, flags: 0 });
+    return { state: domainStateNames[r.state] ?? 'unknown', reason: r.reason };
+  }
+
+  async getXml(dom: DomainRef, flags = 0): Promise<string> {
+    return (await this.rpc(P.REMOTE_PROC_DOMAIN_GET_XML_DESC, { dom, flags })).xml;
+  }
+
+  async defineXml(xml: string, flags = 0): Promise<DomainRef> {
+    return (await this.rpc(P.REMOTE_PROC_DOMAIN_DEFINE_XML_FLAGS, { xml, flags })).dom;
+  }
+
+  async undefine(dom: DomainRef, flags = 0): Promise<void> {
+    await this.rpc(P.REMOTE_PROC_DOMAIN_UNDEFINE_FLAGS, { dom, flags });
+  }
+
+  /** Starts a transient domain from XML. */
+  async createXml(xml: string, flags = 0): Promise<DomainRef> {
+    return (await this.rpc(P.REMOTE_PROC_DOMAIN_CREATE_XML, { xmlDesc: xml, flags })).dom;
+  }
+
+  /** Starts a defined domain. */
+  async start(dom: DomainRef, flags = 0): Promise<DomainRef> {
+    return (await this.rpc(P.REMOTE_PROC_DOMAIN_CREATE_WITH_FLAGS, { dom, flags })).dom;
+  }
+
+  async destroy(dom: DomainRef, flags = 0): Promise<void> {
+    await this.rpc(P.REMOTE_PROC_DOMAIN_DESTROY_FLAGS, { dom, flags });
+  }
+
+  async shutdown(dom: DomainRef, flags = 0): Promise<void> {
+    await this.rpc(P.REMOTE_PROC_DOMAIN_SHUTDOWN_FLAGS, { dom, flags });
+  }
+
+  // ---- tuning ----
+
+  async getSchedulerParameters(dom: DomainRef, flags: number = Affect.CURRENT): Promise<TypedParams> {
+    const { nparams } = await this.rpc(P.REMOTE_PROC_DOMAIN_GET_SCHEDULER_TYPE, { dom });
+    const r = await this.rpc(P.REMOTE_PROC_DOMAIN_GET_SCHEDULER_PARAMETERS_FLAGS, { dom, nparams, flags });
+    return fromTypedParams(r.params);
+  }
+
+  /** cpu_shares, vcpu_period (µs), vcpu_quota (µs, -1 = no cap). */
+  async setSchedulerParameters(
+    dom: DomainRef,
+    values: Record<string, number | undefined>,
+    flags: number = Affect.LIVE,
+  ): Promise<void> {
+    const params = toTypedParams(values, SCHED_KINDS);
+    await this.rpc(P.REMOTE_PROC_DOMAIN_SET_SCHEDULER_PARAMETERS_FLAGS, { dom, params, flags });
+  }
+
+  /** hard_limit, soft_limit, swap_hard_limit in KiB (unlimited = 9007199254740991). */
+  async getMemoryParameters(dom: DomainRef, flags: number = Affect.CURRENT): Promise<TypedParams> {
+    const first = await this.rpc(P.REMOTE_PROC_DOMAIN_GET_MEMORY_PARAMETERS, { dom, nparams: 0, flags });
+    const r = await this.rpc(P.REMOTE_PROC_DOMAIN_GET_MEMORY_PARAMETERS, {
+      dom,
+      nparams: first.nparams,
+      flags,
+    });
+    return fromTypedParams(r.params);
+  }
+
+  async setMemoryParameters(
+    dom: DomainRef,
+    values: Record<string, number | undefined>,
+    flags: number = Affect.LIVE,
+  ): Promise<void> {
+    await this.rpc(P.REMOTE_PROC_DOMAIN_SET_MEMORY_PARAMETERS, {
+      dom,
+      params: toTypedParams(values, MEMORY_KINDS),
+      flags,
+    });
+  }
+
+  /** weight and per-device limits as 'path,value' strings. */
+  async getBlkioParameters(dom: DomainRef, flags: number = Affect.CURRENT): Promise<TypedParams> {
+    const first = await this.rpc(P.REMOTE_PROC_DOMAIN_GET_BLKIO_PARAMETERS, { dom, nparams: 0, flags });
+    const r = await this.rpc(P.REMOTE_PROC_DOMAIN_GET_BLKIO_PARAMETERS, {
+      dom,
+      nparams: first.nparams,
+      flags,
+    });
+    return fromTypedParams(r.params);
+  }
+
+  async setBlkioParameters(
+    dom: DomainRef,
+    values: Record<string, number | string | undefined>,
+    flags: number = Affect.LIVE,
+  ): Promise<void> {
+    await this.rpc(P.REMOTE_PROC_DOMAIN_SET_BLKIO_PARAMETERS, {
+      dom,
+      params: toTypedParams(values, BLKIO_KINDS),
+      flags,
+    });
+  }
+
+  /** inbound./outbound. average, peak (KiB/s), burst (KiB) of one interface (target dev or MAC). */
+  async getInterfaceParameters(
+    dom: DomainRef,
+    device: string,
+    flags: number = Affect.CURRENT,
+  ): Promise<TypedParams> {
+    const first = await this.rpc(P.REMOTE_PROC_DOMAIN_GET_INTERFACE_PARAMETERS, {
+      dom,
+      device,
+      nparams: 0,
+      flags,
+    });
+    const r = await this.rpc(P.REMOTE_PROC_DOMAIN_GET_INTERFACE_PARAMETERS, {
+      dom,
+      device,
+      nparams: first.nparams,
+      flags,
+    });
+    return fromTypedParams(r.params);
+  }
+
+  async setInterfaceParameters(
+    dom: DomainRef,
+    device: string,
+    values: Record<string, number | undefined>,
+    flags: number = Affect.LIVE,
+  ): Promise<void> {
+    await this.rpc(P.REMOTE_PROC_DOMAIN_SET_INTERFACE_PARAMETERS, {
+      dom,
+      device,
+      params: toTypedParams(values, IFACE_KINDS),
+      flags,
+    });
+  }
+
+  // ---- statistics ----
+
+  /** Bulk statistics of all domains (or of `doms`) in one call: cpu, balloon, vcpu, interface, block... */
+  async getAllDomainStats(
+    stats: number = DomainStats.STATE |
+      DomainStats.CPU_TOTAL |
+      DomainStats.BALLOON |
+      DomainStats.VCPU |
+      DomainStats.INTERFACE |
+      DomainStats.BLOCK,
+    flags = 0,
+    doms: DomainRef[] = [],
+  ): Promise<(DomainStatsRecord & { id: number })[]> {
+    // With `doms` empty this is virConnectGetAllDomainStats, else virDomainListGetStats.
+    const r = await this.rpc(P.REMOTE_PROC_CONNECT_GET_ALL_DOMAIN_STATS, { doms, stats, flags });
+    return r.retStats.map((s) => ({
+      name: s.dom.name,
+      uuid: uuidString(s.dom.uuid),
+      id: s.dom.id,
+      stats: fromTypedParams(s.params),
+    }));
+  }
+
+  // ---- jobs and migration ----
+
+  async jobStats(dom: DomainRef, completed = false): Promise<JobStats> {
+    const r = await this.rpc(P.REMOTE_PROC_DOMAIN_GET_JOB_STATS, {
+      dom,
+      flags: completed ? JOB_STATS_COMPLETED : 0,
+    });
+    return { type: jobTypeNames[r.type] ?? String(r.type), stats: fromTypedParams(r.params) };
+  }
+
+  async abortJob(dom: DomainRef): Promise<void> {
+    await this.rpc(P.REMOTE_PROC_DOMAIN_ABORT_JOB, { dom });
+  }
+
+  async migrateSetMaxDowntime(dom: DomainRef, downtimeMs: number): Promise<void> {
+    await this.rpc(P.REMOTE_PROC_DOMAIN_MIGRATE_SET_MAX_DOWNTIME, {
+      dom,
+      downtime: BigInt(downtimeMs),
+      flags: 0,
+    });
+  }
+
+  async migrateSetMaxSpeed(dom: DomainRef, bandwidthMiBs: number): Promise<void> {
+    await this.rpc(P.REMOTE_PROC_DOMAIN_MIGRATE_SET_MAX_SPEED, {
+      dom,
+      bandwidth: BigInt(bandwidthMiBs),
+      flags: 0,
+    });
+  }
+
+  async migrateStartPostCopy(dom: DomainRef): Promise<void> {
+    await this.rpc(P.REMOTE_PROC_DOMAIN_MIGRATE_START_POST_COPY, { dom, flags: 0 });
+  }
+
+  /**
+   * Peer-to-peer live migration: the source libvirtd connects to the destination itself, so
+   * this one call covers the whole protocol. Resolves when the migration has completed.
+   */
+  async migrate(dom: DomainRef, o: MigrationOptions): Promise<void> {
+    let flags = Migrate.LIVE | Migrate.PEER2PEER;
+    if (o.persistent) flags |= Migrate.PERSIST_DEST;
+    if (o.undefineSource) flags |= Migrate.UNDEFINE_SOURCE;
+    if (o.copyStorage === 'all') flags |= Migrate.NON_SHARED_DISK;
+    if (o.copyStorage === 'inc') flags |= Migrate.NON_SHARED_INC;
+    if (o.autoConverge) flags |= Migrate.AUTO_CONVERGE;
+    if (o.postCopy) flags |= Migrate.POSTCOPY;
+    if (o.parallelConnections) flags |= Migrate.PARALLEL;
+    if (o.compression?.length) flags |= Migrate.COMPRESSED;
+    const params: RemoteTypedParam[] = toTypedParams(
+      {
+        [MigrateParam.URI]: o.migrateUri,
+        [MigrateParam.BANDWIDTH]: o.bandwidthMiBs,
+        [MigrateParam.PARALLEL_CONNECTIONS]: o.parallelConnections,
+      },
+      {
+        [MigrateParam.URI]: 'string',
+        [MigrateParam.BANDWIDTH]: 'ullong',
+        [MigrateParam.PARALLEL_CONNECTIONS]: 'int',
+      },
+    );
+    for (const c of o.compression ?? [])
+      params.push(...toTypedParams({ compression: c }, { compression: 'string' }));
+    await this.rpc(
+      P.REMOTE_PROC_DOMAIN_MIGRATE_PERFORM3_PARAMS,
+      { dom, dconnuri: o.destinationUri, params, cookieIn: Buffer.alloc(0), flags },
+      { timeoutMs: o.timeoutMs ?? 3_600_000 },
+    );
+  }
+
+  // ---- events ----
+
+  /** Registers for lifecycle, job-completed and migration-iteration events of every domain. */
+  async subscribeDomainEvents(): Promise<void> {
+    for (const eventID of [
+      DomainEventId.LIFECYCLE,
+      DomainEventId.JOB_COMPLETED,
+      DomainEventId.MIGRATION_ITERATION,
+    ]) {
+      if (this.callbacks.has(eventID)) continue;
+      const r = await this.rpc(P.REMOTE_PROC_CONNECT_DOMAIN_EVENT_CALLBACK_REGISTER_ANY, {
+        eventID,
+        dom: null,
+      });
+      this.callbacks.set(eventID, r.callbackID);
+    }
+  }
+
+  async unsubscribeDomainEvents(): Promise<void> {
+    for (const [eventID, callbackID] of this.callbacks) {
+      await this.rpc(P.REMOTE_PROC_CONNECT_DOMAIN_EVENT_CALLBACK_DEREGISTER_ANY, { callbackID });
+      this.callbacks.delete(eventID);
+    }
+  }
+
+  private onEvent(program: number, procedure: number, body: Buffer): void {
+    if (program !== remoteProgram.program) return;
+    const def = remoteProceduresByNumber.get(procedure);
+    if (!def?.msg) return;
+    let ev: DomainEvent | null = null;
+    try {
+      ev = toDomainEvent(procedure, decodeBody(def.msg, body));
+    } catch (e) {
+      this.emit('error', e);
+      return;
+    }
+    if (ev) this.emit('domain-event', ev);
+  }
+}
+
+function decodeBody(codec: XdrCodec<unknown>, body: Buffer): unknown {
+  const r = new XdrReader(body);
+  const v = codec.decode(r);
+  r.assertEnd();
+  return v;
+}
+
+function toDomainEvent(procedure: number, msg: unknown): DomainEvent | null {
+  const ref = (d: RemoteNonnullDomain) => ({ domain: d.name, uuid: uuidString(d.uuid) });
+  switch (procedure) {
+    case P.REMOTE_PROC_DOMAIN_EVENT_CALLBACK_LIFECYCLE.number: {
+      const m = (msg as { msg: { dom: RemoteNonnullDomain; event: number; detail: number } }).msg;
+      return {
+        kind: 'lifecycle',
+        ...ref(m.dom),
+        event: lifecycleEventNames[m.event] ?? String(m.event),
+        detail: m.detail,
+      };
+    }
+    case P.REMOTE_PROC_DOMAIN_EVENT_CALLBACK_JOB_COMPLETED.number: {
+      const m = msg as { dom: RemoteNonnullDomain; params: RemoteTypedParam[] };
+      return { kind: 'job-completed', ...ref(m.dom), stats: fromTypedParams(m.params) };
+    }
+    case P.REMOTE_PROC_DOMAIN_EVENT_CALLBACK_MIGRATION_ITERATION.number: {
+      const m = msg as { dom: RemoteNonnullDomain; iteration: number };
+      return { kind: 'migration-iteration', ...ref(m.dom), iteration: m.iteration };
+    }
+    default:
+      return null;
+  }
+}

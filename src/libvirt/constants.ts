@@ -1,0 +1,129 @@
+// Values of libvirt's public C API (include/libvirt/libvirt-domain.h, libvirt-host.h) that the
+// remote protocol carries as plain ints and strings: flags, typed-parameter field names, event ids.
+// The .x files do not define these; they are stable ABI and never change meaning.
+
+export const DomainState = {
+  NOSTATE: 0,
+  RUNNING: 1,
+  BLOCKED: 2,
+  PAUSED: 3,
+  SHUTDOWN: 4,
+  SHUTOFF: 5,
+  CRASHED: 6,
+  PMSUSPENDED: 7,
+} as const;
+export const domainStateNames: Record<number, string> = {
+  0: 'nostate',
+  1: 'running',
+  2: 'blocked',
+  3: 'paused',
+  4: 'shutdown',
+  5: 'shutoff',
+  6: 'crashed',
+  7: 'pmsuspended',
+};
+
+/** virDomainModificationImpact */
+export const Affect = { CURRENT: 0, LIVE: 1, CONFIG: 2 } as const;
+
+/** virConnectListAllDomainsFlags */
+export const ListDomains = {
+  ACTIVE: 1 << 0,
+  INACTIVE: 1 << 1,
+  PERSISTENT: 1 << 2,
+  TRANSIENT: 1 << 3,
+} as const;
+
+/** virDomainStatsTypes */
+export const DomainStats = {
+  STATE: 1 << 0,
+  CPU_TOTAL: 1 << 1,
+  BALLOON: 1 << 2,
+  VCPU: 1 << 3,
+  INTERFACE: 1 << 4,
+  BLOCK: 1 << 5,
+  PERF: 1 << 6,
+  IOTHREAD: 1 << 7,
+  MEMORY: 1 << 8,
+  DIRTYRATE: 1 << 9,
+} as const;
+
+/** virDomainMigrateFlags */
+export const Migrate = {
+  LIVE: 1 << 0,
+  PEER2PEER: 1 << 1,
+  TUNNELLED: 1 << 2,
+  PERSIST_DEST: 1 << 3,
+  UNDEFINE_SOURCE: 1 << 4,
+  PAUSED: 1 << 5,
+  NON_SHARED_DISK: 1 << 6,
+  NON_SHARED_INC: 1 << 7,
+  CHANGE_PROTECTION: 1 << 8,
+  UNSAFE: 1 << 9,
+  OFFLINE: 1 << 10,
+  COMPRESSED: 1 << 11,
+  ABORT_ON_ERROR: 1 << 12,
+  AUTO_CONVERGE: 1 << 13,
+  POSTCOPY: 1 << 15,
+  TLS: 1 << 16,
+  PARALLEL: 1 << 17,
+} as const;
+
+/** Typed-parameter names of virDomainMigrate*Params. */
+export const MigrateParam = {
+  URI: 'migrate_uri',
+  DEST_NAME: 'destination_name',
+  DEST_XML: 'destination_xml',
+  PERSIST_XML: 'persistent_xml',
+  BANDWIDTH: 'bandwidth',
+  BANDWIDTH_POSTCOPY: 'bandwidth.postcopy',
+  LISTEN_ADDRESS: 'listen_address',
+  MIGRATE_DISKS: 'migrate_disks',
+  COMPRESSION: 'compression',
+  AUTO_CONVERGE_INITIAL: 'auto_converge.initial',
+  AUTO_CONVERGE_INCREMENT: 'auto_converge.increment',
+  PARALLEL_CONNECTIONS: 'parallel.connections',
+} as const;
+
+/** virDomainJobType */
+export const JobType = { NONE: 0, BOUNDED: 1, UNBOUNDED: 2, COMPLETED: 3, FAILED: 4, CANCELLED: 5 } as const;
+export const jobTypeNames: Record<number, string> = {
+  0: 'none',
+  1: 'bounded',
+  2: 'unbounded',
+  3: 'completed',
+  4: 'failed',
+  5: 'cancelled',
+};
+export const JOB_STATS_COMPLETED = 1 << 0;
+
+/** virDomainEventID */
+export const DomainEventId = {
+  LIFECYCLE: 0,
+  REBOOT: 1,
+  TUNABLE: 17,
+  MIGRATION_ITERATION: 20,
+  JOB_COMPLETED: 21,
+} as const;
+
+/** virDomainEventType (lifecycle event kinds) */
+export const lifecycleEventNames: Record<number, string> = {
+  0: 'defined',
+  1: 'undefined',
+  2: 'started',
+  3: 'suspended',
+  4: 'resumed',
+  5: 'stopped',
+  6: 'shutdown',
+  7: 'pmsuspended',
+  8: 'crashed',
+};
+
+export const NODE_CPU_STATS_ALL_CPUS = -1;
+export const NODE_MEMORY_STATS_ALL_CELLS = -1;
+
+/** virDomainUndefineFlagsValues */
+export const Undefine = { MANAGED_SAVE: 1 << 0, SNAPSHOTS_METADATA: 1 << 1, NVRAM: 1 << 2 } as const;
+
+/** Flag of get*Parameters calls: the caller accepts VIR_TYPED_PARAM_STRING values. */
+export const TYPED_PARAM_STRING_OKAY = 1 << 2;
