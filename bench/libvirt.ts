@@ -43,6 +43,8 @@ async function main() {
     const client = await connectLibvirt(uri, { insecure: true });
     const clientMs: number[] = [];
     const virshMs: number[] = [];
+    const clientListMs: number[] = [];
+    const virshListMs: number[] = [];
     let clientDomains = 0;
     let virshDomains = 0;
     // Interleaved, so both see the same machine load.
@@ -66,6 +68,13 @@ async function main() {
       ]);
       virshMs.push(performance.now() - t);
       virshDomains = stdout.split('\n').filter((l) => l.startsWith('Domain:')).length;
+      // A cheap call shows the cost of the transport itself: names and states only.
+      t = performance.now();
+      await client.listDomainsWithState();
+      clientListMs.push(performance.now() - t);
+      t = performance.now();
+      await execFileP('virsh', ['-c', uri, 'list', '--all']);
+      virshListMs.push(performance.now() - t);
     }
     await client.close();
     const c = median(clientMs);
@@ -80,6 +89,9 @@ async function main() {
         client_median_ms: Number(c.toFixed(3)),
         virsh_median_ms: Number(v.toFixed(3)),
         ratio_client_vs_virsh: Number((c / v).toFixed(4)),
+        list_state_client_median_ms: Number(median(clientListMs).toFixed(3)),
+        list_state_virsh_median_ms: Number(median(virshListMs).toFixed(3)),
+        ratio_list_state_client_vs_virsh: Number((median(clientListMs) / median(virshListMs)).toFixed(4)),
       }),
     );
   } finally {
