@@ -1,0 +1,284 @@
+import { connect } from 'node:net';
+import { afterEach, describe, expect, it } from 'vitest';
+import { LibvirtConnection } from '../../../src/libvirt/connection.ts';
+import {
+  AuthUnsupportedError,
+  CallTimeoutError,
+  ConnectionClosedError,
+  InsecureTransportError,
+  KeepaliveTimeoutError,
+  LibvirtError,
+  ProtocolError,
+  UriError,
+} from '../../../src/libvirt/errors.ts';
+import { FrameDecoder } from '../../../src/libvirt/frame-decoder.ts';
+import { connectLibvirt, dialerFor } from '../../../src/libvirt/index.ts';
+import {
+  KEEPALIVE_PROC_PING,
+  KEEPALIVE_PROC_PONG,
+  KEEPALIVE_PROGRAM,
+} from '../../../src/libvirt/protocol/generated/keepalive.ts';
+import {
+  REMOTE_AUTH_SASL,
+  REMOTE_PROC_AUTH_LIST,
+  REMOTE_PROC_CONNECT_GET_HOSTNAME,
+  REMOTE_PROC_CONNECT_OPEN,
+  REMOTE_PROC_CONNECT_SUPPORTS_FEATURE,
+  REMOTE_PROGRAM,
+  REMOTE_PROTOCOL_VERSION,
+} from '../../../src/libvirt/protocol/generated/remote.ts';
+import {
+  VIR_NET_MESSAGE,
+  VIR_NET_OK,
+  type VirNetMessageHeader,
+} from '../../../src/libvirt/protocol/generated/virnet.ts';
+import { XdrReader } from '../../../src/libvirt/xdr.ts';
+import { type FakePeer, type Handler, startFakeServer } from '../../support/fake-libvirt-server.ts';
+
+let stops: (() => Promise<void>)[] = [];
+afterEach(async () => {
+  for (const s of stops) await s();
+  stops = [];
+});
+
+async function pair(handler: Handler, opts: ConstructorParameters<typeof LibvirtConnection>[1] = {}) {
+  const srv = await startFakeServer(handler);
+  const socket = connect({ path: srv.path });
+  await new Promise((r) => socket.once('connect', r));
+  const conn = new LibvirtConnection(socket, opts);
+  stops.push(async () => {
+    await conn.close();
+    await srv.stop();
+  });
+  return { conn, srv };
+}
+
+const hostname = (conn: LibvirtConnection, timeoutMs?: number) =>
+  conn.call(
+    REMOTE_PROGRAM,
+    REMOTE_PROTOCOL_VERSION,
+    REMOTE_PROC_CONNECT_GET_HOSTNAME,
+    null,
+    (r: XdrReader) => r.string(),
+    { timeoutMs },
+  );
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+describe('LibvirtConnection against a fake server', () => {
+  it('matches many concurrent replies answered out of order by serial', async () => {
+    const calls: [VirNetMessageHeader, FakePeer][] = [];
+    const { conn } = await pair((h, _b, peer) => {
+      calls.push([h, peer]);
+      if (calls.length === 20)
+        for (const [c, p] of [...calls].reverse()) p.reply(c, (w) => w.string(`host-${c.serial}`));
+    });
+    const results = await Promise.all(Array.from({ length: 20 }, () => hostname(conn)));
+    expect(new Set(results).size).toBe(20);
+    expect(results[0]).toBe(`host-${calls[0]![0].serial}`);
+  });
+
+  it('turns an error reply into a LibvirtError with libvirt code and domain names', async () => {
+    const { conn } = await pair((h, _b, peer) =>
+      peer.error(h, 42, "Domain not found: no domain with matching name 'x'"),
+    );
+    const e = await hostname(conn).catch((x: unknown) => x);
+    expect(e).toBeInstanceOf(LibvirtError);
+    expect(e).toMatchObject({ codeName: 'VIR_ERR_NO_DOMAIN', domainName: 'VIR_FROM_QEMU' });
+    expect((e as LibvirtError).isNotFound()).toBe(true);
+    expect(conn.closed).toBe(false);
+  });
+
+  it('gives every call a deadline and drops the late reply', async () => {
+    const { conn } = await pair((h, _b, peer) =>
+      setTimeout(() => peer.reply(h, (w) => w.string('late')), 150),
+    );
+    await expect(hostname(conn, 50)).rejects.toBeInstanceOf(CallTimeoutError);
+    await sleep(200);
+    expect(conn.closed).toBe(false);
+    expect(await hostname(conn, 1_000)).toBe('late');
+  });
+
+  it('ignores a reply for an unknown serial and keeps working', async () => {
+    const { conn } = await pair((h, _b, peer) => {
+      peer.reply({ ...h, serial: h.serial + 1000 }, (w) => w.string('stray'));
+      peer.reply(h, (w) => w.string('mine'));
+    });
+    expect(await hostname(conn)).toBe('mine');
+  });
+
+  it('fails pending calls when the peer closes mid-frame', async () => {
+    const { conn } = await pair((h, _b, peer) => {
+      const f = peer.frame({ ...h, type: 1, status: 0 }, (w) => w.string('truncated'));
+      peer.raw(f.subarray(0, f.length - 3));
+      setTimeout(() => peer.socket.end(), 20);
+    });
+    await expect(hostname(conn)).rejects.toBeInstanceOf(ConnectionClosedError);
+    expect(conn.closed).toBe(true);
+  });
+
+  it('refuses an oversized length prefix without allocating it, and closes', async () => {
+    const { conn } = await pair((_h, _b, peer) => {
+      const b = Buffer.alloc(8);
+      b.writeUInt32BE(0xfffffff0, 0);
+      peer.raw(b);
+    });
+    const e = await hostname(conn).catch((x: unknown) => x);
+    expect(e).toBeInstanceOf(ProtocolError);
+    expect((e as Error).message).toMatch(/frame length 4294967280/);
+    expect(conn.closed).toBe(true);
+  });
+
+  it('refuses a header with an unknown message type', async () => {
+    const { conn } = await pair((h, _b, peer) => {
+      const f = peer.frame(h);
+      f.writeUInt32BE(99, 4 + 12); // type field
+      peer.raw(f);
+    });
+    await expect(hostname(conn)).rejects.toBeInstanceOf(ProtocolError);
+  });
+
+  it('fails only the call whose reply body does not decode', async () => {
+    let n = 0;
+    const { conn } = await pair((h, _b, peer) =>
+      n++ === 0 ? peer.reply(h, (w) => w.uint(5000)) : peer.reply(h, (w) => w.string('ok')),
+    );
+    await expect(hostname(conn)).rejects.toBeInstanceOf(ProtocolError);
+    expect(await hostname(conn)).toBe('ok');
+  });
+
+  it('answers the server PING with PONG and delivers event messages', async () => {
+    let pong: VirNetMessageHeader | null = null;
+    const { conn, srv } = await pair((h) => {
+      if (h.prog === KEEPALIVE_PROGRAM) pong = h;
+    });
+    const events: number[] = [];
+    conn.on('event', (_prog: number, proc: number) => events.push(proc));
+    await sleep(20);
+    const peer = srv.peers[0]!;
+    peer.raw(
+      peer.frame({
+        prog: KEEPALIVE_PROGRAM,
+        vers: 1,
+        proc: KEEPALIVE_PROC_PING,
+        type: VIR_NET_MESSAGE,
+        serial: 0,
+        status: VIR_NET_OK,
+      }),
+    );
+    peer.raw(
+      peer.frame({
+        prog: REMOTE_PROGRAM,
+        vers: 1,
+        proc: 318,
+        type: VIR_NET_MESSAGE,
+        serial: 0,
+        status: VIR_NET_OK,
+      }),
+    );
+    await sleep(50);
+    expect(pong).toMatchObject({ proc: KEEPALIVE_PROC_PONG, type: VIR_NET_MESSAGE });
+    expect(events).toEqual([318]);
+  });
+
+  it('stays up while the server answers keepalive PINGs', async () => {
+    const { conn } = await pair(
+      (h, _b, peer) => {
+        if (h.prog === KEEPALIVE_PROGRAM && h.proc === KEEPALIVE_PROC_PING)
+          peer.raw(peer.frame({ ...h, proc: KEEPALIVE_PROC_PONG }));
+      },
+      { keepaliveIntervalMs: 50, keepaliveCount: 3 },
+    );
+    conn.startKeepalive();
+    await sleep(400);
+    expect(conn.closed).toBe(false);
+  });
+
+  it('declares a silent peer dead after interval x count and fails every pending call at once', async () => {
+    const { conn } = await pair(() => undefined, { keepaliveIntervalMs: 50, keepaliveCount: 3 });
+    conn.startKeepalive();
+    const t0 = Date.now();
+    const results = await Promise.all(
+      [hostname(conn), hostname(conn), hostname(conn)].map((p) => p.catch((e: unknown) => e)),
+    );
+    const elapsed = Date.now() - t0;
+    for (const r of results) expect(r).toBeInstanceOf(KeepaliveTimeoutError);
+    expect(elapsed).toBeGreaterThanOrEqual(150);
+    expect(elapsed).toBeLessThan(150 + 500);
+    await expect(hostname(conn)).rejects.toBeInstanceOf(KeepaliveTimeoutError);
+  });
+});
+
+describe('connectLibvirt handshake', () => {
+  it('names the mechanism when the server wants authentication this client lacks', async () => {
+    const srv = await startFakeServer((h, _b, peer) => {
+      if (h.proc === REMOTE_PROC_AUTH_LIST)
+        peer.reply(h, (w) => w.arrayVar([REMOTE_AUTH_SASL], 20, (x, v) => x.int(v)));
+    });
+    stops.push(srv.stop);
+    const e = await connectLibvirt(srv.uri).catch((x: unknown) => x);
+    expect(e).toBeInstanceOf(AuthUnsupportedError);
+    expect((e as Error).message).toMatch(/requires sasl authentication/);
+  });
+
+  it('opens with AUTH_NONE, starts keepalive and sends the URI without transport', async () => {
+    const seen: number[] = [];
+    let openedName = '';
+    const srv = await startFakeServer((h, body, peer) => {
+      seen.push(h.proc);
+      if (h.proc === REMOTE_PROC_AUTH_LIST) peer.reply(h, (w) => w.arrayVar([0], 20, (x, v) => x.int(v)));
+      if (h.proc === REMOTE_PROC_CONNECT_SUPPORTS_FEATURE) peer.reply(h, (w) => w.int(1));
+      if (h.proc === REMOTE_PROC_CONNECT_OPEN) {
+        openedName = new XdrReader(body).optional((r) => r.string()) ?? '';
+        peer.reply(h);
+      }
+    });
+    stops.push(srv.stop);
+    const client = await connectLibvirt(srv.uri);
+    stops.push(() => client.channel.close());
+    expect(seen).toEqual([
+      REMOTE_PROC_AUTH_LIST,
+      REMOTE_PROC_CONNECT_SUPPORTS_FEATURE,
+      REMOTE_PROC_CONNECT_OPEN,
+    ]);
+    expect(openedName).toBe('qemu:///system');
+  });
+
+  it('refuses plain TCP unless marked insecure, and bad URIs, before dialling', () => {
+    expect(() => dialerFor('qemu+tcp://10.0.0.1/system')).toThrow(InsecureTransportError);
+    expect(dialerFor('qemu+tcp://10.0.0.1/system', { insecure: true }).describe).toBe('tcp:10.0.0.1:16509');
+    expect(dialerFor('qemu+tls://h.example/system').describe).toBe('tls:h.example:16514');
+    expect(dialerFor('qemu:///system').describe).toBe('unix:/var/run/libvirt/libvirt-sock');
+    expect(() => dialerFor('http://x/system')).toThrow(UriError);
+  });
+});
+
+describe('FrameDecoder under garbage', () => {
+  it('yields frames across arbitrary chunking', () => {
+    const f = Buffer.alloc(32);
+    f.writeUInt32BE(32, 0);
+    const d = new FrameDecoder();
+    const both = Buffer.concat([f, f]);
+    const out: Buffer[] = [];
+    for (let i = 0; i < both.length; i += 7) out.push(...d.push(both.subarray(i, i + 7)));
+    expect(out.map((x) => x.length)).toEqual([28, 28]);
+  });
+
+  it('throws only ProtocolError on random bytes and never buffers past the frame limit', () => {
+    let seed = 1;
+    const rnd = () => {
+      seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+      return seed;
+    };
+    for (let i = 0; i < 3000; i++) {
+      const d = new FrameDecoder(1 << 20);
+      const bytes = Buffer.alloc(1 + (rnd() % 64));
+      for (let j = 0; j < bytes.length; j++) bytes[j] = rnd() & 0xff;
+      try {
+        d.push(bytes);
+      } catch (e) {
+        expect(e).toBeInstanceOf(ProtocolError);
+      }
+    }
+  });
+});
