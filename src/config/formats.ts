@@ -2,7 +2,13 @@ import { isIP } from 'node:net';
 
 import type { Parsed } from '../libvirt/uri.ts';
 
-export { LIBVIRT_URI_EXAMPLE, type LibvirtTransport, type LibvirtUri, type Parsed, parseLibvirtUri } from '../libvirt/uri.ts';
+export {
+  LIBVIRT_URI_EXAMPLE,
+  type LibvirtTransport,
+  type LibvirtUri,
+  type Parsed,
+  parseLibvirtUri,
+} from '../libvirt/uri.ts';
 
 const HOSTNAME =
   /^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;

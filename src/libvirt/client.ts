@@ -317,11 +317,13 @@ export class LibvirtClient extends EventEmitter {
 
   /** weight and per-device limits as 'path,value' strings. */
   async getBlkioParameters(dom: DomainRef, flags: number = Affect.CURRENT): Promise<TypedParams> {
-    const first = await this.rpc(P.REMOTE_PROC_DOMAIN_GET_BLKIO_PARAMETERS, { dom, nparams: 0, flags });
+    // Per-device limits are strings: libvirt leaves them out unless the caller accepts strings.
+    const f = flags | TYPED_PARAM_STRING_OKAY;
+    const first = await this.rpc(P.REMOTE_PROC_DOMAIN_GET_BLKIO_PARAMETERS, { dom, nparams: 0, flags: f });
     const r = await this.rpc(P.REMOTE_PROC_DOMAIN_GET_BLKIO_PARAMETERS, {
       dom,
       nparams: first.nparams,
-      flags,
+      flags: f,
     });
     return fromTypedParams(r.params);
   }

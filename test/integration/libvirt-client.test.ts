@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   createVm,
@@ -97,8 +98,12 @@ describe('libvirt client against lab libvirtd', () => {
     expect((await h1.getSchedulerParameters(dom)).vcpu_quota).toBe(-1);
     await h1.setMemoryParameters(dom, { soft_limit: 65_536 });
     expect((await h1.getMemoryParameters(dom)).soft_limit).toBe(65_536);
-    await h1.setBlkioParameters(dom, { weight: 300 });
-    expect((await h1.getBlkioParameters(dom)).weight).toBe(300);
+    // Per-device throttles name a host block device: the one under / is always there.
+    const dev = execFileSync('findmnt', ['-n', '-o', 'SOURCE', '/'], { encoding: 'utf8' }).trim();
+    await h1.setBlkioParameters(dom, { weight: 300, device_read_iops_sec: `${dev},2000` });
+    const blkio = await h1.getBlkioParameters(dom);
+    expect(blkio.weight).toBe(300);
+    expect(blkio.device_read_iops_sec).toBe(`${dev},2000`);
   });
 
   it('reports the host reason when interface bandwidth cannot be applied here', async () => {
