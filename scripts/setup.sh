@@ -14,7 +14,7 @@ if [[ $(id -u) != 0 ]]; then
 fi
 
 packages=(qemu-system-x86 qemu-utils libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients
-  busybox-static iproute2 iputils-ping cpio redis-server perl)
+  busybox-static iproute2 iputils-ping cpio redis-server perl openssl)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

@@ -26,7 +26,13 @@ export function virsh(labHost: HostLayout, args: readonly string[], timeoutMs = 
   });
 }
 
-function writeConfigs(labId: number, h: HostLayout): string {
+export interface HostTls {
+  caFile: string;
+  certFile: string;
+  keyFile: string;
+}
+
+function writeConfigs(labId: number, h: HostLayout, tls: HostTls): string {
   const dir = hostDir(labId, h.name);
   const etc = join(dir, 'etc/libvirt');
   mkdirSync(etc, { recursive: true });
@@ -34,7 +40,11 @@ function writeConfigs(labId: number, h: HostLayout): string {
   writeFileSync(
     join(etc, 'libvirtd.conf'),
     [
-      'listen_tls = 0',
+      // TLS on 16514 with the lab's own CA (how keizoku talks to real hosts), and plain TCP on 16509.
+      'listen_tls = 1',
+      `ca_file = "${tls.caFile}"`,
+      `cert_file = "${tls.certFile}"`,
+      `key_file = "${tls.keyFile}"`,
       'listen_tcp = 1',
       `listen_addr = "${h.mgmtAddress}"`,
       'auth_tcp = "none"',
@@ -63,8 +73,9 @@ function writeConfigs(labId: number, h: HostLayout): string {
 export async function startHost(
   labId: number,
   h: HostLayout,
+  tls: HostTls,
 ): Promise<{ reaperPid: number; libvirtdPid: number }> {
-  const dir = writeConfigs(labId, h);
+  const dir = writeConfigs(labId, h, tls);
   const pidFile = join(dir, 'run/libvirt/libvirtd.pid');
   const log = openSync(join(dir, 'host-init.log'), 'a');
   const child = spawn(

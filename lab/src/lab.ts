@@ -19,12 +19,14 @@ import {
   setControllerRoute,
   setHostLinks,
 } from './network.ts';
+import { createLabPki } from './pki.ts';
 import {
   claimLabDir,
   GUEST_DIR,
   type HostState,
   hostDir,
   type LabState,
+  labDir,
   readState,
   removeLabDir,
   type VmRecord,
@@ -80,6 +82,7 @@ export async function upLab(opts: UpOptions): Promise<LabState> {
       partitioned: false,
     })),
     vms: [],
+    pki: null,
   };
   const record = (list: string[]) => (name: string) => {
     list.push(name);
@@ -93,11 +96,13 @@ export async function upLab(opts: UpOptions): Promise<LabState> {
     for (const h of layout.hosts) {
       await createHostNet(h, layout.sites.find((s) => s.name === h.site)!, rec);
     }
+    state.pki = await createLabPki(labDir(opts.id), layout);
+    writeState(state);
     // Hosts boot in parallel: each libvirtd takes about a second to answer.
     await Promise.all(
       layout.hosts.map(async (h) => {
         state.cgroups.push(h.cgroup);
-        const pids = await startHost(state.id, h);
+        const pids = await startHost(state.id, h, hostTls(state, h.name));
         Object.assign(hostState(state, h.name), pids);
         writeState(state);
         await definePool(h);
@@ -130,6 +135,11 @@ export function requireLab(id: number): LabState {
   const state = readState(id);
   if (!state) throw new LabError(`no lab ${id} is up: run 'npm run lab -- up --lab ${id}' first`);
   return state;
+}
+
+function hostTls(state: LabState, host: string) {
+  const pki = state.pki!;
+  return { caFile: pki.caFile, ...pki.hosts[host]! };
 }
 
 function hostState(state: LabState, name: string): HostState {
@@ -269,7 +279,7 @@ export function healHost(id: number, name: string): Promise<void> {
     }
     if (hs.fenced) {
       await setHostLinks(h, true);
-      Object.assign(hs, await startHost(id, h), { fenced: false });
+      Object.assign(hs, await startHost(id, h, hostTls(state, h.name)), { fenced: false });
     }
   });
 }

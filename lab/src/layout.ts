@@ -28,7 +28,10 @@ export interface HostLayout {
   site: string;
   netns: string;
   mgmtAddress: string;
+  /** Plain TCP, lab only (needs the insecure flag in keizoku). */
   uri: string;
+  /** TLS with the lab's CA: how keizoku reaches real hosts. */
+  tlsUri: string;
   /** Root-namespace ends of the host's veths (the other ends are mgmt0 and svc0 inside). */
   mgmtLink: string;
   svcLink: string;
@@ -89,6 +92,7 @@ export function labLayout(id: number, hostCount: number, siteCount: number): Lab
       netns: `${p}-h${i}`,
       mgmtAddress,
       uri: `qemu+tcp://${mgmtAddress}/system`,
+      tlsUri: `qemu+tls://${mgmtAddress}/system`,
       mgmtLink: `${p}h${i}m`,
       svcLink: `${p}h${i}v`,
       cgroup: `${p}-h${i}`,

@@ -1,6 +1,7 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { LabLayout } from './layout.ts';
+import type { LabPki } from './pki.ts';
 
 /** Root of every lab's state; each lab has `<root>/<id>/` with state.json and per-host dirs. */
 export const LAB_ROOT = process.env.KEIZOKU_LAB_ROOT ?? '/var/lib/keizoku-lab';
@@ -42,6 +43,8 @@ export interface LabState {
   cgroups: string[];
   hosts: HostState[];
   vms: VmRecord[];
+  /** The lab's CA and certificates for libvirt's TLS transport. */
+  pki: LabPki | null;
 }
 
 export const labDir = (id: number) => join(LAB_ROOT, String(id));

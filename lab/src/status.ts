@@ -5,6 +5,7 @@ export interface HostStatus {
   name: string;
   site: string;
   uri: string;
+  tlsUri: string;
   mgmtAddress: string;
   netns: string;
   state: 'up' | 'fenced' | 'partitioned' | 'unreachable';
@@ -26,6 +27,8 @@ export interface LabStatus {
   domainType: string;
   wanRateMbit: number;
   controller: { mgmtAddress: string; serviceAddress: string };
+  /** CA and client certificate for the hosts' TLS URIs. */
+  tls: { caFile: string; certFile: string; keyFile: string } | null;
   sites: { name: string; hosts: string[] }[];
   hosts: HostStatus[];
   vms: VmStatus[];
@@ -57,6 +60,7 @@ export async function labStatus(state: LabState): Promise<LabStatus> {
       name: h.name,
       site: h.site,
       uri: h.uri,
+      tlsUri: h.tlsUri,
       mgmtAddress: h.mgmtAddress,
       netns: h.netns,
       state: st,
@@ -91,6 +95,9 @@ export async function labStatus(state: LabState): Promise<LabStatus> {
       mgmtAddress: state.layout.controllerMgmtAddress,
       serviceAddress: state.layout.controllerSvcAddress,
     },
+    tls: state.pki
+      ? { caFile: state.pki.caFile, certFile: state.pki.clientCertFile, keyFile: state.pki.clientKeyFile }
+      : null,
     sites: state.layout.sites.map((s) => ({
       name: s.name,
       hosts: state.layout.hosts.filter((h) => h.site === s.name).map((h) => h.name),

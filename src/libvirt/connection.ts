@@ -75,6 +75,8 @@ export class LibvirtConnection extends EventEmitter {
     stream.on('data', (chunk: Buffer) => this.onData(chunk));
     stream.on('error', (e: Error) => this.fail(new ConnectionClosedError(`connection error: ${e.message}`)));
     stream.on('close', () => this.fail(new ConnectionClosedError('connection closed by peer')));
+    // A dialer may hand the stream over paused (TLS reads libvirtd's verdict byte first).
+    stream.resume();
   }
 
   get closed(): boolean {

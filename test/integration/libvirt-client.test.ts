@@ -1,4 +1,7 @@
 import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   createVm,
@@ -11,6 +14,7 @@ import {
 } from '../../lab/index.ts';
 import type { DomainEvent, LibvirtClient } from '../../src/libvirt/client.ts';
 import { KeepaliveTimeoutError, LibvirtError } from '../../src/libvirt/errors.ts';
+import { connectLibvirt } from '../../src/libvirt/index.ts';
 import { sharedLab } from '../support/lab-fixture.ts';
 import { openLabClient } from '../support/libvirt.ts';
 
@@ -217,6 +221,68 @@ describe('libvirt client against lab libvirtd', () => {
     await moving;
     expect((await h1.getState(await h1.lookupByName('lc-a'))).state).toBe('running');
     expect(await ping(address('lc-a'))).toBe(true);
+  });
+});
+
+describe('libvirt TLS transport against lab libvirtd', () => {
+  it('connects with the client certificate and verifies the server against the CA', async () => {
+    const lab = sharedLab();
+    const pki = lab.pki!;
+    const tls = { caFile: pki.caFile, certFile: pki.clientCertFile, keyFile: pki.clientKeyFile };
+    const c = await connectLibvirt(lab.layout.hosts[0]!.tlsUri, { tls });
+    try {
+      expect((await c.nodeInfo()).cpus).toBeGreaterThan(0);
+      expect((await c.listDomainsWithState()).length).toBeGreaterThanOrEqual(0);
+    } finally {
+      await c.close();
+    }
+  });
+
+  it('refuses a server whose certificate does not chain to the configured CA', async () => {
+    const lab = sharedLab();
+    const pki = lab.pki!;
+    const tls = {
+      caFile: '/etc/ssl/certs/ca-certificates.crt',
+      certFile: pki.clientCertFile,
+      keyFile: pki.clientKeyFile,
+    };
+    await expect(
+      connectLibvirt(lab.layout.hosts[0]!.tlsUri, { tls, connectTimeoutMs: 5_000 }),
+    ).rejects.toThrow(/verify|certificate/);
+  });
+
+  it('is refused by libvirtd with a client certificate from another CA', async () => {
+    const lab = sharedLab();
+    const dir = mkdtempSync(join(tmpdir(), 'kz-tls-'));
+    try {
+      execFileSync(
+        'openssl',
+        [
+          'req',
+          '-x509',
+          '-newkey',
+          'ec',
+          '-pkeyopt',
+          'ec_paramgen_curve:prime256v1',
+          '-nodes',
+          '-days',
+          '1',
+          '-keyout',
+          `${dir}/k.pem`,
+          '-out',
+          `${dir}/c.pem`,
+          '-subj',
+          '/CN=stranger',
+        ],
+        { stdio: 'ignore' },
+      );
+      const tls = { caFile: lab.pki!.caFile, certFile: `${dir}/c.pem`, keyFile: `${dir}/k.pem` };
+      await expect(
+        connectLibvirt(lab.layout.hosts[0]!.tlsUri, { tls, connectTimeoutMs: 5_000 }),
+      ).rejects.toThrow();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 

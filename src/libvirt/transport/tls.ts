@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
-import { connect } from 'node:tls';
+import { isIP } from 'node:net';
+import { connect, type TLSSocket } from 'node:tls';
 import type { Dialer } from './index.ts';
 import { whenConnected } from './index.ts';
 
@@ -39,7 +40,8 @@ export function tlsDialer(host: string, port: number, material: TlsMaterial, ver
       const socket = connect({
         host,
         port,
-        servername: host,
+        // SNI takes names only; an IP address is still checked against the certificate's IP SANs.
+        ...(isIP(host) ? {} : { servername: host }),
         ca: read(material.caFile, 'CA certificate'),
         cert: read(material.certFile, 'client certificate'),
         key: read(material.keyFile, 'client key'),
@@ -47,7 +49,44 @@ export function tlsDialer(host: string, port: number, material: TlsMaterial, ver
       });
       const s = await whenConnected(socket, 'secureConnect', `tls ${host}:${port}`, timeoutMs);
       s.setNoDelay(true);
+      await readCertificateVerdict(s, `tls ${host}:${port}`, timeoutMs);
       return s;
     },
   };
+}
+
+/**
+ * After the TLS handshake libvirtd checks the client certificate and sends one byte: 1 when
+ * it accepts it. Anything else (or a close) means refused; libvirt's own client reads it too.
+ */
+function readCertificateVerdict(s: TLSSocket, what: string, timeoutMs: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const done = (err?: Error) => {
+      clearTimeout(timer);
+      s.off('data', onData);
+      s.off('close', onClose);
+      if (err) {
+        s.destroy();
+        reject(err);
+      } else resolve();
+    };
+    const onData = (chunk: Buffer) => {
+      s.pause();
+      if (chunk[0] !== 1) return done(new Error(`${what}: libvirtd refused the client certificate`));
+      if (chunk.length > 1) s.unshift(chunk.subarray(1));
+      done();
+    };
+    const onClose = () =>
+      done(
+        new Error(
+          `${what}: libvirtd closed the connection after the TLS handshake (client certificate refused?)`,
+        ),
+      );
+    const timer = setTimeout(
+      () => done(new Error(`${what}: no certificate verdict within ${timeoutMs} ms`)),
+      timeoutMs,
+    );
+    s.on('data', onData);
+    s.once('close', onClose);
+  });
 }
