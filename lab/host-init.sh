@@ -27,6 +27,14 @@ cat /sys/fs/cgroup/cpuset/cpuset.cpus >"/sys/fs/cgroup/cpuset/$cg/cpuset.cpus"
 cat /sys/fs/cgroup/cpuset/cpuset.mems >"/sys/fs/cgroup/cpuset/$cg/cpuset.mems"
 for c in "${controllers[@]}"; do echo $$ >"/sys/fs/cgroup/$c/$cg/cgroup.procs"; done
 
+# sshd for the qemu+ssh transport, in this host's namespaces so virt-ssh-helper finds this
+# host's libvirt socket; a child of this process, so the subreaper below reaps it and
+# teardown finds it among the host's processes.
+if [[ -f $state/sshd_config ]]; then
+  mkdir -p /run/sshd
+  /usr/sbin/sshd -D -e -f "$state/sshd_config" >>"$state/sshd.log" 2>&1 </dev/null &
+fi
+
 exec unshare --cgroup -- bash -c '
   set -euo pipefail
   for c in '"${controllers[*]}"'; do umount "/sys/fs/cgroup/$c"; mount -t cgroup -o "$c" cgroup "/sys/fs/cgroup/$c"; done

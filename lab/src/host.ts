@@ -30,6 +30,8 @@ export interface HostTls {
   caFile: string;
   certFile: string;
   keyFile: string;
+  sshHostKeyFile: string;
+  sshAuthorizedKeysFile: string;
 }
 
 function writeConfigs(labId: number, h: HostLayout, tls: HostTls): string {
@@ -63,6 +65,23 @@ function writeConfigs(labId: number, h: HostLayout, tls: HostTls): string {
       'dynamic_ownership = 0',
       'stdio_handler = "file"',
       `migration_host = "${h.mgmtAddress}"`,
+      '',
+    ].join('\n'),
+  );
+  // sshd for the qemu+ssh transport: root by key only, started by host-init.sh inside the host.
+  writeFileSync(
+    join(dir, 'sshd_config'),
+    [
+      `ListenAddress ${h.mgmtAddress}`,
+      'Port 22',
+      `HostKey ${tls.sshHostKeyFile}`,
+      `AuthorizedKeysFile ${tls.sshAuthorizedKeysFile}`,
+      'PermitRootLogin prohibit-password',
+      'PasswordAuthentication no',
+      'KbdInteractiveAuthentication no',
+      'UsePAM no',
+      'StrictModes no',
+      'PidFile none',
       '',
     ].join('\n'),
   );

@@ -139,7 +139,7 @@ export function requireLab(id: number): LabState {
 
 function hostTls(state: LabState, host: string) {
   const pki = state.pki!;
-  return { caFile: pki.caFile, ...pki.hosts[host]! };
+  return { caFile: pki.caFile, ...pki.hosts[host]!, sshAuthorizedKeysFile: pki.sshAuthorizedKeysFile };
 }
 
 function hostState(state: LabState, name: string): HostState {

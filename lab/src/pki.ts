@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { run } from './exec.ts';
 import type { LabLayout } from './layout.ts';
@@ -10,7 +10,17 @@ export interface LabPki {
   clientCertFile: string;
   clientKeyFile: string;
   /** Per host: server certificate and key, named for its management address. */
-  hosts: Record<string, { certFile: string; keyFile: string }>;
+  hosts: Record<string, { certFile: string; keyFile: string; sshHostKeyFile: string }>;
+  /** SSH: the client key every lab sshd accepts for root, and known_hosts with every host key. */
+  sshClientKeyFile: string;
+  sshKnownHostsFile: string;
+  sshAuthorizedKeysFile: string;
+}
+
+async function sshKey(file: string, comment: string): Promise<string> {
+  if (!existsSync(file))
+    await run('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', comment, '-f', file]);
+  return readFileSync(`${file}.pub`, 'utf8').trim();
 }
 
 export const pkiDir = (labDir: string) => join(labDir, 'pki');
@@ -91,17 +101,27 @@ export async function createLabPki(labDir: string, layout: LabLayout): Promise<L
     ]);
   }
   const hosts: LabPki['hosts'] = {};
+  const known: string[] = [];
   await Promise.all(
     layout.hosts.map(async (h) => {
-      hosts[h.name] = await issue(
+      const sshHostKeyFile = join(dir, `${h.name}-ssh-host-key`);
+      const pub = await sshKey(sshHostKeyFile, `${h.name} lab ${layout.id}`);
+      known.push(`${h.mgmtAddress} ${pub.split(' ').slice(0, 2).join(' ')}`);
+      const tls = await issue(
         dir,
         h.name,
         `/O=keizoku lab ${layout.id}/CN=${h.mgmtAddress}`,
         `basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth,clientAuth\nsubjectAltName=IP:${h.mgmtAddress}\n`,
         ca,
       );
+      hosts[h.name] = { ...tls, sshHostKeyFile };
     }),
   );
+  const sshClientKeyFile = join(dir, 'ssh-client-key');
+  const sshKnownHostsFile = join(dir, 'known_hosts');
+  const sshAuthorizedKeysFile = join(dir, 'authorized_keys');
+  writeFileSync(sshAuthorizedKeysFile, `${await sshKey(sshClientKeyFile, `keizoku lab ${layout.id}`)}\n`);
+  writeFileSync(sshKnownHostsFile, `${known.sort().join('\n')}\n`);
   const client = await issue(
     dir,
     'client',
@@ -109,5 +129,13 @@ export async function createLabPki(labDir: string, layout: LabLayout): Promise<L
     'basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=clientAuth\n',
     ca,
   );
-  return { caFile: ca.cert, clientCertFile: client.certFile, clientKeyFile: client.keyFile, hosts };
+  return {
+    caFile: ca.cert,
+    clientCertFile: client.certFile,
+    clientKeyFile: client.keyFile,
+    hosts,
+    sshClientKeyFile,
+    sshKnownHostsFile,
+    sshAuthorizedKeysFile,
+  };
 }

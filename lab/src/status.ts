@@ -6,6 +6,7 @@ export interface HostStatus {
   site: string;
   uri: string;
   tlsUri: string;
+  sshUri: string | null;
   mgmtAddress: string;
   netns: string;
   state: 'up' | 'fenced' | 'partitioned' | 'unreachable';
@@ -29,6 +30,8 @@ export interface LabStatus {
   controller: { mgmtAddress: string; serviceAddress: string };
   /** CA and client certificate for the hosts' TLS URIs. */
   tls: { caFile: string; certFile: string; keyFile: string } | null;
+  /** Key and known_hosts for the hosts' qemu+ssh URIs (user root). */
+  ssh: { keyFile: string; knownHostsFile: string } | null;
   sites: { name: string; hosts: string[] }[];
   hosts: HostStatus[];
   vms: VmStatus[];
@@ -61,6 +64,7 @@ export async function labStatus(state: LabState): Promise<LabStatus> {
       site: h.site,
       uri: h.uri,
       tlsUri: h.tlsUri,
+      sshUri: state.pki ? sshUri(h.mgmtAddress, state.pki) : null,
       mgmtAddress: h.mgmtAddress,
       netns: h.netns,
       state: st,
@@ -98,6 +102,9 @@ export async function labStatus(state: LabState): Promise<LabStatus> {
     tls: state.pki
       ? { caFile: state.pki.caFile, certFile: state.pki.clientCertFile, keyFile: state.pki.clientKeyFile }
       : null,
+    ssh: state.pki
+      ? { keyFile: state.pki.sshClientKeyFile, knownHostsFile: state.pki.sshKnownHostsFile }
+      : null,
     sites: state.layout.sites.map((s) => ({
       name: s.name,
       hosts: state.layout.hosts.filter((h) => h.site === s.name).map((h) => h.name),
@@ -105,4 +112,12 @@ export async function labStatus(state: LabState): Promise<LabStatus> {
     hosts,
     vms,
   };
+}
+
+/** qemu+ssh URI of a lab host with the lab's key and known_hosts. */
+export function sshUri(
+  address: string,
+  pki: { sshClientKeyFile: string; sshKnownHostsFile: string },
+): string {
+  return `qemu+ssh://root@${address}/system?keyfile=${pki.sshClientKeyFile}&known_hosts=${pki.sshKnownHostsFile}`;
 }

@@ -10,6 +10,7 @@ import {
 } from './protocol/generated/remote.ts';
 import type { Dialer } from './transport/index.ts';
 import { tcpDialer, unixDialer } from './transport/net.ts';
+import { sshDialer } from './transport/ssh.ts';
 import { defaultTlsMaterial, type TlsMaterial, tlsDialer } from './transport/tls.ts';
 import { parseLibvirtUri } from './uri.ts';
 
@@ -21,6 +22,8 @@ export interface ConnectOptions {
   /** Allow plain TCP (qemu+tcp://): unencrypted and unauthenticated, for labs only. */
   insecure?: boolean;
   tls?: TlsMaterial;
+  /** SSH defaults; the URI's keyfile=, known_hosts= and user@ win. */
+  ssh?: { user?: string; keyFile?: string; knownHostsFile?: string };
   connectTimeoutMs?: number;
   callTimeoutMs?: number;
   keepaliveIntervalMs?: number;
@@ -63,7 +66,17 @@ export function dialerFor(uri: string, opts: ConnectOptions = {}): Dialer {
         u.params.no_verify !== '1',
       );
     case 'ssh':
-      throw new UriError(`${uri}: the ssh transport is not available in this build; use qemu+tls`);
+      return sshDialer({
+        host: u.host,
+        port: u.port,
+        user: u.user ?? opts.ssh?.user,
+        keyFile: u.params.keyfile ?? opts.ssh?.keyFile,
+        knownHostsFile: u.params.known_hosts ?? opts.ssh?.knownHostsFile,
+        noVerify: u.params.no_verify === '1',
+        proxy: u.params.proxy === 'netcat' || u.params.netcat ? 'netcat' : 'virt-ssh-helper',
+        remoteName: `qemu:///${u.path}`,
+        socketPath: u.params.socket,
+      });
   }
 }
 

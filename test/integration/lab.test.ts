@@ -36,11 +36,12 @@ function leftovers(state: LabState, pids: number[]): string[] {
   for (const p of readdirSync('/proc').filter((n) => /^\d+$/.test(n))) {
     try {
       const cmd = readFileSync(`/proc/${p}/cmdline`, 'utf8');
-      if (
-        (live(p) && cmd.includes(`qemu+tcp://10.${100 + state.id}.`)) ||
-        cmd.includes(`${state.layout.prefix}-h`)
-      )
-        out.push(`process ${p}`);
+      const ours = [
+        `qemu+tcp://10.${100 + state.id}.`,
+        `${state.layout.prefix}-h`,
+        `keizoku-lab/${state.id}/`,
+      ];
+      if (live(p) && ours.some((m) => cmd.includes(m))) out.push(`process ${p}`);
     } catch {
       // gone meanwhile
     }

@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -8,6 +8,7 @@ import {
   fenceHost,
   healHost,
   type LabState,
+  labStatus,
   ping,
   readState,
   waitForPing,
@@ -280,6 +281,38 @@ describe('libvirt TLS transport against lab libvirtd', () => {
       await expect(
         connectLibvirt(lab.layout.hosts[0]!.tlsUri, { tls, connectTimeoutMs: 5_000 }),
       ).rejects.toThrow();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('libvirt SSH transport against lab sshd and libvirtd', () => {
+  it('runs virt-ssh-helper on the host over key auth with a verified host key', async () => {
+    const lab = sharedLab();
+    const status = await labStatus(lab);
+    const c = await connectLibvirt(status.hosts[0]!.sshUri!);
+    try {
+      expect(await c.hostname()).toMatch(/\S/);
+      expect((await c.nodeInfo()).cpus).toBeGreaterThan(0);
+    } finally {
+      await c.close();
+    }
+  });
+
+  it('fails closed on a host key that does not match known_hosts', async () => {
+    const lab = sharedLab();
+    const dir = mkdtempSync(join(tmpdir(), 'kz-ssh-'));
+    try {
+      // h2's key filed under h1's address: a man in the middle, as far as the client can tell.
+      const h2Line = readFileSync(lab.pki!.sshKnownHostsFile, 'utf8')
+        .split('\n')
+        .find((l) => l.startsWith(`${lab.layout.hosts[1]!.mgmtAddress} `))!;
+      writeFileSync(`${dir}/known_hosts`, `${h2Line.replace(/^\S+/, lab.layout.hosts[0]!.mgmtAddress)}\n`);
+      const uri = `qemu+ssh://root@${lab.layout.hosts[0]!.mgmtAddress}/system?keyfile=${lab.pki!.sshClientKeyFile}&known_hosts=${dir}/known_hosts`;
+      await expect(connectLibvirt(uri, { connectTimeoutMs: 5_000 })).rejects.toThrow(
+        /host key does not match/,
+      );
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
