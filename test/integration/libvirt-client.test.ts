@@ -179,6 +179,12 @@ describe('libvirt client against lab libvirtd', () => {
           e.domain === 'lc-a' && e.kind === 'lifecycle' && (e.event === 'resumed' || e.event === 'started'),
       ),
     ).toBe(true);
+    await waitUntil(() => events.some((e) => e.domain === 'lc-a' && e.kind === 'job-completed'), 5_000);
+    const finished = events.find((e) => e.domain === 'lc-a' && e.kind === 'job-completed');
+    expect(finished?.kind === 'job-completed' && Number(finished.stats.downtime)).toBeGreaterThan(0);
+    expect(
+      events.some((e) => e.domain === 'lc-a' && e.kind === 'migration-iteration' && e.iteration >= 1),
+    ).toBe(true);
   });
 
   it('changes speed and downtime of a running migration, and aborting leaves the VM on the source', async () => {
