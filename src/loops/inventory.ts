@@ -1,0 +1,235 @@
+import type { ClusterSnapshot, HostConfigView, HostObservation } from '../core/model.ts';
+import { buildSnapshot } from '../core/snapshot.ts';
+import { DomainStats, domainStateNames } from '../libvirt/constants.ts';
+import { type ConnectOptions, connectLibvirt, type LibvirtClient } from '../libvirt/index.ts';
+import type { Metrics } from '../metrics/registry.ts';
+
+export interface InventoryHost extends HostConfigView {
+  uri: string;
+}
+
+export interface InventoryOptions {
+  hosts: readonly InventoryHost[];
+  sites: readonly string[];
+  connectOptions: (host: InventoryHost) => ConnectOptions;
+  intervalMs: number;
+  metrics: Metrics;
+  log: { info(o: object, msg: string): void; warn(o: object, msg: string): void };
+  /** Reconnect backoff bounds. */
+  minBackoffMs?: number;
+  maxBackoffMs?: number;
+}
+
+interface HostLink {
+  host: InventoryHost;
+  client: LibvirtClient | null;
+  connecting: boolean;
+  backoffMs: number;
+  retryTimer: NodeJS.Timeout | null;
+  eventTimer: NodeJS.Timeout | null;
+  current?: HostObservation;
+  previous?: HostObservation;
+}
+
+const STATS = DomainStats.STATE | DomainStats.CPU_TOTAL | DomainStats.BALLOON | DomainStats.VCPU;
+
+/**
+ * Keeps one persistent libvirt connection per host (reconnecting with backoff), reads host
+ * facts and every domain's stats on a fixed interval and at once after a domain event, and
+ * turns the latest observations into a ClusterSnapshot.
+ */
+export class InventoryLoop {
+  private readonly links: HostLink[];
+  private timer: NodeJS.Timeout | null = null;
+  private stopped = false;
+  private readonly minBackoff: number;
+  private readonly maxBackoff: number;
+
+  constructor(private readonly o: InventoryOptions) {
+    this.minBackoff = o.minBackoffMs ?? 500;
+    this.maxBackoff = o.maxBackoffMs ?? 30_000;
+    this.links = o.hosts.map((host) => ({
+      host,
+      client: null,
+      connecting: false,
+      backoffMs: this.minBackoff,
+      retryTimer: null,
+      eventTimer: null,
+    }));
+  }
+
+  async start(): Promise<void> {
+    await Promise.all(this.links.map((l) => this.connect(l)));
+    await this.resyncAll();
+    this.timer = setInterval(() => void this.resyncAll(), this.o.intervalMs);
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.timer) clearInterval(this.timer);
+    await Promise.all(
+      this.links.map(async (l) => {
+        if (l.retryTimer) clearTimeout(l.retryTimer);
+        if (l.eventTimer) clearTimeout(l.eventTimer);
+        const c = l.client;
+        l.client = null;
+        await c?.close();
+      }),
+    );
+  }
+
+  snapshot(now = Date.now()): ClusterSnapshot {
+    const current = new Map<string, HostObservation>();
+    const previous = new Map<string, HostObservation>();
+    for (const l of this.links) {
+      if (l.current) current.set(l.host.name, l.current);
+      if (l.previous) previous.set(l.host.name, l.previous);
+    }
+    return buildSnapshot({
+      now,
+      sites: this.o.sites,
+      hosts: this.o.hosts,
+      maintenance: new Set(),
+      current,
+      previous,
+    });
+  }
+
+  async resyncAll(): Promise<void> {
+    const end = this.o.metrics.loopDuration.startTimer({ loop: 'inventory' });
+    const results = await Promise.all(this.links.map((l) => this.resync(l)));
+    end();
+    this.o.metrics.loopRuns.inc({
+      loop: 'inventory',
+      result: results.every(Boolean) ? 'success' : 'partial',
+    });
+    this.publish();
+  }
+
+  private async connect(l: HostLink): Promise<void> {
+    if (this.stopped || l.client || l.connecting) return;
+    l.connecting = true;
+    try {
+      const client = await connectLibvirt(l.host.uri, this.o.connectOptions(l.host));
+      l.client = client;
+      l.backoffMs = this.minBackoff;
+      client.channel.on('close', (err: Error) => {
+        if (l.client !== client) return;
+        l.client = null;
+        this.o.metrics.libvirtErrors.inc({ host: l.host.name, kind: 'connection' });
+        this.o.log.warn({ host: l.host.name, err: err.message }, 'libvirt connection lost');
+        this.markUnreachable(l);
+        this.scheduleReconnect(l);
+      });
+      client.on('domain-event', () => this.onEvent(l));
+      await client.subscribeDomainEvents();
+      this.o.log.info({ host: l.host.name }, 'connected to libvirt');
+    } catch (e) {
+      this.o.metrics.libvirtErrors.inc({ host: l.host.name, kind: 'connect' });
+      this.o.log.warn({ host: l.host.name, err: (e as Error).message }, 'cannot connect to libvirt');
+      this.markUnreachable(l);
+      this.scheduleReconnect(l);
+    } finally {
+      l.connecting = false;
+    }
+  }
+
+  private scheduleReconnect(l: HostLink): void {
+    if (this.stopped || l.retryTimer) return;
+    const delay = l.backoffMs;
+    l.backoffMs = Math.min(this.maxBackoff, l.backoffMs * 2);
+    l.retryTimer = setTimeout(() => {
+      l.retryTimer = null;
+      void this.connect(l).then(() => (l.client ? this.resync(l).then(() => this.publish()) : undefined));
+    }, delay);
+  }
+
+  /** Events only make the next pass come sooner (debounced), as in a level-triggered loop. */
+  private onEvent(l: HostLink): void {
+    if (l.eventTimer) return;
+    l.eventTimer = setTimeout(() => {
+      l.eventTimer = null;
+      void this.resync(l).then(() => this.publish());
+    }, 100);
+  }
+
+  private markUnreachable(l: HostLink): void {
+    l.previous = l.current ?? l.previous;
+    l.current = { host: l.host.name, observedAt: Date.now(), reachable: false };
+    this.publish();
+  }
+
+  private async timed<T>(host: string, call: string, p: Promise<T>): Promise<T> {
+    const end = this.o.metrics.libvirtCallDuration.startTimer({ host, call });
+    try {
+      return await p;
+    } finally {
+      end();
+    }
+  }
+
+  private async resync(l: HostLink): Promise<boolean> {
+    const c = l.client;
+    if (!c) {
+      await this.connect(l);
+      return false;
+    }
+    const name = l.host.name;
+    try {
+      const [info, cpuTimes, memory, domains] = await Promise.all([
+        this.timed(name, 'node_info', c.nodeInfo()),
+        this.timed(name, 'node_cpu_stats', c.nodeCpuStats()),
+        this.timed(name, 'node_memory_stats', c.nodeMemoryStats()),
+        this.timed(name, 'all_domain_stats', c.getAllDomainStats(STATS)),
+      ]);
+      l.previous = l.current?.reachable ? l.current : l.previous;
+      l.current = {
+        host: name,
+        observedAt: Date.now(),
+        reachable: true,
+        cpus: info.cpus,
+        memoryKiB: info.memoryKiB,
+        cpuTimes,
+        memory,
+        domains: domains.map((d) => ({
+          name: d.name,
+          uuid: d.uuid,
+          state: stateName(Number(d.stats['state.state'])),
+          stats: d.stats,
+        })),
+      };
+      return true;
+    } catch (e) {
+      this.o.metrics.libvirtErrors.inc({ host: name, kind: 'call' });
+      this.o.log.warn({ host: name, err: (e as Error).message }, 'inventory of host failed');
+      return false;
+    }
+  }
+
+  private publish(): void {
+    const s = this.snapshot();
+    const m = this.o.metrics;
+    m.hostVms.reset();
+    m.vmCpuUsage.reset();
+    m.vmMemory.reset();
+    for (const h of s.hosts.values()) {
+      m.hostUp.set({ host: h.name, site: h.site }, h.health === 'up' ? 1 : 0);
+      m.hostMemoryTotal.set({ host: h.name }, h.memoryKiB * 1024);
+      if (h.cpuUtilisation !== null) m.hostCpuUtilisation.set({ host: h.name }, h.cpuUtilisation);
+      if (h.memoryUsedKiB !== null) m.hostMemoryUsed.set({ host: h.name }, h.memoryUsedKiB * 1024);
+    }
+    const perHost = new Map<string, number>();
+    for (const vm of s.vms.values()) {
+      const key = `${vm.host}\u0000${vm.state}`;
+      perHost.set(key, (perHost.get(key) ?? 0) + 1);
+      m.vmMemory.set({ vm: vm.name, host: vm.host }, vm.memoryKiB * 1024);
+      if (vm.cpuUsage !== null) m.vmCpuUsage.set({ vm: vm.name, host: vm.host }, vm.cpuUsage);
+    }
+    for (const [key, n] of perHost) {
+      const [host, state] = key.split('\u0000') as [string, string];
+      m.hostVms.set({ host, state }, n);
+    }
+  }
+}
+
+const stateName = (n: number) => domainStateNames[n] ?? 'unknown';

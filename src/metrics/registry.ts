@@ -1,0 +1,80 @@
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+
+/** keizokud's metrics: one registry, names in Prometheus conventions (base units, _total). */
+export function createMetrics() {
+  const registry = new Registry();
+  const m = {
+    registry,
+    hostUp: new Gauge({
+      name: 'keizoku_host_up',
+      help: '1 when the host answers libvirt, else 0',
+      labelNames: ['host', 'site'],
+      registers: [registry],
+    }),
+    hostVms: new Gauge({
+      name: 'keizoku_host_vms',
+      help: 'Domains on the host by state',
+      labelNames: ['host', 'state'],
+      registers: [registry],
+    }),
+    hostCpuUtilisation: new Gauge({
+      name: 'keizoku_host_cpu_utilisation_ratio',
+      help: 'Busy fraction of all host CPUs between the last two observations',
+      labelNames: ['host'],
+      registers: [registry],
+    }),
+    hostMemoryUsed: new Gauge({
+      name: 'keizoku_host_memory_used_bytes',
+      help: 'Host memory in use (total - free - buffers - cached)',
+      labelNames: ['host'],
+      registers: [registry],
+    }),
+    hostMemoryTotal: new Gauge({
+      name: 'keizoku_host_memory_bytes',
+      help: 'Host memory offered to VMs',
+      labelNames: ['host'],
+      registers: [registry],
+    }),
+    vmCpuUsage: new Gauge({
+      name: 'keizoku_vm_cpu_usage_vcpus',
+      help: 'CPU used by the VM, in vCPUs (1 = one vCPU busy)',
+      labelNames: ['vm', 'host'],
+      registers: [registry],
+    }),
+    vmMemory: new Gauge({
+      name: 'keizoku_vm_memory_bytes',
+      help: 'Memory assigned to the VM',
+      labelNames: ['vm', 'host'],
+      registers: [registry],
+    }),
+    loopRuns: new Counter({
+      name: 'keizoku_loop_runs_total',
+      help: 'Loop passes by result',
+      labelNames: ['loop', 'result'],
+      registers: [registry],
+    }),
+    loopDuration: new Histogram({
+      name: 'keizoku_loop_duration_seconds',
+      help: 'Duration of loop passes',
+      labelNames: ['loop'],
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers: [registry],
+    }),
+    libvirtCallDuration: new Histogram({
+      name: 'keizoku_libvirt_call_duration_seconds',
+      help: 'Duration of libvirt calls made by keizokud',
+      labelNames: ['host', 'call'],
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5],
+      registers: [registry],
+    }),
+    libvirtErrors: new Counter({
+      name: 'keizoku_libvirt_errors_total',
+      help: 'Failed libvirt calls and connections',
+      labelNames: ['host', 'kind'],
+      registers: [registry],
+    }),
+  };
+  return m;
+}
+
+export type Metrics = ReturnType<typeof createMetrics>;

@@ -1,0 +1,172 @@
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createVm, type LabState, readState, virsh } from '../../lab/index.ts';
+import { sharedLab } from '../support/lab-fixture.ts';
+
+const INVENTORY_MS = 2_000;
+
+function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const s = createServer().listen(0, '127.0.0.1', () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+/** The metric lines of one family, as {labels -> value}. */
+function samples(text: string, name: string): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const m of text.matchAll(new RegExp(`^${name}\\{([^}]*)\\} (\\S+)$`, 'gm'))) out[m[1]!] = Number(m[2]);
+  return out;
+}
+
+async function until<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs: number): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await fn().catch(() => undefined);
+    if (v !== undefined) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+describe('keizokud inventory against the lab', () => {
+  let lab: LabState;
+  let dir: string;
+  let daemon: ChildProcess;
+  let url: string;
+  let stderr = '';
+
+  beforeAll(async () => {
+    lab = sharedLab();
+    await createVm(lab.id, { name: 'kz-a', host: 'h1' });
+    lab = readState(lab.id)!;
+    dir = mkdtempSync(join(tmpdir(), 'keizokud-test-'));
+    const port = await freePort();
+    url = `http://127.0.0.1:${port}/metrics`;
+    const pki = lab.pki!;
+    // TLS to every host, as keizokud would reach real hosts.
+    const config = {
+      sites: lab.layout.sites.map((s) => ({ name: s.name })),
+      hosts: lab.layout.hosts.map((h) => ({
+        name: h.name,
+        uri: h.tlsUri,
+        site: h.site,
+        managementAddress: h.mgmtAddress,
+      })),
+      libvirt: {
+        tls: { caFile: pki.caFile, certFile: pki.clientCertFile, keyFile: pki.clientKeyFile },
+        keepaliveIntervalSec: 1,
+        keepaliveCount: 3,
+      },
+      redis: { url: 'redis://127.0.0.1:6379/0' },
+      metrics: { listen: `127.0.0.1:${port}` },
+      loops: { inventoryIntervalMs: INVENTORY_MS },
+    };
+    writeFileSync(join(dir, 'keizokud.yaml'), JSON.stringify(config, null, 2));
+    daemon = spawn('node', ['bin/keizokud.mjs', '--config', join(dir, 'keizokud.yaml')], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    daemon.stderr!.on('data', (b: Buffer) => {
+      stderr += b.toString();
+    });
+  });
+
+  afterAll(async () => {
+    if (daemon && daemon.exitCode === null) daemon.kill('SIGKILL');
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  const scrape = async () => (await fetch(url)).text();
+
+  it('discovers every host over TLS and every VM', async () => {
+    const text = await until(
+      'all hosts up and kz-a listed',
+      async () => {
+        const t = await scrape();
+        const up = samples(t, 'keizoku_host_up');
+        const ok = lab.layout.hosts.every((h) => up[`host="${h.name}",site="${h.site}"`] === 1);
+        return ok && t.includes('keizoku_vm_memory_bytes{vm="kz-a",host="h1"}') ? t : undefined;
+      },
+      30_000,
+    );
+    expect(samples(text, 'keizoku_vm_memory_bytes')['vm="kz-a",host="h1"']).toBe(96 * 1024 * 1024);
+    expect(Object.keys(samples(text, 'keizoku_host_memory_bytes'))).toHaveLength(3);
+    expect(text).toMatch(/keizoku_loop_runs_total\{loop="inventory",result="success"\} \d+/);
+    expect(text).toMatch(
+      /keizoku_libvirt_call_duration_seconds_count\{host="h1",call="all_domain_stats"\} \d+/,
+    );
+  });
+
+  it('reflects a new VM and a killed VM within one inventory interval', async () => {
+    const t0 = Date.now();
+    await createVm(lab.id, { name: 'kz-b', host: 'h2', wait: false });
+    await until(
+      'kz-b listed',
+      async () => ((await scrape()).includes('vm="kz-b",host="h2"') ? true : undefined),
+      INVENTORY_MS + 3_000,
+    );
+    expect(Date.now() - t0).toBeLessThan(INVENTORY_MS + 3_000);
+    const t1 = Date.now();
+    await virsh(lab.layout.hosts[0]!, ['destroy', 'kz-a']);
+    await until(
+      'kz-a shut off',
+      async () =>
+        (samples(await scrape(), 'keizoku_host_vms')['host="h1",state="shutoff"'] ?? 0) >= 1 || undefined,
+      INVENTORY_MS + 3_000,
+    );
+    expect(Date.now() - t1).toBeLessThan(INVENTORY_MS + 3_000);
+  });
+
+  it('drains and exits 0 on SIGTERM, with structured logs free of key material', async () => {
+    const exited = new Promise<number | null>((r) => daemon.once('exit', (code) => r(code)));
+    daemon.kill('SIGTERM');
+    expect(await exited).toBe(0);
+    const lines = stderr.trim().split('\n').filter(Boolean);
+    expect(lines.length).toBe(0); // pino writes to stdout; stderr stays empty when all is well
+  });
+});
+
+describe('keizokud --check-config', () => {
+  const bad: [string, RegExp][] = [
+    ['missing-field.yaml', /missing-field\.yaml: \S+: /],
+    ['wrong-type.yaml', /wrong-type\.yaml: \S+: expected/],
+    ['unknown-tier.yaml', /unknown-tier\.yaml: vms\[\d+\]\.tier: /],
+    ['duplicate-host.yaml', /duplicate-host\.yaml: hosts\[\d+\]\.name: /],
+    ['bad-uri.yaml', /bad-uri\.yaml: hosts\[0\]\.uri: expected a libvirt URI/],
+    ['tcp-without-insecure.yaml', /tcp-without-insecure\.yaml: hosts\[\d+\]\.insecure: /],
+    ['unknown-site.yaml', /unknown-site\.yaml: hosts\[\d+\]\.site: /],
+    ['unknown-field.yaml', /unknown-field\.yaml: leader\.leaseMS: unknown field/],
+    ['yaml-syntax.yaml', /yaml-syntax\.yaml: YAML syntax error at line \d+, column \d+/],
+    ['negative-interval.yaml', /negative-interval\.yaml: loops\.\w+: /],
+    ['bad-ha-priority.yaml', /bad-ha-priority\.yaml: vms\[\d+\]\.haPriority: /],
+  ];
+  for (const [file, msg] of bad) {
+    it(`rejects ${file} with one line naming file and path`, () => {
+      const r = spawnSync(
+        'node',
+        ['bin/keizokud.mjs', '--config', `test/fixtures/config/bad/${file}`, '--check-config'],
+        { encoding: 'utf8' },
+      );
+      expect(r.status).toBe(1);
+      expect(r.stderr.trim().split('\n')).toHaveLength(1);
+      expect(r.stderr).toMatch(msg);
+      expect(r.stderr).not.toMatch(/\n\s+at /); // no stack trace
+    });
+  }
+
+  it('accepts the example config', () => {
+    const r = spawnSync(
+      'node',
+      ['bin/keizokud.mjs', '--config', 'examples/keizokud.yaml', '--check-config'],
+      { encoding: 'utf8' },
+    );
+    expect(r.status).toBe(0);
+    expect(r.stdout).toMatch(/ok \(3 hosts, 2 sites\)/);
+  });
+});
