@@ -1,5 +1,6 @@
 // keizokud: the controller. Today it validates its config (--check-config), keeps an inventory
-// of every host and VM over persistent libvirt connections, and serves /metrics.
+// of every host and VM over persistent libvirt connections, enforces per-VM resource limits,
+// and serves /metrics.
 import { createServer, type Server } from 'node:http';
 import { parseArgs } from 'node:util';
 import pino from 'pino';
@@ -12,6 +13,7 @@ import {
 } from '../config/index.ts';
 import type { ConnectOptions } from '../libvirt/index.ts';
 import { InventoryLoop } from '../loops/inventory.ts';
+import { LimitsLoop } from '../loops/limits.ts';
 import { createMetrics } from '../metrics/registry.ts';
 
 const USAGE = `usage: keizokud --config FILE [--check-config]
@@ -105,6 +107,17 @@ async function run(loaded: LoadedConfig): Promise<number> {
     'keizokud started',
   );
   await inventory.start();
+  const limits = new LimitsLoop({
+    snapshot: () => inventory.snapshot(),
+    clientFor: (h) => inventory.clientFor(h),
+    assignments: config.vms,
+    limits: loaded.limits,
+    intervalMs: config.loops.limitsIntervalMs,
+    metrics,
+    log,
+  });
+  await limits.pass();
+  limits.start();
 
   return new Promise<number>((resolve) => {
     let stopping = false;
@@ -112,6 +125,7 @@ async function run(loaded: LoadedConfig): Promise<number> {
       if (stopping) return;
       stopping = true;
       log.info({ signal }, 'draining');
+      await limits.stop();
       await inventory.stop();
       await new Promise<void>((r) => server.close(() => r()));
       log.info({}, 'stopped');

@@ -78,6 +78,11 @@ export class InventoryLoop {
     );
   }
 
+  /** The live client of a host, or null while it is disconnected. */
+  clientFor(host: string): LibvirtClient | null {
+    return this.links.find((l) => l.host.name === host)?.client ?? null;
+  }
+
   snapshot(now = Date.now()): ClusterSnapshot {
     const current = new Map<string, HostObservation>();
     const previous = new Map<string, HostObservation>();

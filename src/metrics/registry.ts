@@ -47,6 +47,12 @@ export function createMetrics() {
       labelNames: ['vm', 'host'],
       registers: [registry],
     }),
+    vmLimitsCompliance: new Gauge({
+      name: 'keizoku_vm_limits_compliance',
+      help: "1 for the VM's limits status: compliant, fixed (drift repaired this pass), failed, unmanaged",
+      labelNames: ['vm', 'host', 'status'],
+      registers: [registry],
+    }),
     loopRuns: new Counter({
       name: 'keizoku_loop_runs_total',
       help: 'Loop passes by result',

@@ -1,0 +1,183 @@
+import { assignmentFor, type LimitsPolicy, type VmAssignment } from '../config/index.ts';
+import type { DeepReadonly } from '../config/load.ts';
+import { type Drift, desiredTuning, type TuningGroups, tuningDrift } from '../core/limits.ts';
+import type { ClusterSnapshot } from '../core/model.ts';
+import type { LibvirtClient } from '../libvirt/index.ts';
+import type { Metrics } from '../metrics/registry.ts';
+
+export type ComplianceStatus = 'compliant' | 'fixed' | 'failed' | 'unmanaged';
+
+export interface VmCompliance {
+  vm: string;
+  host: string;
+  profile: string | null;
+  status: ComplianceStatus;
+  /** What was out of line (fixed) or still is (failed). */
+  drift: Drift[];
+  /** The host's reason when a limit could not be applied. */
+  reason?: string;
+  checkedAt: number;
+}
+
+export interface LimitsLoopOptions {
+  snapshot: () => ClusterSnapshot;
+  clientFor: (host: string) => LibvirtClient | null;
+  assignments: readonly DeepReadonly<VmAssignment>[];
+  limits: DeepReadonly<LimitsPolicy>;
+  intervalMs: number;
+  metrics: Metrics;
+  log: { info(o: object, msg: string): void; warn(o: object, msg: string): void };
+  now?: () => number;
+}
+
+const macs = (xml: string) =>
+  [...xml.matchAll(/<mac address=['"]([0-9a-fA-F:]+)['"]/g)].map((m) => m[1]!.toLowerCase());
+
+/**
+ * Level-triggered: every pass reads each managed VM's tuning from the host it runs on, compares
+ * it with its profile, applies what differs, and records the outcome. A move, a restart or
+ * drift by hand is repaired on the next pass.
+ */
+export class LimitsLoop {
+  private timer: NodeJS.Timeout | null = null;
+  private running: Promise<void> | null = null;
+  readonly compliance = new Map<string, VmCompliance>();
+
+  constructor(private readonly o: LimitsLoopOptions) {}
+
+  start(): void {
+    this.timer = setInterval(() => void this.pass(), this.o.intervalMs);
+  }
+
+  async stop(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    await this.running;
+  }
+
+  /** One pass over every running VM; concurrent calls share the pass in flight. */
+  pass(): Promise<void> {
+    this.running ??= this.doPass().finally(() => {
+      this.running = null;
+    });
+    return this.running;
+  }
+
+  private async doPass(): Promise<void> {
+    const end = this.o.metrics.loopDuration.startTimer({ loop: 'limits' });
+    const snap = this.o.snapshot();
+    const seen = new Set<string>();
+    let failed = 0;
+    for (const vm of snap.vms.values()) {
+      if (vm.state !== 'running') continue;
+      seen.add(vm.name);
+      const profileName = assignmentFor(this.o.assignments, { name: vm.name })?.limits ?? null;
+      const c = profileName
+        ? await this.reconcile(vm.name, vm.host, profileName)
+        : this.record(vm.name, vm.host, null, 'unmanaged', []);
+      if (c.status === 'failed') failed++;
+    }
+    for (const name of this.compliance.keys()) if (!seen.has(name)) this.compliance.delete(name);
+    this.publish();
+    end();
+    this.o.metrics.loopRuns.inc({ loop: 'limits', result: failed ? 'partial' : 'success' });
+  }
+
+  private record(
+    vm: string,
+    host: string,
+    profile: string | null,
+    status: ComplianceStatus,
+    drift: Drift[],
+    reason?: string,
+  ): VmCompliance {
+    const c: VmCompliance = {
+      vm,
+      host,
+      profile,
+      status,
+      drift,
+      checkedAt: (this.o.now ?? Date.now)(),
+      ...(reason ? { reason } : {}),
+    };
+    this.compliance.set(vm, c);
+    return c;
+  }
+
+  private async reconcile(vm: string, host: string, profileName: string): Promise<VmCompliance> {
+    const client = this.o.clientFor(host);
+    const profile = this.o.limits.profiles[profileName];
+    if (!client || !profile)
+      return this.record(
+        vm,
+        host,
+        profileName,
+        'failed',
+        [],
+        client ? `unknown profile ${profileName}` : `host ${host} not connected`,
+      );
+    try {
+      const dom = await client.lookupByName(vm);
+      const devices = { hostBlockDevices: [], interfaceMacs: macs(await client.getXml(dom)) };
+      const desired = desiredTuning(profile as Parameters<typeof desiredTuning>[0], devices);
+      const observe = async () => ({
+        scheduler: await client.getSchedulerParameters(dom),
+        memory: await client.getMemoryParameters(dom),
+        blkio: await client.getBlkioParameters(dom),
+        interfaces: Object.fromEntries(
+          await Promise.all(
+            Object.keys(desired.interfaces).map(
+              async (mac) => [mac, await client.getInterfaceParameters(dom, mac)] as const,
+            ),
+          ),
+        ),
+      });
+      const drift = tuningDrift(desired, await observe());
+      if (drift.length === 0) return this.record(vm, host, profileName, 'compliant', []);
+      const reason = await this.apply(client, dom, desired, drift);
+      const after = tuningDrift(desired, await observe());
+      if (after.length === 0 && !reason) {
+        this.o.log.info(
+          { vm, host, profile: profileName, fixed: drift.map((d) => `${d.group}.${d.field}`) },
+          'limits applied',
+        );
+        return this.record(vm, host, profileName, 'fixed', drift);
+      }
+      this.o.log.warn({ vm, host, profile: profileName, reason }, 'limits could not be applied');
+      return this.record(vm, host, profileName, 'failed', after, reason ?? 'host did not keep the values');
+    } catch (e) {
+      return this.record(vm, host, profileName, 'failed', [], (e as Error).message);
+    }
+  }
+
+  /** Applies the groups that drifted; returns the first host error, after trying every group. */
+  private async apply(
+    client: LibvirtClient,
+    dom: Awaited<ReturnType<LibvirtClient['lookupByName']>>,
+    want: TuningGroups,
+    drift: Drift[],
+  ): Promise<string | undefined> {
+    const groups = new Set(drift.map((d) => d.group));
+    const errors: string[] = [];
+    const attempt = async (what: string, p: Promise<void>) => {
+      try {
+        await p;
+      } catch (e) {
+        errors.push(`${what}: ${(e as Error).message}`);
+      }
+    };
+    if (groups.has('scheduler')) await attempt('cpu', client.setSchedulerParameters(dom, want.scheduler));
+    if (groups.has('memory')) await attempt('memory', client.setMemoryParameters(dom, want.memory));
+    if (groups.has('blkio')) await attempt('disk', client.setBlkioParameters(dom, want.blkio));
+    for (const [mac, p] of Object.entries(want.interfaces)) {
+      if (groups.has(`interface ${mac}`))
+        await attempt(`network ${mac}`, client.setInterfaceParameters(dom, mac, p));
+    }
+    return errors.length ? errors.join('; ') : undefined;
+  }
+
+  private publish(): void {
+    const g = this.o.metrics.vmLimitsCompliance;
+    g.reset();
+    for (const c of this.compliance.values()) g.set({ vm: c.vm, host: c.host, status: c.status }, 1);
+  }
+}
