@@ -2,7 +2,9 @@
 // of every host and VM over persistent libvirt connections, enforces per-VM resource limits,
 // and serves /metrics.
 import { createServer, type Server } from 'node:http';
+import { hostname } from 'node:os';
 import { parseArgs } from 'node:util';
+import { Redis } from 'ioredis';
 import pino from 'pino';
 import {
   formatConfigError,
@@ -15,6 +17,7 @@ import type { ConnectOptions } from '../libvirt/index.ts';
 import { InventoryLoop } from '../loops/inventory.ts';
 import { LimitsLoop } from '../loops/limits.ts';
 import { createMetrics } from '../metrics/registry.ts';
+import { LeaderLease } from '../store/lease.ts';
 
 const USAGE = `usage: keizokud --config FILE [--check-config]
   --config FILE     keizokud's YAML config (see docs/configuration.md)
@@ -106,8 +109,39 @@ async function run(loaded: LoadedConfig): Promise<number> {
     { listen: `${listen.value.host}:${listen.value.port}`, hosts: config.hosts.length },
     'keizokud started',
   );
+  const redis = new Redis(config.redis.url, { lazyConnect: false, maxRetriesPerRequest: 1 });
+  redis.on('error', (e: Error) => log.warn({ err: e.message }, 'redis'));
+  const prefix = 'keizoku:default:';
+  const replicaId = `${hostname()}:${process.pid}`;
+  const lease = new LeaderLease(redis, {
+    prefix,
+    replicaId,
+    leaseMs: config.leader.leaseMs,
+    renewMs: config.leader.renewMs,
+  });
+  metrics.leader.set(0);
+  lease.on('elected', (token: number) => {
+    metrics.leader.set(1);
+    metrics.leaderToken.set(token);
+    log.info({ replica: replicaId, token }, 'elected leader');
+  });
+  lease.on('deposed', (reason: string) => {
+    metrics.leader.set(0);
+    metrics.leaderToken.set(0);
+    log.warn({ replica: replicaId, reason }, 'no longer leader');
+  });
+  lease.start();
+
   await inventory.start();
   const limits = new LimitsLoop({
+    isLeader: () => lease.isLeader,
+    onDomainXml: async (vm, host, xml) => {
+      // The last known definition, for restarting the VM when its host is gone.
+      await lease.fencedSet(
+        `${prefix}vm:${vm}:domain`,
+        JSON.stringify({ host, xml, observedAt: Date.now() }),
+      );
+    },
     snapshot: () => inventory.snapshot(),
     clientFor: (h) => inventory.clientFor(h),
     assignments: config.vms,
@@ -126,7 +160,9 @@ async function run(loaded: LoadedConfig): Promise<number> {
       stopping = true;
       log.info({ signal }, 'draining');
       await limits.stop();
+      await lease.stop();
       await inventory.stop();
+      redis.disconnect();
       await new Promise<void>((r) => server.close(() => r()));
       log.info({}, 'stopped');
       resolve(0);

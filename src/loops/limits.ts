@@ -28,6 +28,10 @@ export interface LimitsLoopOptions {
   metrics: Metrics;
   log: { info(o: object, msg: string): void; warn(o: object, msg: string): void };
   now?: () => number;
+  /** Decision loops run on the leader only. */
+  isLeader?: () => boolean;
+  /** Every managed VM's current domain XML, to remember it for a restart elsewhere. */
+  onDomainXml?: (vm: string, host: string, xml: string) => Promise<void>;
 }
 
 const macs = (xml: string) =>
@@ -63,6 +67,7 @@ export class LimitsLoop {
   }
 
   private async doPass(): Promise<void> {
+    if (this.o.isLeader && !this.o.isLeader()) return;
     const end = this.o.metrics.loopDuration.startTimer({ loop: 'limits' });
     const snap = this.o.snapshot();
     const seen = new Set<string>();
@@ -117,7 +122,9 @@ export class LimitsLoop {
       );
     try {
       const dom = await client.lookupByName(vm);
-      const devices = { hostBlockDevices: [], interfaceMacs: macs(await client.getXml(dom)) };
+      const xml = await client.getXml(dom);
+      await this.o.onDomainXml?.(vm, host, xml);
+      const devices = { hostBlockDevices: [], interfaceMacs: macs(xml) };
       const desired = desiredTuning(profile as Parameters<typeof desiredTuning>[0], devices);
       const observe = async () => ({
         scheduler: await client.getSchedulerParameters(dom),

@@ -53,6 +53,16 @@ export function createMetrics() {
       labelNames: ['vm', 'host', 'status'],
       registers: [registry],
     }),
+    leader: new Gauge({
+      name: 'keizoku_leader',
+      help: '1 while this replica holds the leader lease',
+      registers: [registry],
+    }),
+    leaderToken: new Gauge({
+      name: 'keizoku_leader_fencing_token',
+      help: "Fencing token of this replica's current lease (0 when not leader)",
+      registers: [registry],
+    }),
     loopRuns: new Counter({
       name: 'keizoku_loop_runs_total',
       help: 'Loop passes by result',

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createVm, type LabState, readState, virsh } from '../../lab/index.ts';
 import { sharedLab } from '../support/lab-fixture.ts';
+import { startRedis } from '../support/redis.ts';
 
 const INVENTORY_MS = 2_000;
 
@@ -41,8 +42,10 @@ describe('keizokud inventory against the lab', () => {
   let daemon: ChildProcess;
   let url: string;
   let stderr = '';
+  let redis: Awaited<ReturnType<typeof startRedis>>;
 
   beforeAll(async () => {
+    redis = await startRedis();
     lab = sharedLab();
     await createVm(lab.id, { name: 'kz-a', host: 'h1' });
     lab = readState(lab.id)!;
@@ -64,7 +67,7 @@ describe('keizokud inventory against the lab', () => {
         keepaliveIntervalSec: 1,
         keepaliveCount: 3,
       },
-      redis: { url: 'redis://127.0.0.1:6379/0' },
+      redis: { url: redis.url },
       metrics: { listen: `127.0.0.1:${port}` },
       loops: { inventoryIntervalMs: INVENTORY_MS },
     };
@@ -80,6 +83,7 @@ describe('keizokud inventory against the lab', () => {
   afterAll(async () => {
     if (daemon && daemon.exitCode === null) daemon.kill('SIGKILL');
     rmSync(dir, { recursive: true, force: true });
+    await redis?.stop();
   });
 
   const scrape = async () => (await fetch(url)).text();

@@ -8,6 +8,7 @@ import { createVm, guestLoad, type LabState, readState, virsh } from '../../lab/
 import type { LibvirtClient } from '../../src/libvirt/index.ts';
 import { sharedLab } from '../support/lab-fixture.ts';
 import { openLabClient } from '../support/libvirt.ts';
+import { startRedis } from '../support/redis.ts';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -45,8 +46,10 @@ describe('resource limits: the burst experiment', () => {
   let metricsUrl: string;
   const addr = (vm: string) => lab.vms.find((v) => v.name === vm)!.address;
   const shares: Record<string, number> = {};
+  let redis: Awaited<ReturnType<typeof startRedis>>;
 
   beforeAll(async () => {
+    redis = await startRedis();
     lab = sharedLab();
     await Promise.all([
       createVm(lab.id, { name: 'noisy', host: 'h3' }),
@@ -69,6 +72,7 @@ describe('resource limits: the burst experiment', () => {
     );
     await h3?.close();
     rmSync(dir, { recursive: true, force: true });
+    await redis?.stop();
   });
 
   it('without limits, a burst takes CPU from the neighbour', async () => {
@@ -99,7 +103,7 @@ describe('resource limits: the burst experiment', () => {
         site: h.site,
         managementAddress: h.mgmtAddress,
       })),
-      redis: { url: 'redis://127.0.0.1:6379/0' },
+      redis: { url: redis.url },
       metrics: { listen: `127.0.0.1:${port}` },
       loops: { inventoryIntervalMs: 1_000, limitsIntervalMs: 1_000 },
       policies: { limitsFile: join(dir, 'limits.yaml') },

@@ -1,0 +1,146 @@
+import { EventEmitter } from 'node:events';
+import type { Redis } from 'ioredis';
+
+/** A leader-only write refused because a newer leader holds a higher fencing token. */
+export class FencedError extends Error {
+  override name = 'FencedError';
+}
+
+export interface LeaseOptions {
+  /** Key prefix of the cluster, e.g. `keizoku:prod:`. */
+  prefix: string;
+  replicaId: string;
+  leaseMs: number;
+  renewMs: number;
+  /** Stop acting this long before the lease could expire in Redis (clock drift, slow calls). */
+  safetyMs?: number;
+  now?: () => number;
+}
+
+// Take the lease only if free, and only then draw the next fencing token.
+const ACQUIRE = `
+if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
+  local t = redis.call('INCR', KEYS[2])
+  redis.call('SET', KEYS[1], ARGV[1] .. ':' .. t, 'PX', ARGV[2])
+  return t
+end
+return false`;
+const RENEW = `
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return 0`;
+const RELEASE = `
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0`;
+// A write by the holder of the newest token only; a paused old leader gets FENCED.
+const FENCED_SET = `
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return redis.error_reply('FENCED') end
+redis.call('SET', KEYS[2], ARGV[2])
+return 1`;
+
+/**
+ * Leader election with a fencing token. Only the holder runs decision loops; every leader-only
+ * write goes through `fencedSet`, which Redis refuses unless the writer's token is the newest.
+ * Emits 'elected' (token) and 'deposed' (reason).
+ */
+export class LeaderLease extends EventEmitter {
+  private timer: NodeJS.Timeout | null = null;
+  private token: number | null = null;
+  private validUntil = 0;
+  private readonly key: string;
+  private readonly tokenKey: string;
+  private readonly now: () => number;
+
+  constructor(
+    private readonly redis: Redis,
+    private readonly o: LeaseOptions,
+  ) {
+    super();
+    this.key = `${o.prefix}leader`;
+    this.tokenKey = `${o.prefix}leader:token`;
+    this.now = o.now ?? (() => performance.now());
+  }
+
+  /** The fencing token while this replica leads (and its lease is surely valid), else null. */
+  get currentToken(): number | null {
+    if (this.token !== null && this.now() > this.validUntil)
+      this.depose('lease expired before it could be renewed');
+    return this.token;
+  }
+
+  get isLeader(): boolean {
+    return this.currentToken !== null;
+  }
+
+  start(): void {
+    void this.tick();
+    this.timer = setInterval(() => void this.tick(), this.o.renewMs);
+  }
+
+  /** Stops renewing; releases the lease if held, so a successor need not wait for expiry. */
+  async stop(release = true): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+    if (release && this.token !== null) {
+      const value = `${this.o.replicaId}:${this.token}`;
+      this.depose('stopping');
+      await this.redis.eval(RELEASE, 1, this.key, value).catch(() => undefined);
+    }
+  }
+
+  /** Sets key to value only if this replica's token is the newest issued. */
+  async fencedSet(key: string, value: string): Promise<void> {
+    const token = this.currentToken;
+    if (token === null) throw new FencedError('not the leader');
+    try {
+      await this.redis.eval(FENCED_SET, 2, this.tokenKey, key, String(token), value);
+    } catch (e) {
+      if ((e as Error).message.includes('FENCED')) {
+        this.depose(`fencing token ${token} is no longer the newest`);
+        throw new FencedError(`write refused: fencing token ${token} is stale`);
+      }
+      throw e;
+    }
+  }
+
+  private async tick(): Promise<void> {
+    const sentAt = this.now();
+    const safety = this.o.safetyMs ?? Math.min(this.o.renewMs, this.o.leaseMs / 4);
+    try {
+      if (this.token === null) {
+        const t = await this.redis.eval(
+          ACQUIRE,
+          2,
+          this.key,
+          this.tokenKey,
+          this.o.replicaId,
+          String(this.o.leaseMs),
+        );
+        if (typeof t === 'number') {
+          this.token = t;
+          this.validUntil = sentAt + this.o.leaseMs - safety;
+          this.emit('elected', t);
+        }
+      } else {
+        const ok = await this.redis.eval(
+          RENEW,
+          1,
+          this.key,
+          `${this.o.replicaId}:${this.token}`,
+          String(this.o.leaseMs),
+        );
+        if (ok === 1) this.validUntil = sentAt + this.o.leaseMs - safety;
+        else this.depose('lease lost to another replica');
+      }
+    } catch {
+      // Redis unreachable: keep acting only while the last renewal surely holds.
+      if (this.token !== null && this.now() > this.validUntil)
+        this.depose('Redis unreachable past the lease');
+    }
+  }
+
+  private depose(reason: string): void {
+    if (this.token === null) return;
+    this.token = null;
+    this.emit('deposed', reason);
+  }
+}

@@ -1,0 +1,149 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { FencedError, LeaderLease } from '../../src/store/lease.ts';
+import { sharedLab } from '../support/lab-fixture.ts';
+import { startRedis } from '../support/redis.ts';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const once = <T>(e: NodeJS.EventEmitter, name: string) => new Promise<T>((r) => e.once(name, r));
+
+function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const s = createServer().listen(0, '127.0.0.1', () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+describe('leader lease with a fencing token (real Redis)', () => {
+  let redis: Awaited<ReturnType<typeof startRedis>>;
+  const clients: Redis[] = [];
+  const client = () => {
+    const c = new Redis(redis.url);
+    clients.push(c);
+    return c;
+  };
+
+  beforeAll(async () => {
+    redis = await startRedis();
+  });
+  afterAll(async () => {
+    for (const c of clients) c.disconnect();
+    await redis?.stop();
+  });
+
+  it('elects one replica, hands over on release, and refuses the paused old leader', async () => {
+    const prefix = 'keizoku:t1:';
+    const pausedClock = 0;
+    // Replica A's clock is ours to stop: a paused process does not notice time passing.
+    const a = new LeaderLease(client(), {
+      prefix,
+      replicaId: 'a',
+      leaseMs: 1_000,
+      renewMs: 200,
+      now: () => pausedClock,
+    });
+    const b = new LeaderLease(client(), { prefix, replicaId: 'b', leaseMs: 1_000, renewMs: 200 });
+    a.start();
+    const tokenA = await once<number>(a, 'elected');
+    b.start();
+    await sleep(500);
+    expect(a.isLeader).toBe(true);
+    expect(b.isLeader).toBe(false);
+    await a.fencedSet(`${prefix}probe`, 'from a');
+
+    // A stops renewing (paused) but still believes it leads: its clock stands still.
+    await a.stop(false);
+    const t0 = Date.now();
+    const tokenB = await once<number>(b, 'elected');
+    const takeoverMs = Date.now() - t0;
+    expect(tokenB).toBeGreaterThan(tokenA);
+    expect(takeoverMs).toBeLessThan(1_000 + 200 + 500);
+    expect(a.currentToken).toBe(tokenA); // A comes back thinking it still leads...
+    const refused = await a.fencedSet(`${prefix}probe`, 'from stale a').catch((e: unknown) => e);
+    expect(refused).toBeInstanceOf(FencedError); // ...and Redis refuses its token
+    expect(a.isLeader).toBe(false); // so A deposes itself
+    await b.fencedSet(`${prefix}probe`, 'from b');
+    expect(await client().get(`${prefix}probe`)).toBe('from b');
+
+    // A graceful stop releases at once.
+    const c = new LeaderLease(client(), { prefix, replicaId: 'c', leaseMs: 1_000, renewMs: 100 });
+    c.start();
+    const t1 = Date.now();
+    await b.stop(true);
+    await once(c, 'elected');
+    expect(Date.now() - t1).toBeLessThan(500);
+    await c.stop();
+  });
+});
+
+describe('two keizokud replicas', () => {
+  let redis: Awaited<ReturnType<typeof startRedis>>;
+  let dir: string;
+  const replicas: ChildProcess[] = [];
+
+  beforeAll(async () => {
+    redis = await startRedis();
+    dir = mkdtempSync(join(tmpdir(), 'keizokud-ha-'));
+  });
+  afterAll(async () => {
+    for (const r of replicas) if (r.exitCode === null && r.signalCode === null) r.kill('SIGKILL');
+    rmSync(dir, { recursive: true, force: true });
+    await redis?.stop();
+  });
+
+  async function start(name: string): Promise<{ proc: ChildProcess; leader: () => Promise<number | null> }> {
+    const lab = sharedLab();
+    const port = await freePort();
+    const config = {
+      sites: lab.layout.sites.map((s) => ({ name: s.name })),
+      hosts: lab.layout.hosts.map((h) => ({
+        name: h.name,
+        uri: h.uri,
+        insecure: true,
+        site: h.site,
+        managementAddress: h.mgmtAddress,
+      })),
+      redis: { url: redis.url },
+      metrics: { listen: `127.0.0.1:${port}` },
+      leader: { leaseMs: 2_000, renewMs: 500 },
+    };
+    writeFileSync(join(dir, `${name}.yaml`), JSON.stringify(config));
+    const proc = spawn('node', ['bin/keizokud.mjs', '--config', join(dir, `${name}.yaml`)], {
+      stdio: 'ignore',
+    });
+    replicas.push(proc);
+    const leader = async () => {
+      const t = await fetch(`http://127.0.0.1:${port}/metrics`).then(
+        (r) => r.text(),
+        () => null,
+      );
+      const m = t?.match(/^keizoku_leader (\d+)$/m);
+      return m ? Number(m[1]) : null;
+    };
+    return { proc, leader };
+  }
+
+  it('the other replica takes the lease within lease + renew after kill -9 of the leader', async () => {
+    const first = await start('r1');
+    for (let i = 0; i < 100 && (await first.leader()) !== 1; i++) await sleep(100);
+    expect(await first.leader()).toBe(1);
+    const second = await start('r2');
+    for (let i = 0; i < 100 && (await second.leader()) === null; i++) await sleep(100);
+    await sleep(1_000);
+    expect(await second.leader()).toBe(0);
+    const killedAt = Date.now();
+    first.proc.kill('SIGKILL');
+    while ((await second.leader()) !== 1 && Date.now() - killedAt < 10_000) await sleep(50);
+    const takeoverMs = Date.now() - killedAt;
+    console.log(`takeover after kill -9: ${takeoverMs} ms (lease 2000 ms, renew 500 ms)`);
+    expect(await second.leader()).toBe(1);
+    expect(takeoverMs).toBeLessThan(2_000 + 500 + 1_000);
+  });
+});
