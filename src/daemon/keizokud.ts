@@ -7,6 +7,7 @@ import { parseArgs } from 'node:util';
 import { Redis } from 'ioredis';
 import pino from 'pino';
 import {
+  assignmentFor,
   formatConfigError,
   isConfigError,
   type LoadedConfig,
@@ -18,6 +19,7 @@ import { InventoryLoop } from '../loops/inventory.ts';
 import { LimitsLoop } from '../loops/limits.ts';
 import { createMetrics } from '../metrics/registry.ts';
 import { LeaderLease } from '../store/lease.ts';
+import { Store } from '../store/store.ts';
 
 const USAGE = `usage: keizokud --config FILE [--check-config]
   --config FILE     keizokud's YAML config (see docs/configuration.md)
@@ -131,6 +133,7 @@ async function run(loaded: LoadedConfig): Promise<number> {
     log.warn({ replica: replicaId, reason }, 'no longer leader');
   });
   lease.start();
+  const store = new Store(redis, prefix, lease);
 
   await inventory.start();
   const limits = new LimitsLoop({
@@ -152,6 +155,28 @@ async function run(loaded: LoadedConfig): Promise<number> {
   });
   await limits.pass();
   limits.start();
+  const recorder = setInterval(() => void recordState(), config.loops.inventoryIntervalMs);
+  /** Leader only: desired state and placement (with move history) of every running VM. */
+  async function recordState(): Promise<void> {
+    if (!lease.isLeader) return;
+    try {
+      for (const vm of inventory.snapshot().vms.values()) {
+        if (vm.state !== 'running') continue;
+        if (await store.recordPlacement(vm.name, vm.host, Date.now()))
+          log.info({ vm: vm.name, host: vm.host }, 'placement recorded');
+        const a = assignmentFor(config.vms, { name: vm.name });
+        if (a)
+          await store.putDesired(vm.name, {
+            tier: a.tier,
+            limits: a.limits ?? null,
+            homeSite: a.homeSite ?? null,
+            haPriority: a.haPriority,
+          });
+      }
+    } catch (e) {
+      log.warn({ err: (e as Error).message }, 'recording state failed');
+    }
+  }
 
   return new Promise<number>((resolve) => {
     let stopping = false;
@@ -159,6 +184,7 @@ async function run(loaded: LoadedConfig): Promise<number> {
       if (stopping) return;
       stopping = true;
       log.info({ signal }, 'draining');
+      clearInterval(recorder);
       await limits.stop();
       await lease.stop();
       await inventory.stop();

@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createVm, type LabState, readState, virsh } from '../../lab/index.ts';
 import { sharedLab } from '../support/lab-fixture.ts';
@@ -70,6 +71,7 @@ describe('keizokud inventory against the lab', () => {
       redis: { url: redis.url },
       metrics: { listen: `127.0.0.1:${port}` },
       loops: { inventoryIntervalMs: INVENTORY_MS },
+      vms: [{ match: { name: 'kz-*' }, tier: 'frontend', limits: 'standard', haPriority: 500 }],
     };
     writeFileSync(join(dir, 'keizokud.yaml'), JSON.stringify(config, null, 2));
     daemon = spawn('node', ['bin/keizokud.mjs', '--config', join(dir, 'keizokud.yaml')], {
@@ -105,6 +107,32 @@ describe('keizokud inventory against the lab', () => {
     expect(text).toMatch(
       /keizoku_libvirt_call_duration_seconds_count\{host="h1",call="all_domain_stats"\} \d+/,
     );
+  });
+
+  it('keeps desired state, placement and the last domain XML of managed VMs in Redis', async () => {
+    const r = new Redis(redis.url);
+    try {
+      const key = (what: string) => `keizoku:default:vm:kz-a:${what}`;
+      let placement: string | null = null;
+      for (let i = 0; i < 100 && !(placement && (await r.get(key('domain')))); i++) {
+        await new Promise((res) => setTimeout(res, 100));
+        placement = await r.get(key('placement'));
+      }
+      expect(JSON.parse(placement!)).toMatchObject({ host: 'h1' });
+      expect(JSON.parse((await r.get(key('desired')))!)).toEqual({
+        tier: 'frontend',
+        limits: 'standard',
+        homeSite: null,
+        haPriority: 500,
+      });
+      const domain = JSON.parse((await r.get(key('domain')))!);
+      expect(domain.host).toBe('h1');
+      expect(domain.xml).toContain('<name>kz-a</name>');
+      const history = await r.xrange(key('history'), '-', '+');
+      expect(history.map(([, f]) => f[3])).toEqual(['placed']);
+    } finally {
+      r.disconnect();
+    }
   });
 
   it('reflects a new VM and a killed VM within one inventory interval', async () => {

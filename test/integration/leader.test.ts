@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FencedError, LeaderLease } from '../../src/store/lease.ts';
+import { Store, StoreCorruptError } from '../../src/store/store.ts';
 import { sharedLab } from '../support/lab-fixture.ts';
 import { startRedis } from '../support/redis.ts';
 
@@ -80,6 +81,47 @@ describe('leader lease with a fencing token (real Redis)', () => {
     await once(c, 'elected');
     expect(Date.now() - t1).toBeLessThan(500);
     await c.stop();
+  });
+});
+
+describe('store on Redis', () => {
+  it('round-trips state and names the key of a corrupted value', async () => {
+    const redis = await startRedis();
+    const r = new Redis(redis.url);
+    try {
+      const lease = new LeaderLease(r, {
+        prefix: 'keizoku:s:',
+        replicaId: 'x',
+        leaseMs: 1_000,
+        renewMs: 200,
+      });
+      lease.start();
+      await once(lease, 'elected');
+      const store = new Store(r, 'keizoku:s:', lease);
+      await store.putDesired('vm1', { tier: 'core', limits: null, homeSite: 'dc1', haPriority: 900 });
+      expect(await store.getDesired('vm1')).toEqual({
+        tier: 'core',
+        limits: null,
+        homeSite: 'dc1',
+        haPriority: 900,
+      });
+      expect(await store.recordPlacement('vm1', 'h1', 1)).toBe(true);
+      expect(await store.recordPlacement('vm1', 'h1', 2)).toBe(false);
+      expect(await store.recordPlacement('vm1', 'h2', 3)).toBe(true);
+      expect((await store.history('vm1')).map((e) => [e.kind, e.from, e.to])).toEqual([
+        ['placed', null, 'h1'],
+        ['moved', 'h1', 'h2'],
+      ]);
+      expect(await store.listVms()).toEqual(['vm1']);
+      await r.set('keizoku:s:vm:vm1:desired', '{"tier": 7}');
+      await expect(store.getDesired('vm1')).rejects.toThrow(/keizoku:s:vm:vm1:desired: tier: /);
+      await r.set('keizoku:s:vm:vm1:desired', 'not json');
+      await expect(store.getDesired('vm1')).rejects.toBeInstanceOf(StoreCorruptError);
+      await lease.stop();
+    } finally {
+      r.disconnect();
+      await redis.stop();
+    }
   });
 });
 

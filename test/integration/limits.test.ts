@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createVm, guestLoad, type LabState, readState, virsh } from '../../lab/index.ts';
 import type { LibvirtClient } from '../../src/libvirt/index.ts';
@@ -150,6 +151,18 @@ describe('resource limits: the burst experiment', () => {
         quota = (await h2.getSchedulerParameters(await h2.lookupByName('noisy'))).vcpu_quota;
       }
       expect(quota).toBe(20_000);
+      // The move is in the VM's history in Redis.
+      const r = new Redis(redis.url);
+      try {
+        const last = async () => {
+          const [, f] = (await r.xrange('keizoku:default:vm:noisy:history', '-', '+')).at(-1) ?? [null, []];
+          return Object.fromEntries(f.flatMap((v, i) => (i % 2 === 0 ? [[v, f[i + 1]]] : [])));
+        };
+        for (let i = 0; i < 50 && (await last()).kind !== 'moved'; i++) await sleep(200);
+        expect(await last()).toMatchObject({ kind: 'moved', from: 'h3', to: 'h2' });
+      } finally {
+        r.disconnect();
+      }
     } finally {
       await h2.close();
     }
