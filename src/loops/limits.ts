@@ -149,7 +149,10 @@ export class LimitsLoop {
         );
         return this.record(vm, host, profileName, 'fixed', drift);
       }
-      this.o.log.warn({ vm, host, profile: profileName, reason }, 'limits could not be applied');
+      const before = this.compliance.get(vm);
+      if (before?.status !== 'failed' || before.reason !== (reason ?? 'host did not keep the values')) {
+        this.o.log.warn({ vm, host, profile: profileName, reason }, 'limits could not be applied');
+      }
       return this.record(vm, host, profileName, 'failed', after, reason ?? 'host did not keep the values');
     } catch (e) {
       return this.record(vm, host, profileName, 'failed', [], (e as Error).message);

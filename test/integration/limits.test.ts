@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -93,7 +93,17 @@ describe('resource limits: the burst experiment', () => {
     metricsUrl = `http://127.0.0.1:${port}/metrics`;
     writeFileSync(
       join(dir, 'limits.yaml'),
-      'profiles:\n  burst-guard:\n    description: test cap\n    cpu:\n      quotaPercent: 20\n',
+      [
+        'profiles:',
+        '  burst-guard:',
+        '    cpu:',
+        '      quotaPercent: 20',
+        '  net-guard:',
+        '    network:',
+        '      inbound:',
+        '        averageKiBs: 10000',
+        '',
+      ].join('\n'),
     );
     const config = {
       sites: lab.layout.sites.map((s) => ({ name: s.name })),
@@ -108,10 +118,23 @@ describe('resource limits: the burst experiment', () => {
       metrics: { listen: `127.0.0.1:${port}` },
       loops: { inventoryIntervalMs: 1_000, limitsIntervalMs: 1_000 },
       policies: { limitsFile: join(dir, 'limits.yaml') },
-      vms: [{ match: { name: 'noisy' }, tier: 'low', limits: 'burst-guard' }],
+      vms: [
+        { match: { name: 'noisy' }, tier: 'low', limits: 'burst-guard' },
+        { match: { name: 'neighbour' }, tier: 'low', limits: 'net-guard' },
+      ],
     };
     writeFileSync(join(dir, 'keizokud.yaml'), JSON.stringify(config));
-    daemon = spawn('node', ['bin/keizokud.mjs', '--config', join(dir, 'keizokud.yaml')], { stdio: 'ignore' });
+    const log = openSync(join(dir, 'keizokud.log'), 'w');
+    daemon = spawn('node', ['bin/keizokud.mjs', '--config', join(dir, 'keizokud.yaml')], {
+      stdio: ['ignore', log, log],
+    });
+    // A daemon that dies by itself (not killed by the test) shows why.
+    daemon.once('exit', (code, signal) => {
+      if (signal === null)
+        console.log(
+          `keizokud exited (${code}):\n${readFileSync(join(dir, 'keizokud.log'), 'utf8').slice(-2000)}`,
+        );
+    });
     const status = async () => {
       const t = await fetch(metricsUrl).then(
         (r) => r.text(),
@@ -122,6 +145,9 @@ describe('resource limits: the burst experiment', () => {
     for (let i = 0; i < 100 && !(await status()); i++) await sleep(200);
     expect((await status())?.[2]).toMatch(/fixed|compliant/);
     expect((await h3.getSchedulerParameters(await h3.lookupByName('noisy'))).vcpu_quota).toBe(20_000);
+    // This host kernel has no sfq qdisc, which libvirt's interface shaping needs: reported, not pretended.
+    const metrics = await fetch(metricsUrl).then((r) => r.text());
+    expect(metrics).toMatch(/keizoku_vm_limits_compliance\{vm="neighbour",host="h3",status="failed"\} 1/);
     shares.capped = await cpuShare(h3, 'neighbour');
     console.log(`neighbour CPU beside a capped burst ${shares.capped.toFixed(2)}`);
     expect(shares.capped).toBeGreaterThan(shares.alone! * 0.7);
