@@ -1,24 +1,15 @@
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createVm, type LabState, readState, virsh } from '../../lab/index.ts';
+import { freePort, labKeizokudConfig } from '../support/keizokud.ts';
 import { sharedLab } from '../support/lab-fixture.ts';
 import { startRedis } from '../support/redis.ts';
 
 const INVENTORY_MS = 2_000;
-
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 /** The metric lines of one family, as {labels -> value}. */
 function samples(text: string, name: string): Record<string, number> {
@@ -53,26 +44,17 @@ describe('keizokud inventory against the lab', () => {
     dir = mkdtempSync(join(tmpdir(), 'keizokud-test-'));
     const port = await freePort();
     url = `http://127.0.0.1:${port}/metrics`;
-    const pki = lab.pki!;
     // TLS to every host, as keizokud would reach real hosts.
-    const config = {
-      sites: lab.layout.sites.map((s) => ({ name: s.name })),
-      hosts: lab.layout.hosts.map((h) => ({
-        name: h.name,
-        uri: h.tlsUri,
-        site: h.site,
-        managementAddress: h.mgmtAddress,
-      })),
-      libvirt: {
-        tls: { caFile: pki.caFile, certFile: pki.clientCertFile, keyFile: pki.clientKeyFile },
-        keepaliveIntervalSec: 1,
-        keepaliveCount: 3,
+    const config = labKeizokudConfig(lab, {
+      redisUrl: redis.url,
+      metricsPort: port,
+      tls: true,
+      extra: {
+        libvirt: { keepaliveIntervalSec: 1, keepaliveCount: 3 },
+        loops: { inventoryIntervalMs: INVENTORY_MS },
+        vms: [{ match: { name: 'kz-*' }, tier: 'frontend', limits: 'standard', haPriority: 500 }],
       },
-      redis: { url: redis.url },
-      metrics: { listen: `127.0.0.1:${port}` },
-      loops: { inventoryIntervalMs: INVENTORY_MS },
-      vms: [{ match: { name: 'kz-*' }, tier: 'frontend', limits: 'standard', haPriority: 500 }],
-    };
+    });
     writeFileSync(join(dir, 'keizokud.yaml'), JSON.stringify(config, null, 2));
     daemon = spawn('node', ['bin/keizokud.mjs', '--config', join(dir, 'keizokud.yaml')], {
       stdio: ['ignore', 'ignore', 'pipe'],

@@ -1,26 +1,17 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FencedError, LeaderLease } from '../../src/store/lease.ts';
 import { Store, StoreCorruptError } from '../../src/store/store.ts';
+import { freePort, labKeizokudConfig } from '../support/keizokud.ts';
 import { sharedLab } from '../support/lab-fixture.ts';
 import { startRedis } from '../support/redis.ts';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const once = <T>(e: NodeJS.EventEmitter, name: string) => new Promise<T>((r) => e.once(name, r));
-
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 describe('leader lease with a fencing token (real Redis)', () => {
   let redis: Awaited<ReturnType<typeof startRedis>>;
@@ -143,19 +134,11 @@ describe('two keizokud replicas', () => {
   async function start(name: string): Promise<{ proc: ChildProcess; leader: () => Promise<number | null> }> {
     const lab = sharedLab();
     const port = await freePort();
-    const config = {
-      sites: lab.layout.sites.map((s) => ({ name: s.name })),
-      hosts: lab.layout.hosts.map((h) => ({
-        name: h.name,
-        uri: h.uri,
-        insecure: true,
-        site: h.site,
-        managementAddress: h.mgmtAddress,
-      })),
-      redis: { url: redis.url },
-      metrics: { listen: `127.0.0.1:${port}` },
-      leader: { leaseMs: 2_000, renewMs: 500 },
-    };
+    const config = labKeizokudConfig(lab, {
+      redisUrl: redis.url,
+      metricsPort: port,
+      extra: { leader: { leaseMs: 2_000, renewMs: 500 } },
+    });
     writeFileSync(join(dir, `${name}.yaml`), JSON.stringify(config));
     const proc = spawn('node', ['bin/keizokud.mjs', '--config', join(dir, `${name}.yaml`)], {
       stdio: 'ignore',

@@ -1,26 +1,17 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createVm, guestLoad, type LabState, readState, virsh } from '../../lab/index.ts';
 import type { LibvirtClient } from '../../src/libvirt/index.ts';
+import { freePort, labKeizokudConfig } from '../support/keizokud.ts';
 import { sharedLab } from '../support/lab-fixture.ts';
 import { openLabClient } from '../support/libvirt.ts';
 import { startRedis } from '../support/redis.ts';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 /** CPU the VM got over a window, in CPUs (1.0 = a whole physical CPU), from libvirt's cpu.time. */
 async function cpuShare(c: LibvirtClient, vm: string, windowMs = 3_000): Promise<number> {
@@ -105,24 +96,18 @@ describe('resource limits: the burst experiment', () => {
         '',
       ].join('\n'),
     );
-    const config = {
-      sites: lab.layout.sites.map((s) => ({ name: s.name })),
-      hosts: lab.layout.hosts.map((h) => ({
-        name: h.name,
-        uri: h.uri,
-        insecure: true,
-        site: h.site,
-        managementAddress: h.mgmtAddress,
-      })),
-      redis: { url: redis.url },
-      metrics: { listen: `127.0.0.1:${port}` },
-      loops: { inventoryIntervalMs: 1_000, limitsIntervalMs: 1_000 },
-      policies: { limitsFile: join(dir, 'limits.yaml') },
-      vms: [
-        { match: { name: 'noisy' }, tier: 'low', limits: 'burst-guard' },
-        { match: { name: 'neighbour' }, tier: 'low', limits: 'net-guard' },
-      ],
-    };
+    const config = labKeizokudConfig(lab, {
+      redisUrl: redis.url,
+      metricsPort: port,
+      extra: {
+        loops: { inventoryIntervalMs: 1_000, limitsIntervalMs: 1_000 },
+        policies: { limitsFile: join(dir, 'limits.yaml') },
+        vms: [
+          { match: { name: 'noisy' }, tier: 'low', limits: 'burst-guard' },
+          { match: { name: 'neighbour' }, tier: 'low', limits: 'net-guard' },
+        ],
+      },
+    });
     writeFileSync(join(dir, 'keizokud.yaml'), JSON.stringify(config));
     const log = openSync(join(dir, 'keizokud.log'), 'w');
     daemon = spawn('node', ['bin/keizokud.mjs', '--config', join(dir, 'keizokud.yaml')], {
