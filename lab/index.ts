@@ -2,6 +2,7 @@
 export { LabError } from './src/errors.ts';
 export { guestLoad, parseGuestStatus } from './src/guest.ts';
 export { virsh } from './src/host.ts';
+export { freePort, labKeizokudConfig } from './src/keizokud-config.ts';
 export {
   type CreateVmOptions,
   createVm,

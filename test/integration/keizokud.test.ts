@@ -4,8 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createVm, type LabState, readState, virsh } from '../../lab/index.ts';
-import { freePort, labKeizokudConfig } from '../support/keizokud.ts';
+import { createVm, freePort, type LabState, labKeizokudConfig, readState, virsh } from '../../lab/index.ts';
 import { sharedLab } from '../support/lab-fixture.ts';
 import { startRedis } from '../support/redis.ts';
 

@@ -4,9 +4,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { freePort, labKeizokudConfig } from '../../lab/index.ts';
 import { FencedError, LeaderLease } from '../../src/store/lease.ts';
 import { Store, StoreCorruptError } from '../../src/store/store.ts';
-import { freePort, labKeizokudConfig } from '../support/keizokud.ts';
 import { sharedLab } from '../support/lab-fixture.ts';
 import { startRedis } from '../support/redis.ts';
 

@@ -4,9 +4,16 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createVm, guestLoad, type LabState, readState, virsh } from '../../lab/index.ts';
+import {
+  createVm,
+  freePort,
+  guestLoad,
+  type LabState,
+  labKeizokudConfig,
+  readState,
+  virsh,
+} from '../../lab/index.ts';
 import type { LibvirtClient } from '../../src/libvirt/index.ts';
-import { freePort, labKeizokudConfig } from '../support/keizokud.ts';
 import { sharedLab } from '../support/lab-fixture.ts';
 import { openLabClient } from '../support/libvirt.ts';
 import { startRedis } from '../support/redis.ts';

@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
-import { freePort } from './keizokud.ts';
+import { freePort } from '../../lab/index.ts';
 
 /** A real redis-server of the test's own on a free loopback port, stopped by its pid. */
 export async function startRedis(): Promise<{ url: string; port: number; stop(): Promise<void> }> {

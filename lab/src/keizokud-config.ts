@@ -1,5 +1,5 @@
 import { createServer } from 'node:net';
-import type { LabState } from '../../lab/index.ts';
+import type { LabState } from './state.ts';
 
 /** A TCP port free on loopback right now. */
 export function freePort(): Promise<number> {
