@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
@@ -33,6 +33,7 @@ describe('keizokud inventory against the lab', () => {
   let daemon: ChildProcess;
   let url: string;
   let stderr = '';
+  let stdout = '';
   let redis: Awaited<ReturnType<typeof startRedis>>;
 
   beforeAll(async () => {
@@ -56,7 +57,10 @@ describe('keizokud inventory against the lab', () => {
     });
     writeFileSync(join(dir, 'keizokud.yaml'), JSON.stringify(config, null, 2));
     daemon = spawn('node', ['bin/keizokud.mjs', '--config', join(dir, 'keizokud.yaml')], {
-      stdio: ['ignore', 'ignore', 'pipe'],
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    daemon.stdout!.on('data', (b: Buffer) => {
+      stdout += b.toString();
     });
     daemon.stderr!.on('data', (b: Buffer) => {
       stderr += b.toString();
@@ -140,8 +144,23 @@ describe('keizokud inventory against the lab', () => {
     const exited = new Promise<number | null>((r) => daemon.once('exit', (code) => r(code)));
     daemon.kill('SIGTERM');
     expect(await exited).toBe(0);
-    const lines = stderr.trim().split('\n').filter(Boolean);
-    expect(lines.length).toBe(0); // pino writes to stdout; stderr stays empty when all is well
+    expect(stderr).toBe(''); // no warnings, no stack traces
+    // Every log line is a JSON object; none carries key material.
+    const lines = stdout.trim().split('\n');
+    expect(lines.length).toBeGreaterThan(3);
+    const logs = lines.map((l) => JSON.parse(l) as { msg: string });
+    expect(logs.map((l) => l.msg)).toEqual(
+      expect.arrayContaining([
+        'keizokud started',
+        'connected to libvirt',
+        'elected leader',
+        'draining',
+        'stopped',
+      ]),
+    );
+    const key = readFileSync(lab.pki!.clientKeyFile, 'utf8').split('\n')[1]!;
+    expect(stdout).not.toContain('PRIVATE KEY');
+    expect(stdout).not.toContain(key);
   });
 });
 
