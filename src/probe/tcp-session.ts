@@ -1,0 +1,108 @@
+import { connect, type Socket } from 'node:net';
+
+export interface TcpSessionResult {
+  /** The connection stayed open and no heartbeat waited longer than the break threshold. */
+  survived: boolean;
+  heartbeats: number;
+  echoed: number;
+  /** Longest time between two echoes (or start and the first), ms. */
+  longestGapMs: number;
+  /** Why the session counts as broken, when it does. */
+  reason?: string;
+}
+
+export interface TcpSessionOptions {
+  host: string;
+  port: number;
+  heartbeatMs: number;
+  /** A session with no echo for this long counts as broken (what an application timeout would do). */
+  breakAfterMs: number;
+  connectTimeoutMs?: number;
+}
+
+/**
+ * A TCP connection held open to an echo service with a numbered heartbeat: did the session
+ * survive the move? Clocks come from performance.now(), so this is an adapter, not core.
+ */
+export class TcpSessionCheck {
+  private socket: Socket | null = null;
+  private timer: NodeJS.Timeout | null = null;
+  private sent = 0;
+  private echoed = 0;
+  private lastEcho = 0;
+  private longestGap = 0;
+  private broken: string | null = null;
+  private buffer = '';
+
+  constructor(private readonly o: TcpSessionOptions) {}
+
+  start(): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const s = connect({ host: this.o.host, port: this.o.port });
+      const t = setTimeout(() => {
+        s.destroy();
+        reject(
+          new Error(
+            `tcp ${this.o.host}:${this.o.port}: no connection within ${this.o.connectTimeoutMs ?? 5_000} ms`,
+          ),
+        );
+      }, this.o.connectTimeoutMs ?? 5_000);
+      s.once('connect', () => {
+        clearTimeout(t);
+        s.setNoDelay(true);
+        this.socket = s;
+        this.lastEcho = performance.now();
+        s.setEncoding('utf8');
+        s.on('data', (d: string) => this.onData(d));
+        s.on('close', () => this.break('connection closed'));
+        s.on('error', (e: Error) => this.break(`connection error: ${e.message}`));
+        this.timer = setInterval(() => this.beat(), this.o.heartbeatMs);
+        resolve();
+      });
+      s.once('error', (e) => {
+        clearTimeout(t);
+        reject(new Error(`tcp ${this.o.host}:${this.o.port}: ${e.message}`));
+      });
+    });
+  }
+
+  private beat(): void {
+    const silent = performance.now() - this.lastEcho;
+    if (silent > this.o.breakAfterMs) this.break(`no echo for ${Math.round(silent)} ms`);
+    if (this.broken || !this.socket) return;
+    this.sent++;
+    this.socket.write(`hb ${this.sent}\n`);
+  }
+
+  private onData(d: string): void {
+    this.buffer += d;
+    const lines = this.buffer.split('\n');
+    this.buffer = lines.pop() ?? '';
+    for (const l of lines) {
+      if (!/^hb \d+$/.test(l)) continue;
+      const now = performance.now();
+      this.longestGap = Math.max(this.longestGap, now - this.lastEcho);
+      this.lastEcho = now;
+      this.echoed++;
+    }
+  }
+
+  private break(reason: string): void {
+    this.broken ??= reason;
+  }
+
+  stop(): TcpSessionResult {
+    if (this.timer) clearInterval(this.timer);
+    const open = this.socket !== null && !this.socket.destroyed;
+    this.socket?.removeAllListeners('close');
+    this.socket?.destroy();
+    const gap = Math.max(this.longestGap, performance.now() - this.lastEcho);
+    return {
+      survived: open && this.broken === null,
+      heartbeats: this.sent,
+      echoed: this.echoed,
+      longestGapMs: Math.round(gap),
+      ...(this.broken ? { reason: this.broken } : {}),
+    };
+  }
+}
