@@ -238,9 +238,10 @@ export async function waitForPing(address: string, timeoutMs: number): Promise<v
   await waitFor(`${address} to answer ping`, () => ping(address), timeoutMs, 50);
 }
 
+/** True when the address answers within 2 s (probes every 200 ms until the first reply). */
 export async function ping(address: string): Promise<boolean> {
   try {
-    await run('ping', ['-c', '1', '-W', '1', '-n', '-q', address], { timeoutMs: 3_000 });
+    await run('ping', ['-c', '1', '-w', '2', '-i', '0.2', '-n', '-q', address], { timeoutMs: 4_000 });
     return true;
   } catch {
     return false;
