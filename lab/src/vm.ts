@@ -8,6 +8,9 @@ export interface DomainXmlInput {
   diskPath?: string;
 }
 
+/** The namespace of keizoku's element in a domain's <metadata>: the addresses the probe pings. */
+const KEIZOKU_METADATA_NS = 'urn:keizoku:vm:1';
+
 const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/'/g, '&apos;');
 
 /** The lab guest: direct kernel boot, one virtio NIC on the host's vmbr, optional local qcow2. */
@@ -21,6 +24,9 @@ export function domainXml({ vm, domainType, guestDir, diskPath }: DomainXmlInput
     : '';
   return `<domain type='${esc(domainType)}'>
   <name>${esc(vm.name)}</name>
+  <metadata>
+    <kz:vm xmlns:kz='${KEIZOKU_METADATA_NS}'><kz:address>${vm.address}</kz:address></kz:vm>
+  </metadata>
   <memory unit='MiB'>${vm.memoryMiB}</memory>
   <vcpu>1</vcpu>
   <os>

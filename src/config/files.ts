@@ -42,7 +42,7 @@ function materialFiles(config: KeizokuConfig): FileRef[] {
   };
   add(config.libvirt.tls, ['libvirt', 'tls'], ['caFile', 'certFile', 'keyFile']);
   add(config.libvirt.ssh, ['libvirt', 'ssh'], ['keyFile', 'knownHostsFile']);
-  add(config.api.tls, ['api', 'tls'], ['certFile', 'keyFile']);
+  add(config.api.tls, ['api', 'tls'], ['certFile', 'keyFile', 'clientCaFile']);
   for (const [i, host] of config.hosts.entries()) {
     add(host.fence, ['hosts', i, 'fence'], ['passwordFile', 'keyFile', 'knownHostsFile']);
   }

@@ -57,6 +57,7 @@ export async function loadConfig(file: string, env: Env = process.env): Promise<
 
   const { config, tiers, limits } = parts;
   const errors = await resolveMaterialFiles(config, dir, shown);
+  config.audit.dir = resolve(dir, config.audit.dir);
   const checked = crossCheck({
     config,
     file: shown,

@@ -74,7 +74,33 @@ const libvirtSchema = z.strictObject({
 
 const apiSchema = z.strictObject({
   listen: listen.default('127.0.0.1:7480'),
-  tls: z.strictObject({ certFile: filePath, keyFile: filePath }).optional(),
+  tls: z
+    .strictObject({
+      certFile: filePath,
+      keyFile: filePath,
+      /** Set to require a client certificate signed by this CA (mutual TLS), on top of the token. */
+      clientCaFile: filePath.optional(),
+    })
+    .optional(),
+  /** Plain HTTP beyond loopback is refused unless this is true (behind a TLS-terminating proxy). */
+  allowPlainHttp: z.boolean().default(false),
+  /** Largest request body accepted, in bytes. */
+  bodyLimitBytes: z
+    .int()
+    .min(1024)
+    .max(16 * 1024 * 1024)
+    .default(65_536),
+  /** Requests per minute per token (or per address before authentication). */
+  rateLimitPerMinute: z.int().min(1).max(1_000_000).default(1200),
+});
+
+const auditSchema = z.strictObject({
+  /** Append-only JSON lines, one file per day (audit-YYYY-MM-DD.jsonl, in timeZone). */
+  dir: filePath.default('/var/lib/keizoku/audit'),
+  /** Day files older than this are deleted. */
+  retentionDays: z.int().min(1).max(3650).default(400),
+  /** Entries kept in the Redis stream that the API queries (the files keep everything). */
+  streamMaxEntries: z.int().min(1000).max(10_000_000).default(100_000),
 });
 
 const loopsSchema = z.strictObject({
@@ -130,6 +156,7 @@ export const configSchema = z.strictObject({
   libvirt: libvirtSchema.prefault({}),
   redis: z.strictObject({ url: redisUrl }),
   api: apiSchema.prefault({}),
+  audit: auditSchema.prefault({}),
   /** Absent: /metrics is served on the API listener. */
   metrics: z.strictObject({ listen }).optional(),
   loops: loopsSchema.prefault({}),
@@ -143,6 +170,7 @@ export type FenceConfig = z.output<typeof fenceSchema>;
 export type HostConfig = z.output<typeof hostSchema>;
 export type LibvirtConfig = z.output<typeof libvirtSchema>;
 export type ApiConfig = z.output<typeof apiSchema>;
+export type AuditConfig = z.output<typeof auditSchema>;
 export type LoopsConfig = z.output<typeof loopsSchema>;
 export type LeaderConfig = z.output<typeof leaderSchema>;
 export type VmMatch = z.output<typeof matchSchema>;

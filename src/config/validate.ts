@@ -198,11 +198,18 @@ function crossSite(mechanisms: readonly string[]): string {
 function checkListeners({ config, file }: CrossCheckInput, out: CrossCheckResult): void {
   const api = parseListen(config.api.listen);
   if (api.ok && !isLoopback(api.value.host) && config.api.tls === undefined) {
-    out.warnings.push({
-      file,
-      path: ['api', 'listen'],
-      message: `the API listens on ${config.api.listen} without TLS (set api.tls)`,
-    });
+    if (config.api.allowPlainHttp)
+      out.warnings.push({
+        file,
+        path: ['api', 'listen'],
+        message: `the API listens on ${config.api.listen} without TLS (allowPlainHttp is set)`,
+      });
+    else
+      out.errors.push({
+        file,
+        path: ['api', 'listen'],
+        message: `plain HTTP on ${config.api.listen} is only allowed on loopback: set api.tls (or api.allowPlainHttp: true behind a TLS proxy)`,
+      });
   }
   if (config.metrics !== undefined && config.metrics.listen === config.api.listen) {
     out.errors.push({

@@ -6,8 +6,8 @@ import { hostname } from 'node:os';
 import { parseArgs } from 'node:util';
 import { Redis } from 'ioredis';
 import pino from 'pino';
+import { buildApi, TokenStore } from '../api/index.ts';
 import {
-  assignmentFor,
   formatConfigError,
   isConfigError,
   type LoadedConfig,
@@ -18,14 +18,22 @@ import type { ConnectOptions } from '../libvirt/index.ts';
 import { InventoryLoop } from '../loops/inventory.ts';
 import { LimitsLoop } from '../loops/limits.ts';
 import { createMetrics } from '../metrics/registry.ts';
+import { AuditLog } from '../store/audit.ts';
 import { LeaderLease } from '../store/lease.ts';
+import { PolicyBook } from '../store/policy-book.ts';
 import { Store } from '../store/store.ts';
+import { tokenCommand } from './token-command.ts';
+
+/** Every key of this cluster's state in Redis starts with this. */
+const PREFIX = 'keizoku:default:';
 
 const USAGE = `usage: keizokud --config FILE [--check-config]
+       keizokud token create|list|revoke --config FILE ...   (API tokens; see keizokud token --help)
   --config FILE     keizokud's YAML config (see docs/configuration.md)
   --check-config    validate the config and the policies it names, print warnings, and exit`;
 
 export async function main(argv: string[]): Promise<number> {
+  if (argv[0] === 'token') return tokenCommand(argv.slice(1));
   let args: { config?: string; 'check-config'?: boolean; help?: boolean };
   try {
     args = parseArgs({
@@ -69,7 +77,8 @@ export async function main(argv: string[]): Promise<number> {
 
 async function run(loaded: LoadedConfig): Promise<number> {
   const { config } = loaded;
-  // Structured logs; nothing secret is ever put in them (key material is referred to by path).
+  // Structured logs; nothing secret is ever put in them (key material is referred to by path,
+  // tokens are never logged: the API logs no headers).
   const log = pino({ base: { service: 'keizokud' } });
   const metrics = createMetrics();
   const connectOptions = (h: { uri: string; name: string }): ConnectOptions => {
@@ -91,36 +100,72 @@ async function run(loaded: LoadedConfig): Promise<number> {
     metrics,
     log,
   });
-  const listen = parseListen(config.metrics?.listen ?? config.api.listen);
-  if (!listen.ok) throw new Error('metrics listen address did not parse after validation');
-  const server: Server = createServer((req, res) => {
-    if (req.method === 'GET' && req.url === '/metrics') {
-      metrics.registry.metrics().then(
-        (text) => res.writeHead(200, { 'content-type': metrics.registry.contentType }).end(text),
-        () => res.writeHead(500).end(),
-      );
-    } else {
-      res.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n');
-    }
-  });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(listen.value.port, listen.value.host, resolve);
-  });
-  log.info(
-    { listen: `${listen.value.host}:${listen.value.port}`, hosts: config.hosts.length },
-    'keizokud started',
-  );
   const redis = new Redis(config.redis.url, { lazyConnect: false, maxRetriesPerRequest: 1 });
   redis.on('error', (e: Error) => log.warn({ err: e.message }, 'redis'));
-  const prefix = 'keizoku:default:';
   const replicaId = `${hostname()}:${process.pid}`;
   const lease = new LeaderLease(redis, {
-    prefix,
+    prefix: PREFIX,
     replicaId,
     leaseMs: config.leader.leaseMs,
     renewMs: config.leader.renewMs,
   });
+  const store = new Store(redis, PREFIX, lease);
+  const policies = new PolicyBook(redis, PREFIX, config.vms);
+  const audit = new AuditLog(redis, PREFIX, { ...config.audit, timeZone: config.timeZone });
+  const tokens = new TokenStore(redis, PREFIX);
+  await policies
+    .refresh()
+    .catch((e: Error) => log.warn({ err: e.message }, 'reading policy overrides failed'));
+
+  const api = await buildApi(config.api, tokens, {
+    snapshot: () => inventory.snapshot(),
+    clientFor: (h) => inventory.clientFor(h),
+    policyOf: (vm) => policies.policyOf(vm),
+    setPolicy: (vm, o) => policies.set(vm, o),
+    addressesOf: (vm) => inventory.addressesOf(vm),
+    tierIds: loaded.tiers.tiers.map((t) => t.id),
+    limitsProfiles: Object.keys(loaded.limits.profiles),
+    store,
+    audit,
+    redis,
+    prefix: PREFIX,
+  });
+  const serveMetrics = async (): Promise<string> => metrics.registry.metrics();
+  let metricsServer: Server | null = null;
+  if (config.metrics) {
+    const listen = parseListen(config.metrics.listen);
+    if (!listen.ok) throw new Error('metrics listen address did not parse after validation');
+    metricsServer = createServer((req, res) => {
+      if (req.method === 'GET' && req.url === '/metrics') {
+        serveMetrics().then(
+          (text) => res.writeHead(200, { 'content-type': metrics.registry.contentType }).end(text),
+          () => res.writeHead(500).end(),
+        );
+      } else {
+        res.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n');
+      }
+    });
+    await new Promise<void>((resolve, reject) => {
+      metricsServer!.once('error', reject);
+      metricsServer!.listen(listen.value.port, listen.value.host, resolve);
+    });
+  } else {
+    api.get('/metrics', { config: { public: true }, schema: { hide: true } }, async (_req, reply) =>
+      reply.type(metrics.registry.contentType).send(await serveMetrics()),
+    );
+  }
+  const apiListen = parseListen(config.api.listen);
+  if (!apiListen.ok) throw new Error('api listen address did not parse after validation');
+  await api.listen({ host: apiListen.value.host, port: apiListen.value.port });
+  log.info(
+    {
+      api: `${config.api.tls ? 'https' : 'http'}://${config.api.listen}`,
+      metrics: config.metrics?.listen ?? config.api.listen,
+      hosts: config.hosts.length,
+    },
+    'keizokud started',
+  );
+
   metrics.leader.set(0);
   lease.on('elected', (token: number) => {
     metrics.leader.set(1);
@@ -133,21 +178,17 @@ async function run(loaded: LoadedConfig): Promise<number> {
     log.warn({ replica: replicaId, reason }, 'no longer leader');
   });
   lease.start();
-  const store = new Store(redis, prefix, lease);
 
   await inventory.start();
   const limits = new LimitsLoop({
     isLeader: () => lease.isLeader,
     onDomainXml: async (vm, host, xml) => {
       // The last known definition, for restarting the VM when its host is gone.
-      await lease.fencedSet(
-        `${prefix}vm:${vm}:domain`,
-        JSON.stringify({ host, xml, observedAt: Date.now() }),
-      );
+      await store.putDomain(vm, { host, xml, observedAt: Date.now() });
     },
     snapshot: () => inventory.snapshot(),
     clientFor: (h) => inventory.clientFor(h),
-    assignments: config.vms,
+    limitsProfileOf: (vm) => policies.policyOf(vm)?.limits ?? null,
     limits: loaded.limits,
     intervalMs: config.loops.limitsIntervalMs,
     metrics,
@@ -158,19 +199,20 @@ async function run(loaded: LoadedConfig): Promise<number> {
   const recorder = setInterval(() => void recordState(), config.loops.inventoryIntervalMs);
   /** Leader only: desired state and placement (with move history) of every running VM. */
   async function recordState(): Promise<void> {
+    await policies.refresh().catch(() => undefined);
     if (!lease.isLeader) return;
     try {
       for (const vm of inventory.snapshot().vms.values()) {
         if (vm.state !== 'running') continue;
         if (await store.recordPlacement(vm.name, vm.host, Date.now()))
           log.info({ vm: vm.name, host: vm.host }, 'placement recorded');
-        const a = assignmentFor(config.vms, { name: vm.name });
-        if (a)
+        const p = policies.policyOf(vm.name);
+        if (p)
           await store.putDesired(vm.name, {
-            tier: a.tier,
-            limits: a.limits ?? null,
-            homeSite: a.homeSite ?? null,
-            haPriority: a.haPriority,
+            tier: p.tier,
+            limits: p.limits,
+            homeSite: p.homeSite,
+            haPriority: p.haPriority,
           });
       }
     } catch (e) {
@@ -185,11 +227,13 @@ async function run(loaded: LoadedConfig): Promise<number> {
       stopping = true;
       log.info({ signal }, 'draining');
       clearInterval(recorder);
+      await api.close();
       await limits.stop();
       await lease.stop();
       await inventory.stop();
+      await audit.close();
       redis.disconnect();
-      await new Promise<void>((r) => server.close(() => r()));
+      if (metricsServer) await new Promise<void>((r) => metricsServer!.close(() => r()));
       log.info({}, 'stopped');
       resolve(0);
     };

@@ -14,6 +14,7 @@ import {
   NODE_MEMORY_STATS_ALL_CELLS,
   TYPED_PARAM_STRING_OKAY,
 } from './constants.ts';
+import { LibvirtError } from './errors.ts';
 import type { XdrCodec } from './protocol/generated/common.ts';
 import {
   remoteProcedures as P,
@@ -246,6 +247,19 @@ export class LibvirtClient extends EventEmitter {
 
   async getXml(dom: DomainRef, flags = 0): Promise<string> {
     return (await this.rpc(P.REMOTE_PROC_DOMAIN_GET_XML_DESC, { dom, flags })).xml;
+  }
+
+  /**
+   * The application element of the domain's <metadata> in namespace `uri` (libvirt's
+   * VIR_DOMAIN_METADATA_ELEMENT), or null when the domain has none.
+   */
+  async getMetadataElement(dom: DomainRef, uri: string): Promise<string | null> {
+    try {
+      return (await this.rpc(P.REMOTE_PROC_DOMAIN_GET_METADATA, { dom, type: 2, uri, flags: 0 })).metadata;
+    } catch (e) {
+      if (e instanceof LibvirtError && e.codeName === 'VIR_ERR_NO_DOMAIN_METADATA') return null;
+      throw e;
+    }
   }
 
   async defineXml(xml: string, flags = 0): Promise<DomainRef> {

@@ -31,6 +31,15 @@ interface HostLink {
   previous?: HostObservation;
 }
 
+/** The namespace of keizoku's element in a domain's <metadata> (addresses the probe pings). */
+export const VM_METADATA_NS = 'urn:keizoku:vm:1';
+
+/** `<kz:address>` values of keizoku's metadata element. */
+export function addressesFromMetadata(xml: string | null): string[] {
+  if (!xml) return [];
+  return [...xml.matchAll(/<(?:[A-Za-z0-9_-]+:)?address>\s*([^<\s]+)\s*</g)].map((m) => m[1]!);
+}
+
 const STATS = DomainStats.STATE | DomainStats.CPU_TOTAL | DomainStats.BALLOON | DomainStats.VCPU;
 
 /**
@@ -44,6 +53,8 @@ export class InventoryLoop {
   private stopped = false;
   private readonly minBackoff: number;
   private readonly maxBackoff: number;
+  /** Addresses from each domain's metadata, by UUID (read once per domain; a move keeps the UUID). */
+  private readonly addresses = new Map<string, string[]>();
 
   constructor(private readonly o: InventoryOptions) {
     this.minBackoff = o.minBackoffMs ?? 500;
@@ -81,6 +92,25 @@ export class InventoryLoop {
   /** The live client of a host, or null while it is disconnected. */
   clientFor(host: string): LibvirtClient | null {
     return this.links.find((l) => l.host.name === host)?.client ?? null;
+  }
+
+  /** The addresses a VM answers on, from its domain metadata (empty when it has none). */
+  addressesOf(vm: string): string[] {
+    for (const l of this.links)
+      for (const d of l.current?.domains ?? []) if (d.name === vm) return this.addresses.get(d.uuid) ?? [];
+    return [];
+  }
+
+  private async readAddresses(c: LibvirtClient, uuids: string[]): Promise<void> {
+    for (const uuid of uuids) {
+      if (this.addresses.has(uuid)) continue;
+      try {
+        const xml = await c.getMetadataElement(await c.lookupByUuid(uuid), VM_METADATA_NS);
+        this.addresses.set(uuid, addressesFromMetadata(xml));
+      } catch {
+        // Retried on the next pass.
+      }
+    }
   }
 
   snapshot(now = Date.now()): ClusterSnapshot {
@@ -187,6 +217,10 @@ export class InventoryLoop {
         this.timed(name, 'node_memory_stats', c.nodeMemoryStats()),
         this.timed(name, 'all_domain_stats', c.getAllDomainStats(STATS)),
       ]);
+      await this.readAddresses(
+        c,
+        domains.map((d) => d.uuid),
+      );
       l.previous = l.current?.reachable ? l.current : l.previous;
       l.current = {
         host: name,

@@ -1,4 +1,4 @@
-import { assignmentFor, type LimitsPolicy, type VmAssignment } from '../config/index.ts';
+import type { LimitsPolicy } from '../config/index.ts';
 import type { DeepReadonly } from '../config/load.ts';
 import { type Drift, desiredTuning, type TuningGroups, tuningDrift } from '../core/limits.ts';
 import type { ClusterSnapshot } from '../core/model.ts';
@@ -22,7 +22,8 @@ export interface VmCompliance {
 export interface LimitsLoopOptions {
   snapshot: () => ClusterSnapshot;
   clientFor: (host: string) => LibvirtClient | null;
-  assignments: readonly DeepReadonly<VmAssignment>[];
+  /** The limits profile a VM should have (config, or an API override), null for none. */
+  limitsProfileOf: (vm: string) => string | null;
   limits: DeepReadonly<LimitsPolicy>;
   intervalMs: number;
   metrics: Metrics;
@@ -75,7 +76,7 @@ export class LimitsLoop {
     for (const vm of snap.vms.values()) {
       if (vm.state !== 'running') continue;
       seen.add(vm.name);
-      const profileName = assignmentFor(this.o.assignments, { name: vm.name })?.limits ?? null;
+      const profileName = this.o.limitsProfileOf(vm.name);
       const c = profileName
         ? await this.reconcile(vm.name, vm.host, profileName)
         : this.record(vm.name, vm.host, null, 'unmanaged', []);

@@ -38,7 +38,13 @@ describe('loadConfig', () => {
     expect(config.timeZone).toBe('Asia/Tokyo');
     expect(config.hosts[0]?.fence).toEqual({ method: 'none' });
     expect(config.libvirt).toEqual({ keepaliveIntervalSec: 5, keepaliveCount: 5, callTimeoutMs: 30_000 });
-    expect(config.api).toEqual({ listen: '127.0.0.1:7480' });
+    expect(config.api).toEqual({
+      listen: '127.0.0.1:7480',
+      allowPlainHttp: false,
+      bodyLimitBytes: 65_536,
+      rateLimitPerMinute: 1200,
+    });
+    expect(config.audit.retentionDays).toBe(400);
     expect(config.metrics).toBeUndefined();
     expect(config.leader).toEqual({ leaseMs: 10_000, renewMs: 3_000 });
     expect(config.loops).toEqual({
@@ -96,7 +102,7 @@ describe('loadConfig', () => {
     expect(warnings).toEqual([
       `${file}: sites[1]: site "dc2" has no hosts`,
       `${file}: hosts[0].insecure: has no effect: host "h1" does not use qemu+tcp`,
-      `${file}: api.listen: the API listens on 0.0.0.0:7480 without TLS (set api.tls)`,
+      `${file}: api.listen: the API listens on 0.0.0.0:7480 without TLS (allowPlainHttp is set)`,
     ]);
   });
 });

@@ -1,0 +1,84 @@
+import { globToRegExp } from '../../config/index.ts';
+
+/**
+ * Who may do what (standard spec 4.3, table 4-4: a system administrator with every right and
+ * a VM administrator per VM; plus an operator and a read-only viewer). Pure: a decision from
+ * the token's role and scope and the action, no I/O.
+ */
+
+export const ROLES = ['admin', 'operator', 'vm-admin', 'viewer', 'probe'] as const;
+export type Role = (typeof ROLES)[number];
+
+export interface Principal {
+  /** Token id, or `controller` for keizokud's own actions. */
+  id: string;
+  name: string;
+  role: Role;
+  /** vm-admin only: the VM names or globs it administers. */
+  vms: readonly string[];
+  /** vm-admin only: whether it may migrate its VMs. */
+  allowMigrate: boolean;
+}
+
+/** What a route does, named `resource.verb`. */
+export type Action =
+  | 'host.read'
+  | 'host.maintenance'
+  | 'vm.read'
+  | 'vm.start'
+  | 'vm.shutdown'
+  | 'vm.destroy'
+  | 'vm.migrate'
+  | 'vm.policy'
+  | 'job.read'
+  | 'job.cancel'
+  | 'drill.read'
+  | 'drill.run'
+  | 'audit.read'
+  | 'probe.report'
+  | 'recommendation.read';
+
+const READ: ReadonlySet<Action> = new Set([
+  'host.read',
+  'vm.read',
+  'job.read',
+  'drill.read',
+  'recommendation.read',
+]);
+
+/**
+ * `allow`; `deny` (403: the principal may know the target exists); `hide` (404: a vm-admin
+ * asking about a VM outside its scope, so that names do not leak).
+ */
+export type Decision = 'allow' | 'deny' | 'hide';
+
+export function decide(p: Principal, action: Action, vm?: string): Decision {
+  switch (p.role) {
+    case 'admin':
+      return 'allow';
+    case 'operator':
+      // Everything on hosts, VMs, jobs and drills; tokens and config are admin-only, and the
+      // audit log is for the administrators who review it.
+      return action === 'audit.read' || action === 'probe.report' ? 'deny' : 'allow';
+    case 'viewer':
+      return READ.has(action) ? 'allow' : 'deny';
+    case 'probe':
+      return action === 'vm.read' || action === 'probe.report' ? 'allow' : 'deny';
+    case 'vm-admin': {
+      if (vm === undefined) {
+        // Lists are filtered to the scope; host and cluster-wide actions are not theirs.
+        return action === 'vm.read' || action === 'job.read' ? 'allow' : 'deny';
+      }
+      if (!inScope(p, vm)) return 'hide';
+      if (action === 'vm.read' || action === 'vm.start' || action === 'vm.shutdown') return 'allow';
+      if (action === 'job.read' || action === 'job.cancel') return 'allow';
+      if (action === 'vm.migrate') return p.allowMigrate ? 'allow' : 'deny';
+      return 'deny';
+    }
+  }
+}
+
+export function inScope(p: Principal, vm: string): boolean {
+  if (p.role !== 'vm-admin') return true;
+  return p.vms.some((pattern) => globToRegExp(pattern).test(vm));
+}

@@ -1,0 +1,23 @@
+import type { Redis } from 'ioredis';
+import type { ClusterSnapshot } from '../core/model.ts';
+import type { LibvirtClient } from '../libvirt/index.ts';
+import type { AuditLog } from '../store/audit.ts';
+import type { EffectivePolicy, PolicyOverride } from '../store/policy-book.ts';
+import type { Store } from '../store/store.ts';
+
+export type { EffectivePolicy as VmPolicyView, PolicyOverride };
+
+/** What the routes read and act through; keizokud wires it to its loops and adapters. */
+export interface ApiDeps {
+  snapshot(): ClusterSnapshot;
+  clientFor(host: string): LibvirtClient | null;
+  policyOf(vm: string): EffectivePolicy | null;
+  setPolicy(vm: string, override: PolicyOverride | null): Promise<void>;
+  addressesOf(vm: string): readonly string[];
+  tierIds: readonly string[];
+  limitsProfiles: readonly string[];
+  store: Store;
+  audit: AuditLog;
+  redis: Redis;
+  prefix: string;
+}

@@ -1,0 +1,234 @@
+import type { FastifyInstance } from 'fastify';
+import type { VmSnapshot } from '../../core/model.ts';
+import { inScope } from '../auth/rbac.ts';
+import type { ApiDeps } from '../deps.ts';
+import { ApiError } from '../errors.ts';
+import { errorSchema, nameParam, vmSchema } from '../schemas.ts';
+
+const KiB_PER_MiB = 1024;
+
+export function vmView(d: ApiDeps, vm: VmSnapshot) {
+  const host = d.snapshot().hosts.get(vm.host);
+  return {
+    name: vm.name,
+    uuid: vm.uuid,
+    host: vm.host,
+    site: host?.site ?? null,
+    state: vm.state,
+    vcpus: vm.vcpus,
+    memoryMiB: Math.round(vm.memoryKiB / KiB_PER_MiB),
+    cpuUsage: vm.cpuUsage,
+    addresses: [...d.addressesOf(vm.name)],
+    policy: d.policyOf(vm.name),
+  };
+}
+
+function findVm(d: ApiDeps, name: string): VmSnapshot {
+  const vm = d.snapshot().vms.get(name);
+  if (!vm) throw new ApiError(404, 'not_found', `no VM named "${name}"`);
+  return vm;
+}
+
+function clientOf(d: ApiDeps, vm: VmSnapshot) {
+  const c = d.clientFor(vm.host);
+  if (!c)
+    throw new ApiError(503, 'host_unreachable', `host "${vm.host}" of VM "${vm.name}" is not connected`);
+  return c;
+}
+
+/** libvirt's refusal as a 409 with its own words, anything else as a 502. */
+async function viaLibvirt<T>(what: string, fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (e) {
+    const err = e as Error & { isOperationInvalid?: () => boolean };
+    if (typeof err.isOperationInvalid === 'function' && err.isOperationInvalid())
+      throw new ApiError(409, 'conflict', `${what}: ${err.message}`);
+    throw new ApiError(502, 'libvirt_error', `${what}: ${err.message}`);
+  }
+}
+
+const actionResponse = {
+  202: {
+    type: 'object',
+    properties: { vm: { type: 'string' }, host: { type: 'string' }, action: { type: 'string' } },
+  },
+  '4xx': errorSchema,
+  '5xx': errorSchema,
+};
+
+export function vmRoutes(app: FastifyInstance, d: ApiDeps): void {
+  app.get(
+    '/v1/vms',
+    {
+      config: { action: 'vm.read' },
+      schema: {
+        tags: ['vms'],
+        summary: 'Every VM the principal may see',
+        response: { 200: { type: 'object', properties: { vms: { type: 'array', items: vmSchema } } } },
+      },
+    },
+    async (req) => {
+      const p = req.principal!;
+      const vms = [...d.snapshot().vms.values()]
+        .filter((vm) => inScope(p, vm.name))
+        .sort((a, b) => a.name.localeCompare(b.name))
+        .map((vm) => vmView(d, vm));
+      return { vms };
+    },
+  );
+
+  app.get(
+    '/v1/vms/:name',
+    {
+      config: { action: 'vm.read', vmParam: 'name' },
+      schema: {
+        tags: ['vms'],
+        params: nameParam,
+        response: {
+          200: {
+            type: 'object',
+            properties: {
+              ...vmSchema.properties,
+              history: {
+                type: 'array',
+                items: {
+                  type: 'object',
+                  properties: {
+                    at: { type: 'number' },
+                    kind: { type: 'string' },
+                    from: { type: ['string', 'null'] },
+                    to: { type: ['string', 'null'] },
+                    detail: { type: 'string' },
+                  },
+                },
+              },
+            },
+          },
+          '4xx': errorSchema,
+        },
+      },
+    },
+    async (req) => {
+      const { name } = req.params as { name: string };
+      const vm = findVm(d, name);
+      const history = await d.store.history(name, 20).catch(() => []);
+      return { ...vmView(d, vm), history };
+    },
+  );
+
+  app.post(
+    '/v1/vms/:name/start',
+    {
+      config: { action: 'vm.start', vmParam: 'name' },
+      schema: { tags: ['vms'], params: nameParam, response: actionResponse },
+    },
+    async (req, reply) => {
+      const { name } = req.params as { name: string };
+      const vm = findVm(d, name);
+      // Never start a VM twice: refuse while any host reports it running.
+      if (vm.state === 'running' || vm.state === 'paused')
+        throw new ApiError(409, 'conflict', `VM "${name}" is already ${vm.state} on ${vm.host}`);
+      const c = clientOf(d, vm);
+      await viaLibvirt(`start ${name} on ${vm.host}`, async () => c.start(await c.lookupByName(name)));
+      return reply.status(202).send({ vm: name, host: vm.host, action: 'start' });
+    },
+  );
+
+  app.post(
+    '/v1/vms/:name/shutdown',
+    {
+      config: { action: 'vm.shutdown', vmParam: 'name' },
+      schema: {
+        tags: ['vms'],
+        summary: 'Ask the guest to shut down (ACPI power button)',
+        params: nameParam,
+        response: actionResponse,
+      },
+    },
+    async (req, reply) => {
+      const { name } = req.params as { name: string };
+      const vm = findVm(d, name);
+      if (vm.state !== 'running')
+        throw new ApiError(409, 'conflict', `VM "${name}" is ${vm.state}, not running`);
+      const c = clientOf(d, vm);
+      await viaLibvirt(`shutdown ${name}`, async () => c.shutdown(await c.lookupByName(name)));
+      return reply.status(202).send({ vm: name, host: vm.host, action: 'shutdown' });
+    },
+  );
+
+  app.post(
+    '/v1/vms/:name/destroy',
+    {
+      config: { action: 'vm.destroy', vmParam: 'name' },
+      schema: {
+        tags: ['vms'],
+        summary: 'Power the VM off at once (its definition stays); needs {"confirm": true}',
+        params: nameParam,
+        body: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['confirm'],
+          properties: { confirm: { type: 'boolean', const: true } },
+        },
+        response: actionResponse,
+      },
+    },
+    async (req, reply) => {
+      const { name } = req.params as { name: string };
+      const vm = findVm(d, name);
+      if (vm.state !== 'running' && vm.state !== 'paused')
+        throw new ApiError(409, 'conflict', `VM "${name}" is ${vm.state}, not running`);
+      const c = clientOf(d, vm);
+      await viaLibvirt(`destroy ${name}`, async () => c.destroy(await c.lookupByName(name)));
+      return reply.status(202).send({ vm: name, host: vm.host, action: 'destroy' });
+    },
+  );
+
+  app.put(
+    '/v1/vms/:name/policy',
+    {
+      config: { action: 'vm.policy', vmParam: 'name' },
+      schema: {
+        tags: ['vms'],
+        summary: 'Override the tier, limits profile or HA priority the config gives the VM ({} clears)',
+        params: nameParam,
+        body: {
+          type: 'object',
+          additionalProperties: false,
+          properties: {
+            tier: { type: 'string', minLength: 1, maxLength: 63 },
+            limits: { type: ['string', 'null'], minLength: 1, maxLength: 63 },
+            haPriority: { type: 'integer', minimum: 0, maximum: 1000 },
+          },
+        },
+        response: { '4xx': errorSchema },
+      },
+    },
+    async (req) => {
+      const { name } = req.params as { name: string };
+      findVm(d, name);
+      const body = req.body as { tier?: string; limits?: string | null; haPriority?: number };
+      if (body.tier !== undefined && !d.tierIds.includes(body.tier))
+        throw new ApiError(
+          400,
+          'invalid_request',
+          `body.tier: unknown tier "${body.tier}" (one of ${d.tierIds.join(', ')})`,
+        );
+      if (typeof body.limits === 'string' && !d.limitsProfiles.includes(body.limits))
+        throw new ApiError(
+          400,
+          'invalid_request',
+          `body.limits: unknown limits profile "${body.limits}" (one of ${d.limitsProfiles.join(', ')})`,
+        );
+      if (d.policyOf(name) === null && body.tier === undefined && Object.keys(body).length > 0)
+        throw new ApiError(
+          400,
+          'invalid_request',
+          `body.tier: VM "${name}" has no tier in the config; give one`,
+        );
+      await d.setPolicy(name, Object.keys(body).length === 0 ? null : body);
+      return { vm: name, policy: d.policyOf(name) };
+    },
+  );
+}

@@ -1,0 +1,76 @@
+import type { Redis } from 'ioredis';
+import { assignmentFor, type DeepReadonly, type VmAssignment } from '../config/index.ts';
+
+/**
+ * The policy in force for each VM: the config's `vms:` entry, with the fields an operator
+ * overrode through the API on top. Overrides live in Redis ({prefix}policy-overrides, a hash
+ * VM -> JSON) so every replica sees them; this keeps a copy that is refreshed on each call of
+ * refresh() and at once after a change made here.
+ */
+
+export interface PolicyOverride {
+  tier?: string;
+  limits?: string | null;
+  haPriority?: number;
+}
+
+export interface EffectivePolicy {
+  tier: string;
+  limits: string | null;
+  haPriority: number;
+  homeSite: string | null;
+  source: 'config' | 'override';
+}
+
+export class PolicyBook {
+  private overrides = new Map<string, PolicyOverride>();
+  private readonly key: string;
+
+  constructor(
+    private readonly redis: Redis,
+    prefix: string,
+    private readonly assignments: readonly DeepReadonly<VmAssignment>[],
+  ) {
+    this.key = `${prefix}policy-overrides`;
+  }
+
+  async refresh(): Promise<void> {
+    const all = await this.redis.hgetall(this.key);
+    const next = new Map<string, PolicyOverride>();
+    for (const [vm, raw] of Object.entries(all)) {
+      try {
+        next.set(vm, JSON.parse(raw) as PolicyOverride);
+      } catch {
+        // A value not written by keizokud: ignored rather than trusted.
+      }
+    }
+    this.overrides = next;
+  }
+
+  async set(vm: string, override: PolicyOverride | null): Promise<void> {
+    if (override === null) await this.redis.hdel(this.key, vm);
+    else await this.redis.hset(this.key, vm, JSON.stringify(override));
+    await this.refresh();
+  }
+
+  policyOf(vm: string): EffectivePolicy | null {
+    const a = assignmentFor(this.assignments, { name: vm });
+    const o = this.overrides.get(vm);
+    if (!a && !o?.tier) return null;
+    const base: EffectivePolicy = {
+      tier: a?.tier ?? '',
+      limits: a?.limits ?? null,
+      haPriority: a?.haPriority ?? 0,
+      homeSite: a?.homeSite ?? null,
+      source: 'config',
+    };
+    if (!o) return base;
+    return {
+      ...base,
+      ...(o.tier !== undefined ? { tier: o.tier } : {}),
+      ...(o.limits !== undefined ? { limits: o.limits } : {}),
+      ...(o.haPriority !== undefined ? { haPriority: o.haPriority } : {}),
+      source: 'override',
+    };
+  }
+}
