@@ -119,6 +119,8 @@ export async function createApi(o: ApiOptions): Promise<FastifyInstance> {
   });
 
   app.addHook('onSend', async (req, reply, payload) => {
+    // The id the audit entry carries, so a client can find its request there.
+    reply.header('x-request-id', req.id);
     if (!MUTATING.has(req.method)) return payload;
     await auditRequest(o.audit, req, reply, payload);
     return payload;

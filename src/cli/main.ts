@@ -1,0 +1,48 @@
+import { Command, CommanderError } from 'commander';
+import { CliError, EXIT } from './client.ts';
+import { auditCommands } from './commands/audit.ts';
+import { hostCommands } from './commands/hosts.ts';
+import { vmCommands } from './commands/vms.ts';
+
+/** `keizoku`: the operator CLI. It talks to keizokud's API only. */
+export function program(): Command {
+  const p = new Command('keizoku')
+    .description('Operate a keizoku cluster through keizokud’s API (docs/cli.md).')
+    .option('--server <url>', 'keizokud API URL (env KEIZOKU_URL; default http://127.0.0.1:7480)')
+    .option('--token <token>', 'API token (env KEIZOKU_TOKEN; prefer --token-file)')
+    .option('--token-file <file>', 'file holding the API token')
+    .option('--ca <file>', 'CA certificate of the API’s TLS certificate')
+    .option('--json', 'JSON output for scripts')
+    .showHelpAfterError()
+    .exitOverride();
+  hostCommands(p);
+  vmCommands(p);
+  auditCommands(p);
+  for (const c of p.commands) {
+    c.exitOverride();
+    for (const sub of c.commands) sub.exitOverride();
+  }
+  return p;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  try {
+    await program().parseAsync(argv, { from: 'user' });
+    return EXIT.ok;
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      // Help and version are successes; everything else commander rejects is usage.
+      return e.code === 'commander.helpDisplayed' ||
+        e.code === 'commander.help' ||
+        e.code === 'commander.version'
+        ? EXIT.ok
+        : EXIT.usage;
+    }
+    if (e instanceof CliError) {
+      process.stderr.write(`keizoku: ${e.message}\n`);
+      return e.exitCode;
+    }
+    process.stderr.write(`keizoku: unexpected error: ${(e as Error).message}\n`);
+    return EXIT.failed;
+  }
+}
