@@ -1,0 +1,246 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createVm, type LabState, readState } from '../../lab/index.ts';
+import { type ApiResponse, type RunningKeizokud, startKeizokud } from '../support/keizokud.ts';
+import { sharedLab } from '../support/lab-fixture.ts';
+import { startRedis } from '../support/redis.ts';
+
+type Who = 'admin' | 'operator' | 'viewer' | 'vmAdmin' | 'probe';
+const WHO: Who[] = ['admin', 'operator', 'viewer', 'vmAdmin', 'probe'];
+
+const probeBody = { name: 'p1', site: 'dc1', url: 'http://127.0.0.1:9464', intervalMs: 100 };
+const eventsBody = {
+  probe: 'p1',
+  site: 'dc1',
+  events: [{ target: 'rb1', addresses: ['10.0.0.1'], startMs: 1, endMs: 2, outageMs: 1, lost: 0 }],
+};
+
+/**
+ * Each role against each route: the status expected for admin, operator, viewer, a vm-admin
+ * scoped to rb1 (no migrate) and a probe agent. Anonymous requests always get 401. 403 is a
+ * refusal the caller may know about; 404 for the vm-admin on rb2 hides that rb2 exists.
+ * Mutating requests are chosen to be harmless (start of a running VM is a 409, destroy
+ * without confirmation a 400) so that the table runs in any order.
+ */
+const TABLE: [string, string, unknown, Record<Who, number>][] = [
+  ['GET', '/v1/hosts', undefined, { admin: 200, operator: 200, viewer: 200, vmAdmin: 403, probe: 403 }],
+  ['GET', '/v1/hosts/h1', undefined, { admin: 200, operator: 200, viewer: 200, vmAdmin: 403, probe: 403 }],
+  ['GET', '/v1/vms', undefined, { admin: 200, operator: 200, viewer: 200, vmAdmin: 200, probe: 200 }],
+  ['GET', '/v1/vms/rb1', undefined, { admin: 200, operator: 200, viewer: 200, vmAdmin: 200, probe: 200 }],
+  ['GET', '/v1/vms/rb2', undefined, { admin: 200, operator: 200, viewer: 200, vmAdmin: 404, probe: 200 }],
+  [
+    'POST',
+    '/v1/vms/rb1/start',
+    undefined,
+    { admin: 409, operator: 409, viewer: 403, vmAdmin: 409, probe: 403 },
+  ],
+  [
+    'POST',
+    '/v1/vms/rb2/start',
+    undefined,
+    { admin: 409, operator: 409, viewer: 403, vmAdmin: 404, probe: 403 },
+  ],
+  [
+    'POST',
+    '/v1/vms/rb1/destroy',
+    { confirm: false },
+    { admin: 400, operator: 400, viewer: 403, vmAdmin: 403, probe: 403 },
+  ],
+  [
+    'POST',
+    '/v1/vms/rb2/destroy',
+    { confirm: false },
+    { admin: 400, operator: 400, viewer: 403, vmAdmin: 404, probe: 403 },
+  ],
+  [
+    'PUT',
+    '/v1/vms/rb2/policy',
+    { haPriority: 7 },
+    { admin: 200, operator: 200, viewer: 403, vmAdmin: 404, probe: 403 },
+  ],
+  ['PUT', '/v1/vms/rb1/policy', {}, { admin: 200, operator: 200, viewer: 403, vmAdmin: 403, probe: 403 }],
+  [
+    'GET',
+    '/v1/audit?limit=1',
+    undefined,
+    { admin: 200, operator: 403, viewer: 403, vmAdmin: 403, probe: 403 },
+  ],
+  ['GET', '/v1/probes', undefined, { admin: 200, operator: 200, viewer: 200, vmAdmin: 403, probe: 403 }],
+  ['POST', '/v1/probes', probeBody, { admin: 200, operator: 403, viewer: 403, vmAdmin: 403, probe: 200 }],
+  [
+    'POST',
+    '/v1/probe/events',
+    eventsBody,
+    { admin: 200, operator: 403, viewer: 403, vmAdmin: 403, probe: 200 },
+  ],
+];
+
+describe('API roles, scopes and audit against the lab', () => {
+  let lab: LabState;
+  let kz: RunningKeizokud;
+  let redis: Awaited<ReturnType<typeof startRedis>>;
+  const tokens = {} as Record<Who, string>;
+  /** Every mutating request of this file: its id and the audit outcome it must have. */
+  const mutating: { requestId: string; outcome: string; what: string }[] = [];
+
+  const call = async (
+    who: Who | null,
+    method: string,
+    path: string,
+    body?: unknown,
+  ): Promise<ApiResponse> => {
+    const r = await kz.request(method, path, who ? tokens[who] : null, body);
+    if (method !== 'GET') {
+      const hidden = r.status === 404 && who === 'vmAdmin' && path.includes('rb2');
+      const outcome =
+        r.status === 401 || r.status === 403 || hidden
+          ? 'denied'
+          : r.status < 400
+            ? 'succeeded'
+            : r.status < 500
+              ? 'rejected'
+              : 'failed';
+      expect(r.requestId, `${method} ${path}`).toBeTruthy();
+      mutating.push({ requestId: r.requestId!, outcome, what: `${who ?? 'anonymous'} ${method} ${path}` });
+    }
+    return r;
+  };
+
+  beforeAll(async () => {
+    redis = await startRedis();
+    lab = sharedLab();
+    await Promise.all([
+      createVm(lab.id, { name: 'rb1', host: 'h1' }),
+      createVm(lab.id, { name: 'rb2', host: 'h2' }),
+    ]);
+    lab = readState(lab.id)!;
+    kz = await startKeizokud(lab, redis.url, {
+      vms: [{ match: { name: 'rb*' }, tier: 'frontend', limits: 'standard' }],
+    });
+    // The admin's token comes from the real command; the others straight from the token store.
+    const created = kz.cli(['token', 'create', '--name', 'root-admin', '--role', 'admin', '--json']);
+    expect(created.status, created.stderr).toBe(0);
+    tokens.admin = JSON.parse(created.stdout).token;
+    tokens.operator = await kz.token('operator');
+    tokens.viewer = await kz.token('viewer');
+    tokens.vmAdmin = await kz.token('vm-admin', { name: 'rb1-owner', vms: ['rb1'] });
+    tokens.probe = await kz.token('probe');
+    // Wait until the inventory has both VMs.
+    for (let i = 0; i < 100; i++) {
+      const r = await kz.request('GET', '/v1/vms', tokens.admin);
+      if (r.body.vms?.filter((v: { state: string }) => v.state === 'running').length >= 2) break;
+      await new Promise((res) => setTimeout(res, 200));
+    }
+  }, 120_000);
+
+  afterAll(async () => {
+    await kz?.stop();
+    await redis?.stop();
+  });
+
+  it('gives each role exactly the access of the table, and anonymous requests 401', async () => {
+    const got: string[] = [];
+    const want: string[] = [];
+    for (const [method, path, body, expected] of TABLE) {
+      for (const who of WHO) {
+        const r = await call(who, method, path, body);
+        got.push(`${who} ${method} ${path} -> ${r.status}`);
+        want.push(`${who} ${method} ${path} -> ${expected[who]}`);
+        if (r.status >= 400) expect(typeof r.body.error?.message, `${who} ${method} ${path}`).toBe('string');
+      }
+      const anon = await call(null, method, path, body);
+      got.push(`anonymous ${method} ${path} -> ${anon.status}`);
+      want.push(`anonymous ${method} ${path} -> 401`);
+    }
+    expect(got).toEqual(want);
+  });
+
+  it('shows a vm-admin only its own VMs, and answers for another VM exactly as for a missing one', async () => {
+    const list = await call('vmAdmin', 'GET', '/v1/vms');
+    expect(list.body.vms.map((v: { name: string }) => v.name)).toEqual(['rb1']);
+    const all = await call('admin', 'GET', '/v1/vms');
+    expect(all.body.vms.map((v: { name: string }) => v.name)).toEqual(expect.arrayContaining(['rb1', 'rb2']));
+    const other = await call('vmAdmin', 'GET', '/v1/vms/rb2');
+    const missing = await call('vmAdmin', 'GET', '/v1/vms/rb9');
+    expect(other.status).toBe(404);
+    expect(missing.status).toBe(404);
+    expect(other.body.error.message.replace('rb2', 'X')).toBe(missing.body.error.message.replace('rb9', 'X'));
+    // The VM's address comes from its domain metadata, for the probe to follow.
+    const rb1 = lab.vms.find((v) => v.name === 'rb1')!;
+    expect(list.body.vms[0].addresses).toEqual([rb1.address]);
+  });
+
+  it('lets the vm-admin shut its VM down and start it again through libvirt', async () => {
+    const down = await call('vmAdmin', 'POST', '/v1/vms/rb1/shutdown');
+    expect(down.status, JSON.stringify(down.body)).toBe(202);
+    const waitState = async (state: string) => {
+      for (let i = 0; i < 150; i++) {
+        const r = await call('vmAdmin', 'GET', '/v1/vms/rb1');
+        if (r.body.state === state) return;
+        await new Promise((res) => setTimeout(res, 200));
+      }
+      throw new Error(`rb1 never became ${state}`);
+    };
+    await waitState('shutoff');
+    const up = await call('vmAdmin', 'POST', '/v1/vms/rb1/start');
+    expect(up.status, JSON.stringify(up.body)).toBe(202);
+    await waitState('running');
+    const again = await call('vmAdmin', 'POST', '/v1/vms/rb1/start');
+    expect(again.status).toBe(409);
+  });
+
+  it('applies a policy override and clears it', async () => {
+    const set = await call('operator', 'PUT', '/v1/vms/rb2/policy', { tier: 'low', limits: null });
+    expect(set.status).toBe(200);
+    expect(set.body.policy).toMatchObject({ tier: 'low', limits: null, source: 'override' });
+    const bad = await call('operator', 'PUT', '/v1/vms/rb2/policy', { tier: 'gold' });
+    expect(bad.status).toBe(400);
+    expect(bad.body.error.message).toMatch(/^body\.tier: unknown tier "gold"/);
+    const cleared = await call('operator', 'PUT', '/v1/vms/rb2/policy', {});
+    expect(cleared.body.policy).toMatchObject({ tier: 'frontend', limits: 'standard', source: 'config' });
+  });
+
+  it('stops accepting a token once it is revoked with keizokud token revoke', async () => {
+    const t = await kz.token('viewer', { name: 'short-lived' });
+    const id = t.split('_')[1]!;
+    expect((await kz.request('GET', '/v1/hosts', t)).status).toBe(200);
+    const r = kz.cli(['token', 'revoke', id]);
+    expect(r.status, r.stderr).toBe(0);
+    await new Promise((res) => setTimeout(res, 2_100)); // the verifier's cache
+    expect((await kz.request('GET', '/v1/hosts', t)).status).toBe(401);
+    const list = kz.cli(['token', 'list', '--json']);
+    expect(JSON.parse(list.stdout).tokens.find((x: { id: string }) => x.id === id).revokedAt).toBeTypeOf(
+      'number',
+    );
+    expect(list.stdout).not.toContain(t);
+  });
+
+  it('has every mutating request of this file in the audit log once, with its outcome, in stream and day file', async () => {
+    expect(mutating.length).toBeGreaterThan(40);
+    const r = await kz.request('GET', '/v1/audit?limit=10000', tokens.admin);
+    const entries = r.body.entries as { requestId: string; outcome: string }[];
+    const files = readdirSync(kz.auditDir).filter((f) => f.endsWith('.jsonl'));
+    const lines = files.flatMap((f) =>
+      readFileSync(join(kz.auditDir, f), 'utf8')
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l) as { requestId: string; outcome: string; params: unknown }),
+    );
+    const problems: string[] = [];
+    for (const m of mutating) {
+      const inStream = entries.filter((e) => e.requestId === m.requestId);
+      const inFile = lines.filter((e) => e.requestId === m.requestId);
+      if (inStream.length !== 1 || inFile.length !== 1)
+        problems.push(`${m.what}: ${inStream.length} in stream, ${inFile.length} in file`);
+      else if (inStream[0]!.outcome !== m.outcome)
+        problems.push(`${m.what}: ${inStream[0]!.outcome} != ${m.outcome}`);
+    }
+    expect(problems).toEqual([]);
+    // Token commands are audited as local admin actions; no token appears anywhere.
+    expect(lines.some((l) => (l as unknown as { action: string }).action === 'token.revoke')).toBe(true);
+    const text = files.map((f) => readFileSync(join(kz.auditDir, f), 'utf8')).join('');
+    for (const t of Object.values(tokens)) expect(text).not.toContain(t.split('_')[2]);
+    expect(kz.output()).not.toContain(tokens.admin.split('_')[2]);
+  });
+});

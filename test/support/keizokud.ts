@@ -1,0 +1,136 @@
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Redis } from 'ioredis';
+import { freePort, type LabState, labKeizokudConfig } from '../../lab/index.ts';
+import type { Role } from '../../src/api/auth/rbac.ts';
+import { TokenStore } from '../../src/api/auth/tokens.ts';
+
+/** A real keizokud process against the lab and a real Redis, with its API on a free port. */
+export interface RunningKeizokud {
+  url: string;
+  metricsUrl: string;
+  configFile: string;
+  auditDir: string;
+  redis: Redis;
+  /** The daemon's stdout+stderr so far (pino JSON lines). */
+  output(): string;
+  token(role: Role, o?: { name?: string; vms?: string[]; allowMigrate?: boolean }): Promise<string>;
+  /** Runs the `keizokud` command (e.g. `token create`) with this config. */
+  cli(args: string[]): { status: number; stdout: string; stderr: string };
+  request(method: string, path: string, token: string | null, body?: unknown): Promise<ApiResponse>;
+  kill(signal?: NodeJS.Signals): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export interface ApiResponse {
+  status: number;
+  requestId: string | null;
+  body: any;
+}
+
+export async function startKeizokud(
+  lab: LabState,
+  redisUrl: string,
+  extra: Record<string, unknown> = {},
+): Promise<RunningKeizokud> {
+  const dir = mkdtempSync(join(tmpdir(), 'keizokud-api-'));
+  const [apiPort, metricsPort] = [await freePort(), await freePort()];
+  const auditDir = join(dir, 'audit');
+  const config = labKeizokudConfig(lab, {
+    redisUrl,
+    metricsPort,
+    extra: {
+      api: { listen: `127.0.0.1:${apiPort}` },
+      audit: { dir: auditDir },
+      loops: { inventoryIntervalMs: 1_000 },
+      ...extra,
+    },
+  });
+  const configFile = join(dir, 'keizokud.yaml');
+  writeFileSync(configFile, JSON.stringify(config, null, 2));
+  let out = '';
+  const child: ChildProcess = spawn('node', ['bin/keizokud.mjs', '--config', configFile], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  child.stdout!.on('data', (b: Buffer) => (out += b.toString()));
+  child.stderr!.on('data', (b: Buffer) => (out += b.toString()));
+  const url = `http://127.0.0.1:${apiPort}`;
+  const redis = new Redis(redisUrl, { maxRetriesPerRequest: 1 });
+  const tokens = new TokenStore(redis, 'keizoku:default:');
+
+  const request = async (method: string, path: string, token: string | null, body?: unknown) => {
+    const headers: Record<string, string> = {};
+    if (token) headers.authorization = `Bearer ${token}`;
+    if (body !== undefined) headers['content-type'] = 'application/json';
+    const r = await fetch(url + path, {
+      method,
+      headers,
+      ...(body !== undefined ? { body: typeof body === 'string' ? body : JSON.stringify(body) } : {}),
+    });
+    const text = await r.text();
+    let parsed: unknown = text;
+    try {
+      parsed = JSON.parse(text);
+    } catch {
+      // left as text
+    }
+    return { status: r.status, requestId: r.headers.get('x-request-id'), body: parsed };
+  };
+
+  const exited = new Promise<void>((r) => child.once('exit', () => r()));
+  const kill = async (signal: NodeJS.Signals = 'SIGKILL') => {
+    if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+    await exited;
+  };
+  const running: RunningKeizokud = {
+    url,
+    metricsUrl: `http://127.0.0.1:${metricsPort}/metrics`,
+    configFile,
+    auditDir,
+    redis,
+    output: () => out,
+    token: async (role, o = {}) =>
+      (
+        await tokens.create({
+          name: o.name ?? role,
+          role,
+          ...(o.vms ? { vms: o.vms } : {}),
+          ...(o.allowMigrate ? { allowMigrate: true } : {}),
+        })
+      ).token,
+    cli: (args) => {
+      const r = spawnSync('node', ['bin/keizokud.mjs', ...args, '--config', configFile], {
+        encoding: 'utf8',
+      });
+      return { status: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+    },
+    request,
+    kill,
+    stop: async () => {
+      await kill('SIGTERM');
+      redis.disconnect();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+  // Up when the API answers and the inventory has seen every host.
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`keizokud exited early:\n${out}`);
+    const up = await fetch(`${url}/healthz`).then(
+      (r) => r.ok,
+      () => false,
+    );
+    if (up && /"msg":"connected to libvirt"/.test(out)) {
+      const connected = out.match(/"msg":"connected to libvirt"/g)?.length ?? 0;
+      if (connected >= lab.layout.hosts.length) break;
+    }
+    if (Date.now() > deadline) {
+      await kill();
+      throw new Error(`keizokud did not come up in 30 s:\n${out}`);
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return running;
+}
