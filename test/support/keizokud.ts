@@ -27,6 +27,7 @@ export interface RunningKeizokud {
 export interface ApiResponse {
   status: number;
   requestId: string | null;
+  // biome-ignore lint/suspicious/noExplicitAny: test code reads whatever JSON the route answers
   body: any;
 }
 
