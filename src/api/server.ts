@@ -55,7 +55,7 @@ export async function createApi(o: ApiOptions): Promise<FastifyInstance> {
     ...(https ? { https } : {}),
     logger: o.logger ?? false,
     bodyLimit: o.bodyLimitBytes,
-    maxParamLength: 200,
+    routerOptions: { maxParamLength: 200 },
     genReqId: () => randomUUID(),
     // Unknown fields are errors, not silently dropped.
     ajv: { customOptions: { removeAdditional: false, allErrors: false } },
@@ -81,13 +81,8 @@ export async function createApi(o: ApiOptions): Promise<FastifyInstance> {
       const auth = req.headers.authorization;
       return typeof auth === 'string' ? auth.slice(0, 20) : req.ip;
     },
-    errorResponseBuilder: (_req, ctx) => ({
-      statusCode: 429,
-      error: {
-        code: 'rate_limited',
-        message: `more than ${ctx.max} requests a minute; retry in ${ctx.after}`,
-      },
-    }),
+    errorResponseBuilder: (_req, ctx) =>
+      new ApiError(429, 'rate_limited', `more than ${ctx.max} requests a minute; retry in ${ctx.after}`),
   });
 
   app.addHook('onRequest', async (req) => {

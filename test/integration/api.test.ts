@@ -216,6 +216,24 @@ describe('API roles, scopes and audit against the lab', () => {
     expect(list.stdout).not.toContain(t);
   });
 
+  it('rate-limits one token past its requests per minute, with a clear 429, leaving other tokens alone', async () => {
+    const t = await kz.token('viewer', { name: 'hasty' });
+    const statuses: number[] = [];
+    for (let i = 0; i < 1_210; i += 10) {
+      const batch = await Promise.all(Array.from({ length: 10 }, () => kz.request('GET', '/v1/hosts', t)));
+      statuses.push(...batch.map((r) => r.status));
+      if (batch.some((r) => r.status === 429)) {
+        expect(batch.find((r) => r.status === 429)!.body.error.message).toMatch(
+          /more than 1200 requests a minute/,
+        );
+        break;
+      }
+    }
+    expect(statuses.filter((s) => s === 200).length).toBe(1_200);
+    expect(statuses).toContain(429);
+    expect((await kz.request('GET', '/v1/hosts', tokens.viewer)).status).toBe(200);
+  });
+
   it('has every mutating request of this file in the audit log once, with its outcome, in stream and day file', async () => {
     expect(mutating.length).toBeGreaterThan(40);
     const r = await kz.request('GET', '/v1/audit?limit=10000', tokens.admin);

@@ -43,10 +43,10 @@ export async function startKeizokud(
     redisUrl,
     metricsPort,
     extra: {
-      api: { listen: `127.0.0.1:${apiPort}` },
       audit: { dir: auditDir },
       loops: { inventoryIntervalMs: 1_000 },
       ...extra,
+      api: { listen: `127.0.0.1:${apiPort}`, ...((extra.api as object) ?? {}) },
     },
   });
   const configFile = join(dir, 'keizokud.yaml');

@@ -14,8 +14,8 @@ export function auditRoutes(app: FastifyInstance, d: ApiDeps): void {
           type: 'object',
           additionalProperties: false,
           properties: {
-            since: { type: 'integer', minimum: 0, description: 'epoch ms' },
-            until: { type: 'integer', minimum: 0, description: 'epoch ms' },
+            since: { type: 'integer', minimum: 0, maximum: 9_999_999_999_999, description: 'epoch ms' },
+            until: { type: 'integer', minimum: 0, maximum: 9_999_999_999_999, description: 'epoch ms' },
             actor: { type: 'string', maxLength: 100 },
             action: { type: 'string', maxLength: 100 },
             target: { type: 'string', maxLength: 100 },

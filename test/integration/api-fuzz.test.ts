@@ -1,0 +1,246 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { LabState } from '../../lab/index.ts';
+import { type RunningKeizokud, startKeizokud } from '../support/keizokud.ts';
+import { sharedLab } from '../support/lab-fixture.ts';
+import { startRedis } from '../support/redis.ts';
+
+/** A small seeded PRNG (mulberry32), so that a failing case can be replayed. */
+function rng(seed: number) {
+  let a = seed >>> 0;
+  const next = () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+  return {
+    next,
+    int: (n: number) => Math.floor(next() * n),
+    pick: <T>(xs: readonly T[]): T => xs[Math.floor(next() * xs.length)]!,
+  };
+}
+
+interface FuzzCase {
+  method: string;
+  path: string;
+  headers: Record<string, string>;
+  body?: string | Buffer;
+  kind: string;
+}
+
+const TRAVERSAL = [
+  '..',
+  '../..',
+  '%2e%2e%2f%2e%2e%2fetc%2fpasswd',
+  '..%2F..%2Fetc',
+  '%00',
+  '%2Fetc%2Fshadow',
+  '....//',
+];
+const UNICODE = ['継続', 'vm\u202eevil', '😀', 'a\u0000b', 'Ω≈ç√', '\ud800', 'é'.repeat(70)];
+const WRONG_VALUES = ['"yes"', '1', '[]', '{}', 'null', '-1', '1e309', '"x".repeat', 'true'];
+
+/** Requests that are each wrong in some way; none may succeed or crash the daemon. */
+function generate(seed: number, n: number, token: string): FuzzCase[] {
+  const r = rng(seed);
+  const auth = { authorization: `Bearer ${token}` };
+  const json = { ...auth, 'content-type': 'application/json' };
+  const vmVerb = () => r.pick(['start', 'shutdown', 'destroy']);
+  const gens: (() => FuzzCase)[] = [
+    () => ({
+      kind: 'bad json',
+      method: 'POST',
+      path: `/v1/vms/fz-none/${vmVerb()}`,
+      headers: json,
+      body: r.pick([
+        '{',
+        '{"confirm":',
+        '[1,2',
+        '{"a":1}}',
+        'nul',
+        '\u0000\u0001',
+        '{"confirm":true,}',
+        "{'a':1}",
+      ]),
+    }),
+    () => ({
+      kind: 'wrong type',
+      method: 'PUT',
+      path: '/v1/vms/fz-none/policy',
+      headers: json,
+      body: `{"${r.pick(['tier', 'limits', 'haPriority'])}": ${r.pick(WRONG_VALUES.filter((v) => v !== 'null'))}}`,
+    }),
+    () => ({
+      kind: 'wrong type',
+      method: 'POST',
+      path: '/v1/vms/fz-none/destroy',
+      headers: json,
+      body: `{"confirm": ${r.pick(['"yes"', '1', '[]', '{}', 'null', 'false'])}}`,
+    }),
+    () => ({
+      kind: 'huge body',
+      method: r.pick(['POST', 'PUT']),
+      path: r.pick(['/v1/vms/fz-none/destroy', '/v1/vms/fz-none/policy', '/v1/probe/events']),
+      headers: json,
+      body: `{"pad":"${'x'.repeat(70_000 + r.int(200_000))}"}`,
+    }),
+    () => ({
+      kind: 'unknown field',
+      method: 'PUT',
+      path: '/v1/vms/fz-none/policy',
+      headers: json,
+      body: JSON.stringify({
+        tier: 'low',
+        [r.pick(['__proto__', 'constructor', 'owner', 'x'.repeat(100), '継続'])]: 1,
+      }),
+    }),
+    () => ({
+      kind: 'unknown field',
+      method: 'POST',
+      path: '/v1/probes',
+      headers: json,
+      body: JSON.stringify({
+        name: 'p',
+        site: 'dc1',
+        url: 'http://127.0.0.1:1',
+        intervalMs: 10,
+        extra: r.int(9),
+      }),
+    }),
+    () => ({
+      kind: 'path traversal',
+      method: r.pick(['POST', 'PUT', 'DELETE', 'GET']),
+      path: `/v1/vms/${r.pick(TRAVERSAL)}/${r.pick(['start', 'policy', 'destroy', ''])}`,
+      headers: json,
+      body: '{}',
+    }),
+    () => ({
+      kind: 'path traversal',
+      method: 'GET',
+      path: `/v1/${r.pick(TRAVERSAL)}/${r.pick(TRAVERSAL)}`,
+      headers: auth,
+    }),
+    () => ({
+      kind: 'unicode',
+      method: r.pick(['POST', 'GET']),
+      path: `/v1/vms/${encodeURIComponent(r.pick(UNICODE).replace('\ud800', 'x'))}/start`,
+      headers: json,
+      body: JSON.stringify({ name: r.pick(UNICODE) }),
+    }),
+    () => ({
+      kind: 'unicode',
+      method: 'PUT',
+      path: '/v1/vms/fz-none/policy',
+      headers: json,
+      body: JSON.stringify({ tier: r.pick(UNICODE) }),
+    }),
+    () => ({
+      kind: 'wrong media type',
+      method: 'PUT',
+      path: '/v1/vms/fz-none/policy',
+      headers: {
+        ...auth,
+        'content-type': r.pick(['text/plain', 'application/xml', 'multipart/form-data', 'x/y']),
+      },
+      body: '<tier>low</tier>',
+    }),
+    () => ({
+      kind: 'bad query',
+      method: 'GET',
+      path: `/v1/audit?${r.pick(['limit=abc', 'limit=-1', 'limit=99999999', 'since=-5', 'outcome=maybe', 'bogus=1', 'since=1e99'])}`,
+      headers: auth,
+    }),
+    () => ({
+      kind: 'bad auth',
+      method: r.pick(['POST', 'GET', 'PUT']),
+      path: r.pick(['/v1/vms', '/v1/vms/fz-none/start', '/v1/vms/fz-none/policy', '/v1/audit']),
+      headers: {
+        authorization: r.pick([
+          'Bearer',
+          'Bearer kz_000000000000_' + 'A'.repeat(43),
+          `Basic ${Buffer.from('admin:admin').toString('base64')}`,
+          `Bearer ${'x'.repeat(4000)}`,
+          `Bearer ${token.slice(0, -1)}`,
+          'bearer' + token,
+        ]),
+        'content-type': 'application/json',
+      },
+      body: '{}',
+    }),
+    () => ({
+      kind: 'unknown route',
+      method: r.pick(['DELETE', 'PATCH', 'POST']),
+      path: r.pick(['/v1/vms', '/v1/hosts/h1', '/v1/tokens', '/admin', `/v1/${'a/'.repeat(50)}`]),
+      headers: json,
+      body: '{}',
+    }),
+  ];
+  return Array.from({ length: n }, () => r.pick(gens)());
+}
+
+describe('API under malformed requests', () => {
+  let lab: LabState;
+  let kz: RunningKeizokud;
+  let redis: Awaited<ReturnType<typeof startRedis>>;
+  let admin: string;
+
+  beforeAll(async () => {
+    redis = await startRedis();
+    lab = sharedLab();
+    kz = await startKeizokud(lab, redis.url, { api: { rateLimitPerMinute: 1_000_000 } });
+    admin = await kz.token('admin');
+  }, 60_000);
+
+  afterAll(async () => {
+    await kz?.stop();
+    await redis?.stop();
+  });
+
+  it('answers 5,000 generated bad requests with a 4xx and a clear message, stays up, audits each mutating one', async () => {
+    const cases = generate(20261123, 5_000, admin);
+    const bad: string[] = [];
+    const audited: string[] = [];
+    const kinds = new Map<string, number>();
+    const CONCURRENCY = 16;
+    let next = 0;
+    const worker = async () => {
+      while (next < cases.length) {
+        const c = cases[next++]!;
+        kinds.set(c.kind, (kinds.get(c.kind) ?? 0) + 1);
+        const res = await fetch(kz.url + c.path, {
+          method: c.method,
+          headers: c.headers,
+          ...(c.body !== undefined && c.method !== 'GET' ? { body: c.body } : {}),
+        });
+        const text = await res.text();
+        let message: unknown;
+        try {
+          message = (JSON.parse(text) as { error?: { message?: unknown } }).error?.message;
+        } catch {
+          message = undefined;
+        }
+        const clear = typeof message === 'string' && message.length > 0 && !/\n\s+at /.test(message);
+        if (res.status < 400 || res.status >= 500 || !clear)
+          bad.push(`${c.kind}: ${c.method} ${c.path.slice(0, 80)} -> ${res.status} ${text.slice(0, 120)}`);
+        if (c.method !== 'GET') audited.push(res.headers.get('x-request-id') ?? `missing id: ${c.kind}`);
+      }
+    };
+    await Promise.all(Array.from({ length: CONCURRENCY }, worker));
+    expect([...new Set(bad.map((b) => b.replace(/-> .*/, '')))].slice(0, 30)).toEqual([]);
+    expect([...kinds.keys()].length).toBeGreaterThanOrEqual(10);
+
+    // Still up and serving.
+    expect((await kz.request('GET', '/v1/hosts', admin)).status).toBe(200);
+    expect(kz.output()).not.toMatch(/"level":(50|60)/);
+
+    // Every mutating request is in the audit stream once.
+    const r = await kz.request('GET', '/v1/audit?limit=10000', admin);
+    const ids = new Map<string, number>();
+    for (const e of r.body.entries as { requestId: string }[])
+      ids.set(e.requestId, (ids.get(e.requestId) ?? 0) + 1);
+    const missing = audited.filter((id) => ids.get(id) !== 1);
+    expect(audited.length).toBeGreaterThan(2_000);
+    expect(missing.slice(0, 10)).toEqual([]);
+  }, 300_000);
+});
