@@ -11,7 +11,10 @@ const VMS = Number(process.env.BENCH_VMS ?? 500);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 16);
 
-async function server(redisUrl: string, bare: boolean): Promise<{ child: ChildProcess; info: any }> {
+async function server(
+  redisUrl: string,
+  bare: boolean,
+): Promise<{ child: ChildProcess; info: { port: number; admin?: string; vmAdmin?: string } }> {
   const child = spawn(
     'node',
     ['--import', 'tsx', 'bench/api-server.ts', redisUrl, String(VMS), ...(bare ? ['--bare'] : [])],
