@@ -32,7 +32,7 @@ export interface AuditEntry {
 export type AuditInput = Omit<AuditEntry, 'time' | 'status' | 'message' | 'requestId' | 'remote' | 'role'> &
   Partial<Pick<AuditEntry, 'status' | 'message' | 'requestId' | 'remote' | 'role'>>;
 
-const SECRET_KEY = /token|secret|password|passphrase|authorization|cookie|private|^key$|keyfile/i;
+const SECRET_KEY = /token|secret|password|passphrase|authorization|cookie|private|api_?key|^key$|keyfile/i;
 
 /** A copy with the values of secret-looking keys replaced, at any depth. */
 export function redact(value: unknown, depth = 0): unknown {
