@@ -1,0 +1,141 @@
+import { describe, expect, it } from 'vitest';
+import type { ClusterSnapshot, HostSnapshot, VmSnapshot } from '../../../src/core/model.ts';
+import {
+  migrationRefusals,
+  type PlacementContext,
+  planEvacuation,
+  rankHosts,
+} from '../../../src/core/placement.ts';
+
+const MiB = 1024;
+const host = (name: string, site: string, memMiB: number, o: Partial<HostSnapshot> = {}): HostSnapshot => ({
+  name,
+  site,
+  health: 'up',
+  cpus: 2,
+  memoryKiB: memMiB * MiB,
+  cpuUtilisation: 0.1,
+  memoryUsedKiB: null,
+  maintenance: false,
+  observedAt: 0,
+  vms: [],
+  ...o,
+});
+const vm = (name: string, h: string, memMiB = 100, o: Partial<VmSnapshot> = {}): VmSnapshot => ({
+  name,
+  uuid: name,
+  host: h,
+  state: 'running',
+  vcpus: 1,
+  memoryKiB: memMiB * MiB,
+  cpuUsage: null,
+  memoryUsedKiB: null,
+  ...o,
+});
+const snap = (hosts: HostSnapshot[], vms: VmSnapshot[]): ClusterSnapshot => ({
+  takenAt: 0,
+  sites: [...new Set(hosts.map((h) => h.site))],
+  hosts: new Map(hosts.map((h) => [h.name, h])),
+  vms: new Map(vms.map((v) => [v.name, v])),
+});
+const groups: Record<string, { affinityGroup: string | null; antiAffinityGroup: string | null }> = {};
+const ctx: PlacementContext & { haPriorityOf(vm: string): number } = {
+  rulesOf: (n) => groups[n] ?? { affinityGroup: null, antiAffinityGroup: null },
+  cpuOvercommit: 4,
+  memoryFraction: 1,
+  haPriorityOf: (n) => (n === 'db' ? 1000 : 0),
+};
+
+describe('migrationRefusals', () => {
+  const s = snap(
+    [
+      host('h1', 'dc1', 1000),
+      host('h2', 'dc1', 250),
+      host('h3', 'dc2', 1000, { maintenance: true }),
+      host('h4', 'dc1', 1000, { health: 'unreachable' }),
+    ],
+    [vm('a', 'h1', 200), vm('b', 'h2', 100), vm('off', 'h1', 100, { state: 'shutoff' })],
+  );
+  it('lets a running VM go where it fits', () => {
+    expect(migrationRefusals(s, 'b', 'h1', ctx)).toEqual([]);
+  });
+  it('names memory, maintenance, health, the VM state and unknown names', () => {
+    expect(migrationRefusals(s, 'a', 'h2', ctx)).toEqual([
+      'host h2 has 150 MiB of guest memory free, a needs 200 MiB',
+    ]);
+    expect(migrationRefusals(s, 'a', 'h3', ctx)).toEqual(['host h3 is in maintenance']);
+    expect(migrationRefusals(s, 'a', 'h4', ctx)).toEqual(['host h4 is unreachable']);
+    expect(migrationRefusals(s, 'off', 'h2', ctx)).toEqual([
+      'off is shutoff; only a running VM migrates live',
+    ]);
+    expect(migrationRefusals(s, 'a', 'h1', ctx)).toEqual(['a already runs on h1']);
+    expect(migrationRefusals(s, 'zz', 'h1', ctx)).toEqual(['no VM named "zz"']);
+    expect(migrationRefusals(s, 'a', 'h9', ctx)).toEqual(['no host named "h9"']);
+  });
+  it('counts vCPUs against the overcommit limit', () => {
+    const big = snap(
+      [host('h1', 'dc1', 10_000), host('h2', 'dc1', 10_000)],
+      [vm('x', 'h1', 10, { vcpus: 8 }), vm('y', 'h2', 10, { vcpus: 1 })],
+    );
+    expect(migrationRefusals(big, 'x', 'h2', ctx)).toEqual([
+      'host h2 would have 9 vCPUs committed on 2 CPUs (limit 8)',
+    ]);
+  });
+  it('keeps anti-affinity groups apart and affinity groups together', () => {
+    groups.w1 = { affinityGroup: null, antiAffinityGroup: 'web' };
+    groups.w2 = { affinityGroup: null, antiAffinityGroup: 'web' };
+    groups.b1 = { affinityGroup: 'batch', antiAffinityGroup: null };
+    groups.b2 = { affinityGroup: 'batch', antiAffinityGroup: null };
+    const g = snap(
+      [host('h1', 'dc1', 1000), host('h2', 'dc1', 1000)],
+      [vm('w1', 'h1'), vm('w2', 'h2'), vm('b1', 'h1'), vm('b2', 'h1')],
+    );
+    expect(migrationRefusals(g, 'w1', 'h2', ctx)).toEqual(['anti-affinity group "web": w2 already on h2']);
+    expect(migrationRefusals(g, 'b1', 'h2', ctx)).toEqual(['affinity group "batch" runs on h1']);
+  });
+});
+
+describe('planEvacuation', () => {
+  it('spreads the VMs over the site by score, higher HA priority first, never onto another site', () => {
+    const s = snap(
+      [host('h1', 'dc1', 1000), host('h2', 'dc1', 400), host('h3', 'dc1', 400), host('h4', 'dc2', 10_000)],
+      [vm('db', 'h1', 300), vm('w', 'h1', 100), vm('v', 'h1', 100), vm('u', 'h1', 100)],
+    );
+    const plan = planEvacuation(s, 'h1', ctx);
+    expect(plan.ok).toBe(true);
+    expect(plan.moves[0]!.vm).toBe('db');
+    expect(plan.moves.map((m) => m.to).every((h) => h === 'h2' || h === 'h3')).toBe(true);
+    const load = (h: string) => plan.moves.filter((m) => m.to === h).length;
+    expect(load('h2') + load('h3')).toBe(4);
+    expect(plan.refused).toEqual([]);
+  });
+  it('refuses the whole plan with every reason when one VM fits nowhere', () => {
+    const s = snap(
+      [host('h1', 'dc1', 1000), host('h2', 'dc1', 150), host('h3', 'dc2', 10_000)],
+      [vm('a', 'h1', 100), vm('b', 'h1', 100)],
+    );
+    const plan = planEvacuation(s, 'h1', ctx);
+    expect(plan.ok).toBe(false);
+    expect(plan.refused).toEqual([
+      { vm: 'b', reasons: ['h2: host h2 has 50 MiB of guest memory free, b needs 100 MiB'] },
+    ]);
+    expect(planEvacuation(s, 'h1', ctx, { anySite: true }).ok).toBe(true);
+  });
+  it('says so when the site has no other host', () => {
+    const s = snap([host('h1', 'dc1', 1000), host('h3', 'dc2', 1000)], [vm('a', 'h1')]);
+    expect(planEvacuation(s, 'h1', ctx).refused).toEqual([
+      { vm: 'a', reasons: ['no other host in site dc1'] },
+    ]);
+  });
+  it('ranks hosts feasible first and best first', () => {
+    const s = snap(
+      [host('h1', 'dc1', 1000), host('h2', 'dc1', 300), host('h3', 'dc1', 3000), host('h4', 'dc1', 50)],
+      [vm('a', 'h1', 100)],
+    );
+    expect(rankHosts(s, s.vms.get('a')!, ctx).map((v) => [v.host, v.feasible])).toEqual([
+      ['h3', true],
+      ['h2', true],
+      ['h4', false],
+    ]);
+  });
+});
