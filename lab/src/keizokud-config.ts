@@ -29,7 +29,15 @@ export function labKeizokudConfig(
     sites: lab.layout.sites.map((s) => ({ name: s.name })),
     hosts: lab.layout.hosts.map((h) =>
       o.tls
-        ? { name: h.name, uri: h.tlsUri, site: h.site, managementAddress: h.mgmtAddress }
+        ? // keizokud over TLS; the hosts reach each other over the lab's plain TCP for migrations.
+          {
+            name: h.name,
+            uri: h.tlsUri,
+            migrationUri: h.uri,
+            insecure: true,
+            site: h.site,
+            managementAddress: h.mgmtAddress,
+          }
         : { name: h.name, uri: h.uri, insecure: true, site: h.site, managementAddress: h.mgmtAddress },
     ),
     libvirt: { ...tls, ...libvirt },

@@ -2,6 +2,7 @@ import { Command, CommanderError } from 'commander';
 import { CliError, EXIT } from './client.ts';
 import { auditCommands } from './commands/audit.ts';
 import { hostCommands } from './commands/hosts.ts';
+import { jobCommands } from './commands/jobs.ts';
 import { vmCommands } from './commands/vms.ts';
 
 /** `keizoku`: the operator CLI. It talks to keizokud's API only. */
@@ -17,6 +18,7 @@ export function program(): Command {
     .exitOverride();
   hostCommands(p);
   vmCommands(p);
+  jobCommands(p, p.commands.find((c) => c.name() === 'vm')!, p.commands.find((c) => c.name() === 'host')!);
   auditCommands(p);
   for (const c of p.commands) {
     c.exitOverride();

@@ -51,6 +51,8 @@ export {
   type LeaderConfig,
   type LibvirtConfig,
   type LoopsConfig,
+  type MigrationConfig,
+  type PlacementConfig,
   type SiteConfig,
   type VmAssignment,
   type VmMatch,

@@ -60,6 +60,8 @@ const hostSchema = z.strictObject({
   /** Overrides what libvirt reports, e.g. to hold back room for the host itself. */
   capacity: z.strictObject({ cpus: positiveInt.optional(), memoryMiB: positiveInt.optional() }).optional(),
   fence: fenceSchema.prefault({ method: 'none' }),
+  /** The URI other hosts' libvirtd use to reach this one in a peer-to-peer migration (default: uri). */
+  migrationUri: parsedText(LIBVIRT_URI_EXAMPLE, parseLibvirtUri).optional(),
 });
 
 const libvirtSchema = z.strictObject({
@@ -92,6 +94,34 @@ const apiSchema = z.strictObject({
     .default(65_536),
   /** Requests per minute per token (or per address before authentication). */
   rateLimitPerMinute: z.int().min(1).max(1_000_000).default(1200),
+});
+
+const migrationSchema = z.strictObject({
+  /** Longest pause of the guest libvirt may choose for the final switch-over. */
+  maxDowntimeMs: z.int().min(1).max(60_000).default(300),
+  /** MiB/s; 0 = unlimited. */
+  bandwidthMiBs: z.int().min(0).max(100_000).default(0),
+  /** Throttle the guest's vCPUs when memory is dirtied faster than it is sent. */
+  autoConverge: z.boolean().default(true),
+  /** Switch to post-copy after this many pre-copy iterations or this long (0 = never). */
+  postCopyAfterIterations: z.int().min(0).max(1000).default(0),
+  postCopyAfterMs: z.int().min(0).max(3_600_000).default(0),
+  /** The whole migration is aborted (the VM stays on the source) after this long. */
+  timeoutMs: millis(1_000, 300_000),
+  /** Migrations at once touching one host (as source or destination), and in the cluster. */
+  perHostConcurrency: z.int().min(1).max(16).default(2),
+  clusterConcurrency: z.int().min(1).max(64).default(4),
+  /** How often progress is read from libvirt while a migration runs. */
+  progressIntervalMs: millis(100, 500),
+  /** A TCP port of the guest that echoes (e.g. 7): a session held open across the move says whether sessions survive. */
+  sessionCheckPort: z.int().min(1).max(65535).optional(),
+});
+
+const placementSchema = z.strictObject({
+  /** Committed vCPUs may reach this many times a host's CPUs. */
+  cpuOvercommit: z.number().gt(0).max(64).default(4),
+  /** Committed guest memory may reach this fraction of a host's memory. */
+  memoryFraction: z.number().gt(0).max(1.5).default(0.9),
 });
 
 const auditSchema = z.strictObject({
@@ -157,6 +187,8 @@ export const configSchema = z.strictObject({
   redis: z.strictObject({ url: redisUrl }),
   api: apiSchema.prefault({}),
   audit: auditSchema.prefault({}),
+  migration: migrationSchema.prefault({}),
+  placement: placementSchema.prefault({}),
   /** Absent: /metrics is served on the API listener. */
   metrics: z.strictObject({ listen }).optional(),
   loops: loopsSchema.prefault({}),
@@ -171,6 +203,8 @@ export type HostConfig = z.output<typeof hostSchema>;
 export type LibvirtConfig = z.output<typeof libvirtSchema>;
 export type ApiConfig = z.output<typeof apiSchema>;
 export type AuditConfig = z.output<typeof auditSchema>;
+export type MigrationConfig = z.output<typeof migrationSchema>;
+export type PlacementConfig = z.output<typeof placementSchema>;
 export type LoopsConfig = z.output<typeof loopsSchema>;
 export type LeaderConfig = z.output<typeof leaderSchema>;
 export type VmMatch = z.output<typeof matchSchema>;

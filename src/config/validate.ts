@@ -123,7 +123,16 @@ function checkTransport(
       message: `host "${host.name}" uses plain TCP (qemu+tcp: no encryption, no authentication), which needs insecure: true (lab only)`,
     });
   }
-  if (transport !== 'tcp' && host.insecure) {
+  const migration = host.migrationUri ? parseLibvirtUri(host.migrationUri) : undefined;
+  const migrationTcp = migration?.ok === true && migration.value.transport === 'tcp';
+  if (migrationTcp && !host.insecure) {
+    out.errors.push({
+      file,
+      path: [...path, 'migrationUri'],
+      message: `host "${host.name}" is reached by its peers over plain TCP (qemu+tcp), which needs insecure: true (lab only)`,
+    });
+  }
+  if (transport !== 'tcp' && !migrationTcp && host.insecure) {
     out.warnings.push({
       file,
       path: [...path, 'insecure'],

@@ -6,22 +6,27 @@ import { hostname } from 'node:os';
 import { parseArgs } from 'node:util';
 import { Redis } from 'ioredis';
 import pino from 'pino';
-import { buildApi, TokenStore } from '../api/index.ts';
+import { type ApiDeps, buildApi, TokenStore } from '../api/index.ts';
+import { jobRoutes } from '../api/routes/jobs.ts';
 import {
+  assignmentFor,
   formatConfigError,
   isConfigError,
   type LoadedConfig,
   loadConfig,
   parseListen,
 } from '../config/index.ts';
+import { JobSystem } from '../jobs/queue.ts';
 import type { ConnectOptions } from '../libvirt/index.ts';
 import { InventoryLoop } from '../loops/inventory.ts';
 import { LimitsLoop } from '../loops/limits.ts';
 import { createMetrics } from '../metrics/registry.ts';
 import { AuditLog } from '../store/audit.ts';
 import { LeaderLease } from '../store/lease.ts';
+import { MaintenanceBook } from '../store/maintenance.ts';
 import { PolicyBook } from '../store/policy-book.ts';
 import { Store } from '../store/store.ts';
+import { probeWindows } from './probe-window.ts';
 import { tokenCommand } from './token-command.ts';
 
 /** Every key of this cluster's state in Redis starts with this. */
@@ -92,16 +97,21 @@ async function run(loaded: LoadedConfig): Promise<number> {
       keepaliveCount: config.libvirt.keepaliveCount,
     };
   };
+  const redis = new Redis(config.redis.url, { lazyConnect: false, maxRetriesPerRequest: 1 });
+  redis.on('error', (e: Error) => log.warn({ err: e.message }, 'redis'));
+  const maintenanceBook = new MaintenanceBook(redis, PREFIX);
+  await maintenanceBook
+    .refresh()
+    .catch((e: Error) => log.warn({ err: e.message }, 'reading maintenance failed'));
   const inventory = new InventoryLoop({
     hosts: config.hosts.map((h) => ({ name: h.name, site: h.site, uri: h.uri, capacity: h.capacity })),
     sites: config.sites.map((s) => s.name),
     connectOptions,
     intervalMs: config.loops.inventoryIntervalMs,
+    maintenance: () => maintenanceBook.hosts(),
     metrics,
     log,
   });
-  const redis = new Redis(config.redis.url, { lazyConnect: false, maxRetriesPerRequest: 1 });
-  redis.on('error', (e: Error) => log.warn({ err: e.message }, 'redis'));
   const replicaId = `${hostname()}:${process.pid}`;
   const lease = new LeaderLease(redis, {
     prefix: PREFIX,
@@ -117,7 +127,35 @@ async function run(loaded: LoadedConfig): Promise<number> {
     .refresh()
     .catch((e: Error) => log.warn({ err: e.message }, 'reading policy overrides failed'));
 
-  const api = await buildApi(config.api, tokens, {
+  const placement = {
+    rulesOf: (vm: string) => {
+      const a = assignmentFor(config.vms, { name: vm });
+      return { affinityGroup: a?.affinityGroup ?? null, antiAffinityGroup: a?.antiAffinityGroup ?? null };
+    },
+    haPriorityOf: (vm: string) => policies.policyOf(vm)?.haPriority ?? 0,
+    cpuOvercommit: config.placement.cpuOvercommit,
+    memoryFraction: config.placement.memoryFraction,
+  };
+  const jobs = new JobSystem(
+    config.redis.url,
+    PREFIX,
+    {
+      snapshot: () => inventory.snapshot(),
+      clientFor: (h) => inventory.clientFor(h),
+      migrationUriOf: (h) => {
+        const hc = config.hosts.find((x) => x.name === h)!;
+        return hc.migrationUri ?? hc.uri;
+      },
+      placement,
+      policy: config.migration,
+      addressesOf: (vm) => inventory.addressesOf(vm),
+      probeWindow: (vm, from, to) => probeWindows({ redis, prefix: PREFIX }, vm, from, to),
+      log,
+    },
+    audit,
+    redis,
+  );
+  const apiDeps: ApiDeps = {
     snapshot: () => inventory.snapshot(),
     clientFor: (h) => inventory.clientFor(h),
     policyOf: (vm) => policies.policyOf(vm),
@@ -129,7 +167,10 @@ async function run(loaded: LoadedConfig): Promise<number> {
     audit,
     redis,
     prefix: PREFIX,
-  });
+  };
+  const api = await buildApi(config.api, tokens, apiDeps, [
+    (app) => jobRoutes(app, apiDeps, { jobs, maintenance: maintenanceBook, placement }),
+  ]);
   const serveMetrics = async (): Promise<string> => metrics.registry.metrics();
   let metricsServer: Server | null = null;
   if (config.metrics) {
@@ -180,6 +221,7 @@ async function run(loaded: LoadedConfig): Promise<number> {
   lease.start();
 
   await inventory.start();
+  jobs.startWorker();
   const limits = new LimitsLoop({
     isLeader: () => lease.isLeader,
     onDomainXml: async (vm, host, xml) => {
@@ -200,6 +242,7 @@ async function run(loaded: LoadedConfig): Promise<number> {
   /** Leader only: desired state and placement (with move history) of every running VM. */
   async function recordState(): Promise<void> {
     await policies.refresh().catch(() => undefined);
+    await maintenanceBook.refresh().catch(() => undefined);
     if (!lease.isLeader) return;
     try {
       for (const vm of inventory.snapshot().vms.values()) {
@@ -228,6 +271,7 @@ async function run(loaded: LoadedConfig): Promise<number> {
       log.info({ signal }, 'draining');
       clearInterval(recorder);
       await api.close();
+      await jobs.close();
       await limits.stop();
       await lease.stop();
       await inventory.stop();

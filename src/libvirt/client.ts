@@ -262,6 +262,48 @@ export class LibvirtClient extends EventEmitter {
     }
   }
 
+  /**
+   * virConnectCompareHypervisorCPU: can this host's hypervisor give a guest of this virt type,
+   * arch and machine the CPU described? 0 incompatible, 1 identical, 2 the host is a superset.
+   */
+  async compareHypervisorCpu(
+    cpuXml: string,
+    o: { virttype?: string | null; arch?: string | null; machine?: string | null } = {},
+  ): Promise<number> {
+    return (
+      await this.rpc(P.REMOTE_PROC_CONNECT_COMPARE_HYPERVISOR_CPU, {
+        emulator: null,
+        arch: o.arch ?? null,
+        machine: o.machine ?? null,
+        virttype: o.virttype ?? null,
+        xmlCPU: cpuXml,
+        flags: 0,
+      })
+    ).result;
+  }
+
+  /** Whether a storage volume with this path exists on the host (in any pool). */
+  async hasVolumePath(path: string): Promise<boolean> {
+    try {
+      await this.rpc(P.REMOTE_PROC_STORAGE_VOL_LOOKUP_BY_PATH, { path });
+      return true;
+    } catch (e) {
+      if (e instanceof LibvirtError && e.codeName === 'VIR_ERR_NO_STORAGE_VOL') return false;
+      throw e;
+    }
+  }
+
+  /** Whether a libvirt network of this name exists and is active on the host. */
+  async networkActive(name: string): Promise<boolean> {
+    try {
+      const { net } = await this.rpc(P.REMOTE_PROC_NETWORK_LOOKUP_BY_NAME, { name });
+      return (await this.rpc(P.REMOTE_PROC_NETWORK_IS_ACTIVE, { net })).active === 1;
+    } catch (e) {
+      if (e instanceof LibvirtError && e.codeName === 'VIR_ERR_NO_NETWORK') return false;
+      throw e;
+    }
+  }
+
   async defineXml(xml: string, flags = 0): Promise<DomainRef> {
     return (await this.rpc(P.REMOTE_PROC_DOMAIN_DEFINE_XML_FLAGS, { xml, flags })).dom;
   }

@@ -15,6 +15,8 @@ export interface InventoryOptions {
   intervalMs: number;
   metrics: Metrics;
   log: { info(o: object, msg: string): void; warn(o: object, msg: string): void };
+  /** Hosts in maintenance, for the snapshot. */
+  maintenance?: () => ReadonlySet<string>;
   /** Reconnect backoff bounds. */
   minBackoffMs?: number;
   maxBackoffMs?: number;
@@ -124,7 +126,7 @@ export class InventoryLoop {
       now,
       sites: this.o.sites,
       hosts: this.o.hosts,
-      maintenance: new Set(),
+      maintenance: this.o.maintenance?.() ?? new Set(),
       current,
       previous,
     });

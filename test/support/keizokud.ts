@@ -21,6 +21,8 @@ export interface RunningKeizokud {
   cli(args: string[]): { status: number; stdout: string; stderr: string };
   request(method: string, path: string, token: string | null, body?: unknown): Promise<ApiResponse>;
   kill(signal?: NodeJS.Signals): Promise<void>;
+  /** Starts the daemon again with the same config and Redis (after kill). */
+  restart(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -52,11 +54,17 @@ export async function startKeizokud(
   const configFile = join(dir, 'keizokud.yaml');
   writeFileSync(configFile, JSON.stringify(config, null, 2));
   let out = '';
-  const child: ChildProcess = spawn('node', ['bin/keizokud.mjs', '--config', configFile], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  child.stdout!.on('data', (b: Buffer) => (out += b.toString()));
-  child.stderr!.on('data', (b: Buffer) => (out += b.toString()));
+  let child: ChildProcess;
+  let exited: Promise<void>;
+  const spawnDaemon = () => {
+    child = spawn('node', ['bin/keizokud.mjs', '--config', configFile], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    child.stdout!.on('data', (b: Buffer) => (out += b.toString()));
+    child.stderr!.on('data', (b: Buffer) => (out += b.toString()));
+    exited = new Promise<void>((r) => child.once('exit', () => r()));
+  };
+  spawnDaemon();
   const url = `http://127.0.0.1:${apiPort}`;
   const redis = new Redis(redisUrl, { maxRetriesPerRequest: 1 });
   const tokens = new TokenStore(redis, 'keizoku:default:');
@@ -80,7 +88,6 @@ export async function startKeizokud(
     return { status: r.status, requestId: r.headers.get('x-request-id'), body: parsed };
   };
 
-  const exited = new Promise<void>((r) => child.once('exit', () => r()));
   const kill = async (signal: NodeJS.Signals = 'SIGKILL') => {
     if (child.exitCode === null && child.signalCode === null) child.kill(signal);
     await exited;
@@ -109,6 +116,12 @@ export async function startKeizokud(
     },
     request,
     kill,
+    restart: async () => {
+      await kill();
+      const before = out.length;
+      spawnDaemon();
+      await waitUp(before);
+    },
     stop: async () => {
       await kill('SIGTERM');
       redis.disconnect();
@@ -116,22 +129,23 @@ export async function startKeizokud(
     },
   };
   // Up when the API answers and the inventory has seen every host.
-  const deadline = Date.now() + 30_000;
-  for (;;) {
-    if (child.exitCode !== null) throw new Error(`keizokud exited early:\n${out}`);
-    const up = await fetch(`${url}/healthz`).then(
-      (r) => r.ok,
-      () => false,
-    );
-    if (up && /"msg":"connected to libvirt"/.test(out)) {
-      const connected = out.match(/"msg":"connected to libvirt"/g)?.length ?? 0;
-      if (connected >= lab.layout.hosts.length) break;
+  async function waitUp(from: number): Promise<void> {
+    const deadline = Date.now() + 30_000;
+    for (;;) {
+      if (child.exitCode !== null) throw new Error(`keizokud exited early:\n${out}`);
+      const up = await fetch(`${url}/healthz`).then(
+        (r) => r.ok,
+        () => false,
+      );
+      const connected = out.slice(from).match(/"msg":"connected to libvirt"/g)?.length ?? 0;
+      if (up && connected >= lab.layout.hosts.length) return;
+      if (Date.now() > deadline) {
+        await kill();
+        throw new Error(`keizokud did not come up in 30 s:\n${out}`);
+      }
+      await new Promise((r) => setTimeout(r, 100));
     }
-    if (Date.now() > deadline) {
-      await kill();
-      throw new Error(`keizokud did not come up in 30 s:\n${out}`);
-    }
-    await new Promise((r) => setTimeout(r, 100));
   }
+  await waitUp(0);
   return running;
 }

@@ -1,0 +1,30 @@
+import type { Redis } from 'ioredis';
+import { liveProbes } from '../api/routes/probes.ts';
+import type { ProbeWindow } from '../jobs/migrate.ts';
+
+/**
+ * Asks every live probe agent for its measurement of one VM over a time window
+ * (GET {agent}/v1/window?target=VM&from=MS&to=MS). Agents that do not know the VM, or do not
+ * answer within 3 s, are left out.
+ */
+export async function probeWindows(
+  d: { redis: Redis; prefix: string },
+  vm: string,
+  fromMs: number,
+  toMs: number,
+): Promise<ProbeWindow[]> {
+  const probes = await liveProbes(d);
+  const out = await Promise.all(
+    probes.map(async (p) => {
+      const url = `${p.url}/v1/window?target=${encodeURIComponent(vm)}&from=${Math.floor(fromMs)}&to=${Math.ceil(toMs)}`;
+      try {
+        const r = await fetch(url, { signal: AbortSignal.timeout(3_000) });
+        if (!r.ok) return null;
+        return { probe: p.name, site: p.site, ...((await r.json()) as object) } as ProbeWindow;
+      } catch {
+        return null;
+      }
+    }),
+  );
+  return out.filter((w): w is ProbeWindow => w !== null);
+}

@@ -1,0 +1,374 @@
+import type { MigrationConfig } from '../config/index.ts';
+import type { ClusterSnapshot } from '../core/model.ts';
+import { migrationRefusals, type PlacementContext } from '../core/placement.ts';
+import type { DomainRef, LibvirtClient } from '../libvirt/client.ts';
+import { TcpSessionCheck, type TcpSessionResult } from '../probe/tcp-session.ts';
+import { domainRequirements, hostCpuModel } from './domain-requirements.ts';
+
+/**
+ * One live migration, from pre-checks to the probe's verdict. Peer-to-peer: the source
+ * libvirtd drives the move; keizokud watches the job, switches to post-copy or aborts by
+ * policy, and never leaves the VM anywhere but on exactly one host.
+ */
+
+export interface MigrationRequest {
+  vm: string;
+  from: string;
+  to: string;
+  copyStorage: boolean;
+  /** Who asked: a token, or the controller for maintenance and drills. */
+  requestedBy: { id: string; name: string };
+  /** api, maintenance:HOST, drill:ID, … */
+  reason: string;
+  /** Per-request overrides of the configured policy (drills and tests use them). */
+  policy?: Partial<MigrationConfig>;
+}
+
+export interface MigrationProgress {
+  phase: 'queued' | 'checking' | 'waiting-for-slot' | 'migrating' | 'post-copy' | 'measuring' | 'done';
+  percent: number;
+  dataTotalBytes: number;
+  dataProcessedBytes: number;
+  dataRemainingBytes: number;
+  iteration: number;
+  dirtyRateBytesPerSec: number;
+  elapsedMs: number;
+}
+
+export interface ProbeWindow {
+  probe: string;
+  site: string;
+  sent: number;
+  lost: number;
+  lossRate: number;
+  rttMinMs: number | null;
+  rttMaxMs: number | null;
+  rttAvgMs: number | null;
+  outageMs: number;
+  [k: string]: unknown;
+}
+
+export type MigrationOutcome = 'succeeded' | 'failed' | 'aborted' | 'cancelled' | 'refused';
+
+export interface MigrationResult {
+  outcome: MigrationOutcome;
+  reason: string | null;
+  vm: string;
+  from: string;
+  to: string;
+  /** Where the VM runs now, as libvirt reports it. */
+  host: string | null;
+  checks: { check: string; ok: boolean; detail: string }[];
+  startedAt: number | null;
+  finishedAt: number;
+  totalMs: number | null;
+  libvirtDowntimeMs: number | null;
+  dataTransferredBytes: number | null;
+  iterations: number | null;
+  postCopy: boolean;
+  probe: ProbeWindow[];
+  session: TcpSessionResult | null;
+  /** Finished by reconciling with libvirt after keizokud restarted mid-move. */
+  reconciled: boolean;
+}
+
+export interface MigrationPorts {
+  snapshot(): ClusterSnapshot;
+  clientFor(host: string): LibvirtClient | null;
+  migrationUriOf(host: string): string;
+  placement: PlacementContext;
+  policy: MigrationConfig;
+  addressesOf(vm: string): readonly string[];
+  probeWindow(vm: string, fromMs: number, toMs: number): Promise<ProbeWindow[]>;
+  log: { info(o: object, msg: string): void; warn(o: object, msg: string): void };
+}
+
+export interface JobHandle {
+  id: string;
+  progress(p: MigrationProgress): Promise<void>;
+  cancelled(): Promise<boolean>;
+  /** Called while waiting and migrating, so slots and locks stay held. */
+  heartbeat(): Promise<void>;
+}
+
+export class Refusal extends Error {
+  override name = 'Refusal';
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const n = (v: unknown) =>
+  (typeof v === 'number' ? v : typeof v === 'bigint' ? Number(v) : Number(v ?? 0)) || 0;
+
+function clientOrRefuse(ports: MigrationPorts, host: string): LibvirtClient {
+  const c = ports.clientFor(host);
+  if (!c) throw new Refusal(`host ${host} is not connected`);
+  return c;
+}
+
+/** Pre-checks that need libvirt: CPU model, disks and networks on the destination. */
+export async function libvirtChecks(
+  req: MigrationRequest,
+  src: LibvirtClient,
+  dst: LibvirtClient,
+  dom: DomainRef,
+): Promise<MigrationResult['checks']> {
+  const checks: MigrationResult['checks'] = [];
+  const need = domainRequirements(await src.getXml(dom));
+  if (need.cpuXml) {
+    const r = await dst.compareHypervisorCpu(need.cpuXml, need);
+    checks.push({
+      check: 'cpu',
+      ok: r !== 0,
+      detail:
+        r === 0 ? `the VM's CPU model is not supported by ${req.to}` : `CPU model supported by ${req.to}`,
+    });
+  } else if (need.cpuMode === 'host-passthrough') {
+    const [a, b] = await Promise.all([src.capabilities(), dst.capabilities()]);
+    const same = hostCpuModel(a) === hostCpuModel(b);
+    checks.push({
+      check: 'cpu',
+      ok: same,
+      detail: same
+        ? 'host-passthrough between hosts of the same CPU model'
+        : `host-passthrough: ${req.from} has ${hostCpuModel(a)}, ${req.to} has ${hostCpuModel(b)}`,
+    });
+  } else {
+    checks.push({ check: 'cpu', ok: true, detail: `CPU mode ${need.cpuMode}: no host-specific model` });
+  }
+  for (const file of need.diskFiles) {
+    const there = await dst.hasVolumePath(file);
+    checks.push({
+      check: 'storage',
+      ok: there || req.copyStorage,
+      detail: there
+        ? `${file} present on ${req.to}`
+        : req.copyStorage
+          ? `${file} copied to ${req.to} (storage copy requested)`
+          : `${file} is not on ${req.to}: request a storage copy`,
+    });
+  }
+  for (const net of need.networks) {
+    const ok = await dst.networkActive(net);
+    checks.push({
+      check: 'network',
+      ok,
+      detail: `network ${net} ${ok ? 'active' : 'missing or inactive'} on ${req.to}`,
+    });
+  }
+  for (const br of need.bridges)
+    checks.push({
+      check: 'network',
+      ok: true,
+      detail: `bridge ${br}: not visible through libvirt; expected on ${req.to} like on every host of the site`,
+    });
+  return checks;
+}
+
+function progressOf(
+  stats: Record<string, unknown>,
+  startedAt: number,
+  phase: MigrationProgress['phase'],
+): MigrationProgress {
+  const total = n(stats.data_total);
+  const remaining = n(stats.data_remaining);
+  const processed = n(stats.data_processed);
+  const pageSize = n(stats.memory_page_size) || 4096;
+  return {
+    phase,
+    percent: total > 0 ? Math.min(100, Math.round((1000 * (total - remaining)) / total) / 10) : 0,
+    dataTotalBytes: total,
+    dataProcessedBytes: processed,
+    dataRemainingBytes: remaining,
+    iteration: n(stats.memory_iteration),
+    dirtyRateBytesPerSec: n(stats.memory_dirty_rate) * pageSize,
+    elapsedMs: Date.now() - startedAt,
+  };
+}
+
+/** Where the VM is running now: the host names that report it running or paused. */
+export async function whereRunning(ports: MigrationPorts, vm: string, hosts: string[]): Promise<string[]> {
+  const out: string[] = [];
+  for (const h of hosts) {
+    const c = ports.clientFor(h);
+    if (!c) continue;
+    try {
+      const st = await c.getState(await c.lookupByName(vm));
+      if (st.state === 'running' || st.state === 'paused') out.push(h);
+    } catch {
+      // not defined there
+    }
+  }
+  return out;
+}
+
+export function baseResult(req: MigrationRequest): MigrationResult {
+  return {
+    outcome: 'failed',
+    reason: null,
+    vm: req.vm,
+    from: req.from,
+    to: req.to,
+    host: null,
+    checks: [],
+    startedAt: null,
+    finishedAt: 0,
+    totalMs: null,
+    libvirtDowntimeMs: null,
+    dataTransferredBytes: null,
+    iterations: null,
+    postCopy: false,
+    probe: [],
+    session: null,
+    reconciled: false,
+  };
+}
+
+/** Runs the migration; never throws for a refusal or a failed move: the result says what happened. */
+export async function runMigration(
+  req: MigrationRequest,
+  job: JobHandle,
+  ports: MigrationPorts,
+  onStart: (startedAt: number) => Promise<void>,
+): Promise<MigrationResult> {
+  const policy = { ...ports.policy, ...(req.policy ?? {}) };
+  const result = baseResult(req);
+  const finish = (outcome: MigrationOutcome, reason: string | null) => {
+    result.outcome = outcome;
+    result.reason = reason;
+    result.finishedAt = Date.now();
+    return result;
+  };
+  const idle = (phase: MigrationProgress['phase'], startedAt = Date.now()): MigrationProgress => ({
+    phase,
+    percent: 0,
+    dataTotalBytes: 0,
+    dataProcessedBytes: 0,
+    dataRemainingBytes: 0,
+    iteration: 0,
+    dirtyRateBytesPerSec: 0,
+    elapsedMs: Date.now() - startedAt,
+  });
+  await job.progress(idle('checking'));
+  let src: LibvirtClient;
+  let dst: LibvirtClient;
+  let dom: DomainRef;
+  try {
+    const refusals = migrationRefusals(ports.snapshot(), req.vm, req.to, ports.placement);
+    const now = ports.snapshot().vms.get(req.vm);
+    if (now && now.host !== req.from) refusals.unshift(`${req.vm} runs on ${now.host}, not ${req.from}`);
+    if (refusals.length > 0) throw new Refusal(refusals.join('; '));
+    src = clientOrRefuse(ports, req.from);
+    dst = clientOrRefuse(ports, req.to);
+    dom = await src.lookupByName(req.vm);
+    result.checks = await libvirtChecks(req, src, dst, dom);
+    const failed = result.checks.filter((c) => !c.ok);
+    if (failed.length > 0) throw new Refusal(failed.map((c) => c.detail).join('; '));
+  } catch (e) {
+    result.host = req.from;
+    if (e instanceof Refusal) return finish('refused', e.message);
+    return finish('refused', `pre-check failed: ${(e as Error).message}`);
+  }
+  if (await job.cancelled()) return finish('cancelled', 'cancelled before it started');
+
+  const addresses = ports.addressesOf(req.vm);
+  let session: TcpSessionCheck | null = null;
+  if (policy.sessionCheckPort && addresses.length > 0) {
+    session = new TcpSessionCheck({
+      host: addresses[0]!,
+      port: policy.sessionCheckPort,
+      heartbeatMs: 100,
+      breakAfterMs: 10_000,
+    });
+    await session.start().catch((e: Error) => {
+      ports.log.warn({ vm: req.vm, err: e.message }, 'session check could not connect');
+      session = null;
+    });
+  }
+
+  const startedAt = Date.now();
+  result.startedAt = startedAt;
+  await onStart(startedAt);
+  await src.migrateSetMaxDowntime(dom, policy.maxDowntimeMs).catch(() => undefined);
+  const postCopyWanted = policy.postCopyAfterIterations > 0 || policy.postCopyAfterMs > 0;
+  let settled: { ok: true } | { ok: false; err: Error } | null = null;
+  const moving = src
+    .migrate(dom, {
+      destinationUri: ports.migrationUriOf(req.to),
+      persistent: true,
+      undefineSource: true,
+      autoConverge: policy.autoConverge,
+      postCopy: postCopyWanted,
+      ...(policy.bandwidthMiBs > 0 ? { bandwidthMiBs: policy.bandwidthMiBs } : {}),
+      ...(req.copyStorage ? { copyStorage: 'all' as const } : {}),
+      timeoutMs: policy.timeoutMs + 60_000,
+    })
+    .then(
+      () => {
+        settled = { ok: true };
+      },
+      (err: Error) => {
+        settled = { ok: false, err };
+      },
+    );
+  let abortReason: { outcome: MigrationOutcome; reason: string } | null = null;
+  let lastIteration = 0;
+  while (settled === null) {
+    await Promise.race([moving, sleep(policy.progressIntervalMs)]);
+    if (settled !== null) break;
+    await job.heartbeat();
+    const js = await src.jobStats(dom).catch(() => null);
+    const elapsed = Date.now() - startedAt;
+    if (js && js.type !== 'none') {
+      const p = progressOf(js.stats, startedAt, result.postCopy ? 'post-copy' : 'migrating');
+      lastIteration = p.iteration;
+      await job.progress(p);
+      const postCopyDue =
+        postCopyWanted &&
+        !result.postCopy &&
+        n(js.stats.memory_processed) > 0 &&
+        ((policy.postCopyAfterIterations > 0 && p.iteration >= policy.postCopyAfterIterations) ||
+          (policy.postCopyAfterMs > 0 && elapsed >= policy.postCopyAfterMs));
+      if (postCopyDue) {
+        await src.migrateStartPostCopy(dom).then(
+          () => {
+            result.postCopy = true;
+            ports.log.info(
+              { vm: req.vm, iteration: p.iteration, elapsedMs: elapsed },
+              'switched to post-copy',
+            );
+          },
+          (e: Error) => ports.log.warn({ vm: req.vm, err: e.message }, 'post-copy switch refused'),
+        );
+      }
+    }
+    if (abortReason === null && !result.postCopy) {
+      if (elapsed > policy.timeoutMs)
+        abortReason = { outcome: 'aborted', reason: `timed out after ${policy.timeoutMs} ms` };
+      else if (await job.cancelled())
+        abortReason = { outcome: 'cancelled', reason: 'cancelled while migrating' };
+      if (abortReason)
+        await src.abortJob(dom).catch((e: Error) => ports.log.warn({ err: e.message }, 'abort failed'));
+    }
+  }
+  const endedAt = Date.now();
+  result.totalMs = endedAt - startedAt;
+  const s = settled as { ok: true } | { ok: false; err: Error };
+  const running = await whereRunning(ports, req.vm, [req.from, req.to]);
+  result.host = running.length === 1 ? running[0]! : running.length === 0 ? null : running.join(',');
+  if (s.ok) {
+    const onDest = await dst.lookupByName(req.vm).catch(() => null);
+    const done = onDest ? await dst.jobStats(onDest, true).catch(() => null) : null;
+    result.libvirtDowntimeMs = done ? n(done.stats.downtime) || null : null;
+    result.dataTransferredBytes = done ? n(done.stats.data_processed) || null : null;
+    result.iterations = done ? n(done.stats.memory_iteration) || lastIteration : lastIteration;
+  }
+  result.session = session ? (session as TcpSessionCheck).stop() : null;
+  // Let the probe see the first replies after the move, then ask it for the window.
+  await job.progress({ ...idle('measuring', startedAt) });
+  await sleep(1_500);
+  result.probe = await ports.probeWindow(req.vm, startedAt - 1_000, endedAt + 1_500).catch(() => []);
+  if (s.ok) return finish('succeeded', null);
+  if (abortReason)
+    return finish(abortReason.outcome, `${abortReason.reason}; ${req.vm} runs on ${result.host}`);
+  return finish('failed', `${s.err.message}; ${req.vm} runs on ${result.host ?? 'no host'}`);
+}
