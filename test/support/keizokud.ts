@@ -37,6 +37,8 @@ export async function startKeizokud(
   lab: LabState,
   redisUrl: string,
   extra: Record<string, unknown> = {},
+  /** Last changes to the generated config (e.g. a host's capacity). */
+  mutate?: (config: Record<string, unknown>) => void,
 ): Promise<RunningKeizokud> {
   const dir = mkdtempSync(join(tmpdir(), 'keizokud-api-'));
   const [apiPort, metricsPort] = [await freePort(), await freePort()];
@@ -51,6 +53,7 @@ export async function startKeizokud(
       api: { listen: `127.0.0.1:${apiPort}`, ...((extra.api as object) ?? {}) },
     },
   });
+  mutate?.(config);
   const configFile = join(dir, 'keizokud.yaml');
   writeFileSync(configFile, JSON.stringify(config, null, 2));
   let out = '';

@@ -1,0 +1,143 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createVm, type LabState, type PingSummary, readState, startPing, virsh } from '../../lab/index.ts';
+import { type RunningKeizokud, startKeizokud } from '../support/keizokud.ts';
+import { sharedLab } from '../support/lab-fixture.ts';
+import { startRedis } from '../support/redis.ts';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const VMS = ['mt1', 'mt2', 'mt3', 'mt4'];
+
+/** Host maintenance: evacuation of every VM of a host within its site, all or nothing. */
+describe('host maintenance against the lab', () => {
+  let lab: LabState;
+  let kz: RunningKeizokud;
+  let redis: Awaited<ReturnType<typeof startRedis>>;
+  let admin: string;
+  let h2CapacityMiB: number;
+
+  const running = async (hostName: string) => {
+    const h = lab.layout.hosts.find((x) => x.name === hostName)!;
+    return (await virsh(h, ['list', '--name'])).stdout.split('\n').filter(Boolean);
+  };
+  const waitJobs = async (ids: string[]) => {
+    const out = [];
+    for (const id of ids) {
+      for (let i = 0; ; i++) {
+        const r = await kz.request('GET', `/v1/jobs/${id}`, admin);
+        if (r.body.state !== 'waiting' && r.body.state !== 'active') {
+          out.push(r.body);
+          break;
+        }
+        if (i > 600) throw new Error(`job ${id} did not finish`);
+        await sleep(250);
+      }
+    }
+    return out;
+  };
+  const waitSeen = async (vms: string[]) => {
+    for (let i = 0; i < 150; i++) {
+      const r = await kz.request('GET', '/v1/vms', admin);
+      const names = new Set(
+        r.body.vms
+          .filter((v: { state: string }) => v.state === 'running')
+          .map((v: { name: string }) => v.name),
+      );
+      if (vms.every((v) => names.has(v))) return;
+      await sleep(200);
+    }
+    throw new Error('inventory did not see the VMs');
+  };
+
+  beforeAll(async () => {
+    redis = await startRedis();
+    lab = sharedLab();
+    await Promise.all([
+      ...VMS.map((name) => createVm(lab.id, { name, host: 'h1' })),
+      createVm(lab.id, { name: 'mtx', host: 'h3' }),
+    ]);
+    lab = readState(lab.id)!;
+    // h2's capacity is set so that everything in the lab fits on it, with little room to spare.
+    h2CapacityMiB = Math.ceil((lab.vms.reduce((s, v) => s + v.memoryMiB, 0) + 200) / 0.9);
+    kz = await startKeizokud(lab, redis.url, {}, (config) => {
+      const hosts = config.hosts as { name: string; capacity?: unknown }[];
+      hosts.find((h) => h.name === 'h2')!.capacity = { memoryMiB: h2CapacityMiB };
+    });
+    admin = await kz.token('admin');
+    await waitSeen([...VMS, 'mtx']);
+  }, 180_000);
+
+  afterAll(async () => {
+    await kz?.stop();
+    await redis?.stop();
+  });
+
+  it('refuses with reasons and moves nothing when the site lacks room', async () => {
+    const r = await kz.request('POST', '/v1/hosts/h3/maintenance', admin, { action: 'enter' });
+    if ((await running('h3')).length > 0) {
+      expect(r.status).toBe(409);
+      expect(r.body.error.message).toMatch(
+        /^cannot evacuate h3, nothing was moved: .*no other host in site dc2/,
+      );
+    }
+    // A VM as large as h2 cannot go there: the whole evacuation of h1 is refused.
+    await createVm(lab.id, { name: 'mtbig', host: 'h1', memoryMiB: h2CapacityMiB });
+    lab = readState(lab.id)!;
+    await waitSeen(['mtbig']);
+    const before = await running('h1');
+    const refused = await kz.request('POST', '/v1/hosts/h1/maintenance', admin, { action: 'enter' });
+    expect(refused.status).toBe(409);
+    expect(refused.body.error.message).toMatch(
+      /mtbig: h2: host h2 has \d+ MiB of guest memory free, mtbig needs \d+ MiB/,
+    );
+    expect((await kz.request('GET', '/v1/hosts/h1', admin)).body.maintenance).toBe(false);
+    expect((await kz.request('GET', '/v1/jobs', admin)).body.jobs).toEqual([]);
+    expect((await running('h1')).sort()).toEqual(before.sort());
+    const big = lab.layout.hosts.find((h) => h.name === 'h1')!;
+    await virsh(big, ['destroy', 'mtbig']);
+    await virsh(big, ['undefine', 'mtbig']);
+  });
+
+  it('evacuates all VMs of h1 to h2, each one answering ping throughout, then moves them back on exit', async () => {
+    for (let i = 0; i < 100 && (await kz.request('GET', '/v1/vms/mtbig', admin)).status !== 404; i++)
+      await sleep(200);
+    const onH1 = await running('h1');
+    expect(onH1).toEqual(expect.arrayContaining(VMS));
+    const pings = new Map(VMS.map((vm) => [vm, startPing(lab.vms.find((v) => v.name === vm)!.address, 20)]));
+    await sleep(300);
+    const r = await kz.request('POST', '/v1/hosts/h1/maintenance', admin, { action: 'enter' });
+    expect(r.status, JSON.stringify(r.body)).toBe(202);
+    expect(r.body.jobs.map((j: { vm: string }) => j.vm).sort()).toEqual(onH1.sort());
+    expect(r.body.jobs.every((j: { to: string }) => j.to === 'h2')).toBe(true);
+    const jobs = await waitJobs(r.body.jobs.map((j: { id: string }) => j.id));
+    await sleep(500);
+    const seen = new Map<string, PingSummary>();
+    for (const [vm, p] of pings) seen.set(vm, await p.stop());
+    expect(jobs.map((j) => `${j.vm}:${j.state}`).sort()).toEqual(onH1.map((vm) => `${vm}:succeeded`).sort());
+    expect(await running('h1')).toEqual([]);
+    expect(await running('h2')).toEqual(expect.arrayContaining(onH1));
+    for (const vm of VMS) {
+      const s = seen.get(vm)!;
+      // Kept answering: replies all through, the longest silence well under the study's 2 s.
+      expect(s.received, vm).toBeGreaterThan(s.sent * 0.8);
+      expect(s.maxGapMs, vm).toBeLessThan(2_000);
+      const job = jobs.find((j) => j.vm === vm);
+      expect(job.result.libvirtDowntimeMs, vm).toBeGreaterThan(0);
+    }
+    const h1 = (await kz.request('GET', '/v1/hosts/h1', admin)).body;
+    expect(h1.maintenance).toBe(true);
+    // Nothing may be placed on a host in maintenance.
+    const blocked = await kz.request('POST', '/v1/vms/mt1/migrate', admin, { to: 'h1' });
+    expect(blocked.status).toBe(409);
+    expect(blocked.body.error.message).toBe('host h1 is in maintenance');
+
+    const exit = await kz.request('POST', '/v1/hosts/h1/maintenance', admin, {
+      action: 'exit',
+      moveBack: true,
+    });
+    expect(exit.status).toBe(202);
+    expect(exit.body.maintenance).toBe(false);
+    const back = await waitJobs(exit.body.jobs.map((j: { id: string }) => j.id));
+    expect(back.map((j) => `${j.vm}:${j.state}`).sort()).toEqual(onH1.map((vm) => `${vm}:succeeded`).sort());
+    expect(await running('h1')).toEqual(expect.arrayContaining(onH1));
+  }, 300_000);
+});
