@@ -3,6 +3,7 @@ import { CliError, EXIT } from './client.ts';
 import { auditCommands } from './commands/audit.ts';
 import { hostCommands } from './commands/hosts.ts';
 import { jobCommands } from './commands/jobs.ts';
+import { scheduleCommands } from './commands/schedules.ts';
 import { vmCommands } from './commands/vms.ts';
 
 /** `keizoku`: the operator CLI. It talks to keizokud's API only. */
@@ -19,6 +20,7 @@ export function program(): Command {
   hostCommands(p);
   vmCommands(p);
   jobCommands(p, p.commands.find((c) => c.name() === 'vm')!, p.commands.find((c) => c.name() === 'host')!);
+  scheduleCommands(p);
   auditCommands(p);
   for (const c of p.commands) {
     c.exitOverride();

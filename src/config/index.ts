@@ -15,6 +15,7 @@ export {
   parseLibvirtUri,
   parseListen,
 } from './formats.ts';
+export type { Holiday } from './holidays.ts';
 export {
   type DeepReadonly,
   ENV_REDIS_URL,
@@ -51,8 +52,10 @@ export {
   type LeaderConfig,
   type LibvirtConfig,
   type LoopsConfig,
+  type MaintenanceWindowConfig,
   type MigrationConfig,
   type PlacementConfig,
+  type ScheduleConfig,
   type SiteConfig,
   type VmAssignment,
   type VmMatch,

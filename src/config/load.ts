@@ -2,6 +2,7 @@ import { dirname, resolve } from 'node:path';
 import { ConfigError, type ConfigIssue, formatIssue } from './errors.ts';
 import { displayPath, resolveMaterialFiles } from './files.ts';
 import { isRedisUrl, REDIS_URL_EXAMPLE } from './formats.ts';
+import { type Holiday, readHolidays } from './holidays.ts';
 import type { LimitsPolicy, TiersPolicy } from './policies.ts';
 import {
   choosePolicyFile,
@@ -32,6 +33,8 @@ export interface LoadedConfig {
   readonly limits: DeepReadonly<LimitsPolicy>;
   /** Formatted like errors (`FILE: path: message`); the config is usable. */
   readonly warnings: readonly string[];
+  /** The holiday calendar (empty without holidaysFile). */
+  readonly holidays: readonly Holiday[];
 }
 
 export type Env = Readonly<Record<string, string | undefined>>;
@@ -67,6 +70,12 @@ export async function loadConfig(file: string, env: Env = process.env): Promise<
     limitsFile: displayPath(config.policies.limitsFile),
   });
   errors.push(...checked.errors);
+  let holidays: Holiday[] = [];
+  if (config.holidaysFile) {
+    const h = await readHolidays(config.holidaysFile, dir);
+    if (h.ok) holidays = h.holidays;
+    else errors.push(...h.issues);
+  }
   if (errors.length > 0) throw new ConfigError(errors);
 
   const warnings = [...read.warnings, ...tiers.warnings, ...limits.warnings, ...checked.warnings];
@@ -76,6 +85,7 @@ export async function loadConfig(file: string, env: Env = process.env): Promise<
     tiers: tiers.value,
     limits: limits.value,
     warnings: warnings.map(formatIssue),
+    holidays,
   });
 }
 

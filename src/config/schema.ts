@@ -124,6 +124,32 @@ const placementSchema = z.strictObject({
   memoryFraction: z.number().gt(0).max(1.5).default(0.9),
 });
 
+const cron = text('a cron expression like "0 20 * * 1-5" (minute hour day month weekday, seconds optional)');
+
+const scheduleSchema = z.strictObject({
+  name,
+  /** VM names or globs. */
+  vms: z.array(text('a VM name or glob like batch-*')).min(1),
+  /** When to shut the VMs down (ACPI), and when to start them, in timeZone. */
+  stop: cron.optional(),
+  start: cron.optional(),
+  /** Starts do not fire on days of the holiday calendar: the VMs stay off. */
+  skipHolidays: z.boolean().default(true),
+});
+
+const maintenanceWindowSchema = z.strictObject({
+  name,
+  hosts: z.array(name).min(1),
+  /** When the window opens (hosts enter maintenance, evacuating their VMs), in timeZone. */
+  start: cron,
+  durationMinutes: z
+    .int()
+    .min(1)
+    .max(7 * 24 * 60),
+  /** At the end, move back the VMs the evacuation moved off. */
+  moveBack: z.boolean().default(true),
+});
+
 const auditSchema = z.strictObject({
   /** Append-only JSON lines, one file per day (audit-YYYY-MM-DD.jsonl, in timeZone). */
   dir: filePath.default('/var/lib/keizoku/audit'),
@@ -188,6 +214,10 @@ export const configSchema = z.strictObject({
   api: apiSchema.prefault({}),
   audit: auditSchema.prefault({}),
   migration: migrationSchema.prefault({}),
+  /** Days on which scheduled starts are skipped; see policies/holidays-jp.yaml. */
+  holidaysFile: filePath.optional(),
+  schedules: z.array(scheduleSchema).default([]),
+  maintenanceWindows: z.array(maintenanceWindowSchema).default([]),
   placement: placementSchema.prefault({}),
   /** Absent: /metrics is served on the API listener. */
   metrics: z.strictObject({ listen }).optional(),
@@ -205,6 +235,8 @@ export type ApiConfig = z.output<typeof apiSchema>;
 export type AuditConfig = z.output<typeof auditSchema>;
 export type MigrationConfig = z.output<typeof migrationSchema>;
 export type PlacementConfig = z.output<typeof placementSchema>;
+export type ScheduleConfig = z.output<typeof scheduleSchema>;
+export type MaintenanceWindowConfig = z.output<typeof maintenanceWindowSchema>;
 export type LoopsConfig = z.output<typeof loopsSchema>;
 export type LeaderConfig = z.output<typeof leaderSchema>;
 export type VmMatch = z.output<typeof matchSchema>;

@@ -1,3 +1,4 @@
+import { validateDetailed } from 'node-cron';
 import { type ConfigIssue, type ConfigPath, listQuoted } from './errors.ts';
 import { isLoopback, parseLibvirtUri, parseListen } from './formats.ts';
 import type { LimitsPolicy, TiersPolicy } from './policies.ts';
@@ -29,6 +30,7 @@ export function crossCheck(input: CrossCheckInput): CrossCheckResult {
   checkHosts(input, out);
   checkVms(input, out);
   checkListeners(input, out);
+  checkSchedules(input, out);
   return out;
 }
 
@@ -202,6 +204,40 @@ function checkVms(input: CrossCheckInput, out: CrossCheckResult): void {
 function crossSite(mechanisms: readonly string[]): string {
   const names = mechanisms.filter((m) => m.startsWith('cross-site'));
   return names.length > 0 ? names.join(' and ') : 'its mechanisms';
+}
+
+function checkSchedules({ config, file }: CrossCheckInput, out: CrossCheckResult): void {
+  const hosts = config.hosts.map((h) => h.name);
+  const cronIssue = (path: (string | number)[], expr: string) => {
+    const v = validateDetailed(expr);
+    if (!v.valid)
+      out.errors.push({
+        file,
+        path,
+        message: `"${expr}" is not a cron expression: ${v.errors.map((e) => `${e.field}: ${e.message}`).join('; ')}`,
+      });
+  };
+  const names = new Set<string>();
+  config.schedules.forEach((s, i) => {
+    if (names.has(s.name))
+      out.errors.push({ file, path: ['schedules', i, 'name'], message: `"${s.name}" is used twice` });
+    names.add(s.name);
+    if (s.stop === undefined && s.start === undefined)
+      out.errors.push({ file, path: ['schedules', i], message: 'expected stop, start or both' });
+    if (s.stop !== undefined) cronIssue(['schedules', i, 'stop'], s.stop);
+    if (s.start !== undefined) cronIssue(['schedules', i, 'start'], s.start);
+  });
+  config.maintenanceWindows.forEach((w, i) => {
+    cronIssue(['maintenanceWindows', i, 'start'], w.start);
+    w.hosts.forEach((h, j) => {
+      if (!hosts.includes(h))
+        out.errors.push({
+          file,
+          path: ['maintenanceWindows', i, 'hosts', j],
+          message: `unknown host "${h}": expected ${oneOf(hosts, 'hosts')}`,
+        });
+    });
+  });
 }
 
 function checkListeners({ config, file }: CrossCheckInput, out: CrossCheckResult): void {

@@ -7,7 +7,8 @@ import { parseArgs } from 'node:util';
 import { Redis } from 'ioredis';
 import pino from 'pino';
 import { type ApiDeps, buildApi, TokenStore } from '../api/index.ts';
-import { jobRoutes } from '../api/routes/jobs.ts';
+import { jobRoutes, maintenance } from '../api/routes/jobs.ts';
+import { scheduleRoutes } from '../api/routes/schedules.ts';
 import {
   assignmentFor,
   formatConfigError,
@@ -20,6 +21,7 @@ import { JobSystem } from '../jobs/queue.ts';
 import type { ConnectOptions } from '../libvirt/index.ts';
 import { InventoryLoop } from '../loops/inventory.ts';
 import { LimitsLoop } from '../loops/limits.ts';
+import { SchedulesLoop } from '../loops/schedules.ts';
 import { createMetrics } from '../metrics/registry.ts';
 import { AuditLog } from '../store/audit.ts';
 import { LeaderLease } from '../store/lease.ts';
@@ -168,8 +170,25 @@ async function run(loaded: LoadedConfig): Promise<number> {
     redis,
     prefix: PREFIX,
   };
+  const jobDeps = { jobs, maintenance: maintenanceBook, placement };
+  const schedules = new SchedulesLoop({
+    schedules: config.schedules,
+    windows: config.maintenanceWindows,
+    timeZone: config.timeZone,
+    holidays: loaded.holidays,
+    isLeader: () => lease.isLeader,
+    snapshot: () => inventory.snapshot(),
+    clientFor: (h) => inventory.clientFor(h),
+    maintenance: (host, action, moveBack) =>
+      maintenance(apiDeps, jobDeps, host, { action, moveBack }, { id: 'controller', name: 'controller' }),
+    audit,
+    redis,
+    prefix: PREFIX,
+    log,
+  });
   const api = await buildApi(config.api, tokens, apiDeps, [
-    (app) => jobRoutes(app, apiDeps, { jobs, maintenance: maintenanceBook, placement }),
+    (app) => jobRoutes(app, apiDeps, jobDeps),
+    (app) => scheduleRoutes(app, schedules),
   ]);
   const serveMetrics = async (): Promise<string> => metrics.registry.metrics();
   let metricsServer: Server | null = null;
@@ -222,6 +241,7 @@ async function run(loaded: LoadedConfig): Promise<number> {
 
   await inventory.start();
   jobs.startWorker();
+  schedules.start();
   const limits = new LimitsLoop({
     isLeader: () => lease.isLeader,
     onDomainXml: async (vm, host, xml) => {
@@ -271,6 +291,7 @@ async function run(loaded: LoadedConfig): Promise<number> {
       log.info({ signal }, 'draining');
       clearInterval(recorder);
       await api.close();
+      await schedules.stop();
       await jobs.close();
       await limits.stop();
       await lease.stop();

@@ -1,0 +1,199 @@
+import type { Redis } from 'ioredis';
+import cron, { type ScheduledTask } from 'node-cron';
+import type { DeepReadonly, Holiday, MaintenanceWindowConfig, ScheduleConfig } from '../config/index.ts';
+import type { ClusterSnapshot } from '../core/model.ts';
+import { planScheduledAction } from '../core/schedule.ts';
+import type { LibvirtClient } from '../libvirt/client.ts';
+import type { AuditLog } from '../store/audit.ts';
+
+/**
+ * VM schedules (shut down at night and on holidays, start in the morning) and maintenance
+ * windows, fired by node-cron in the configured time zone. Only the leader acts; every action
+ * is audit-logged as the controller, and the last run of each is kept in Redis for the API:
+ *   {prefix}schedule:{name}:runs   list  JSON ScheduleRun, newest first (20 kept)
+ */
+
+export interface ScheduleRun {
+  at: number;
+  action: 'stop' | 'start' | 'window-open' | 'window-close';
+  vms: string[];
+  failed: { vm: string; error: string }[];
+  skipped: string | null;
+}
+
+export interface SchedulesOptions {
+  schedules: readonly DeepReadonly<ScheduleConfig>[];
+  windows: readonly DeepReadonly<MaintenanceWindowConfig>[];
+  timeZone: string;
+  holidays: readonly Holiday[];
+  isLeader: () => boolean;
+  snapshot: () => ClusterSnapshot;
+  clientFor: (host: string) => LibvirtClient | null;
+  /** Enters or leaves maintenance on a host (the same path as the API). */
+  maintenance: (host: string, action: 'enter' | 'exit', moveBack: boolean) => Promise<{ jobs: unknown[] }>;
+  audit: AuditLog;
+  redis: Redis;
+  prefix: string;
+  log: { info(o: object, msg: string): void; warn(o: object, msg: string): void };
+}
+
+export class SchedulesLoop {
+  private tasks: { name: string; what: string; task: ScheduledTask }[] = [];
+  private readonly closers: NodeJS.Timeout[] = [];
+
+  constructor(private readonly o: SchedulesOptions) {}
+
+  start(): void {
+    const opts = { timezone: this.o.timeZone, noOverlap: true };
+    for (const s of this.o.schedules) {
+      for (const action of ['stop', 'start'] as const) {
+        const expr = s[action];
+        if (!expr) continue;
+        const task = cron.schedule(expr, (ctx) => this.fire(s, action, ctx.date), {
+          ...opts,
+          name: `${s.name}:${action}`,
+        });
+        this.tasks.push({ name: s.name, what: action, task });
+      }
+    }
+    for (const w of this.o.windows) {
+      const task = cron.schedule(w.start, (ctx) => this.openWindow(w, ctx.date), {
+        ...opts,
+        name: `${w.name}:open`,
+      });
+      this.tasks.push({ name: w.name, what: 'window', task });
+    }
+  }
+
+  async stop(): Promise<void> {
+    for (const t of this.tasks) await t.task.destroy();
+    for (const c of this.closers) clearTimeout(c);
+    this.tasks = [];
+  }
+
+  /** For the API: each schedule and window with its next times and last runs. */
+  async describe(): Promise<object[]> {
+    const next = (name: string, what: string) =>
+      this.tasks
+        .find((t) => t.name === name && t.what === what)
+        ?.task.getNextRun()
+        ?.getTime() ?? null;
+    const runs = async (name: string) =>
+      (await this.o.redis.lrange(this.key(name), 0, 19)).map((r) => JSON.parse(r) as ScheduleRun);
+    const out: object[] = [];
+    for (const s of this.o.schedules)
+      out.push({
+        name: s.name,
+        kind: 'vm-schedule',
+        vms: s.vms,
+        stop: s.stop ?? null,
+        start: s.start ?? null,
+        skipHolidays: s.skipHolidays,
+        timeZone: this.o.timeZone,
+        nextStop: next(s.name, 'stop'),
+        nextStart: next(s.name, 'start'),
+        runs: await runs(s.name),
+      });
+    for (const w of this.o.windows)
+      out.push({
+        name: w.name,
+        kind: 'maintenance-window',
+        hosts: w.hosts,
+        start: w.start,
+        durationMinutes: w.durationMinutes,
+        moveBack: w.moveBack,
+        timeZone: this.o.timeZone,
+        nextOpen: next(w.name, 'window'),
+        runs: await runs(w.name),
+      });
+    return out;
+  }
+
+  private key(name: string): string {
+    return `${this.o.prefix}schedule:${name}:runs`;
+  }
+
+  private async record(name: string, run: ScheduleRun): Promise<void> {
+    await this.o.redis.multi().lpush(this.key(name), JSON.stringify(run)).ltrim(this.key(name), 0, 19).exec();
+    for (const vm of run.vms.length ? run.vms : [null])
+      await this.o.audit.record({
+        actor: 'controller',
+        actorName: 'controller',
+        action: `schedule.${run.action}`,
+        target: vm,
+        params: { schedule: name, skipped: run.skipped },
+        outcome: run.skipped ? 'rejected' : run.failed.some((f) => f.vm === vm) ? 'failed' : 'succeeded',
+        message: run.skipped ?? run.failed.find((f) => f.vm === vm)?.error ?? null,
+      });
+  }
+
+  async fire(
+    s: DeepReadonly<ScheduleConfig>,
+    action: 'stop' | 'start',
+    at: Date = new Date(),
+  ): Promise<ScheduleRun | null> {
+    if (!this.o.isLeader()) return null;
+    const plan = planScheduledAction(this.o.snapshot(), s, action, at, this.o.timeZone, this.o.holidays);
+    const run: ScheduleRun = { at: at.getTime(), action, vms: [], failed: [], skipped: plan.skipped };
+    for (const vm of plan.vms) {
+      const c = this.o.clientFor(vm.host);
+      try {
+        if (!c) throw new Error(`host ${vm.host} is not connected`);
+        const dom = await c.lookupByName(vm.name);
+        if (action === 'stop') await c.shutdown(dom);
+        else await c.start(dom);
+        run.vms.push(vm.name);
+      } catch (e) {
+        run.vms.push(vm.name);
+        run.failed.push({ vm: vm.name, error: (e as Error).message });
+      }
+    }
+    this.o.log.info(
+      { schedule: s.name, action, vms: run.vms, skipped: run.skipped, failed: run.failed },
+      'schedule fired',
+    );
+    await this.record(s.name, run).catch((e: Error) =>
+      this.o.log.warn({ err: e.message }, 'recording schedule run failed'),
+    );
+    return run;
+  }
+
+  private async openWindow(w: DeepReadonly<MaintenanceWindowConfig>, at: Date): Promise<void> {
+    if (!this.o.isLeader()) return;
+    for (const host of w.hosts) {
+      const run: ScheduleRun = {
+        at: at.getTime(),
+        action: 'window-open',
+        vms: [host],
+        failed: [],
+        skipped: null,
+      };
+      try {
+        await this.o.maintenance(host, 'enter', false);
+      } catch (e) {
+        run.failed.push({ vm: host, error: (e as Error).message });
+      }
+      await this.record(w.name, run).catch(() => undefined);
+    }
+    this.closers.push(setTimeout(() => void this.closeWindow(w), w.durationMinutes * 60_000));
+  }
+
+  private async closeWindow(w: DeepReadonly<MaintenanceWindowConfig>): Promise<void> {
+    if (!this.o.isLeader()) return;
+    for (const host of w.hosts) {
+      const run: ScheduleRun = {
+        at: Date.now(),
+        action: 'window-close',
+        vms: [host],
+        failed: [],
+        skipped: null,
+      };
+      try {
+        await this.o.maintenance(host, 'exit', w.moveBack);
+      } catch (e) {
+        run.failed.push({ vm: host, error: (e as Error).message });
+      }
+      await this.record(w.name, run).catch(() => undefined);
+    }
+  }
+}

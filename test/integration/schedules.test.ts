@@ -1,0 +1,91 @@
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createVm, type LabState, readState } from '../../lab/index.ts';
+import { localDate } from '../../src/core/schedule.ts';
+import { type RunningKeizokud, startKeizokud } from '../support/keizokud.ts';
+import { sharedLab } from '../support/lab-fixture.ts';
+import { startRedis } from '../support/redis.ts';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** A schedule with a short cron expression shuts a VM down and later starts it, through libvirt. */
+describe('VM schedules against the lab', () => {
+  let lab: LabState;
+  let kz: RunningKeizokud;
+  let redis: Awaited<ReturnType<typeof startRedis>>;
+  let admin: string;
+
+  beforeAll(async () => {
+    redis = await startRedis();
+    lab = sharedLab();
+    await createVm(lab.id, { name: 'sc1', host: 'h2' });
+    lab = readState(lab.id)!;
+    kz = await startKeizokud(lab, redis.url, {}, (config) => {
+      // Today (in Tokyo) is on the calendar, so a start that skips holidays must not fire.
+      const file = join(process.env.TMPDIR ?? '/tmp', `kz-holidays-${process.pid}.yaml`);
+      writeFileSync(
+        file,
+        `holidays:\n  - { date: ${localDate(new Date(), 'Asia/Tokyo')}, name: test day }\n`,
+      );
+      config.holidaysFile = file;
+      config.schedules = [
+        {
+          name: 'night',
+          vms: ['sc1'],
+          stop: '0,30 * * * * *',
+          start: '15,45 * * * * *',
+          skipHolidays: false,
+        },
+        { name: 'office', vms: ['nothing-*'], start: '* * * * * *', skipHolidays: true },
+      ];
+    });
+    admin = await kz.token('admin');
+  }, 120_000);
+
+  afterAll(async () => {
+    await kz?.stop();
+    await redis?.stop();
+  });
+
+  const state = async () => (await kz.request('GET', '/v1/vms/sc1', admin)).body.state as string;
+  const until = async (want: string, ms: number) => {
+    const deadline = Date.now() + ms;
+    while (Date.now() < deadline) {
+      if ((await state()) === want) return;
+      await sleep(250);
+    }
+    throw new Error(`sc1 never became ${want}`);
+  };
+
+  it('shuts the VM down at the stop time and starts it at the start time, audited as the controller', async () => {
+    await until('running', 20_000);
+    await until('shutoff', 45_000);
+    await until('running', 30_000);
+    const runs = (await kz.request('GET', '/v1/schedules/night', admin)).body.runs as {
+      action: string;
+      vms: string[];
+    }[];
+    expect(runs.some((r) => r.action === 'stop' && r.vms.includes('sc1'))).toBe(true);
+    expect(runs.some((r) => r.action === 'start' && r.vms.includes('sc1'))).toBe(true);
+    const audit = await kz.request('GET', '/v1/audit?actor=controller&target=sc1&limit=20', admin);
+    const actions = audit.body.entries.map(
+      (e: { action: string; outcome: string }) => `${e.action}:${e.outcome}`,
+    );
+    expect(actions).toContain('schedule.stop:succeeded');
+    expect(actions).toContain('schedule.start:succeeded');
+  }, 120_000);
+
+  it('skips a start on a day of the holiday calendar and says so', async () => {
+    const office = (await kz.request('GET', '/v1/schedules/office', admin)).body;
+    expect(office.runs.length).toBeGreaterThan(0);
+    expect(office.runs[0]).toMatchObject({
+      action: 'start',
+      vms: [],
+      skipped: expect.stringMatching(/is a holiday \(test day\)$/),
+    });
+    const list = (await kz.request('GET', '/v1/schedules', admin)).body.schedules;
+    expect(list.map((s: { name: string }) => s.name)).toEqual(['night', 'office']);
+    expect(list[0].nextStop).toBeGreaterThan(Date.now() - 1_000);
+  });
+});
