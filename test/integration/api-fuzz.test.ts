@@ -158,11 +158,11 @@ function generate(seed: number, n: number, token: string): FuzzCase[] {
       headers: {
         authorization: r.pick([
           'Bearer',
-          'Bearer kz_000000000000_' + 'A'.repeat(43),
+          `Bearer kz_000000000000_${'A'.repeat(43)}`,
           `Basic ${Buffer.from('admin:admin').toString('base64')}`,
           `Bearer ${'x'.repeat(4000)}`,
           `Bearer ${token.slice(0, -1)}`,
-          'bearer' + token,
+          `bearer${token}`,
         ]),
         'content-type': 'application/json',
       },

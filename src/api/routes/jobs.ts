@@ -239,7 +239,7 @@ export async function maintenance(
     const now = d.snapshot();
     for (const e of evacuated) {
       const vm = now.vms.get(e.vm);
-      if (!vm || vm.state !== 'running' || vm.host === host) continue;
+      if (vm?.state !== 'running' || vm.host === host) continue;
       jobs.push(
         await j.jobs.enqueueMigration({
           vm: e.vm,

@@ -1,0 +1,138 @@
+// bench:migrate — 10 live migrations of one lab VM by keizoku (API -> job -> p2p migration)
+// interleaved with 10 by raw `virsh migrate --live --p2p`, within a site (h1 <-> h2). Each move
+// is pinged every 10 ms from outside the hosts by the same independent capture; outage = the
+// longest gap between replies. Prints one JSON object on the last line.
+import {
+  createVm,
+  downLab,
+  LabError,
+  listLabIds,
+  readState,
+  startPing,
+  upLab,
+  virshMigrate,
+} from '../lab/index.ts';
+import { startKeizokud } from '../test/support/keizokud.ts';
+import { startRedis } from '../test/support/redis.ts';
+
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 10);
+const VM = 'bm1';
+const sorted = (xs: number[]) => [...xs].sort((a, b) => a - b);
+const median = (xs: number[]) => {
+  const s = sorted(xs);
+  return s.length ? (s[(s.length - 1) >> 1]! + s[s.length >> 1]!) / 2 : Number.NaN;
+};
+const p95 = (xs: number[]) => {
+  const s = sorted(xs);
+  return s[Math.min(s.length - 1, Math.ceil(0.95 * s.length) - 1)] ?? Number.NaN;
+};
+const r1 = (x: number) => Math.round(x * 10) / 10;
+
+async function freeLab(): Promise<number> {
+  for (let id = 10; id <= 49; id++) {
+    if (listLabIds().includes(id)) continue;
+    try {
+      await upLab({ id, hosts: 3, sites: 2, owner: 'bench' });
+      return id;
+    } catch (e) {
+      if (!(e instanceof LabError && e.message.includes('already up'))) throw e;
+    }
+  }
+  throw new Error('no free lab id');
+}
+
+async function main() {
+  const id = await freeLab();
+  const redis = await startRedis();
+  let kz: Awaited<ReturnType<typeof startKeizokud>> | undefined;
+  try {
+    await createVm(id, { name: VM, host: 'h1' });
+    const lab = readState(id)!;
+    kz = await startKeizokud(lab, redis.url, { migration: { sessionCheckPort: 7 } });
+    const token = await kz.token('admin');
+    const address = lab.vms.find((v) => v.name === VM)!.address;
+    const k = {
+      totalMs: [] as number[],
+      checkMs: [] as number[],
+      requestMs: [] as number[],
+      downtimeMs: [] as number[],
+      outageMs: [] as number[],
+      lost: [] as number[],
+      sessions: 0,
+    };
+    const v = {
+      totalMs: [] as number[],
+      downtimeMs: [] as number[],
+      outageMs: [] as number[],
+      lost: [] as number[],
+    };
+    let at = 'h1';
+    const other = (h: string) => (h === 'h1' ? 'h2' : 'h1');
+    for (let round = 0; round < ROUNDS; round++) {
+      // keizoku
+      for (let i = 0; i < 100; i++) {
+        const r = await kz.request('GET', `/v1/vms/${VM}`, token);
+        if (r.body.host === at && r.body.state === 'running') break;
+        await new Promise((res) => setTimeout(res, 100));
+      }
+      const cap = startPing(address, 10);
+      await new Promise((res) => setTimeout(res, 300));
+      const t0 = Date.now();
+      const post = await kz.request('POST', `/v1/vms/${VM}/migrate`, token, { to: other(at) });
+      if (post.status !== 202) throw new Error(`migrate refused: ${JSON.stringify(post.body)}`);
+      let job = post.body;
+      while (job.state === 'waiting' || job.state === 'active') {
+        await new Promise((res) => setTimeout(res, 50));
+        job = (await kz.request('GET', `/v1/jobs/${job.id}`, token)).body;
+      }
+      const requestMs = Date.now() - t0;
+      const ping = await cap.stop();
+      if (job.state !== 'succeeded') throw new Error(`keizoku move failed: ${JSON.stringify(job.result)}`);
+      k.totalMs.push(job.result.checkMs + job.result.totalMs);
+      k.checkMs.push(job.result.checkMs);
+      k.requestMs.push(requestMs);
+      k.downtimeMs.push(job.result.libvirtDowntimeMs);
+      k.outageMs.push(ping.maxGapMs);
+      k.lost.push(ping.sent - ping.received);
+      if (job.result.session?.survived) k.sessions++;
+      at = other(at);
+      // raw virsh, same VM, same direction pattern
+      const m = await virshMigrate(lab, VM, at, other(at), ['--persistent', '--undefinesource'], 10);
+      v.totalMs.push(m.wallMs);
+      v.downtimeMs.push(m.downtimeMs);
+      v.outageMs.push(m.ping.maxGapMs);
+      v.lost.push(m.ping.sent - m.ping.received);
+      at = other(at);
+      process.stderr.write(
+        `round ${round + 1}: keizoku ${k.totalMs.at(-1)} ms (downtime ${k.downtimeMs.at(-1)}, outage ${k.outageMs.at(-1)}) | virsh ${m.wallMs} ms (downtime ${m.downtimeMs}, outage ${m.ping.maxGapMs})\n`,
+      );
+    }
+    console.log(
+      JSON.stringify({
+        rounds: ROUNDS,
+        scope: 'within a site (h1 <-> h2), TCG guest of 96 MiB, ping every 10 ms',
+        keizoku_total_ms_median: r1(median(k.totalMs)),
+        keizoku_precheck_ms_median: r1(median(k.checkMs)),
+        keizoku_request_to_result_ms_median: r1(median(k.requestMs)),
+        keizoku_libvirt_downtime_ms_median: r1(median(k.downtimeMs)),
+        keizoku_outage_ms_median: r1(median(k.outageMs)),
+        keizoku_outage_p95_ms: r1(p95(k.outageMs)),
+        keizoku_pings_lost_median: median(k.lost),
+        keizoku_sessions_survived: k.sessions,
+        virsh_total_ms_median: r1(median(v.totalMs)),
+        virsh_libvirt_downtime_ms_median: r1(median(v.downtimeMs)),
+        virsh_outage_ms_median: r1(median(v.outageMs)),
+        virsh_outage_p95_ms: r1(p95(v.outageMs)),
+        virsh_pings_lost_median: median(v.lost),
+        ratio_total_vs_virsh: r1((median(k.totalMs) / median(v.totalMs)) * 100) / 100,
+        ratio_outage_vs_virsh: r1((median(k.outageMs) / median(v.outageMs)) * 100) / 100,
+      }),
+    );
+  } finally {
+    await kz?.stop();
+    await redis.stop();
+    await downLab(id);
+  }
+}
+
+await main();
