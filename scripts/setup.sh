@@ -14,7 +14,8 @@ if [[ $(id -u) != 0 ]]; then
 fi
 
 packages=(qemu-system-x86 qemu-utils libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients
-  busybox-static iproute2 iputils-ping cpio redis-server perl openssl openssh-server)
+  busybox-static iproute2 iputils-ping cpio redis-server perl openssl openssh-server
+  chromium fonts-ipafont-gothic)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

@@ -14,7 +14,6 @@ describe('migration jobs against the lab', () => {
   let redis: Awaited<ReturnType<typeof startRedis>>;
   let admin: string;
 
-  const _host = (name: string) => lab.layout.hosts.find((h) => h.name === name)!;
   const address = (vm: string) => lab.vms.find((v) => v.name === vm)!.address;
   /** Hosts whose libvirt reports the VM running, and those that still have it defined. */
   const where = async (vm: string) => {
