@@ -48,8 +48,9 @@ async function main() {
   try {
     await createVm(id, { name: VM, host: 'h1' });
     const lab = readState(id)!;
-    kz = await startKeizokud(lab, redis.url, { migration: { sessionCheckPort: 7 } });
-    const token = await kz.token('admin');
+    const daemon = await startKeizokud(lab, redis.url, { migration: { sessionCheckPort: 7 } });
+    kz = daemon;
+    const token = await daemon.token('admin');
     const address = lab.vms.find((v) => v.name === VM)!.address;
     const k = {
       totalMs: [] as number[],
@@ -70,19 +71,19 @@ async function main() {
     const other = (h: string) => (h === 'h1' ? 'h2' : 'h1');
     const viaKeizoku = async () => {
       for (let i = 0; i < 100; i++) {
-        const r = await kz.request('GET', `/v1/vms/${VM}`, token);
+        const r = await daemon.request('GET', `/v1/vms/${VM}`, token);
         if (r.body.host === at && r.body.state === 'running') break;
         await new Promise((res) => setTimeout(res, 100));
       }
       const cap = startPing(address, 10);
       await new Promise((res) => setTimeout(res, 300));
       const t0 = Date.now();
-      const post = await kz.request('POST', `/v1/vms/${VM}/migrate`, token, { to: other(at) });
+      const post = await daemon.request('POST', `/v1/vms/${VM}/migrate`, token, { to: other(at) });
       if (post.status !== 202) throw new Error(`migrate refused: ${JSON.stringify(post.body)}`);
       let job = post.body;
       while (job.state === 'waiting' || job.state === 'active') {
         await new Promise((res) => setTimeout(res, 50));
-        job = (await kz.request('GET', `/v1/jobs/${job.id}`, token)).body;
+        job = (await daemon.request('GET', `/v1/jobs/${job.id}`, token)).body;
       }
       const requestMs = Date.now() - t0;
       const ping = await cap.stop();
