@@ -1,6 +1,7 @@
 import { Command, CommanderError } from 'commander';
 import { CliError, EXIT } from './client.ts';
 import { auditCommands } from './commands/audit.ts';
+import { drillCommands } from './commands/drills.ts';
 import { hostCommands } from './commands/hosts.ts';
 import { jobCommands } from './commands/jobs.ts';
 import { scheduleCommands } from './commands/schedules.ts';
@@ -21,6 +22,7 @@ export function program(): Command {
   vmCommands(p);
   jobCommands(p, p.commands.find((c) => c.name() === 'vm')!, p.commands.find((c) => c.name() === 'host')!);
   scheduleCommands(p);
+  drillCommands(p);
   auditCommands(p);
   for (const c of p.commands) {
     c.exitOverride();

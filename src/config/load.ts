@@ -61,6 +61,7 @@ export async function loadConfig(file: string, env: Env = process.env): Promise<
   const { config, tiers, limits } = parts;
   const errors = await resolveMaterialFiles(config, dir, shown);
   config.audit.dir = resolve(dir, config.audit.dir);
+  config.drills.dir = resolve(dir, config.drills.dir);
   const checked = crossCheck({
     config,
     file: shown,

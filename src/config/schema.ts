@@ -150,6 +150,24 @@ const maintenanceWindowSchema = z.strictObject({
   moveBack: z.boolean().default(true),
 });
 
+const drillsSchema = z.strictObject({
+  /** Reports are kept here as ID.json, ID.md and ID.html (and in Redis for the API). */
+  dir: filePath.default('/var/lib/keizoku/drills'),
+  /** Drills run on a cron schedule, in timeZone. */
+  scheduled: z
+    .array(
+      z.strictObject({
+        name,
+        cron,
+        scenario: z.enum(['live-migration', 'site-migration']),
+        vm: name,
+        count: z.int().min(1).max(1000).default(10),
+        to: name.optional(),
+      }),
+    )
+    .default([]),
+});
+
 const auditSchema = z.strictObject({
   /** Append-only JSON lines, one file per day (audit-YYYY-MM-DD.jsonl, in timeZone). */
   dir: filePath.default('/var/lib/keizoku/audit'),
@@ -218,6 +236,7 @@ export const configSchema = z.strictObject({
   holidaysFile: filePath.optional(),
   schedules: z.array(scheduleSchema).default([]),
   maintenanceWindows: z.array(maintenanceWindowSchema).default([]),
+  drills: drillsSchema.prefault({}),
   placement: placementSchema.prefault({}),
   /** Absent: /metrics is served on the API listener. */
   metrics: z.strictObject({ listen }).optional(),

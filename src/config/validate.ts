@@ -227,6 +227,15 @@ function checkSchedules({ config, file }: CrossCheckInput, out: CrossCheckResult
     if (s.stop !== undefined) cronIssue(['schedules', i, 'stop'], s.stop);
     if (s.start !== undefined) cronIssue(['schedules', i, 'start'], s.start);
   });
+  config.drills.scheduled.forEach((d, i) => {
+    cronIssue(['drills', 'scheduled', i, 'cron'], d.cron);
+    if (d.to !== undefined && !hosts.includes(d.to))
+      out.errors.push({
+        file,
+        path: ['drills', 'scheduled', i, 'to'],
+        message: `unknown host "${d.to}": expected ${oneOf(hosts, 'hosts')}`,
+      });
+  });
   config.maintenanceWindows.forEach((w, i) => {
     cronIssue(['maintenanceWindows', i, 'start'], w.start);
     w.hosts.forEach((h, j) => {

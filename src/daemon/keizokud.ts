@@ -7,6 +7,7 @@ import { parseArgs } from 'node:util';
 import { Redis } from 'ioredis';
 import pino from 'pino';
 import { type ApiDeps, buildApi, TokenStore } from '../api/index.ts';
+import { drillRoutes } from '../api/routes/drills.ts';
 import { jobRoutes, maintenance } from '../api/routes/jobs.ts';
 import { scheduleRoutes } from '../api/routes/schedules.ts';
 import {
@@ -17,6 +18,8 @@ import {
   loadConfig,
   parseListen,
 } from '../config/index.ts';
+import { DrillSystem } from '../drills/runner.ts';
+import { bullConnection } from '../jobs/connection.ts';
 import { JobSystem } from '../jobs/queue.ts';
 import type { ConnectOptions } from '../libvirt/index.ts';
 import { InventoryLoop } from '../loops/inventory.ts';
@@ -28,7 +31,7 @@ import { LeaderLease } from '../store/lease.ts';
 import { MaintenanceBook } from '../store/maintenance.ts';
 import { PolicyBook } from '../store/policy-book.ts';
 import { Store } from '../store/store.ts';
-import { probeWindows } from './probe-window.ts';
+import { probeSeries, probeWindows } from './probe-window.ts';
 import { tokenCommand } from './token-command.ts';
 
 /** Every key of this cluster's state in Redis starts with this. */
@@ -171,7 +174,37 @@ async function run(loaded: LoadedConfig): Promise<number> {
     prefix: PREFIX,
   };
   const jobDeps = { jobs, maintenance: maintenanceBook, placement };
+  const drills = new DrillSystem({
+    redisUrlOptions: bullConnection(config.redis.url),
+    redis,
+    prefix: PREFIX,
+    jobs,
+    snapshot: () => inventory.snapshot(),
+    placement,
+    tierOf: (vm) => policies.policyOf(vm)?.tier || null,
+    tiers: loaded.tiers,
+    probes: {
+      windows: (vm, from, to) => probeWindows({ redis, prefix: PREFIX }, vm, from, to),
+      series: (vm, from, to) => probeSeries({ redis, prefix: PREFIX }, vm, from, to),
+    },
+    audit,
+    dir: config.drills.dir,
+    timeZone: config.timeZone,
+    migrationTimeoutMs: config.migration.timeoutMs,
+    log,
+  });
+  const controller = { id: 'controller', name: 'controller' };
   const schedules = new SchedulesLoop({
+    drills: config.drills.scheduled,
+    runDrill: (d) =>
+      drills.enqueue({
+        scenario: d.scenario as 'live-migration',
+        vm: d.vm,
+        count: d.count,
+        ...(d.to ? { to: d.to } : {}),
+        pauseMs: 1000,
+        requestedBy: controller,
+      }),
     schedules: config.schedules,
     windows: config.maintenanceWindows,
     timeZone: config.timeZone,
@@ -180,7 +213,7 @@ async function run(loaded: LoadedConfig): Promise<number> {
     snapshot: () => inventory.snapshot(),
     clientFor: (h) => inventory.clientFor(h),
     maintenance: (host, action, moveBack) =>
-      maintenance(apiDeps, jobDeps, host, { action, moveBack }, { id: 'controller', name: 'controller' }),
+      maintenance(apiDeps, jobDeps, host, { action, moveBack }, controller),
     audit,
     redis,
     prefix: PREFIX,
@@ -189,6 +222,7 @@ async function run(loaded: LoadedConfig): Promise<number> {
   const api = await buildApi(config.api, tokens, apiDeps, [
     (app) => jobRoutes(app, apiDeps, jobDeps),
     (app) => scheduleRoutes(app, schedules),
+    (app) => drillRoutes(app, drills, config.timeZone),
   ]);
   const serveMetrics = async (): Promise<string> => metrics.registry.metrics();
   let metricsServer: Server | null = null;
@@ -241,6 +275,7 @@ async function run(loaded: LoadedConfig): Promise<number> {
 
   await inventory.start();
   jobs.startWorker();
+  drills.startWorker();
   schedules.start();
   const limits = new LimitsLoop({
     isLeader: () => lease.isLeader,
@@ -292,6 +327,7 @@ async function run(loaded: LoadedConfig): Promise<number> {
       clearInterval(recorder);
       await api.close();
       await schedules.stop();
+      await drills.close();
       await jobs.close();
       await limits.stop();
       await lease.stop();

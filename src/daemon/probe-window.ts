@@ -28,3 +28,31 @@ export async function probeWindows(
   );
   return out.filter((w): w is ProbeWindow => w !== null);
 }
+
+/**
+ * The whole of a VM's probe record over a period, from the first probe agent that has it:
+ * GET {agent}/v1/window?...&samples=1 answers with `samples` ({ tMs, rttMs|null }) and
+ * `outages` ({ startMs, endMs }) besides the figures.
+ */
+export async function probeSeries(
+  d: { redis: Redis; prefix: string },
+  vm: string,
+  fromMs: number,
+  toMs: number,
+): Promise<{ rtt: { tMs: number; rttMs: number | null }[]; outages: { startMs: number; endMs: number }[] }> {
+  for (const p of await liveProbes(d)) {
+    const url = `${p.url}/v1/window?target=${encodeURIComponent(vm)}&from=${Math.floor(fromMs)}&to=${Math.ceil(toMs)}&samples=1`;
+    try {
+      const r = await fetch(url, { signal: AbortSignal.timeout(5_000) });
+      if (!r.ok) continue;
+      const body = (await r.json()) as {
+        samples?: { tMs: number; rttMs: number | null }[];
+        outages?: { startMs: number; endMs: number }[];
+      };
+      if (Array.isArray(body.samples)) return { rtt: body.samples, outages: body.outages ?? [] };
+    } catch {
+      // next agent
+    }
+  }
+  return { rtt: [], outages: [] };
+}

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { type Job, Queue, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { AuditLog } from '../store/audit.ts';
+import { bullConnection } from './connection.ts';
 import {
   baseResult,
   type MigrationPorts,
@@ -59,18 +60,8 @@ export class JobSystem {
     this.slots = new Slots(redis, prefix);
   }
 
-  /** Options for BullMQ's own connections (its blocking commands need no retry limit). */
   private connection() {
-    const u = new URL(this.redisUrl);
-    return {
-      host: u.hostname.replace(/^\[|\]$/g, ''),
-      port: Number(u.port || 6379),
-      db: Number(u.pathname.slice(1) || 0),
-      ...(u.username ? { username: decodeURIComponent(u.username) } : {}),
-      ...(u.password ? { password: decodeURIComponent(u.password) } : {}),
-      ...(u.protocol === 'rediss:' ? { tls: {} } : {}),
-      maxRetriesPerRequest: null,
-    };
+    return bullConnection(this.redisUrl);
   }
 
   /** Runs jobs in this process. */

@@ -15,7 +15,7 @@ import type { AuditLog } from '../store/audit.ts';
 
 export interface ScheduleRun {
   at: number;
-  action: 'stop' | 'start' | 'window-open' | 'window-close';
+  action: 'stop' | 'start' | 'window-open' | 'window-close' | 'drill';
   vms: string[];
   failed: { vm: string; error: string }[];
   skipped: string | null;
@@ -31,6 +31,16 @@ export interface SchedulesOptions {
   clientFor: (host: string) => LibvirtClient | null;
   /** Enters or leaves maintenance on a host (the same path as the API). */
   maintenance: (host: string, action: 'enter' | 'exit', moveBack: boolean) => Promise<{ jobs: unknown[] }>;
+  /** Drills on a cron schedule, and how to start one. */
+  drills?: readonly {
+    name: string;
+    cron: string;
+    scenario: string;
+    vm: string;
+    count: number;
+    to?: string;
+  }[];
+  runDrill?: (d: { scenario: string; vm: string; count: number; to?: string }) => Promise<{ id: string }>;
   audit: AuditLog;
   redis: Redis;
   prefix: string;
@@ -55,6 +65,13 @@ export class SchedulesLoop {
         });
         this.tasks.push({ name: s.name, what: action, task });
       }
+    }
+    for (const d of this.o.drills ?? []) {
+      const task = cron.schedule(d.cron, (ctx) => this.fireDrill(d, ctx.date), {
+        ...opts,
+        name: `${d.name}:drill`,
+      });
+      this.tasks.push({ name: d.name, what: 'drill', task });
     }
     for (const w of this.o.windows) {
       const task = cron.schedule(w.start, (ctx) => this.openWindow(w, ctx.date), {
@@ -93,6 +110,18 @@ export class SchedulesLoop {
         nextStop: next(s.name, 'stop'),
         nextStart: next(s.name, 'start'),
         runs: await runs(s.name),
+      });
+    for (const d of this.o.drills ?? [])
+      out.push({
+        name: d.name,
+        kind: 'drill',
+        vms: [d.vm],
+        start: d.cron,
+        scenario: d.scenario,
+        count: d.count,
+        timeZone: this.o.timeZone,
+        nextOpen: next(d.name, 'drill'),
+        runs: await runs(d.name),
       });
     for (const w of this.o.windows)
       out.push({
@@ -156,6 +185,21 @@ export class SchedulesLoop {
       this.o.log.warn({ err: e.message }, 'recording schedule run failed'),
     );
     return run;
+  }
+
+  private async fireDrill(
+    d: { name: string; scenario: string; vm: string; count: number; to?: string },
+    at: Date,
+  ): Promise<void> {
+    if (!this.o.isLeader() || !this.o.runDrill) return;
+    const run: ScheduleRun = { at: at.getTime(), action: 'drill', vms: [d.vm], failed: [], skipped: null };
+    try {
+      const r = await this.o.runDrill(d);
+      this.o.log.info({ drill: r.id, schedule: d.name }, 'scheduled drill queued');
+    } catch (e) {
+      run.failed.push({ vm: d.vm, error: (e as Error).message });
+    }
+    await this.record(d.name, run).catch(() => undefined);
   }
 
   private async openWindow(w: DeepReadonly<MaintenanceWindowConfig>, at: Date): Promise<void> {

@@ -1,0 +1,112 @@
+import type { FastifyInstance } from 'fastify';
+import { renderHtml, renderJson, renderMarkdown } from '../../drills/report/index.ts';
+import { DrillError, type DrillSystem, RUNNABLE_SCENARIOS } from '../../drills/runner.ts';
+import { decide } from '../auth/rbac.ts';
+import { ApiError } from '../errors.ts';
+import { errorSchema, NAME_PATTERN } from '../schemas.ts';
+
+const idParam = {
+  type: 'object',
+  required: ['id'],
+  properties: { id: { type: 'string', pattern: '^drill-[0-9a-f-]{36}$' } },
+} as const;
+
+export function drillRoutes(app: FastifyInstance, drills: DrillSystem, timeZone: string): void {
+  app.post(
+    '/v1/drills',
+    {
+      config: { action: 'drill.run' },
+      schema: {
+        tags: ['drills'],
+        summary:
+          'Run a drill (202 with its record); each move is measured by the probes and judged against the tier',
+        body: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['scenario', 'vm'],
+          properties: {
+            scenario: { type: 'string', enum: [...RUNNABLE_SCENARIOS] },
+            vm: { type: 'string', pattern: NAME_PATTERN },
+            count: { type: 'integer', minimum: 1, maximum: 1000, default: 10 },
+            to: { type: 'string', pattern: NAME_PATTERN },
+            pauseMs: { type: 'integer', minimum: 0, maximum: 600_000, default: 1000 },
+          },
+        },
+        response: { '4xx': errorSchema },
+      },
+    },
+    async (req, reply) => {
+      const b = req.body as {
+        scenario: 'live-migration';
+        vm: string;
+        count: number;
+        to?: string;
+        pauseMs: number;
+      };
+      if (decide(req.principal!, 'vm.migrate', b.vm) !== 'allow')
+        throw new ApiError(404, 'not_found', `no VM named "${b.vm}"`);
+      try {
+        const p = req.principal!;
+        return reply
+          .status(202)
+          .send(await drills.enqueue({ ...b, requestedBy: { id: p.id, name: p.name } }));
+      } catch (e) {
+        if (e instanceof DrillError) throw new ApiError(409, 'refused', e.message);
+        throw e;
+      }
+    },
+  );
+
+  app.get(
+    '/v1/drills',
+    {
+      config: { action: 'drill.read' },
+      schema: {
+        tags: ['drills'],
+        querystring: {
+          type: 'object',
+          additionalProperties: false,
+          properties: { limit: { type: 'integer', minimum: 1, maximum: 1000, default: 100 } },
+        },
+      },
+    },
+    async (req) => ({ drills: await drills.list((req.query as { limit: number }).limit) }),
+  );
+
+  app.get(
+    '/v1/drills/:id',
+    {
+      config: { action: 'drill.read' },
+      schema: {
+        tags: ['drills'],
+        summary: 'The drill and, once it ended, its report; ?format=md or html for the rendered report',
+        params: idParam,
+        querystring: {
+          type: 'object',
+          additionalProperties: false,
+          properties: {
+            format: { type: 'string', enum: ['record', 'json', 'md', 'html'], default: 'record' },
+          },
+        },
+        response: { '4xx': errorSchema },
+      },
+    },
+    async (req, reply) => {
+      const { id } = req.params as { id: string };
+      const { format } = req.query as { format: 'record' | 'json' | 'md' | 'html' };
+      const d = await drills.get(id);
+      if (!d) throw new ApiError(404, 'not_found', `no drill "${id}"`);
+      if (format === 'record') return d;
+      if (!d.report)
+        throw new ApiError(
+          409,
+          'conflict',
+          `drill ${id} is ${d.status}; it has no report${d.error ? `: ${d.error}` : ''}`,
+        );
+      if (format === 'json') return reply.type('application/json').send(renderJson(d.report));
+      if (format === 'md')
+        return reply.type('text/markdown; charset=utf-8').send(renderMarkdown(d.report, { timeZone }));
+      return reply.type('text/html; charset=utf-8').send(renderHtml(d.report, { timeZone }));
+    },
+  );
+}

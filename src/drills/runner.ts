@@ -1,0 +1,354 @@
+import { randomUUID } from 'node:crypto';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { type Job, Queue, Worker } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type { Mechanism } from '../config/index.ts';
+import type { ClusterSnapshot } from '../core/model.ts';
+import { type PlacementContext, rankHosts } from '../core/placement.ts';
+import type { Tiers } from '../core/tiers.ts';
+import type { MigrationRequest, ProbeWindow } from '../jobs/migrate.ts';
+import type { JobSystem, JobView } from '../jobs/queue.ts';
+import type { AuditLog } from '../store/audit.ts';
+import {
+  buildReport,
+  type DrillMoveInput,
+  type DrillReport,
+  type ProbeFigures,
+  type RttPoint,
+  renderHtml,
+  renderJson,
+  renderMarkdown,
+} from './report/index.ts';
+
+/**
+ * BCP drills: a scenario run against a VM, every move measured by the probe agents and judged
+ * against the VM's tier. Drills are BullMQ jobs (one at a time), so a request survives a
+ * restart; a drill interrupted by one ends as failed rather than being replayed.
+ *   {prefix}bull:drill:*      the queue
+ *   {prefix}drills            hash id -> JSON DrillRecord (status and, when done, the report)
+ * Reports are also written to drills.dir as ID.json, ID.md and ID.html.
+ */
+
+export const RUNNABLE_SCENARIOS = ['live-migration', 'site-migration'] as const;
+export type RunnableScenario = (typeof RUNNABLE_SCENARIOS)[number];
+
+export interface DrillRequest {
+  id: string;
+  scenario: RunnableScenario;
+  vm: string;
+  /** Moves to make (back and forth). */
+  count: number;
+  /** The other host (default: the best host of the VM's site, or of another site for site-migration). */
+  to?: string;
+  pauseMs: number;
+  policy?: MigrationRequest['policy'];
+  requestedBy: { id: string; name: string };
+}
+
+export interface DrillRecord {
+  id: string;
+  scenario: string;
+  vm: string;
+  count: number;
+  status: 'queued' | 'running' | 'passed' | 'failed' | 'error';
+  createdAt: number;
+  requestedBy: string;
+  movesDone: number;
+  error: string | null;
+  report: DrillReport | null;
+}
+
+export interface ProbeSeries {
+  windows(vm: string, fromMs: number, toMs: number): Promise<ProbeWindow[]>;
+  /** Every probe of the VM in the period, lost ones with rttMs null, and the outage windows. */
+  series(
+    vm: string,
+    fromMs: number,
+    toMs: number,
+  ): Promise<{ rtt: RttPoint[]; outages: { startMs: number; endMs: number }[] }>;
+}
+
+export interface DrillDeps {
+  redisUrlOptions: object;
+  redis: Redis;
+  prefix: string;
+  jobs: JobSystem;
+  snapshot(): ClusterSnapshot;
+  placement: PlacementContext;
+  tierOf(vm: string): string | null;
+  tiers: Tiers;
+  probes: ProbeSeries;
+  audit: AuditLog;
+  dir: string;
+  timeZone: string;
+  migrationTimeoutMs: number;
+  log: { info(o: object, msg: string): void; warn(o: object, msg: string): void };
+}
+
+export class DrillError extends Error {
+  override name = 'DrillError';
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+function figures(w: ProbeWindow | undefined): ProbeFigures | null {
+  if (!w) return null;
+  return {
+    sent: w.sent,
+    lost: w.lost,
+    lossRate: w.lossRate,
+    rttMinMs: w.rttMinMs,
+    rttMaxMs: w.rttMaxMs,
+    rttAvgMs: w.rttAvgMs,
+    outageMs: w.outageMs,
+    outageStartMs: (w.outageStartMs as number | null | undefined) ?? null,
+    outageEndMs: (w.outageEndMs as number | null | undefined) ?? null,
+  };
+}
+
+export class DrillSystem {
+  private readonly queue: Queue;
+  private worker: Worker | null = null;
+  private readonly key: string;
+
+  constructor(private readonly d: DrillDeps) {
+    this.queue = new Queue('drill', { connection: d.redisUrlOptions, prefix: `${d.prefix}bull` });
+    this.key = `${d.prefix}drills`;
+  }
+
+  startWorker(): void {
+    this.worker = new Worker('drill', (job) => this.process(job), {
+      connection: this.d.redisUrlOptions,
+      prefix: `${this.d.prefix}bull`,
+      concurrency: 1,
+      lockDuration: 10_000,
+      stalledInterval: 5_000,
+      maxStalledCount: 1,
+    });
+    this.worker.on('error', (e) => this.d.log.warn({ err: e.message }, 'drill worker'));
+  }
+
+  async close(): Promise<void> {
+    await this.worker?.close();
+    await this.queue.close();
+  }
+
+  /** The hosts a drill moves between; throws DrillError with the reason when it cannot run. */
+  plan(req: Omit<DrillRequest, 'id'>): { a: string; b: string; tier: string; mechanism: Mechanism } {
+    const snap = this.d.snapshot();
+    const vm = snap.vms.get(req.vm);
+    if (!vm) throw new DrillError(`no VM named "${req.vm}"`);
+    if (vm.state !== 'running') throw new DrillError(`${req.vm} is ${vm.state}; a drill moves a running VM`);
+    const tier = this.d.tierOf(req.vm);
+    if (!tier)
+      throw new DrillError(`${req.vm} has no tier assigned: a drill is judged against the VM's tier`);
+    const site = snap.hosts.get(vm.host)?.site;
+    let b = req.to;
+    if (b === undefined) {
+      const sites = snap.sites.filter((s) => (req.scenario === 'site-migration' ? s !== site : s === site));
+      const best = rankHosts(snap, vm, this.d.placement, { sites }).find((v) => v.feasible);
+      if (!best)
+        throw new DrillError(
+          req.scenario === 'site-migration'
+            ? `no host in a site other than ${site} can take ${req.vm}`
+            : `no other host in site ${site} can take ${req.vm}`,
+        );
+      b = best.host;
+    }
+    const bSite = snap.hosts.get(b)?.site;
+    if (!bSite) throw new DrillError(`no host named "${b}"`);
+    if (b === vm.host) throw new DrillError(`${req.vm} already runs on ${b}: give another host`);
+    if (req.scenario === 'site-migration' && bSite === site)
+      throw new DrillError(
+        `${b} is in ${site}, the site ${req.vm} is in: a site-migration drill needs another site`,
+      );
+    const mechanism: Mechanism = bSite === site ? 'live-migration' : 'cross-site-live-migration';
+    return { a: vm.host, b, tier, mechanism };
+  }
+
+  async enqueue(req: Omit<DrillRequest, 'id'>): Promise<DrillRecord> {
+    this.plan(req);
+    const id = `drill-${randomUUID()}`;
+    const record: DrillRecord = {
+      id,
+      scenario: req.scenario,
+      vm: req.vm,
+      count: req.count,
+      status: 'queued',
+      createdAt: Date.now(),
+      requestedBy: req.requestedBy.name,
+      movesDone: 0,
+      error: null,
+      report: null,
+    };
+    await this.save(record);
+    await this.queue.add(
+      'drill',
+      { ...req, id },
+      { jobId: id, attempts: 1, removeOnComplete: 1000, removeOnFail: 1000 },
+    );
+    return record;
+  }
+
+  async get(id: string): Promise<DrillRecord | null> {
+    const raw = await this.d.redis.hget(this.key, id);
+    return raw ? (JSON.parse(raw) as DrillRecord) : null;
+  }
+
+  /** Newest first, without the reports' bulk (rtt series). */
+  async list(limit = 100): Promise<Omit<DrillRecord, 'report'>[]> {
+    const all = Object.values(await this.d.redis.hgetall(this.key)).map((r) => JSON.parse(r) as DrillRecord);
+    return all
+      .sort((a, b) => b.createdAt - a.createdAt)
+      .slice(0, limit)
+      .map(({ report, ...rest }) => ({ ...rest, summary: report?.summary.overall ?? null }));
+  }
+
+  async wait(id: string, timeoutMs: number): Promise<DrillRecord | null> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const r = await this.get(id);
+      if (!r || (r.status !== 'queued' && r.status !== 'running') || Date.now() > deadline) return r;
+      await sleep(500);
+    }
+  }
+
+  private async save(r: DrillRecord): Promise<void> {
+    await this.d.redis.hset(this.key, r.id, JSON.stringify(r));
+  }
+
+  private async process(job: Job): Promise<void> {
+    const req = job.data as DrillRequest;
+    const record = (await this.get(req.id)) ?? {
+      id: req.id,
+      scenario: req.scenario,
+      vm: req.vm,
+      count: req.count,
+      status: 'queued' as const,
+      createdAt: job.timestamp,
+      requestedBy: req.requestedBy.name,
+      movesDone: 0,
+      error: null,
+      report: null,
+    };
+    if (record.status === 'running') {
+      // The previous worker died mid-drill: a half drill is not replayed.
+      record.status = 'error';
+      record.error = 'interrupted by a keizokud restart; run the drill again';
+      await this.save(record);
+      return;
+    }
+    record.status = 'running';
+    await this.save(record);
+    try {
+      record.report = await this.run(req, record);
+      record.status = record.report.summary.overall.status === 'pass' ? 'passed' : 'failed';
+      this.write(record.report);
+    } catch (e) {
+      record.status = 'error';
+      record.error = (e as Error).message;
+    }
+    await this.save(record);
+    await this.d.audit.record({
+      actor: 'controller',
+      actorName: 'controller',
+      action: 'drill.finish',
+      target: req.vm,
+      params: { drill: req.id, scenario: req.scenario, count: req.count, requestedBy: req.requestedBy.name },
+      outcome: record.status === 'passed' ? 'succeeded' : 'failed',
+      message: record.error ?? record.report?.summary.overall.reason ?? null,
+    });
+  }
+
+  private async run(req: DrillRequest, record: DrillRecord): Promise<DrillReport> {
+    const { a, b, tier, mechanism } = this.plan(req);
+    const startedAt = Date.now();
+    const moves: DrillMoveInput[] = [];
+    let at = a;
+    let stopped: string | null = null;
+    for (let i = 1; i <= req.count; i++) {
+      const to = at === a ? b : a;
+      let job: JobView | null;
+      try {
+        job = await this.d.jobs.enqueueMigration({
+          vm: req.vm,
+          from: at,
+          to,
+          copyStorage: false,
+          requestedBy: req.requestedBy,
+          reason: `drill:${req.id}`,
+          ...(req.policy ? { policy: req.policy } : {}),
+        });
+        job = await this.d.jobs.wait(job.id, this.d.migrationTimeoutMs + 120_000);
+      } catch (e) {
+        stopped = `move ${i} could not start: ${(e as Error).message}`;
+        break;
+      }
+      const r = job?.result;
+      if (!job || !r || job.state !== 'succeeded') {
+        stopped = `move ${i} ${at} -> ${to} ended ${job?.state ?? 'unknown'}: ${r?.reason ?? 'no result'}`;
+        break;
+      }
+      moves.push({
+        index: i,
+        vm: req.vm,
+        mechanism,
+        from: at,
+        to,
+        startedMs: r.startedAt ?? r.finishedAt,
+        endedMs: (r.startedAt ?? r.finishedAt) + (r.totalMs ?? 0),
+        totalMs: r.totalMs ?? 0,
+        libvirtDowntimeMs: r.libvirtDowntimeMs,
+        probe: figures(r.probe[0]),
+        sessionSurvived: r.session ? r.session.survived : null,
+      });
+      record.movesDone = i;
+      await this.save(record);
+      at = to;
+      if (i < req.count) await sleep(req.pauseMs);
+    }
+    const endedAt = Date.now();
+    const series = await this.d.probes
+      .series(req.vm, startedAt - 500, endedAt)
+      .catch(() => ({ rtt: [], outages: [] }));
+    const report = buildReport(
+      {
+        id: req.id,
+        scenario: req.scenario,
+        startedAt,
+        endedAt,
+        vms: [req.vm],
+        tier,
+        parameters: {
+          hosts: `${a} <-> ${b}`,
+          count: req.count,
+          pauseMs: req.pauseMs,
+          requestedBy: req.requestedBy.name,
+          ...(stopped ? { stopped } : {}),
+        },
+        moves,
+        rtt: series.rtt,
+        outages: series.outages,
+      },
+      this.d.tiers,
+    );
+    if (stopped) {
+      report.summary.overall.status = 'fail';
+      report.summary.overall.reason = `The drill stopped early: ${stopped}. ${report.summary.overall.reason}`;
+    }
+    return report;
+  }
+
+  private write(report: DrillReport): void {
+    try {
+      mkdirSync(this.d.dir, { recursive: true });
+      const o = { timeZone: this.d.timeZone };
+      writeFileSync(join(this.d.dir, `${report.id}.json`), renderJson(report));
+      writeFileSync(join(this.d.dir, `${report.id}.md`), renderMarkdown(report, o));
+      writeFileSync(join(this.d.dir, `${report.id}.html`), renderHtml(report, o));
+    } catch (e) {
+      this.d.log.warn({ err: (e as Error).message, dir: this.d.dir }, 'writing drill report files failed');
+    }
+  }
+}
