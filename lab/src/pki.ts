@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { run } from './exec.ts';
@@ -61,7 +62,10 @@ async function issue(
     ca.cert,
     '-CAkey',
     ca.key,
-    '-CAcreateserial',
+    // A random serial per certificate: certificates are issued in parallel, and
+    // -CAcreateserial's shared serial file is not safe for that (truncated reads).
+    '-set_serial',
+    `0x${randomBytes(15).toString('hex')}`,
     '-days',
     '30',
     '-out',

@@ -5,6 +5,7 @@ import { drillCommands } from './commands/drills.ts';
 import { hostCommands } from './commands/hosts.ts';
 import { jobCommands } from './commands/jobs.ts';
 import { scheduleCommands } from './commands/schedules.ts';
+import { tierCommands } from './commands/tiers.ts';
 import { vmCommands } from './commands/vms.ts';
 
 /** `keizoku`: the operator CLI. It talks to keizokud's API only. */
@@ -23,6 +24,7 @@ export function program(): Command {
   jobCommands(p, p.commands.find((c) => c.name() === 'vm')!, p.commands.find((c) => c.name() === 'host')!);
   scheduleCommands(p);
   drillCommands(p);
+  tierCommands(p);
   auditCommands(p);
   for (const c of p.commands) {
     c.exitOverride();

@@ -10,6 +10,7 @@ import { type ApiDeps, buildApi, TokenStore } from '../api/index.ts';
 import { drillRoutes } from '../api/routes/drills.ts';
 import { jobRoutes, maintenance } from '../api/routes/jobs.ts';
 import { scheduleRoutes } from '../api/routes/schedules.ts';
+import { tierRoutes } from '../api/routes/tiers.ts';
 import {
   assignmentFor,
   formatConfigError,
@@ -223,6 +224,12 @@ async function run(loaded: LoadedConfig): Promise<number> {
     (app) => jobRoutes(app, apiDeps, jobDeps),
     (app) => scheduleRoutes(app, schedules),
     (app) => drillRoutes(app, drills, config.timeZone),
+    (app) =>
+      tierRoutes(app, apiDeps, {
+        tiers: loaded.tiers,
+        timeZone: config.timeZone,
+        placement: config.placement,
+      }),
   ]);
   const serveMetrics = async (): Promise<string> => metrics.registry.metrics();
   let metricsServer: Server | null = null;

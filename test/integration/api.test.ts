@@ -250,6 +250,47 @@ describe('API roles, scopes and audit against the lab', () => {
     expect(JSON.parse(audit.stdout).entries.length).toBe(5);
   });
 
+  it("reports tier compliance and monthly availability from the probes' outage reports", async () => {
+    const c = await call('viewer', 'GET', '/v1/tiers/compliance');
+    expect(c.status).toBe(200);
+    const rb1 = c.body.vms.find((v: { vm: string }) => v.vm === 'rb1');
+    expect(rb1).toMatchObject({ tier: 'frontend', compliant: false });
+    expect(rb1.checks.find((x: { mechanism?: string }) => x.mechanism === 'failover').reason).toMatch(
+      /not enabled/,
+    );
+    expect(rb1.checks.find((x: { mechanism?: string }) => x.mechanism === 'live-migration').ok).toBe(true);
+    const scoped = await call('vmAdmin', 'GET', '/v1/tiers/compliance');
+    expect(scoped.body.vms.map((v: { vm: string }) => v.vm)).toEqual(['rb1']);
+
+    const now = Date.now();
+    const outage = {
+      target: 'rb1',
+      addresses: ['10.0.0.1'],
+      startMs: now - 70_000,
+      endMs: now - 10_000,
+      outageMs: 60_000,
+      lost: 6000,
+    };
+    // Two agents saw overlapping windows: counted once.
+    await call('probe', 'POST', '/v1/probe/events', { probe: 'p1', site: 'dc1', events: [outage] });
+    await call('probe', 'POST', '/v1/probe/events', {
+      probe: 'p2',
+      site: 'dc2',
+      events: [{ ...outage, startMs: now - 40_000 }],
+    });
+    const a = await call('viewer', 'GET', '/v1/tiers/availability');
+    expect(a.status).toBe(200);
+    const v = a.body.vms.find((x: { vm: string }) => x.vm === 'rb1');
+    expect(v.outageMs).toBe(60_000);
+    expect(v.availability.percent).toBeLessThan(100);
+    const elapsed = a.body.periodEndMs - a.body.periodStartMs;
+    expect(v.availability.percent).toBeCloseTo(((elapsed - 60_000) / elapsed) * 100, 6);
+    expect(a.body.vms.find((x: { vm: string }) => x.vm === 'rb2').availability.percent).toBe(100);
+    const frontend = a.body.tiers.find((t: { tier: string }) => t.tier === 'frontend');
+    expect(frontend).toMatchObject({ vms: 2, minVm: 'rb1' });
+    expect((await call('viewer', 'GET', '/v1/tiers/availability?month=2026-13')).status).toBe(400);
+  });
+
   it('rate-limits one token past its requests per minute, with a clear 429, leaving other tokens alone', async () => {
     const t = await kz.token('viewer', { name: 'hasty' });
     const statuses: number[] = [];
