@@ -18,7 +18,13 @@ export function freePort(): Promise<number> {
  */
 export function labKeizokudConfig(
   lab: LabState,
-  o: { redisUrl: string; metricsPort: number; tls?: boolean; extra?: Record<string, unknown> },
+  o: {
+    redisUrl: string;
+    metricsPort: number;
+    apiPort?: number;
+    tls?: boolean;
+    extra?: Record<string, unknown>;
+  },
 ): Record<string, unknown> {
   const pki = lab.pki!;
   const { libvirt, ...extra } = (o.extra ?? {}) as { libvirt?: Record<string, unknown> };
@@ -43,6 +49,7 @@ export function labKeizokudConfig(
     libvirt: { ...tls, ...libvirt },
     redis: { url: o.redisUrl },
     metrics: { listen: `127.0.0.1:${o.metricsPort}` },
+    ...(o.apiPort !== undefined ? { api: { listen: `127.0.0.1:${o.apiPort}` } } : {}),
     ...extra,
   };
 }

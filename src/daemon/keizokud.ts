@@ -160,6 +160,7 @@ async function run(loaded: LoadedConfig): Promise<number> {
     },
     audit,
     redis,
+    metrics,
   );
   const apiDeps: ApiDeps = {
     snapshot: () => inventory.snapshot(),

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { type Job, Queue, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
+import type { Metrics } from '../metrics/registry.ts';
 import type { AuditLog } from '../store/audit.ts';
 import { bullConnection } from './connection.ts';
 import {
@@ -55,6 +56,7 @@ export class JobSystem {
     private readonly ports: MigrationPorts,
     private readonly audit: AuditLog,
     private readonly redis: Redis,
+    private readonly metrics?: Metrics,
   ) {
     this.queue = new Queue(QUEUE, { connection: this.connection(), prefix: `${prefix}bull` });
     this.slots = new Slots(redis, prefix);
@@ -186,6 +188,7 @@ export class JobSystem {
     };
     const actor = { actor: 'controller', actorName: 'controller', role: null };
     let result: MigrationResult;
+    this.metrics?.migrationsActive.inc();
     try {
       if (await this.redis.exists(attemptKey)) {
         result = await this.reconcile(req, attemptKey);
@@ -210,6 +213,7 @@ export class JobSystem {
         );
       }
     } finally {
+      this.metrics?.migrationsActive.dec();
       await this.slots.release(id, slotNames).catch(() => undefined);
       // The VM's lock is released only by its own job.
       await this.redis
@@ -222,6 +226,14 @@ export class JobSystem {
         .catch(() => undefined);
     }
     await this.redis.del(attemptKey, cancelKey);
+    const m = this.metrics;
+    if (m) {
+      m.migrations.inc({ outcome: result.outcome, reason: req.reason.split(':')[0]! });
+      if (result.outcome === 'succeeded' && result.totalMs !== null)
+        m.migrationDuration.observe(result.totalMs / 1000);
+      if (result.libvirtDowntimeMs !== null) m.migrationDowntime.observe(result.libvirtDowntimeMs / 1000);
+      for (const w of result.probe) m.migrationOutage.observe(w.outageMs / 1000);
+    }
     await this.audit.record({
       ...actor,
       action: 'migration.finish',

@@ -89,6 +89,35 @@ export function createMetrics() {
       labelNames: ['host', 'kind'],
       registers: [registry],
     }),
+    migrations: new Counter({
+      name: 'keizoku_migrations_total',
+      help: 'Finished migration jobs by outcome (succeeded, refused, aborted, cancelled, failed) and why they ran',
+      labelNames: ['outcome', 'reason'],
+      registers: [registry],
+    }),
+    migrationDuration: new Histogram({
+      name: 'keizoku_migration_duration_seconds',
+      help: "libvirt's migration call of a successful job, start to end",
+      buckets: [0.25, 0.5, 1, 2, 5, 10, 30, 60, 120, 300],
+      registers: [registry],
+    }),
+    migrationDowntime: new Histogram({
+      name: 'keizoku_migration_downtime_seconds',
+      help: "The guest's pause at the switch-over, as libvirt reported it",
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.3, 0.5, 1, 2],
+      registers: [registry],
+    }),
+    migrationOutage: new Histogram({
+      name: 'keizoku_migration_outage_seconds',
+      help: 'The longest outage (通信断) a probe agent saw during a migration',
+      buckets: [0.01, 0.025, 0.05, 0.1, 0.2, 0.3, 0.5, 1, 2, 5, 30, 60],
+      registers: [registry],
+    }),
+    migrationsActive: new Gauge({
+      name: 'keizoku_migrations_active',
+      help: 'Migration jobs being run by this replica',
+      registers: [registry],
+    }),
   };
   return m;
 }

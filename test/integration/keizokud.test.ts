@@ -48,6 +48,7 @@ describe('keizokud inventory against the lab', () => {
     const config = labKeizokudConfig(lab, {
       redisUrl: redis.url,
       metricsPort: port,
+      apiPort: await freePort(),
       tls: true,
       extra: {
         libvirt: { keepaliveIntervalSec: 1, keepaliveCount: 3 },

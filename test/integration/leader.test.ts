@@ -137,6 +137,7 @@ describe('two keizokud replicas', () => {
     const config = labKeizokudConfig(lab, {
       redisUrl: redis.url,
       metricsPort: port,
+      apiPort: await freePort(),
       extra: { leader: { leaseMs: 2_000, renewMs: 500 } },
     });
     writeFileSync(join(dir, `${name}.yaml`), JSON.stringify(config));

@@ -106,6 +106,7 @@ describe('resource limits: the burst experiment', () => {
     const config = labKeizokudConfig(lab, {
       redisUrl: redis.url,
       metricsPort: port,
+      apiPort: await freePort(),
       extra: {
         loops: { inventoryIntervalMs: 1_000, limitsIntervalMs: 1_000 },
         policies: { limitsFile: join(dir, 'limits.yaml') },
