@@ -56,32 +56,44 @@ export class PingParser {
     }
   }
 
-  /** Every probe seen so far, answered or not, in sequence order. */
+  /** Every probe seen so far (since the last forget), answered or not, in sequence order. */
   samples(): ProbeSample[] {
-    const first = Math.min(...[...this.replies.keys(), ...this.overdue.keys()]);
+    const first = Math.min(...this.replies.keys(), ...this.overdue.keys());
     if (!Number.isFinite(first)) return [];
-    const known = [...this.replies.entries()]
-      .map(([seq, r]) => [seq, r.sentAt] as const)
-      .sort((a, b) => a[0] - b[0]);
-    const sentAtOf = (seq: number): number => {
+    const out: ProbeSample[] = [];
+    // Lost probes without an "overdue" line sit between their answered neighbours, at the
+    // fixed interval: one sweep keeps the last answered probe, a second the next one.
+    let before: [number, number] | null = null;
+    const pending: number[] = [];
+    const place = (seq: number, after: [number, number] | null): number => {
       const o = this.overdue.get(seq);
       if (o !== undefined) return o;
-      // Between the nearest answered neighbours, at the fixed interval.
-      const before = [...known].reverse().find(([s]) => s < seq);
-      const after = known.find(([s]) => s > seq);
       if (before) return before[1] + (seq - before[0]) * this.intervalMs;
       if (after) return after[1] - (after[0] - seq) * this.intervalMs;
       return 0;
     };
-    const out: ProbeSample[] = [];
+    const flush = (after: [number, number] | null) => {
+      for (const seq of pending)
+        out.push({ address: this.address, seq, sentAt: place(seq, after), receivedAt: null });
+      pending.length = 0;
+    };
     for (let seq = first; seq <= this.maxSeq; seq++) {
       const r = this.replies.get(seq);
-      out.push(
-        r
-          ? { address: this.address, seq, sentAt: r.sentAt, receivedAt: r.receivedAt }
-          : { address: this.address, seq, sentAt: sentAtOf(seq), receivedAt: null },
-      );
+      if (!r) {
+        pending.push(seq);
+        continue;
+      }
+      flush([seq, r.sentAt]);
+      out.push({ address: this.address, seq, sentAt: r.sentAt, receivedAt: r.receivedAt });
+      before = [seq, r.sentAt];
     }
+    flush(null);
     return out;
+  }
+
+  /** Drops what was sent before `beforeMs` (a long-running agent keeps only recent probes here). */
+  forget(beforeMs: number): void {
+    for (const [seq, r] of this.replies) if (r.sentAt < beforeMs) this.replies.delete(seq);
+    for (const [seq, at] of this.overdue) if (at < beforeMs) this.overdue.delete(seq);
   }
 }

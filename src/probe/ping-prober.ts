@@ -59,6 +59,17 @@ export class PingProber {
     );
   }
 
+  /** Drops probes sent before `beforeMs` (and the parsers of earlier ping runs left empty). */
+  forget(beforeMs: number): void {
+    for (const p of this.parsers) p.forget(beforeMs);
+    while (this.parsers.length > 1 && this.parsers[0]!.samples().length === 0) this.parsers.shift();
+  }
+
+  /** The pid of the running ping, for teardown by pid. */
+  get pid(): number | null {
+    return this.child?.pid ?? null;
+  }
+
   /** Stops ping by its pid and waits for its last lines. */
   async stop(): Promise<ProbeSample[]> {
     this.stopped = true;
