@@ -94,17 +94,23 @@ async function run(c: ProbeConfig): Promise<number> {
   const timers: NodeJS.Timeout[] = [];
   if (c.controller) {
     let backoffMs = 1_000;
+    // A VM that leaves the list (or shows no state for a moment during a move) is kept for a
+    // minute, so that a migration does not cut its record in two.
+    const lastSeen = new Map<string, { target: Target; at: number }>();
     const follow = async () => {
       if (c.followController) {
         try {
           const { vms } = (await api('GET', '/v1/vms')) as {
             vms: { name: string; state: string; addresses: string[] }[];
           };
-          const fromController = vms
-            .filter((v) => v.state === 'running' && v.addresses.length > 0)
-            .map((v) => ({ name: v.name, addresses: v.addresses }));
+          const now = Date.now();
+          for (const v of vms)
+            if (v.addresses.length > 0)
+              lastSeen.set(v.name, { target: { name: v.name, addresses: v.addresses }, at: now });
+          for (const [name, s] of lastSeen) if (now - s.at > 60_000) lastSeen.delete(name);
           const names = new Set(configured.map((t) => t.name));
-          await agent.setTargets([...configured, ...fromController.filter((t) => !names.has(t.name))]);
+          const followed = [...lastSeen.values()].map((s) => s.target).filter((t) => !names.has(t.name));
+          await agent.setTargets([...configured, ...followed]);
         } catch (e) {
           log.warn({ err: (e as Error).message }, 'reading the VM list failed');
         }

@@ -65,6 +65,7 @@ describe('keizoku-probe against the lab', () => {
                 { name: 'pa1', host: 'h2', state: 'running', addresses: [address('pa1')] },
                 { name: 'pa2', host: 'h3', state: 'running', addresses: [address('pa2')] },
                 { name: 'noaddr', host: 'h1', state: 'running', addresses: [] },
+                { name: 'pa3', host: 'h1', state: 'shutoff', addresses: [] },
               ],
             }),
           );
@@ -116,7 +117,7 @@ controller: { url: "http://127.0.0.1:${controllerPort}", tokenFile: token, refre
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
-  it('follows the controller: probes the running VMs that have addresses, registers itself', async () => {
+  it('follows the controller: probes the VMs that have addresses, registers itself', async () => {
     const t = (await (await fetch(`${agentUrl}/v1/targets`)).json()) as { targets: { name: string }[] };
     expect(t.targets.map((x) => x.name).sort()).toEqual(['pa1', 'pa2']);
     expect(registrations.at(-1)).toMatchObject({ name: 'lab-probe', site: 'dc1', url: agentUrl });

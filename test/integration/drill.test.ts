@@ -1,0 +1,193 @@
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createVm, freePort, type LabState, readState } from '../../lab/index.ts';
+import { type RunningKeizokud, startKeizokud } from '../support/keizokud.ts';
+import { sharedLab } from '../support/lab-fixture.ts';
+import { startRedis } from '../support/redis.ts';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const ARTIFACTS = resolve('test-artifacts');
+
+/**
+ * Drills end to end: keizokud and a real keizoku-probe agent registered with it, a
+ * live-migration drill of 20 moves and a site-migration drill, each move measured by the
+ * agent and judged against the VM's tier; the HTML report opened in headless Chromium.
+ */
+describe('drills against the lab', () => {
+  let lab: LabState;
+  let kz: RunningKeizokud;
+  let redis: Awaited<ReturnType<typeof startRedis>>;
+  let admin: string;
+  let dir: string;
+  let agent: ChildProcess;
+  let agentOutput = '';
+
+  const runDrill = async (body: Record<string, unknown>, timeoutMs: number) => {
+    const r = await kz.request('POST', '/v1/drills', admin, body);
+    expect(r.status, JSON.stringify(r.body)).toBe(202);
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const d = await kz.request('GET', `/v1/drills/${r.body.id}`, admin);
+      if (d.body.status !== 'queued' && d.body.status !== 'running') return d.body;
+      if (Date.now() > deadline) throw new Error(`drill still ${d.body.status} after ${timeoutMs} ms`);
+      await sleep(500);
+    }
+  };
+
+  beforeAll(async () => {
+    redis = await startRedis();
+    lab = sharedLab();
+    await Promise.all([
+      createVm(lab.id, { name: 'dr1', host: 'h1' }),
+      createVm(lab.id, { name: 'dr2', host: 'h3' }),
+    ]);
+    lab = readState(lab.id)!;
+    dir = mkdtempSync(join(tmpdir(), 'kz-drill-'));
+    kz = await startKeizokud(lab, redis.url, {
+      vms: [
+        { match: { name: 'dr1' }, tier: 'frontend', limits: 'standard' },
+        { match: { name: 'dr2' }, tier: 'core', limits: 'standard' },
+      ],
+      drills: { dir: join(dir, 'reports') },
+      migration: { sessionCheckPort: 7 },
+    });
+    admin = await kz.token('admin');
+    writeFileSync(join(dir, 'probe-token'), `${await kz.token('probe', { name: 'lab-probe' })}\n`);
+    const port = await freePort();
+    writeFileSync(
+      join(dir, 'probe.yaml'),
+      `name: lab-probe
+site: dc1
+listen: 127.0.0.1:${port}
+intervalMs: 20
+followController: true
+controller: { url: "${kz.url}", tokenFile: probe-token, refreshSec: 1 }
+`,
+    );
+    agent = spawn('node', ['bin/keizoku-probe.mjs', '--config', join(dir, 'probe.yaml')], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    agent.stdout!.on('data', (b: Buffer) => (agentOutput += b.toString()));
+    agent.stderr!.on('data', (b: Buffer) => (agentOutput += b.toString()));
+    // Registered with keizokud and probing both VMs.
+    for (let i = 0; i < 150; i++) {
+      const probes = await kz.request('GET', '/v1/probes', admin);
+      const targets = await fetch(`http://127.0.0.1:${port}/v1/targets`).then(
+        (r) => r.json() as Promise<{ targets: { name: string; samples: number }[] }>,
+        () => ({ targets: [] }),
+      );
+      const probing = ['dr1', 'dr2'].every((vm) =>
+        targets.targets.some((t) => t.name === vm && t.samples > 50),
+      );
+      if (probes.body.probes?.length === 1 && probing) break;
+      await sleep(200);
+    }
+  }, 180_000);
+
+  afterAll(async () => {
+    if (agent && agent.exitCode === null) {
+      const exited = new Promise((r) => agent.once('exit', r));
+      agent.kill('SIGTERM');
+      await exited;
+    }
+    await kz?.stop();
+    await redis?.stop();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('runs a live-migration drill of 20 moves, each measured by the probe and judged against the tier', async () => {
+    const d = await runDrill({ scenario: 'live-migration', vm: 'dr1', count: 20, pauseMs: 300 }, 300_000);
+    expect(d.error, agentOutput.slice(-2000)).toBeNull();
+    const report = d.report;
+    expect(report.moves).toHaveLength(20);
+    for (const m of report.moves) {
+      expect(m.mechanism).toBe('live-migration');
+      expect(m.probe, `move ${m.index}`).not.toBeNull();
+      expect(m.probe.sent).toBeGreaterThan(20);
+      expect(m.libvirtDowntimeMs).toBeGreaterThan(0);
+      expect(m.sessionSurvived).toBe(true);
+      expect(m.verdict.status).toBe(m.probe.outageMs <= 2_000 ? 'pass' : 'fail');
+    }
+    expect(report.summary.mechanisms).toHaveLength(1);
+    expect(report.summary.mechanisms[0]).toMatchObject({
+      mechanism: 'live-migration',
+      moves: 20,
+      measured: 20,
+      objectiveMs: 2_000,
+    });
+    // The probe's record covers the whole drill, moves included.
+    expect(report.rtt.length).toBeGreaterThan(1_000);
+    expect(report.rtt[0].tMs - report.startedAt).toBeLessThan(2_000);
+    expect(d.status).toBe(report.summary.overall.status === 'pass' ? 'passed' : 'failed');
+    expect(d.status).toBe('passed');
+    // Kept as files too, and rendered by the API.
+    const files = readdirSync(join(dir, 'reports'))
+      .filter((f) => f.startsWith(d.id))
+      .sort();
+    expect(files).toEqual([`${d.id}.html`, `${d.id}.json`, `${d.id}.md`]);
+    const md = await kz.request('GET', `/v1/drills/${d.id}?format=md`, admin);
+    expect(md.body).toContain('実施回数');
+
+    // The HTML opens in headless Chromium and shows the table and the chart.
+    const html = await fetch(`${kz.url}/v1/drills/${d.id}?format=html`, {
+      headers: { authorization: `Bearer ${admin}` },
+    });
+    const page = await html.text();
+    expect(page).toContain('<svg');
+    expect(page).toContain('失敗率');
+    expect(page).not.toMatch(/(src|href)="https?:/);
+    mkdirSync(ARTIFACTS, { recursive: true });
+    const htmlFile = join(ARTIFACTS, 'drill-lab-report.html');
+    const png = join(ARTIFACTS, 'drill-lab-report.png');
+    writeFileSync(htmlFile, page);
+    rmSync(png, { force: true });
+    const shot = spawnSync(
+      'chromium',
+      [
+        '--headless',
+        '--no-sandbox',
+        '--disable-gpu',
+        `--screenshot=${png}`,
+        '--window-size=1280,1800',
+        `file://${htmlFile}`,
+      ],
+      { encoding: 'utf8', timeout: 60_000 },
+    );
+    expect(existsSync(png), shot.stderr).toBe(true);
+    expect(statSync(png).size).toBeGreaterThan(20_000);
+  }, 360_000);
+
+  it('runs a site-migration drill across the WAN, judged against the core tier', async () => {
+    const d = await runDrill({ scenario: 'site-migration', vm: 'dr2', count: 2, pauseMs: 300 }, 240_000);
+    expect(d.error).toBeNull();
+    expect(d.report.moves.map((m: { from: string; to: string }) => `${m.from}->${m.to}`)).toEqual([
+      expect.stringMatching(/^h3->h[12]$/),
+      expect.stringMatching(/^h[12]->h3$/),
+    ]);
+    expect(d.report.summary.mechanisms[0]).toMatchObject({
+      mechanism: 'cross-site-live-migration',
+      objectiveMs: 30_000,
+    });
+    expect(d.status).toBe('passed');
+  }, 300_000);
+
+  it('refuses a drill it cannot judge or run, with the reason', async () => {
+    const r = await kz.request('POST', '/v1/drills', admin, { scenario: 'host-failure', vm: 'dr1' });
+    expect(r.status).toBe(400);
+    const noTier = await kz.request('POST', '/v1/drills', admin, { scenario: 'live-migration', vm: 'rb9' });
+    expect(noTier.status).toBe(409);
+    expect(noTier.body.error.message).toBe('no VM named "rb9"');
+    const cli = spawnSync('node', ['bin/keizoku.mjs', 'drill', 'list', '--json'], {
+      encoding: 'utf8',
+      env: { ...process.env, KEIZOKU_URL: kz.url, KEIZOKU_TOKEN: admin, KEIZOKU_CONFIG: '' },
+    });
+    expect(cli.status, cli.stderr).toBe(0);
+    expect(JSON.parse(cli.stdout).drills.map((x: { status: string }) => x.status)).toEqual([
+      'passed',
+      'passed',
+    ]);
+  });
+});
