@@ -1,23 +1,16 @@
-// The demo: a lab of 3 libvirt hosts over 2 sites, two guests, Redis and keizokud watching
-// the hosts over TLS and capping one guest's CPU, then a live migration within a site and one
-// across the WAN, each measured by libvirt and by ping from outside; keizokud re-applies the
-// cap on the destination.
-import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+// The demo: a lab of 3 libvirt hosts over 2 sites with four guests; Redis, keizokud (TLS to
+// every host) and a keizoku-probe agent following keizokud's VM list; host h1 put into
+// maintenance (its VMs evacuated live, each move measured by the probe), then a
+// live-migration drill whose table is printed with pass/fail against the VM's tier. On a
+// terminal everything stays up until Ctrl-C, then all of it is torn down.
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import {
-  createVm,
-  downLab,
-  freePort,
-  labKeizokudConfig,
-  labStatus,
-  readState,
-  upLab,
-  virshMigrate,
-} from '../lab/index.ts';
+import { createVm, downLab, freePort, labKeizokudConfig, readState, upLab } from '../lab/index.ts';
 
 const id = Number(process.env.KEIZOKU_LAB_ID ?? 0);
+const DRILL_MOVES = Number(process.env.DEMO_DRILL_MOVES ?? 10);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 async function until<T>(fn: () => Promise<T | undefined>, timeoutMs: number): Promise<T | undefined> {
@@ -25,7 +18,7 @@ async function until<T>(fn: () => Promise<T | undefined>, timeoutMs: number): Pr
   while (Date.now() < deadline) {
     const v = await fn().catch(() => undefined);
     if (v !== undefined) return v;
-    await sleep(200);
+    await sleep(250);
   }
   return undefined;
 }
@@ -37,12 +30,12 @@ async function main() {
   const teardown = async () => {
     if (torn) return;
     torn = true;
-    for (const c of children) if (c.exitCode === null) c.kill('SIGTERM');
-    await sleep(500);
+    for (const c of children.reverse()) if (c.exitCode === null) c.kill('SIGTERM');
+    await sleep(1_000);
     for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
     await downLab(id);
     rmSync(dir, { recursive: true, force: true });
-    console.log(`== lab ${id}, keizokud and redis torn down`);
+    console.log(`== lab ${id}, keizokud, keizoku-probe and redis torn down`);
   };
   process.on('SIGINT', () => void teardown().then(() => process.exit(130)));
   process.on('SIGTERM', () => void teardown().then(() => process.exit(143)));
@@ -52,7 +45,9 @@ async function main() {
   try {
     await Promise.all([
       createVm(id, { name: 'web1', host: 'h1' }),
-      createVm(id, { name: 'core1', host: 'h3', disk: 'local' }),
+      createVm(id, { name: 'web2', host: 'h1' }),
+      createVm(id, { name: 'batch1', host: 'h2' }),
+      createVm(id, { name: 'db1', host: 'h3' }),
     ]);
     const state = readState(id)!;
     for (const h of state.layout.hosts) console.log(`   ${h.name} (${h.site}) ${h.tlsUri}`);
@@ -77,62 +72,116 @@ async function main() {
         { stdio: 'ignore' },
       ),
     );
-    const metricsPort = await freePort();
+    const [apiPort, metricsPort, probePort] = [await freePort(), await freePort(), await freePort()];
     const config = labKeizokudConfig(state, {
       redisUrl: `redis://127.0.0.1:${redisPort}/0`,
       metricsPort,
+      apiPort,
       tls: true,
       extra: {
-        loops: { inventoryIntervalMs: 2_000, limitsIntervalMs: 2_000 },
-        vms: [{ match: { name: 'web1' }, tier: 'frontend', limits: 'capped-50' }],
+        loops: { inventoryIntervalMs: 2_000, limitsIntervalMs: 5_000 },
+        audit: { dir: join(dir, 'audit') },
+        drills: { dir: join(dir, 'drills') },
+        migration: { sessionCheckPort: 7 },
+        vms: [
+          { match: { name: 'web*' }, tier: 'frontend', limits: 'standard' },
+          { match: { name: 'db1' }, tier: 'core', limits: 'standard' },
+          { match: { name: 'batch*' }, tier: 'low', limits: 'capped-50' },
+        ],
       },
     });
-    writeFileSync(join(dir, 'keizokud.yaml'), JSON.stringify(config, null, 2));
-    children.push(
-      spawn('node', ['bin/keizokud.mjs', '--config', join(dir, 'keizokud.yaml')], {
-        stdio: ['ignore', 'ignore', 'inherit'],
-      }),
-    );
-    const metricsUrl = `http://127.0.0.1:${metricsPort}/metrics`;
-    const metrics = () => fetch(metricsUrl).then((r) => r.text());
-    const compliance = (t: string) =>
-      t.match(/keizoku_vm_limits_compliance\{vm="web1",host="(\w+)",status="(\w+)"\} 1/);
-    const ready = await until(async () => {
-      const t = await metrics();
-      return (t.match(/^keizoku_host_up\{[^}]*\} 1$/gm)?.length ?? 0) === 3 && compliance(t) ? t : undefined;
-    }, 30_000);
-    if (!ready) throw new Error('keizokud did not report the lab within 30 s');
-    const c = compliance(ready)!;
-    console.log(
-      `== keizokud (metrics at ${metricsUrl}): 3 hosts up over TLS; web1 limits profile capped-50 on ${c[1]}: ${c[2]}`,
-    );
-
-    console.log('== live migrations (virsh), pinged every 10 ms from outside the hosts');
-    const rows = [
-      await virshMigrate(state, 'web1', 'h1', 'h2'),
-      await virshMigrate(state, 'core1', 'h3', 'h1', ['--copy-storage-all']),
-    ];
-    console.log(
-      'move                                     total ms  libvirt downtime ms  pings sent  lost  longest gap ms',
-    );
-    for (const r of rows) {
-      const move = `${r.vm} ${r.from} -> ${r.to} ${r.flags.join(' ')}`;
-      console.log(
-        `${move.padEnd(41)}${String(r.elapsedMs).padStart(8)}  ${String(r.downtimeMs).padStart(19)}  ${String(r.ping.sent).padStart(10)}  ${String(r.ping.sent - r.ping.received).padStart(4)}  ${String(r.ping.maxGapMs).padStart(14)}`,
+    const configFile = join(dir, 'keizokud.yaml');
+    writeFileSync(configFile, JSON.stringify(config, null, 2));
+    const log = (name: string) => join(dir, `${name}.log`);
+    const daemon = (args: string[], name: string) => {
+      const fd = openSync(log(name), 'a');
+      const c = spawn('node', args, { stdio: ['ignore', fd, fd] });
+      children.push(c);
+      return c;
+    };
+    daemon(['bin/keizokud.mjs', '--config', configFile], 'keizokud');
+    const url = `http://127.0.0.1:${apiPort}`;
+    const token = (name: string, role: string) => {
+      const r = spawnSync(
+        'node',
+        ['bin/keizokud.mjs', 'token', 'create', '--config', configFile, '--name', name, '--role', role],
+        {
+          encoding: 'utf8',
+        },
       );
-    }
-    const after = await until(async () => {
-      const m = compliance(await metrics());
-      return m?.[1] === 'h2' ? m : undefined;
-    }, 15_000);
-    console.log(
-      `== keizokud: web1 limits on ${after?.[1] ?? '?'} after the move: ${after?.[2] ?? 'not seen yet'}`,
+      if (r.status !== 0) throw new Error(`token create: ${r.stderr}`);
+      const file = join(dir, `${name}.token`);
+      writeFileSync(file, r.stdout, { mode: 0o600 });
+      return file;
+    };
+    const adminToken = token('demo-admin', 'admin');
+    token('lab-probe', 'probe');
+    writeFileSync(
+      join(dir, 'probe.yaml'),
+      `name: lab-probe\nsite: dc1\nlisten: 127.0.0.1:${probePort}\nintervalMs: 20\nfollowController: true\ncontroller: { url: "${url}", tokenFile: lab-probe.token, refreshSec: 2 }\n`,
     );
-    const s = await labStatus(readState(id)!);
-    for (const v of s.vms) console.log(`   ${v.name} now ${v.state} on ${v.host}`);
+    daemon(['bin/keizoku-probe.mjs', '--config', join(dir, 'probe.yaml')], 'keizoku-probe');
+    const env = { ...process.env, KEIZOKU_URL: url, KEIZOKU_CONFIG: '', KEIZOKU_TOKEN: '' };
+    const cli = (...args: string[]) => {
+      console.log(`$ keizoku ${args.join(' ')}`);
+      return spawnSync('node', ['bin/keizoku.mjs', '--token-file', adminToken, ...args], {
+        stdio: 'inherit',
+        env,
+      }).status;
+    };
+    const authed = (path: string) =>
+      fetch(url + path, {
+        headers: { authorization: `Bearer ${readFileSync(adminToken, 'utf8').trim()}` },
+      }).then((r) => r.json() as Promise<Record<string, unknown>>);
+    const ready = await until(async () => {
+      const hosts = (await authed('/v1/hosts')).hosts as { health: string }[];
+      const vms = (await authed('/v1/vms')).vms as { state: string }[];
+      const probes = (await authed('/v1/probes')).probes as unknown[];
+      const probing = await fetch(`http://127.0.0.1:${probePort}/v1/targets`).then(
+        (r) => r.json() as Promise<{ targets: { samples: number }[] }>,
+      );
+      return hosts.every((h) => h.health === 'up') &&
+        vms.filter((v) => v.state === 'running').length === 4 &&
+        probes.length === 1 &&
+        probing.targets.length === 4 &&
+        probing.targets.every((t) => t.samples > 50)
+        ? true
+        : undefined;
+    }, 60_000);
+    if (!ready) throw new Error(`keizokud and the probe did not see the lab within 60 s (logs in ${dir})`);
+    console.log(
+      `== keizokud API ${url}, /metrics http://127.0.0.1:${metricsPort}/metrics; keizoku-probe http://127.0.0.1:${probePort}/metrics`,
+    );
+    cli('host', 'list');
+    cli('vm', 'list');
+
+    console.log('== maintenance of h1: its VMs move live to the other host of dc1, measured by the probe');
+    cli('host', 'maintenance', 'h1', '--enter', '--wait');
+    cli('host', 'list');
+    cli('host', 'maintenance', 'h1', '--exit');
+
+    console.log(
+      `== a live-migration drill of ${DRILL_MOVES} moves of web1, judged against its tier (frontend: outage <= 2 s)`,
+    );
+    const drill = cli(
+      'drill',
+      'run',
+      'live-migration',
+      '--vm',
+      'web1',
+      '--count',
+      String(DRILL_MOVES),
+      '--pause',
+      '500',
+      '--wait',
+    );
+    console.log(`== drill ${drill === 0 ? 'passed' : 'did not pass'}; reports in ${join(dir, 'drills')}`);
+    cli('tier', 'compliance');
+
     if (process.stdin.isTTY) {
       console.log(
-        `== lab ${id}, keizokud and redis stay up: 'npm run lab -- status', curl ${metricsUrl}. Ctrl-C tears it all down.`,
+        `== everything stays up. Try: KEIZOKU_URL=${url} npx keizoku --token-file ${adminToken} job list | audit | drill list
+   curl http://127.0.0.1:${metricsPort}/metrics; npm run lab -- status --lab ${id}. Ctrl-C tears it all down.`,
       );
       await new Promise(() => undefined);
     }
