@@ -19,7 +19,10 @@ describe('VM schedules against the lab', () => {
   beforeAll(async () => {
     redis = await startRedis();
     lab = sharedLab();
-    await createVm(lab.id, { name: 'sc1', host: 'h2' });
+    await Promise.all([
+      createVm(lab.id, { name: 'sc1', host: 'h2' }),
+      createVm(lab.id, { name: 'sc2', host: 'h2' }),
+    ]);
     lab = readState(lab.id)!;
     kz = await startKeizokud(lab, redis.url, {}, (config) => {
       // Today (in Tokyo) is on the calendar, so a start that skips holidays must not fire.
@@ -39,6 +42,13 @@ describe('VM schedules against the lab', () => {
         },
         { name: 'office', vms: ['nothing-*'], start: '* * * * * *', skipHolidays: true },
       ];
+      config.vms = [{ match: { name: 'sc2' }, tier: 'frontend' }];
+      config.drills = {
+        dir: join(process.env.TMPDIR ?? '/tmp', `kz-drills-${process.pid}`),
+        scheduled: [
+          { name: 'drill-often', cron: '*/20 * * * * *', scenario: 'live-migration', vm: 'sc2', count: 1 },
+        ],
+      };
     });
     admin = await kz.token('admin');
   }, 120_000);
@@ -76,6 +86,26 @@ describe('VM schedules against the lab', () => {
     expect(actions).toContain('schedule.start:succeeded');
   }, 120_000);
 
+  it('runs a scheduled drill as the controller, judged like any drill (no probe here: not measured)', async () => {
+    interface Drill {
+      status: string;
+      requestedBy: string;
+      movesDone: number;
+      summary: { reason: string };
+    }
+    let drill: Drill | undefined;
+    for (let i = 0; i < 120 && !drill; i++) {
+      const list = (await kz.request('GET', '/v1/drills', admin)).body.drills as Drill[];
+      drill = list.find((d) => d.status !== 'queued' && d.status !== 'running');
+      if (!drill) await sleep(500);
+    }
+    expect(drill).toMatchObject({ requestedBy: 'controller', movesDone: 1, status: 'failed' });
+    expect(drill!.summary.reason).toMatch(/could not be judged: #1 \(not measured\)/);
+    const s = (await kz.request('GET', '/v1/schedules/drill-often', admin)).body;
+    expect(s.kind).toBe('drill');
+    expect(s.runs[0]).toMatchObject({ action: 'drill', vms: ['sc2'], failed: [] });
+  }, 90_000);
+
   it('skips a start on a day of the holiday calendar and says so', async () => {
     const office = (await kz.request('GET', '/v1/schedules/office', admin)).body;
     expect(office.runs.length).toBeGreaterThan(0);
@@ -85,7 +115,7 @@ describe('VM schedules against the lab', () => {
       skipped: expect.stringMatching(/is a holiday \(test day\)$/),
     });
     const list = (await kz.request('GET', '/v1/schedules', admin)).body.schedules;
-    expect(list.map((s: { name: string }) => s.name)).toEqual(['night', 'office']);
+    expect(list.map((s: { name: string }) => s.name)).toEqual(['night', 'office', 'drill-often']);
     expect(list[0].nextStop).toBeGreaterThan(Date.now() - 1_000);
   });
 });
