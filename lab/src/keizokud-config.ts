@@ -43,8 +43,16 @@ export function labKeizokudConfig(
             insecure: true,
             site: h.site,
             managementAddress: h.mgmtAddress,
+            fence: { method: 'lab', labId: lab.id },
           }
-        : { name: h.name, uri: h.uri, insecure: true, site: h.site, managementAddress: h.mgmtAddress },
+        : {
+            name: h.name,
+            uri: h.uri,
+            insecure: true,
+            site: h.site,
+            managementAddress: h.mgmtAddress,
+            fence: { method: 'lab', labId: lab.id },
+          },
     ),
     libvirt: { ...tls, ...libvirt },
     redis: { url: o.redisUrl },

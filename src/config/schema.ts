@@ -159,9 +159,9 @@ const drillsSchema = z.strictObject({
       z.strictObject({
         name,
         cron,
-        scenario: z.enum(['live-migration', 'site-migration']),
+        scenario: z.enum(['live-migration', 'site-migration', 'host-failure']),
         vm: name,
-        count: z.int().min(1).max(1000).default(10),
+        count: z.int().min(1).max(1000).optional(),
         to: name.optional(),
       }),
     )

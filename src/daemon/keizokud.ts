@@ -20,6 +20,7 @@ import {
   parseListen,
 } from '../config/index.ts';
 import { DrillSystem } from '../drills/runner.ts';
+import { fencerFor } from '../fence/fencer.ts';
 import { bullConnection } from '../jobs/connection.ts';
 import { JobSystem } from '../jobs/queue.ts';
 import type { ConnectOptions } from '../libvirt/index.ts';
@@ -189,6 +190,8 @@ async function run(loaded: LoadedConfig): Promise<number> {
       windows: (vm, from, to) => probeWindows({ redis, prefix: PREFIX }, vm, from, to),
       series: (vm, from, to) => probeSeries({ redis, prefix: PREFIX }, vm, from, to),
     },
+    fencer: fencerFor(new Map(config.hosts.map((h) => [h.name, h.fence]))),
+    clientFor: (h) => inventory.clientFor(h),
     audit,
     dir: config.drills.dir,
     timeZone: config.timeZone,
@@ -202,7 +205,7 @@ async function run(loaded: LoadedConfig): Promise<number> {
       drills.enqueue({
         scenario: d.scenario as 'live-migration',
         vm: d.vm,
-        count: d.count,
+        count: d.count ?? (d.scenario === 'host-failure' ? 1 : 10),
         ...(d.to ? { to: d.to } : {}),
         pauseMs: 1000,
         requestedBy: controller,

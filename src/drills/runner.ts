@@ -7,8 +7,10 @@ import type { Mechanism } from '../config/index.ts';
 import type { ClusterSnapshot } from '../core/model.ts';
 import { type PlacementContext, rankHosts } from '../core/placement.ts';
 import type { Tiers } from '../core/tiers.ts';
+import type { Fencer } from '../fence/fencer.ts';
 import type { MigrationRequest, ProbeWindow } from '../jobs/migrate.ts';
 import type { JobSystem, JobView } from '../jobs/queue.ts';
+import type { LibvirtClient } from '../libvirt/client.ts';
 import type { AuditLog } from '../store/audit.ts';
 import {
   buildReport,
@@ -30,7 +32,7 @@ import {
  * Reports are also written to drills.dir as ID.json, ID.md and ID.html.
  */
 
-export const RUNNABLE_SCENARIOS = ['live-migration', 'site-migration'] as const;
+export const RUNNABLE_SCENARIOS = ['live-migration', 'site-migration', 'host-failure'] as const;
 export type RunnableScenario = (typeof RUNNABLE_SCENARIOS)[number];
 
 export interface DrillRequest {
@@ -79,6 +81,8 @@ export interface DrillDeps {
   tierOf(vm: string): string | null;
   tiers: Tiers;
   probes: ProbeSeries;
+  fencer: Fencer;
+  clientFor(host: string): LibvirtClient | null;
   audit: AuditLog;
   dir: string;
   timeZone: string;
@@ -144,10 +148,20 @@ export class DrillSystem {
     if (!tier)
       throw new DrillError(`${req.vm} has no tier assigned: a drill is judged against the VM's tier`);
     const site = snap.hosts.get(vm.host)?.site;
+    if (req.scenario === 'host-failure') {
+      if (req.count !== 1) throw new DrillError('a host-failure drill fences the host once: count must be 1');
+      const why = this.d.fencer.canCycle(vm.host);
+      if (why) throw new DrillError(why);
+    }
     let b = req.to;
     if (b === undefined) {
+      const ranked = (sites: string[]) =>
+        rankHosts(snap, vm, this.d.placement, { sites }).find((v) => v.feasible);
       const sites = snap.sites.filter((s) => (req.scenario === 'site-migration' ? s !== site : s === site));
-      const best = rankHosts(snap, vm, this.d.placement, { sites }).find((v) => v.feasible);
+      // A failover restarts in the site if it can, else in another site.
+      const best =
+        ranked(sites) ??
+        (req.scenario === 'host-failure' ? ranked(snap.sites.filter((s) => s !== site)) : undefined);
       if (!best)
         throw new DrillError(
           req.scenario === 'site-migration'
@@ -163,7 +177,14 @@ export class DrillSystem {
       throw new DrillError(
         `${b} is in ${site}, the site ${req.vm} is in: a site-migration drill needs another site`,
       );
-    const mechanism: Mechanism = bSite === site ? 'live-migration' : 'cross-site-live-migration';
+    const mechanism: Mechanism =
+      req.scenario === 'host-failure'
+        ? bSite === site
+          ? 'failover'
+          : 'cross-site-failover'
+        : bSite === site
+          ? 'live-migration'
+          : 'cross-site-live-migration';
     return { a: vm.host, b, tier, mechanism };
   }
 
@@ -267,7 +288,13 @@ export class DrillSystem {
     const moves: DrillMoveInput[] = [];
     let at = a;
     let stopped: string | null = null;
-    for (let i = 1; i <= req.count; i++) {
+    if (req.scenario === 'host-failure') {
+      const r = await this.hostFailure(req, a, b, mechanism);
+      if (r.move) moves.push(r.move);
+      stopped = r.stopped;
+      record.movesDone = moves.length;
+    }
+    for (let i = 1; i <= req.count && req.scenario !== 'host-failure'; i++) {
       const to = at === a ? b : a;
       let job: JobView | null;
       try {
@@ -338,6 +365,98 @@ export class DrillSystem {
       report.summary.overall.reason = `The drill stopped early: ${stopped}. ${report.summary.overall.reason}`;
     }
     return report;
+  }
+
+  /**
+   * Powers the VM's host off (the lab's switch), restarts the VM from its definition on
+   * `to`, and measures the time until the probe sees it answer again (the RTO); then powers
+   * the host on and removes the stale definition there. The VM is never started twice: its
+   * old host is off before the restart.
+   */
+  private async hostFailure(
+    req: DrillRequest,
+    from: string,
+    to: string,
+    mechanism: Mechanism,
+  ): Promise<{ move: DrillMoveInput | null; stopped: string | null }> {
+    const src = this.d.clientFor(from);
+    const dst = this.d.clientFor(to);
+    if (!src || !dst) return { move: null, stopped: `host ${!src ? from : to} is not connected` };
+    const xml = await src.getXml(await src.lookupByName(req.vm), 2 /* VIR_DOMAIN_XML_INACTIVE */);
+    const actor = { actor: 'controller', actorName: 'controller', role: null };
+    const t0 = Date.now();
+    await this.d.fencer.powerOff(from);
+    await this.d.audit.record({
+      ...actor,
+      action: 'host.fence',
+      target: from,
+      params: { drill: req.id },
+      outcome: 'succeeded',
+    });
+    let stopped: string | null = null;
+    let answeredAt: number | null = null;
+    try {
+      const dom = await dst.defineXml(xml);
+      await dst.start(dom);
+      await this.d.audit.record({
+        ...actor,
+        action: 'vm.restart',
+        target: req.vm,
+        params: { drill: req.id, from, to },
+        outcome: 'succeeded',
+      });
+      const deadline = Date.now() + 180_000;
+      while (answeredAt === null && Date.now() < deadline) {
+        await sleep(500);
+        const s = await this.d.probes.series(req.vm, t0, Date.now()).catch(() => ({ rtt: [] }));
+        // The first reply after the outage the fence began.
+        let seenLoss = false;
+        for (const p of s.rtt) {
+          if (p.rttMs === null) seenLoss = true;
+          else if (seenLoss) {
+            answeredAt = p.tMs + p.rttMs;
+            break;
+          }
+        }
+      }
+      if (answeredAt === null)
+        stopped = `${req.vm} did not answer the probe within 180 s of the restart on ${to}`;
+    } catch (e) {
+      stopped = `restart of ${req.vm} on ${to} failed: ${(e as Error).message}`;
+    } finally {
+      await this.d.fencer.powerOn(from).catch((e: Error) => {
+        stopped ??= `powering ${from} on again failed: ${e.message}`;
+      });
+      // The healed host still has the VM defined (shut off): it runs on `to` now.
+      for (let i = 0; i < 60; i++) {
+        const c = this.d.clientFor(from);
+        const dom = c ? await c.lookupByName(req.vm).catch(() => null) : null;
+        if (c && dom) {
+          await c.undefine(dom).catch(() => undefined);
+          break;
+        }
+        await sleep(500);
+      }
+    }
+    if (answeredAt === null) return { move: null, stopped };
+    await sleep(1_500);
+    const w = (await this.d.probes.windows(req.vm, t0 - 1_000, answeredAt + 1_500).catch(() => []))[0];
+    return {
+      move: {
+        index: 1,
+        vm: req.vm,
+        mechanism,
+        from,
+        to,
+        startedMs: t0,
+        endedMs: answeredAt,
+        totalMs: answeredAt - t0,
+        libvirtDowntimeMs: null,
+        probe: figures(w),
+        sessionSurvived: null,
+      },
+      stopped,
+    };
   }
 
   private write(report: DrillReport): void {

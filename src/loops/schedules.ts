@@ -37,10 +37,10 @@ export interface SchedulesOptions {
     cron: string;
     scenario: string;
     vm: string;
-    count: number;
+    count?: number;
     to?: string;
   }[];
-  runDrill?: (d: { scenario: string; vm: string; count: number; to?: string }) => Promise<{ id: string }>;
+  runDrill?: (d: { scenario: string; vm: string; count?: number; to?: string }) => Promise<{ id: string }>;
   audit: AuditLog;
   redis: Redis;
   prefix: string;
@@ -188,7 +188,7 @@ export class SchedulesLoop {
   }
 
   private async fireDrill(
-    d: { name: string; scenario: string; vm: string; count: number; to?: string },
+    d: { name: string; scenario: string; vm: string; count?: number; to?: string },
     at: Date,
   ): Promise<void> {
     if (!this.o.isLeader() || !this.o.runDrill) return;

@@ -174,9 +174,57 @@ controller: { url: "${kz.url}", tokenFile: probe-token, refreshSec: 1 }
     expect(d.status).toBe('passed');
   }, 300_000);
 
+  it('runs a host-failure drill: fences the host, restarts the VM in the other site, measures the RTO', async () => {
+    const d = await runDrill({ scenario: 'host-failure', vm: 'dr2' }, 300_000);
+    expect(d.error).toBeNull();
+    expect(d.report.summary.overall.reason).not.toMatch(/stopped early/);
+    const [move] = d.report.moves;
+    expect(move).toMatchObject({ mechanism: 'cross-site-failover', from: 'h3', libvirtDowntimeMs: null });
+    expect(move.to).toMatch(/^h[12]$/);
+    // The RTO runs from the power-off to the first reply the probe saw after the restart.
+    expect(move.totalMs).toBeGreaterThan(1_000);
+    expect(move.probe.outageMs).toBeGreaterThan(1_000);
+    // The RTO counts from the fence request, the outage from the first probe the VM missed.
+    expect(move.probe.outageMs).toBeLessThanOrEqual(move.totalMs);
+    expect(move.totalMs - move.probe.outageMs).toBeLessThan(1_500);
+    expect(d.report.summary.mechanisms[0]).toMatchObject({ objectiveMs: 70_000 });
+    expect(d.status).toBe('passed');
+    // Runs on exactly one host, defined only there; the fence and restart are audited.
+    const defined: string[] = [];
+    const running: string[] = [];
+    for (const h of lab.layout.hosts) {
+      const all = spawnSync(
+        'ip',
+        ['netns', 'exec', h.netns, 'virsh', '-q', '-c', h.uri, 'list', '--all', '--name'],
+        {
+          encoding: 'utf8',
+        },
+      ).stdout;
+      const act = spawnSync('ip', ['netns', 'exec', h.netns, 'virsh', '-q', '-c', h.uri, 'list', '--name'], {
+        encoding: 'utf8',
+      }).stdout;
+      if (all.split('\n').includes('dr2')) defined.push(h.name);
+      if (act.split('\n').includes('dr2')) running.push(h.name);
+    }
+    expect(running).toEqual([move.to]);
+    expect(defined).toEqual([move.to]);
+    const audit = await kz.request('GET', '/v1/audit?actor=controller&limit=50', admin);
+    const actions = audit.body.entries.map(
+      (e: { action: string; target: string }) => `${e.action} ${e.target}`,
+    );
+    expect(actions).toEqual(expect.arrayContaining(['host.fence h3', 'vm.restart dr2', 'drill.finish dr2']));
+  }, 360_000);
+
   it('refuses a drill it cannot judge or run, with the reason', async () => {
-    const r = await kz.request('POST', '/v1/drills', admin, { scenario: 'host-failure', vm: 'dr1' });
+    const r = await kz.request('POST', '/v1/drills', admin, { scenario: 'burst', vm: 'dr1' });
     expect(r.status).toBe(400);
+    const twice = await kz.request('POST', '/v1/drills', admin, {
+      scenario: 'host-failure',
+      vm: 'dr1',
+      count: 3,
+    });
+    expect(twice.status).toBe(409);
+    expect(twice.body.error.message).toBe('a host-failure drill fences the host once: count must be 1');
     const noTier = await kz.request('POST', '/v1/drills', admin, { scenario: 'live-migration', vm: 'rb9' });
     expect(noTier.status).toBe(409);
     expect(noTier.body.error.message).toBe('no VM named "rb9"');
@@ -186,6 +234,7 @@ controller: { url: "${kz.url}", tokenFile: probe-token, refreshSec: 1 }
     });
     expect(cli.status, cli.stderr).toBe(0);
     expect(JSON.parse(cli.stdout).drills.map((x: { status: string }) => x.status)).toEqual([
+      'passed',
       'passed',
       'passed',
     ]);

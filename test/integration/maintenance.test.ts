@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createVm, type LabState, type PingSummary, readState, startPing, virsh } from '../../lab/index.ts';
 import { type RunningKeizokud, startKeizokud } from '../support/keizokud.ts';
 import { sharedLab } from '../support/lab-fixture.ts';
+import { type RunningProbe, startProbeAgent } from '../support/probe-agent.ts';
 import { startRedis } from '../support/redis.ts';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -14,6 +15,7 @@ describe('host maintenance against the lab', () => {
   let redis: Awaited<ReturnType<typeof startRedis>>;
   let admin: string;
   let h2CapacityMiB: number;
+  let probe: RunningProbe;
 
   const running = async (hostName: string) => {
     const h = lab.layout.hosts.find((x) => x.name === hostName)!;
@@ -64,9 +66,11 @@ describe('host maintenance against the lab', () => {
     });
     admin = await kz.token('admin');
     await waitSeen([...VMS, 'mtx']);
+    probe = await startProbeAgent(kz, VMS);
   }, 180_000);
 
   afterAll(async () => {
+    await probe?.stop();
     await kz?.stop();
     await redis?.stop();
   });
@@ -122,6 +126,12 @@ describe('host maintenance against the lab', () => {
       expect(s.maxGapMs, vm).toBeLessThan(2_000);
       const job = jobs.find((j) => j.vm === vm);
       expect(job.result.libvirtDowntimeMs, vm).toBeGreaterThan(0);
+      // The probe agent's view of the move is recorded with the job: it kept answering.
+      const seenByProbe = job.result.probe[0];
+      expect(seenByProbe, vm).toMatchObject({ probe: 'test-probe' });
+      expect(seenByProbe.sent, vm).toBeGreaterThan(20);
+      expect(seenByProbe.outageMs, vm).toBeLessThan(2_000);
+      expect(seenByProbe.lost, vm).toBeLessThan(seenByProbe.sent / 2);
     }
     const h1 = (await kz.request('GET', '/v1/hosts/h1', admin)).body;
     expect(h1.maintenance).toBe(true);

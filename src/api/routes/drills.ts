@@ -27,7 +27,7 @@ export function drillRoutes(app: FastifyInstance, drills: DrillSystem, timeZone:
           properties: {
             scenario: { type: 'string', enum: [...RUNNABLE_SCENARIOS] },
             vm: { type: 'string', pattern: NAME_PATTERN },
-            count: { type: 'integer', minimum: 1, maximum: 1000, default: 10 },
+            count: { type: 'integer', minimum: 1, maximum: 1000, description: 'default 10; host-failure: 1' },
             to: { type: 'string', pattern: NAME_PATTERN },
             pauseMs: { type: 'integer', minimum: 0, maximum: 600_000, default: 1000 },
           },
@@ -36,13 +36,14 @@ export function drillRoutes(app: FastifyInstance, drills: DrillSystem, timeZone:
       },
     },
     async (req, reply) => {
-      const b = req.body as {
-        scenario: 'live-migration';
+      const body = req.body as {
+        scenario: (typeof RUNNABLE_SCENARIOS)[number];
         vm: string;
-        count: number;
+        count?: number;
         to?: string;
         pauseMs: number;
       };
+      const b = { ...body, count: body.count ?? (body.scenario === 'host-failure' ? 1 : 10) };
       if (decide(req.principal!, 'vm.migrate', b.vm) !== 'allow')
         throw new ApiError(404, 'not_found', `no VM named "${b.vm}"`);
       try {

@@ -29,14 +29,14 @@ export function drillCommands(program: Command): void {
       'live-migration (back and forth within the site) or site-migration (to another site and back)',
     )
     .requiredOption('--vm <vm>', 'the VM to move')
-    .option('--count <n>', 'moves to make', '10')
+    .option('--count <n>', 'moves to make (default 10; host-failure: 1)')
     .option('--to <host>', 'the other host (default: the best one)')
     .option('--pause <ms>', 'pause between moves', '1000')
     .option('--wait', 'follow the drill and print its table; exit code 0 only when it passes')
     .action(async (scenario: string, o: Record<string, string | boolean | undefined>, cmd: Command) => {
-      const count = Number(o.count);
+      const count = o.count === undefined ? undefined : Number(o.count);
       const pauseMs = Number(o.pause);
-      if (!Number.isInteger(count) || count < 1)
+      if (count !== undefined && (!Number.isInteger(count) || count < 1))
         throw new CliError(`--count "${o.count}": expected a whole number`, EXIT.usage);
       if (!Number.isInteger(pauseMs) || pauseMs < 0)
         throw new CliError(`--pause "${o.pause}": expected milliseconds`, EXIT.usage);
@@ -44,7 +44,7 @@ export function drillCommands(program: Command): void {
       const rec = await api.call<DrillRecord>('POST', '/v1/drills', {
         scenario,
         vm: o.vm,
-        count,
+        ...(count !== undefined ? { count } : {}),
         pauseMs,
         ...(o.to ? { to: o.to } : {}),
       });
