@@ -2,11 +2,12 @@
 // 6 VMs, and a ClusterSnapshot build for 1,000 hosts x 20,000 VMs made from the observations
 // recorded in that lab. Prints one JSON object on the last line.
 import pino from 'pino';
-import { createVm, downLab, LabError, listLabIds, readState, upLab } from '../lab/index.ts';
+import { createVm, downLab, readState } from '../lab/index.ts';
 import type { HostObservation } from '../src/core/model.ts';
 import { buildSnapshot } from '../src/core/snapshot.ts';
 import { InventoryLoop } from '../src/loops/inventory.ts';
 import { createMetrics } from '../src/metrics/registry.ts';
+import { upFreeLab } from './free-lab.ts';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 20);
 const median = (xs: number[]) => {
@@ -14,19 +15,6 @@ const median = (xs: number[]) => {
   return (s[(s.length - 1) >> 1]! + s[s.length >> 1]!) / 2;
 };
 const mib = (b: number) => Number((b / 1024 / 1024).toFixed(1));
-
-async function freeLab(): Promise<number> {
-  for (let id = 10; id <= 49; id++) {
-    if (listLabIds().includes(id)) continue;
-    try {
-      await upLab({ id, hosts: 3, sites: 2, owner: 'bench' });
-      return id;
-    } catch (e) {
-      if (!(e instanceof LabError && e.message.includes('already up'))) throw e;
-    }
-  }
-  throw new Error('no free lab id');
-}
 
 /** 1,000 hosts x 20 VMs from one recorded host observation, two rounds apart for rates. */
 function synthetic(recorded: HostObservation, hosts: number, vmsPerHost: number, shift: number) {
@@ -53,7 +41,7 @@ function synthetic(recorded: HostObservation, hosts: number, vmsPerHost: number,
 }
 
 async function main() {
-  const id = await freeLab();
+  const id = await upFreeLab({ hosts: 3, sites: 2 });
   try {
     const lab = readState(id)!;
     await Promise.all(

@@ -4,8 +4,9 @@
 // Prints one JSON object on the last line.
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { createVm, downLab, LabError, listLabIds, readState, upLab } from '../lab/index.ts';
+import { createVm, downLab, readState } from '../lab/index.ts';
 import { connectLibvirt } from '../src/libvirt/index.ts';
+import { upFreeLab } from './free-lab.ts';
 
 const execFileP = promisify(execFile);
 const RUNS = Number(process.env.BENCH_RUNS ?? 30);
@@ -16,21 +17,8 @@ const median = (xs: number[]) => {
   return (s[(s.length - 1) >> 1]! + s[s.length >> 1]!) / 2;
 };
 
-async function freeLab(): Promise<number> {
-  for (let id = 10; id <= 49; id++) {
-    if (listLabIds().includes(id)) continue;
-    try {
-      await upLab({ id, hosts: 1, sites: 1, owner: 'bench' });
-      return id;
-    } catch (e) {
-      if (!(e instanceof LabError && e.message.includes('already up'))) throw e;
-    }
-  }
-  throw new Error('no free lab id');
-}
-
 async function main() {
-  const id = await freeLab();
+  const id = await upFreeLab({ hosts: 1, sites: 1 });
   try {
     for (let i = 0; i < VMS; i += 5) {
       await Promise.all(

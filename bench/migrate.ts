@@ -2,18 +2,10 @@
 // interleaved with 10 by raw `virsh migrate --live --p2p`, within a site (h1 <-> h2). Each move
 // is pinged every 10 ms from outside the hosts by the same independent capture; outage = the
 // longest gap between replies. Prints one JSON object on the last line.
-import {
-  createVm,
-  downLab,
-  LabError,
-  listLabIds,
-  readState,
-  startPing,
-  upLab,
-  virshMigrate,
-} from '../lab/index.ts';
+import { createVm, downLab, readState, startPing, virshMigrate } from '../lab/index.ts';
 import { startKeizokud } from '../test/support/keizokud.ts';
 import { startRedis } from '../test/support/redis.ts';
+import { upFreeLab } from './free-lab.ts';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 10);
 const VM = 'bm1';
@@ -28,21 +20,8 @@ const p95 = (xs: number[]) => {
 };
 const r1 = (x: number) => Math.round(x * 10) / 10;
 
-async function freeLab(): Promise<number> {
-  for (let id = 10; id <= 49; id++) {
-    if (listLabIds().includes(id)) continue;
-    try {
-      await upLab({ id, hosts: 3, sites: 2, owner: 'bench' });
-      return id;
-    } catch (e) {
-      if (!(e instanceof LabError && e.message.includes('already up'))) throw e;
-    }
-  }
-  throw new Error('no free lab id');
-}
-
 async function main() {
-  const id = await freeLab();
+  const id = await upFreeLab({ hosts: 3, sites: 2 });
   const redis = await startRedis();
   let kz: Awaited<ReturnType<typeof startKeizokud>> | undefined;
   try {
