@@ -49,6 +49,8 @@ export async function startKeizokud(
     extra: {
       audit: { dir: auditDir },
       loops: { inventoryIntervalMs: 1_000 },
+      // The shared lab gathers dozens of 1-vCPU guests on hosts of 2 CPUs.
+      placement: { cpuOvercommit: 32 },
       ...extra,
       api: { listen: `127.0.0.1:${apiPort}`, ...((extra.api as object) ?? {}) },
     },
