@@ -1,5 +1,4 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { computeWindow } from '../../src/probe/outage.ts';
 import type { ProbeAgent } from './agent.ts';
 
 /**
@@ -13,62 +12,44 @@ function send(res: ServerResponse, status: number, body: unknown): void {
   res.writeHead(status, { 'content-type': 'application/json' }).end(`${JSON.stringify(body)}\n`);
 }
 
+/** Epoch milliseconds: digits only (a fraction allowed), so `1e3`, `0x10` or `-5` are refused. */
+const EPOCH_MS = /^\d{1,15}(\.\d+)?$/;
+
 export function windowReply(
   agent: ProbeAgent,
   o: { intervalMs: number; timeoutMs: number },
   q: URLSearchParams,
   now = Date.now(),
-) {
+): { status: number; body: unknown } {
+  const bad = (message: string) => ({ status: 400, body: { error: { message } } });
   const target = q.get('target');
-  const from = Number(q.get('from'));
-  const to = Number(q.get('to'));
-  if (!target) return { status: 400, body: { error: { message: 'query: target is required' } } };
-  if (
-    !Number.isFinite(from) ||
-    !Number.isFinite(to) ||
-    q.get('from') === null ||
-    q.get('to') === null ||
-    from > to
-  )
-    return {
-      status: 400,
-      body: { error: { message: 'query: from and to must be epoch milliseconds with from <= to' } },
-    };
-  if (!agent.has(target)) return { status: 404, body: { error: { message: `not probing "${target}"` } } };
-  // Probes of the last moments may still get their reply: they are not yet counted as lost.
-  const until = Math.min(to, now - 2 * o.intervalMs);
-  const samples = agent.samples(target, from, until);
-  const w = computeWindow(samples, { intervalMs: o.intervalMs, timeoutMs: o.timeoutMs, from, to: until });
-  const longest = w.outages.reduce<(typeof w.outages)[number] | null>(
-    (a, b) => (a && a.durationMs >= b.durationMs ? a : b),
-    null,
-  );
+  if (!target) return bad('query: target is required (the name of a probed target)');
+  const fromText = q.get('from');
+  const toText = q.get('to');
+  if (fromText === null || !EPOCH_MS.test(fromText))
+    return bad(`query: from must be epoch milliseconds, got ${JSON.stringify(fromText)}`);
+  if (toText === null || !EPOCH_MS.test(toText))
+    return bad(`query: to must be epoch milliseconds, got ${JSON.stringify(toText)}`);
+  const from = Number(fromText);
+  const to = Number(toText);
+  if (from > to) return bad(`query: from (${fromText}) is after to (${toText})`);
+  const withSamples = q.get('samples');
+  if (withSamples !== null && withSamples !== '0' && withSamples !== '1')
+    return bad(`query: samples must be 0 or 1, got ${JSON.stringify(withSamples)}`);
+  // Probes of the last moments may still get their reply: they are not counted yet.
+  const until = Math.max(from, Math.min(to, now - 2 * o.intervalMs));
+  const w = agent.window(target, from, until);
+  if (!w) return { status: 404, body: { error: { message: `not probing a target named "${target}"` } } };
   return {
     status: 200,
     body: {
       target,
-      addresses: Object.keys(w.perAddress),
-      fromMs: from,
-      toMs: until,
+      addresses: agent.targets().find((t) => t.name === target)?.addresses ?? [],
       intervalMs: o.intervalMs,
-      sent: w.sent,
-      lost: w.lost,
-      lossRate: w.lossRate,
-      rttMinMs: w.rttMs?.min ?? null,
-      rttMaxMs: w.rttMs?.max ?? null,
-      rttAvgMs: w.rttMs?.avg ?? null,
-      outageMs: Math.round(w.outageMs * 10) / 10,
-      outageStartMs: longest?.start ?? null,
-      outageEndMs: longest?.end ?? null,
-      outages: w.outages.map((x) => ({
-        startMs: x.start,
-        endMs: x.end,
-        durationMs: x.durationMs,
-        lost: x.lostSlots,
-      })),
-      ...(q.get('samples') === '1'
+      ...w.stats,
+      ...(withSamples === '1'
         ? {
-            samples: samples
+            samples: w.samples
               .sort((a, b) => a.sentAt - b.sentAt)
               .map((s) => ({
                 tMs: s.sentAt,

@@ -37,18 +37,29 @@ export class SampleRing {
     this.seq++;
   }
 
-  /** Samples sent within [fromMs, toMs], oldest first. */
+  /**
+   * Samples sent within [fromMs, toMs], oldest first. Their sequence numbers are negative (the
+   * ring's own count), so they never merge with a prober's samples of the same address.
+   */
   between(fromMs: number, toMs: number): ProbeSample[] {
     const out: ProbeSample[] = [];
     const firstSeq = this.seq - this.length;
-    for (let k = 0; k < this.length; k++) {
+    // Send times only grow (push refuses older ones): binary search for the first in range.
+    let lo = 0;
+    let hi = this.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (this.sent[(this.start + mid) % this.capacity]! < fromMs) lo = mid + 1;
+      else hi = mid;
+    }
+    for (let k = lo; k < this.length; k++) {
       const i = (this.start + k) % this.capacity;
       const t = this.sent[i]!;
-      if (t < fromMs || t > toMs) continue;
+      if (t > toMs) break;
       const r = this.rtt[i]!;
       out.push({
         address: this.address,
-        seq: firstSeq + k,
+        seq: -1 - (firstSeq + k),
         sentAt: t,
         receivedAt: Number.isNaN(r) ? null : t + r,
       });

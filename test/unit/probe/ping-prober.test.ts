@@ -1,0 +1,64 @@
+import { describe, expect, it } from 'vitest';
+import { computeWindow } from '../../../src/probe/outage.ts';
+import { PingProber } from '../../../src/probe/ping-prober.ts';
+
+const alive = (pid: number): boolean => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+describe('PingProber', () => {
+  it('pings 127.0.0.1 every 20 ms from one long-lived ping: replies, no outage, stopped by pid', async () => {
+    const prober = new PingProber('127.0.0.1', { intervalMs: 20 });
+    prober.start();
+    const pid = prober.pid!;
+    expect(pid).toBeGreaterThan(0);
+    await new Promise((r) => setTimeout(r, 1_000));
+    expect(prober.pid).toBe(pid); // still the same process: none spawned per packet
+    const samples = await prober.stop();
+    expect(alive(pid)).toBe(false);
+    const w = computeWindow(samples);
+    expect(w.received).toBeGreaterThan(10);
+    expect(w).toMatchObject({ lost: 0, outageMs: 0, outages: [] });
+    expect(w.rttMs!.max).toBeLessThan(20);
+    // iputils paces -i 0.02 at about 24 ms here (docs/probe.md); never faster than asked.
+    expect(w.medianIntervalMs!).toBeGreaterThanOrEqual(19.5);
+    expect(w.medianIntervalMs!).toBeLessThan(40);
+    expect(prober.restarts).toBe(0);
+  });
+
+  it('restarts a ping that exits, with backoff, and counts a run that never probed as a lost probe', async () => {
+    let t = 1_000;
+    const prober = new PingProber('127.0.0.1', {
+      intervalMs: 20,
+      command: 'false', // exits at once without output, like ping with no route
+      restartMinMs: 10,
+      restartMaxMs: 40,
+      now: () => (t += 100),
+    });
+    prober.start();
+    while (prober.restarts < 3) await new Promise((r) => setTimeout(r, 5));
+    const samples = await prober.stop();
+    expect(samples.length).toBeGreaterThanOrEqual(3);
+    expect(samples.every((s) => s.receivedAt === null && s.address === '127.0.0.1')).toBe(true);
+    expect(new Set(samples.map((s) => s.seq)).size).toBe(samples.length);
+    expect(computeWindow(samples).outages[0]).toMatchObject({ start: 1_100, open: true });
+  });
+
+  it('keeps the last stderr line of the command for diagnosis', async () => {
+    // `ls` rejects ping's options on stderr; no name lookup, no traffic.
+    const prober = new PingProber('127.0.0.1', { intervalMs: 20, command: 'ls', restartMinMs: 1_000 });
+    prober.start();
+    while (prober.lastError === null) await new Promise((r) => setTimeout(r, 5));
+    await prober.stop();
+    expect(prober.lastError).toMatch(/^(ls: |Try )/);
+  });
+
+  it('refuses intervals below what iputils allows', () => {
+    expect(() => new PingProber('127.0.0.1', { intervalMs: 1 })).toThrow(RangeError);
+  });
+});
