@@ -28,8 +28,8 @@ export const probeConfigSchema = z
     intervalMs: z.int().min(10).max(10_000).default(100),
     /** A reply later than this counts as lost. */
     timeoutMs: z.int().min(10).max(10_000).default(1_000),
-    /** How long samples are kept for /v1/window. */
-    retentionSec: z.int().min(10).max(86_400).default(600),
+    /** How long samples are kept for /v1/window (16 bytes a probe). */
+    retentionSec: z.int().min(10).max(86_400).default(900),
     /** An outage is reported when it lasted at least this many intervals. */
     reportAfterIntervals: z.int().min(1).max(1000).default(2),
     controller: z
@@ -51,6 +51,19 @@ export const probeConfigSchema = z
   .refine((c) => c.followController || c.targets.length > 0, {
     message: 'expected targets, followController: true, or both',
     path: ['targets'],
+  })
+  .superRefine((c, ctx) => {
+    const seen = new Map<string, number>();
+    c.targets.forEach((t, i) => {
+      const first = seen.get(t.name);
+      if (first !== undefined)
+        ctx.addIssue({
+          code: 'custom',
+          message: `"${t.name}" is already the name of targets[${first}]`,
+          path: ['targets', i, 'name'],
+        });
+      else seen.set(t.name, i);
+    });
   });
 
 export type ProbeConfig = z.output<typeof probeConfigSchema> & { token: string | null };

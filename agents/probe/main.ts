@@ -2,8 +2,9 @@ import { parseArgs } from 'node:util';
 import pino from 'pino';
 import { isConfigError } from '../../src/config/errors.ts';
 import { parseListen } from '../../src/config/formats.ts';
-import { type OutageReport, ProbeAgent, type Target } from './agent.ts';
+import { ProbeAgent, type Target } from './agent.ts';
 import { formatProbeConfigError, loadProbeConfig, type ProbeConfig } from './config.ts';
+import { ControllerLink } from './controller.ts';
 import { startServer } from './server.ts';
 
 const USAGE = `usage: keizoku-probe --config FILE [--check-config]
@@ -45,15 +46,24 @@ export async function main(argv: string[]): Promise<number> {
     process.stdout.write(`${args.config}: ok\n`);
     return 0;
   }
-  return run(config);
+  try {
+    return await run(config);
+  } catch (e) {
+    // Starting failed (e.g. the listen address is taken): one line, no stack trace.
+    process.stderr.write(`keizoku-probe: ${(e as Error).message}\n`);
+    return 1;
+  }
 }
 
+/** How often the agent registers with keizokud (its registration expires if it stops). */
+const REGISTER_EVERY_MS = 10_000;
+
 async function run(c: ProbeConfig): Promise<number> {
-  // The token is never logged.
+  // The token is never logged: it lives in the ControllerLink's request headers only.
   const log = pino({ base: { service: 'keizoku-probe', probe: c.name, site: c.site } });
   const listen = parseListen(c.listen);
   if (!listen.ok) throw new Error('listen did not parse after validation');
-  const pending: OutageReport[] = [];
+  let link: ControllerLink | null = null;
   const agent = new ProbeAgent({
     intervalMs: c.intervalMs,
     timeoutMs: c.timeoutMs,
@@ -61,11 +71,7 @@ async function run(c: ProbeConfig): Promise<number> {
     reportAfterIntervals: c.reportAfterIntervals,
     onOutage: (o) => {
       log.info(o, 'outage');
-      if (c.controller) {
-        pending.push(o);
-        // Bounded: the oldest are dropped if the controller stays away for long.
-        if (pending.length > 10_000) pending.splice(0, pending.length - 10_000);
-      }
+      link?.enqueue(o);
     },
   });
   const server = await startServer(agent, {
@@ -73,83 +79,45 @@ async function run(c: ProbeConfig): Promise<number> {
     intervalMs: c.intervalMs,
     timeoutMs: c.timeoutMs,
   });
-  const selfUrl = `http://${listen.value.host.includes(':') ? `[${listen.value.host}]` : listen.value.host}:${(server.address() as { port: number }).port}`;
+  const host = listen.value.host.includes(':') ? `[${listen.value.host}]` : listen.value.host;
+  const selfUrl = `http://${host}:${(server.address() as { port: number }).port}`;
   agent.start();
   const configured: Target[] = c.targets.map((t) => ({ name: t.name, addresses: [...t.addresses] }));
   await agent.setTargets(configured);
 
-  const api = async (method: string, path: string, body?: unknown) => {
-    const r = await fetch(`${c.controller!.url}${path}`, {
-      method,
-      headers: {
-        authorization: `Bearer ${c.token}`,
-        ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
-      },
-      ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-      signal: AbortSignal.timeout(5_000),
-    });
-    if (!r.ok) throw new Error(`${method} ${path}: HTTP ${r.status} ${(await r.text()).slice(0, 200)}`);
-    return r.json() as Promise<unknown>;
-  };
   const timers: NodeJS.Timeout[] = [];
-  if (c.controller) {
-    let backoffMs = 1_000;
-    // A VM that leaves the list (or shows no state for a moment during a move) is kept for a
-    // minute, so that a migration does not cut its record in two.
-    const lastSeen = new Map<string, { target: Target; at: number }>();
+  if (c.controller && c.token) {
+    const l = new ControllerLink({
+      url: c.controller.url.replace(/\/+$/, ''),
+      token: c.token,
+      probe: c.name,
+      site: c.site,
+      selfUrl,
+      intervalMs: c.intervalMs,
+    });
+    link = l;
     const follow = async () => {
-      if (c.followController) {
-        try {
-          const { vms } = (await api('GET', '/v1/vms')) as {
-            vms: { name: string; state: string; addresses: string[] }[];
-          };
-          const now = Date.now();
-          for (const v of vms)
-            if (v.addresses.length > 0)
-              lastSeen.set(v.name, { target: { name: v.name, addresses: v.addresses }, at: now });
-          for (const [name, s] of lastSeen) if (now - s.at > 60_000) lastSeen.delete(name);
-          const names = new Set(configured.map((t) => t.name));
-          const followed = [...lastSeen.values()].map((s) => s.target).filter((t) => !names.has(t.name));
-          await agent.setTargets([...configured, ...followed]);
-        } catch (e) {
-          log.warn({ err: (e as Error).message }, 'reading the VM list failed');
-        }
+      if (!c.followController) return;
+      try {
+        const names = new Set(configured.map((t) => t.name));
+        const followed = (await l.followed()).filter((t) => !names.has(t.name));
+        await agent.setTargets([...configured, ...followed]);
+      } catch (e) {
+        log.warn({ err: (e as Error).message }, 'reading the VM list failed');
       }
     };
     const register = () =>
-      api('POST', '/v1/probes', { name: c.name, site: c.site, url: selfUrl, intervalMs: c.intervalMs }).catch(
-        (e: Error) => log.warn({ err: e.message }, 'registration failed'),
-      );
+      l.register().catch((e: Error) => log.warn({ err: e.message }, 'registration failed'));
     const push = async () => {
-      if (pending.length === 0) return;
-      const batch = pending.slice(0, 500);
-      try {
-        await api('POST', '/v1/probe/events', { probe: c.name, site: c.site, events: batch });
-        pending.splice(0, batch.length);
-        backoffMs = 1_000;
-      } catch (e) {
-        log.warn(
-          { err: (e as Error).message, pending: pending.length, retryMs: backoffMs },
-          'pushing outages failed',
-        );
-        await new Promise((r) => setTimeout(r, backoffMs));
-        backoffMs = Math.min(60_000, backoffMs * 2);
-      }
+      const r = await l.push();
+      if (r && 'error' in r)
+        log.warn({ err: r.error, pending: l.pendingCount, retryMs: r.retryInMs }, 'pushing outages failed');
     };
     await follow();
     await register();
     timers.push(setInterval(() => void follow(), c.controller.refreshSec * 1000));
-    timers.push(setInterval(() => void register(), 5_000));
-    let pushing = false;
-    timers.push(
-      setInterval(() => {
-        if (pushing) return;
-        pushing = true;
-        void push().finally(() => {
-          pushing = false;
-        });
-      }, 1_000),
-    );
+    timers.push(setInterval(() => void register(), REGISTER_EVERY_MS));
+    timers.push(setInterval(() => void push(), 1_000));
   }
   log.info(
     { listen: selfUrl, targets: agent.targets().length, intervalMs: c.intervalMs },
@@ -157,16 +125,18 @@ async function run(c: ProbeConfig): Promise<number> {
   );
   return new Promise<number>((resolve) => {
     let stopping = false;
-    const stop = async () => {
+    const stop = async (signal: string) => {
       if (stopping) return;
       stopping = true;
       for (const t of timers) clearInterval(t);
+      const pids = agent.pids();
       await agent.stop();
       await new Promise<void>((r) => server.close(() => r()));
-      log.info({}, 'stopped');
+      server.closeAllConnections();
+      log.info({ signal, pingsStopped: pids.length }, 'stopped');
       resolve(0);
     };
-    process.on('SIGTERM', () => void stop());
-    process.on('SIGINT', () => void stop());
+    process.once('SIGTERM', () => void stop('SIGTERM'));
+    process.once('SIGINT', () => void stop('SIGINT'));
   });
 }
