@@ -14,8 +14,14 @@ const SECONDS = Number(process.env.BENCH_SECONDS ?? 30);
 const TICK = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim());
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** utime+stime (ticks) and RSS (kB) of a process and all its descendants. */
-function usage(root: number): { ticks: number; rssKb: number; pids: number } {
+/** utime+stime (ticks) and RSS (kB) of a process and all its descendants (and of the root alone). */
+function usage(root: number): {
+  ticks: number;
+  rssKb: number;
+  pids: number;
+  rootTicks: number;
+  rootRssKb: number;
+} {
   const children = (pid: number): number[] => {
     try {
       return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8')
@@ -30,13 +36,21 @@ function usage(root: number): { ticks: number; rssKb: number; pids: number } {
   let ticks = 0;
   let rssKb = 0;
   let pids = 0;
+  let rootTicks = 0;
+  let rootRssKb = 0;
   const walk = (pid: number) => {
     try {
       const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
       const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      ticks += Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14]);
-      const rss = /VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-      rssKb += Number(rss?.[1] ?? 0);
+      // utime, stime, and those of waited-for children (a ping that exited and was restarted)
+      const t = Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14]);
+      const rss = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0);
+      ticks += t;
+      rssKb += rss;
+      if (pid === root) {
+        rootTicks = t;
+        rootRssKb = rss;
+      }
       pids++;
     } catch {
       return;
@@ -44,7 +58,7 @@ function usage(root: number): { ticks: number; rssKb: number; pids: number } {
     for (const c of children(pid)) walk(c);
   };
   walk(root);
-  return { ticks, rssKb, pids };
+  return { ticks, rssKb, pids, rootTicks, rootRssKb };
 }
 
 const pct = (xs: number[], p: number) => {
@@ -111,11 +125,13 @@ async function main() {
         seconds: SECONDS,
         processes: b.pids,
         cpu_percent: r1(cpuPercent),
+        cpu_percent_agent: r1(((b.rootTicks - a.rootTicks) / TICK / ((t1 - t0) / 1000)) * 100),
         cpu_percent_per_target: Math.round((cpuPercent / TARGETS) * 1000) / 1000,
         rss_mib: r1(b.rssKb / 1024),
+        rss_mib_agent: r1(b.rootRssKb / 1024),
         send_interval_p50_ms: r1(pct(spacing, 0.5)),
         send_interval_p95_ms: r1(pct(spacing, 0.95)),
-        send_interval_max_ms: r1(Math.max(...spacing)),
+        send_interval_max_ms: r1(spacing.reduce((m, x) => Math.max(m, x), 0)),
         probes_per_target_per_s_median: r1(pct(perTarget, 0.5) / SECONDS),
         loss_rate: Number((lost / Math.max(1, sent)).toFixed(5)),
       }),
