@@ -1,7 +1,12 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import {
   createVm,
   fenceHost,
+  freePort,
   healHost,
   type LabState,
   readState,
@@ -47,11 +52,62 @@ describe('probe against the lab', () => {
     expect(Math.abs(w.outageMs - capture.maxGapMs)).toBeLessThanOrEqual(2 * INTERVAL_MS + 16);
   });
 
-  it('keeps a TCP session to the guest through a live migration, and loses it when the host is fenced', async () => {
+  it('the agent at 10 ms, with a second address that never answers: no false loss, same outage as a capture', async () => {
     const address = lab.vms.find((v) => v.name === 'pr1')!.address; // on h2 after the previous test
+    // In the lab's service network, never given to a VM (they get .10-.250): ARP never resolves.
+    const dead = lab.layout.svcNet.replace(/\.0\/24$/, '.252');
+    const dir = mkdtempSync(join(tmpdir(), 'kz-probe-'));
+    const port = await freePort();
+    const url = `http://127.0.0.1:${port}`;
+    writeFileSync(
+      join(dir, 'probe.yaml'),
+      `name: lab-probe\nsite: dc1\nlisten: 127.0.0.1:${port}\nintervalMs: 10\ntargets:\n  - { name: pr1, addresses: [${address}, ${dead}] }\n`,
+    );
+    const agent: ChildProcess = spawn(
+      'node',
+      ['bin/keizoku-probe.mjs', '--config', join(dir, 'probe.yaml')],
+      {
+        stdio: ['ignore', 'ignore', 'inherit'],
+      },
+    );
+    type Stats = { sent: number; lost: number; outageMs: number; outages: { open: boolean }[] };
+    const window = async (from: number, to: number) =>
+      (await (await fetch(`${url}/v1/window?target=pr1&from=${from}&to=${to}`)).json()) as Stats;
+    try {
+      const started = Date.now();
+      for (let i = 0; i < 50; i++) {
+        await new Promise((r) => setTimeout(r, 200));
+        if ((await fetch(`${url}/v1/targets`).catch(() => null))?.ok) break;
+      }
+      await new Promise((r) => setTimeout(r, 1_500));
+      const t0 = Date.now();
+      const m = await virshMigrate(lab, 'pr1', 'h2', 'h1', [], 10);
+      await new Promise((r) => setTimeout(r, 2_500)); // settled
+      const before = await window(started + 500, t0);
+      const w = await window(t0 - 500, Date.now() - 500);
+      console.log(
+        `agent at 10 ms: sent ${w.sent}, lost ${w.lost}, outage ${w.outageMs} ms; capture gap ${m.ping.maxGapMs} ms; libvirt ${m.downtimeMs} ms`,
+      );
+      // The dead address alone is no loss while the VM answers.
+      expect(before.sent).toBeGreaterThan(30);
+      expect(before.lost).toBe(0);
+      expect(w.outages).toHaveLength(1);
+      expect(w.outages[0]!.open).toBe(false);
+      // ping at -i 0.01 sends every ~16 ms: within two such intervals of the capture's longest gap.
+      expect(Math.abs(w.outageMs - m.ping.maxGapMs)).toBeLessThanOrEqual(2 * 16 + 16);
+    } finally {
+      const exited = new Promise((r) => agent.once('exit', r));
+      agent.kill('SIGTERM');
+      expect(await exited).toBe(0);
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('keeps a TCP session to the guest through a live migration, and loses it when the host is fenced', async () => {
+    const address = lab.vms.find((v) => v.name === 'pr1')!.address; // on h1 after the previous test
     const session = new TcpSessionCheck({ host: address, port: 7, heartbeatMs: 50, breakAfterMs: 3_000 });
     await session.start();
-    await virshMigrate(lab, 'pr1', 'h2', 'h1');
+    await virshMigrate(lab, 'pr1', 'h1', 'h2');
     await new Promise((r) => setTimeout(r, 500));
     const moved = session.stop();
     console.log(`session through migration: ${JSON.stringify(moved)}`);
@@ -60,14 +116,14 @@ describe('probe against the lab', () => {
 
     const lost = new TcpSessionCheck({ host: address, port: 7, heartbeatMs: 50, breakAfterMs: 1_000 });
     await lost.start();
-    await fenceHost(lab.id, 'h1');
+    await fenceHost(lab.id, 'h2');
     try {
       await new Promise((r) => setTimeout(r, 2_000));
       const r = lost.stop();
       expect(r.survived).toBe(false);
       expect(r.reason).toMatch(/no echo/);
     } finally {
-      await healHost(lab.id, 'h1');
+      await healHost(lab.id, 'h2');
     }
   });
 });
