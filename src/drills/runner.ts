@@ -302,7 +302,7 @@ export class DrillSystem {
           vm: req.vm,
           from: at,
           to,
-          copyStorage: false,
+          copyStorage: 'auto',
           requestedBy: req.requestedBy,
           reason: `drill:${req.id}`,
           ...(req.policy ? { policy: req.policy } : {}),

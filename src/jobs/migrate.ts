@@ -15,7 +15,8 @@ export interface MigrationRequest {
   vm: string;
   from: string;
   to: string;
-  copyStorage: boolean;
+  /** Copy local disks: always, never, or 'auto' (only when a disk is missing on the destination: maintenance, drills). */
+  copyStorage: boolean | 'auto';
   /** Who asked: a token, or the controller for maintenance and drills. */
   requestedBy: { id: string; name: string };
   /** api, maintenance:HOST, drill:ID, … */
@@ -142,11 +143,11 @@ export async function libvirtChecks(
     const there = await dst.hasVolumePath(file);
     checks.push({
       check: 'storage',
-      ok: there || req.copyStorage,
+      ok: there || req.copyStorage !== false,
       detail: there
         ? `${file} present on ${req.to}`
-        : req.copyStorage
-          ? `${file} copied to ${req.to} (storage copy requested)`
+        : req.copyStorage !== false
+          ? `${file} copied to ${req.to} (storage copy ${req.copyStorage === 'auto' ? 'needed' : 'requested'})`
           : `${file} is not on ${req.to}: request a storage copy`,
     });
   }
@@ -186,6 +187,13 @@ function progressOf(
     dirtyRateBytesPerSec: n(stats.memory_dirty_rate) * pageSize,
     elapsedMs: Date.now() - startedAt,
   };
+}
+
+/** Copy when asked to, or with 'auto' when a pre-check found a disk missing on the destination. */
+function copyNeeded(req: MigrationRequest, checks: MigrationResult['checks']): boolean {
+  if (req.copyStorage === 'auto')
+    return checks.some((c) => c.check === 'storage' && c.detail.includes('copied to'));
+  return req.copyStorage;
 }
 
 /** Where the VM is running now: the host names that report it running or paused. */
@@ -305,7 +313,7 @@ export async function runMigration(
       autoConverge: policy.autoConverge,
       postCopy: postCopyWanted,
       ...(policy.bandwidthMiBs > 0 ? { bandwidthMiBs: policy.bandwidthMiBs } : {}),
-      ...(req.copyStorage ? { copyStorage: 'all' as const } : {}),
+      ...(copyNeeded(req, result.checks) ? { copyStorage: 'all' as const } : {}),
       timeoutMs: policy.timeoutMs + 60_000,
     })
     .then(
