@@ -441,6 +441,9 @@ export class DrillSystem {
     if (answeredAt === null) return { move: null, stopped };
     await sleep(1_500);
     const w = (await this.d.probes.windows(req.vm, t0 - 1_000, answeredAt + 1_500).catch(() => []))[0];
+    // The probe's own end of the outage is the recovery time when it has one.
+    const end = typeof w?.outageEndMs === 'number' && w.outageEndMs > t0 ? w.outageEndMs : answeredAt;
+    answeredAt = Math.max(answeredAt, end);
     return {
       move: {
         index: 1,

@@ -95,6 +95,8 @@ export interface JobHandle {
   heartbeat(): Promise<void>;
 }
 
+const LOCAL_POOL_TYPES = new Set(['dir', 'fs', 'logical', 'disk', 'zfs']);
+
 export class Refusal extends Error {
   override name = 'Refusal';
 }
@@ -140,15 +142,22 @@ export async function libvirtChecks(
     checks.push({ check: 'cpu', ok: true, detail: `CPU mode ${need.cpuMode}: no host-specific model` });
   }
   for (const file of need.diskFiles) {
-    const there = await dst.hasVolumePath(file);
+    // A disk in a host-local pool (dir, fs, logical, disk, zfs) is a different file on every
+    // host even when the path exists there: it must be copied. Others are shared storage.
+    const poolType = await src.storagePoolTypeOf(file);
+    const local = poolType === null || LOCAL_POOL_TYPES.has(poolType);
+    const there = local ? false : await dst.hasVolumePath(file);
+    const copy = local && req.copyStorage !== false;
     checks.push({
       check: 'storage',
-      ok: there || req.copyStorage !== false,
-      detail: there
-        ? `${file} present on ${req.to}`
-        : req.copyStorage !== false
-          ? `${file} copied to ${req.to} (storage copy ${req.copyStorage === 'auto' ? 'needed' : 'requested'})`
-          : `${file} is not on ${req.to}: request a storage copy`,
+      ok: there || copy,
+      detail: copy
+        ? `${file} (${poolType ?? 'no pool'}, local to ${req.from}) copied to ${req.to} (storage copy ${req.copyStorage === 'auto' ? 'needed' : 'requested'})`
+        : there
+          ? `${file} on shared storage (${poolType}) seen by ${req.to}`
+          : local
+            ? `${file} is local to ${req.from} (${poolType ?? 'no pool'}): request a storage copy`
+            : `${file} (${poolType}) is not visible on ${req.to}`,
     });
   }
   for (const net of need.networks) {

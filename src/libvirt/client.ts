@@ -293,6 +293,19 @@ export class LibvirtClient extends EventEmitter {
     }
   }
 
+  /** The type of the storage pool holding the volume at `path` (dir, netfs, rbd…), or null when no pool has it. */
+  async storagePoolTypeOf(path: string): Promise<string | null> {
+    try {
+      const { vol } = await this.rpc(P.REMOTE_PROC_STORAGE_VOL_LOOKUP_BY_PATH, { path });
+      const { pool } = await this.rpc(P.REMOTE_PROC_STORAGE_POOL_LOOKUP_BY_VOLUME, { vol });
+      const { xml } = await this.rpc(P.REMOTE_PROC_STORAGE_POOL_GET_XML_DESC, { pool, flags: 0 });
+      return /<pool\b[^>]*\btype=['"]([^'"]+)['"]/.exec(xml)?.[1] ?? null;
+    } catch (e) {
+      if (e instanceof LibvirtError && e.codeName === 'VIR_ERR_NO_STORAGE_VOL') return null;
+      throw e;
+    }
+  }
+
   /** Whether a libvirt network of this name exists and is active on the host. */
   async networkActive(name: string): Promise<boolean> {
     try {

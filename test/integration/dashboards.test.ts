@@ -81,7 +81,14 @@ scrape_configs:
       if (j.body.state !== 'waiting' && j.body.state !== 'active') break;
       await sleep(250);
     }
-    await sleep(4_000); // a few scrapes after the move
+    // Several scrapes after the move: rate() and increase() need two samples of each series.
+    for (let i = 0; i < 120; i++) {
+      const r = await query(
+        'count_over_time(keizoku_migrations_total[5m]) >= 3 and on() count_over_time(keizoku_leader[5m]) >= 3',
+      );
+      if ((r.data?.result.length ?? 0) > 0) break;
+      await sleep(500);
+    }
   }, 180_000);
 
   afterAll(async () => {

@@ -6,6 +6,7 @@ import { type RunningProbe, startProbeAgent } from '../support/probe-agent.ts';
 import { startRedis } from '../support/redis.ts';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+// mt4 has a disk of its own (a host-local pool): evacuation copies it, and copies it back.
 const VMS = ['mt1', 'mt2', 'mt3', 'mt4'];
 
 /** Host maintenance: evacuation of every VM of a host within its site, all or nothing. */
@@ -54,7 +55,9 @@ describe('host maintenance against the lab', () => {
     redis = await startRedis();
     lab = sharedLab();
     await Promise.all([
-      ...VMS.map((name) => createVm(lab.id, { name, host: 'h1' })),
+      ...VMS.map((name) =>
+        createVm(lab.id, { name, host: 'h1', ...(name === 'mt4' ? { disk: 'local' as const } : {}) }),
+      ),
       createVm(lab.id, { name: 'mtx', host: 'h3' }),
     ]);
     lab = readState(lab.id)!;
@@ -116,7 +119,13 @@ describe('host maintenance against the lab', () => {
     await sleep(500);
     const seen = new Map<string, PingSummary>();
     for (const [vm, p] of pings) seen.set(vm, await p.stop());
-    expect(jobs.map((j) => `${j.vm}:${j.state}`).sort()).toEqual(onH1.map((vm) => `${vm}:succeeded`).sort());
+    const outcome = (j: { vm: string; state: string; result?: { reason?: string | null } }) =>
+      `${j.vm}:${j.state}${j.state === 'succeeded' ? '' : ` (${j.result?.reason})`}`;
+    expect(jobs.map(outcome).sort()).toEqual(onH1.map((vm) => `${vm}:succeeded`).sort());
+    expect(
+      jobs.find((j) => j.vm === 'mt4').result.checks.find((c: { check: string }) => c.check === 'storage')
+        .detail,
+    ).toMatch(/local to h1\) copied to h2 \(storage copy needed\)$/);
     expect(await running('h1')).toEqual([]);
     expect(await running('h2')).toEqual(expect.arrayContaining(onH1));
     for (const vm of VMS) {
@@ -147,7 +156,7 @@ describe('host maintenance against the lab', () => {
     expect(exit.status).toBe(202);
     expect(exit.body.maintenance).toBe(false);
     const back = await waitJobs(exit.body.jobs.map((j: { id: string }) => j.id));
-    expect(back.map((j) => `${j.vm}:${j.state}`).sort()).toEqual(onH1.map((vm) => `${vm}:succeeded`).sort());
+    expect(back.map(outcome).sort()).toEqual(onH1.map((vm) => `${vm}:succeeded`).sort());
     expect(await running('h1')).toEqual(expect.arrayContaining(onH1));
   }, 300_000);
 });
