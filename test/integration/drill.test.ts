@@ -102,7 +102,10 @@ controller: { url: "${kz.url}", tokenFile: probe-token, refreshSec: 1 }
     const d = await runDrill({ scenario: 'live-migration', vm: 'dr1', count: 20, pauseMs: 300 }, 300_000);
     expect(d.error, agentOutput.slice(-2000)).toBeNull();
     const report = d.report;
-    expect(report.moves).toHaveLength(20);
+    expect(
+      report.moves,
+      `${JSON.stringify(report.parameters)} ${report.summary.overall.reason}`,
+    ).toHaveLength(20);
     for (const m of report.moves) {
       expect(m.mechanism).toBe('live-migration');
       expect(m.probe, `move ${m.index}`).not.toBeNull();
