@@ -114,12 +114,12 @@ export class JobSystem {
   }
 
   async list(limit = 200): Promise<JobView[]> {
-    const jobs = await this.queue.getJobs(
-      ['active', 'waiting', 'delayed', 'completed', 'failed'],
-      0,
-      limit - 1,
+    // Asked per state, so that no job needs a state lookup of its own.
+    const states = ['active', 'waiting', 'delayed', 'completed', 'failed'] as const;
+    const perState = await Promise.all(states.map((t) => this.queue.getJobs([t], 0, limit - 1)));
+    const views = await Promise.all(
+      perState.flatMap((jobs, i) => jobs.filter(Boolean).map((j) => this.view(j as Job, states[i]))),
     );
-    const views = await Promise.all(jobs.filter(Boolean).map((j) => this.view(j as Job)));
     return views.sort((a, b) => b.createdAt - a.createdAt).slice(0, limit);
   }
 
@@ -141,10 +141,10 @@ export class JobSystem {
     }
   }
 
-  private async view(job: Job): Promise<JobView> {
+  private async view(job: Job, known?: string): Promise<JobView> {
     const req = job.data as MigrationRequest;
     const result = (job.returnvalue as MigrationResult | null) ?? null;
-    const st = await job.getState();
+    const st = known ?? (await job.getState());
     const state: JobView['state'] =
       st === 'completed'
         ? (result?.outcome ?? 'unknown')
