@@ -1,6 +1,6 @@
-// keizokud: the controller. Today it validates its config (--check-config), keeps an inventory
-// of every host and VM over persistent libvirt connections, enforces per-VM resource limits,
-// and serves /metrics.
+// keizokud: the controller. Validates its config (--check-config); keeps an inventory of every
+// host and VM over persistent libvirt connections; enforces per-VM resource limits; serves the
+// REST API; runs migration and drill jobs, maintenance, schedules; serves /metrics.
 import { createServer, type Server } from 'node:http';
 import { hostname } from 'node:os';
 import { parseArgs } from 'node:util';
