@@ -32,14 +32,17 @@ export async function probeWindows(
 /**
  * The whole of a VM's probe record over a period, from the first probe agent that has it:
  * GET {agent}/v1/window?...&samples=1 answers with `samples` ({ tMs, rttMs|null }) and
- * `outages` ({ startMs, endMs }) besides the figures.
+ * `outages` ({ startMs, endMs, open }) besides the figures.
  */
 export async function probeSeries(
   d: { redis: Redis; prefix: string },
   vm: string,
   fromMs: number,
   toMs: number,
-): Promise<{ rtt: { tMs: number; rttMs: number | null }[]; outages: { startMs: number; endMs: number }[] }> {
+): Promise<{
+  rtt: { tMs: number; rttMs: number | null }[];
+  outages: { startMs: number; endMs: number; open: boolean }[];
+}> {
   for (const p of await liveProbes(d)) {
     const url = `${p.url}/v1/window?target=${encodeURIComponent(vm)}&from=${Math.floor(fromMs)}&to=${Math.ceil(toMs)}&samples=1`;
     try {
@@ -47,7 +50,7 @@ export async function probeSeries(
       if (!r.ok) continue;
       const body = (await r.json()) as {
         samples?: { tMs: number; rttMs: number | null }[];
-        outages?: { startMs: number; endMs: number }[];
+        outages?: { startMs: number; endMs: number; open: boolean }[];
       };
       if (Array.isArray(body.samples)) return { rtt: body.samples, outages: body.outages ?? [] };
     } catch {

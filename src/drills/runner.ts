@@ -68,7 +68,7 @@ export interface ProbeSeries {
     vm: string,
     fromMs: number,
     toMs: number,
-  ): Promise<{ rtt: RttPoint[]; outages: { startMs: number; endMs: number }[] }>;
+  ): Promise<{ rtt: RttPoint[]; outages: { startMs: number; endMs: number; open: boolean }[] }>;
 }
 
 export interface DrillDeps {
@@ -384,6 +384,12 @@ export class DrillSystem {
     if (!src || !dst) return { move: null, stopped: `host ${!src ? from : to} is not connected` };
     const xml = await src.getXml(await src.lookupByName(req.vm), 2 /* VIR_DOMAIN_XML_INACTIVE */);
     const actor = { actor: 'controller', actorName: 'controller', role: null };
+    // The RTO is measured from a VM that answers: a loss already running would be counted in.
+    if (!(await this.answering(req.vm, 30_000)))
+      return {
+        move: null,
+        stopped: `${req.vm} did not answer the probe steadily for 30 s before the fence: nothing was fenced`,
+      };
     const t0 = Date.now();
     await this.d.fencer.powerOff(from);
     await this.d.audit.record({
@@ -397,6 +403,8 @@ export class DrillSystem {
     let answeredAt: number | null = null;
     try {
       const dom = await dst.defineXml(xml);
+      // The host is off by now: no reply can come between here and the restart.
+      const restartAt = Date.now();
       await dst.start(dom);
       await this.d.audit.record({
         ...actor,
@@ -408,16 +416,12 @@ export class DrillSystem {
       const deadline = Date.now() + 180_000;
       while (answeredAt === null && Date.now() < deadline) {
         await sleep(500);
-        const s = await this.d.probes.series(req.vm, t0, Date.now()).catch(() => ({ rtt: [] }));
-        // The first reply after the outage the fence began.
-        let seenLoss = false;
-        for (const p of s.rtt) {
-          if (p.rttMs === null) seenLoss = true;
-          else if (seenLoss) {
-            answeredAt = p.tMs + p.rttMs;
-            break;
-          }
-        }
+        const s = await this.d.probes.series(req.vm, t0, Date.now()).catch(() => ({ outages: [] }));
+        // The first that ended after the restart (it may start after it at a slow probe pace).
+        const o = s.outages
+          .filter((x) => !x.open && x.endMs > restartAt)
+          .sort((x, y) => x.startMs - y.startMs)[0];
+        if (o) answeredAt = o.endMs;
       }
       if (answeredAt === null)
         stopped = `${req.vm} did not answer the probe within 180 s of the restart on ${to}`;
@@ -440,7 +444,8 @@ export class DrillSystem {
     }
     if (answeredAt === null) return { move: null, stopped };
     await sleep(1_500);
-    const w = (await this.d.probes.windows(req.vm, t0 - 1_000, answeredAt + 1_500).catch(() => []))[0];
+    // From the fence on: the VM answered up to it, so any outage in the window is the fence's.
+    const w = (await this.d.probes.windows(req.vm, t0, answeredAt + 1_500).catch(() => []))[0];
     // The probe's own end of the outage is the recovery time when it has one.
     const end = typeof w?.outageEndMs === 'number' && w.outageEndMs > t0 ? w.outageEndMs : answeredAt;
     answeredAt = Math.max(answeredAt, end);
@@ -460,6 +465,21 @@ export class DrillSystem {
       },
       stopped,
     };
+  }
+
+  /**
+   * Whether a probe agent saw the VM answer every probe of the last 3 s (any of its addresses,
+   * at least 3 probes), waiting up to `withinMs` for that.
+   */
+  private async answering(vm: string, withinMs: number): Promise<boolean> {
+    const deadline = Date.now() + withinMs;
+    for (;;) {
+      const now = Date.now();
+      const ws = await this.d.probes.windows(vm, now - 3_000, now).catch(() => []);
+      if (ws.some((w) => w.sent >= 3 && w.outageMs === 0)) return true;
+      if (Date.now() >= deadline) return false;
+      await sleep(500);
+    }
   }
 
   private write(report: DrillReport): void {
