@@ -11,6 +11,9 @@ import type { AuditLog } from '../store/audit.ts';
  * windows, fired by node-cron in the configured time zone. Only the leader acts; every action
  * is audit-logged as the controller, and the last run of each is kept in Redis for the API:
  *   {prefix}schedule:{name}:runs   list  JSON ScheduleRun, newest first (20 kept)
+ *   {prefix}window:{name}:closesAt string epoch ms while the window is open
+ * A window's close time is kept in Redis, not in a timer, so the window closes on time also
+ * after a restart or a change of leader in the middle of it (checked every 5 s).
  */
 
 export interface ScheduleRun {
@@ -49,7 +52,7 @@ export interface SchedulesOptions {
 
 export class SchedulesLoop {
   private tasks: { name: string; what: string; task: ScheduledTask }[] = [];
-  private readonly closers: NodeJS.Timeout[] = [];
+  private closer: NodeJS.Timeout | null = null;
 
   constructor(private readonly o: SchedulesOptions) {}
 
@@ -80,11 +83,16 @@ export class SchedulesLoop {
       });
       this.tasks.push({ name: w.name, what: 'window', task });
     }
+    if (this.o.windows.length) {
+      this.closer = setInterval(() => void this.closeDue(), 5_000);
+      void this.closeDue();
+    }
   }
 
   async stop(): Promise<void> {
     for (const t of this.tasks) await t.task.destroy();
-    for (const c of this.closers) clearTimeout(c);
+    if (this.closer) clearInterval(this.closer);
+    this.closer = null;
     this.tasks = [];
   }
 
@@ -133,9 +141,28 @@ export class SchedulesLoop {
         moveBack: w.moveBack,
         timeZone: this.o.timeZone,
         nextOpen: next(w.name, 'window'),
+        openUntil: Number(await this.o.redis.get(this.closesAtKey(w.name))) || null,
         runs: await runs(w.name),
       });
     return out;
+  }
+
+  private closesAtKey(window: string): string {
+    return `${this.o.prefix}window:${window}:closesAt`;
+  }
+
+  /** Closes every open window whose time is up; deleting the key first means only one closes it. */
+  private async closeDue(): Promise<void> {
+    if (!this.o.isLeader()) return;
+    for (const w of this.o.windows) {
+      try {
+        const at = Number(await this.o.redis.get(this.closesAtKey(w.name)));
+        if (!at || at > Date.now()) continue;
+        if ((await this.o.redis.del(this.closesAtKey(w.name))) === 1) await this.closeWindow(w);
+      } catch (e) {
+        this.o.log.warn({ err: (e as Error).message, window: w.name }, 'closing maintenance window failed');
+      }
+    }
   }
 
   private key(name: string): string {
@@ -204,6 +231,15 @@ export class SchedulesLoop {
 
   private async openWindow(w: DeepReadonly<MaintenanceWindowConfig>, at: Date): Promise<void> {
     if (!this.o.isLeader()) return;
+    // Before the evacuation: a crash in the middle of it still closes the window on time.
+    const closesAt = at.getTime() + w.durationMinutes * 60_000;
+    try {
+      await this.o.redis.set(this.closesAtKey(w.name), String(closesAt));
+    } catch (e) {
+      // A window that could not be closed is not opened.
+      this.o.log.warn({ err: (e as Error).message, window: w.name }, 'opening maintenance window failed');
+      return;
+    }
     for (const host of w.hosts) {
       const run: ScheduleRun = {
         at: at.getTime(),
@@ -219,7 +255,6 @@ export class SchedulesLoop {
       }
       await this.record(w.name, run).catch(() => undefined);
     }
-    this.closers.push(setTimeout(() => void this.closeWindow(w), w.durationMinutes * 60_000));
   }
 
   private async closeWindow(w: DeepReadonly<MaintenanceWindowConfig>): Promise<void> {

@@ -12,6 +12,8 @@ interface Schedule {
   nextStop?: number | null;
   nextStart?: number | null;
   nextOpen?: number | null;
+  /** While a maintenance window is open: when it closes. */
+  openUntil?: number | null;
   runs: { at: number; action: string; vms: string[]; skipped: string | null; failed: { vm: string }[] }[];
 }
 
@@ -46,7 +48,12 @@ export function scheduleCommands(program: Command): void {
     const s = await clientFrom(cmd).call<Schedule>('GET', `/v1/schedules/${enc(name)}`);
     emit({ json: jsonFlag(cmd) }, s, () => {
       const { runs, ...rest } = s;
-      return `${details(rest)}\n${table(
+      const times = Object.fromEntries(
+        (['nextStop', 'nextStart', 'nextOpen', 'openUntil'] as const)
+          .filter((k) => k in rest)
+          .map((k) => [k, time(rest[k])]),
+      );
+      return `${details({ ...rest, ...times })}\n${table(
         ['AT', 'ACTION', 'TARGETS', 'SKIPPED', 'FAILED'],
         runs.map((r) => [
           time(r.at),
