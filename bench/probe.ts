@@ -1,7 +1,10 @@
 // bench:probe — keizoku-probe probing 100 targets at 100 Hz (interval 10 ms) for 30 s, on
-// loopback addresses 127.0.0.2-127.0.0.101 only. Reports the agent's CPU and memory (with its
-// ping processes, from /proc), and the measurement resolution: the real spacing of probes per
-// address, and how many probes each target got. Prints one JSON object on the last line.
+// loopback addresses 127.0.0.2-127.0.0.101 only, once with each prober in turn: fping (the
+// default, one process per 50 addresses) and iputils ping (one per address). Reports the agent's
+// CPU and memory (with its probe processes, from /proc), and the measurement resolution: the
+// real spacing of probes per address, and how many probes each target got. The top-level
+// figures are the default prober's; `ping` holds the other's and `ratio_*` compares them.
+// Prints one JSON object on the last line.
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -66,7 +69,7 @@ const pct = (xs: number[], p: number) => {
   return s[Math.min(s.length - 1, Math.max(0, Math.ceil(p * s.length) - 1))] ?? Number.NaN;
 };
 
-async function main() {
+async function measure(prober: 'fping' | 'ping'): Promise<Record<string, number>> {
   const dir = mkdtempSync(join(tmpdir(), 'bench-probe-'));
   const port = await freePort();
   const targets = Array.from(
@@ -75,7 +78,7 @@ async function main() {
   );
   writeFileSync(
     join(dir, 'probe.yaml'),
-    `name: bench\nsite: dc1\nlisten: 127.0.0.1:${port}\nintervalMs: ${INTERVAL_MS}\nretentionSec: ${SECONDS + 30}\ntargets:\n${targets.join('\n')}\n`,
+    `name: bench\nsite: dc1\nlisten: 127.0.0.1:${port}\nintervalMs: ${INTERVAL_MS}\nprober: ${prober}\nretentionSec: ${SECONDS + 30}\ntargets:\n${targets.join('\n')}\n`,
   );
   const agent: ChildProcess = spawn('node', ['bin/keizoku-probe.mjs', '--config', join(dir, 'probe.yaml')], {
     stdio: ['ignore', 'ignore', 'inherit'],
@@ -118,30 +121,46 @@ async function main() {
       for (let k = 1; k < w.samples.length; k++) spacing.push(w.samples[k]!.tMs - w.samples[k - 1]!.tMs);
     }
     const r1 = (x: number) => Math.round(x * 10) / 10;
-    console.log(
-      JSON.stringify({
-        targets: TARGETS,
-        interval_ms: INTERVAL_MS,
-        seconds: SECONDS,
-        processes: b.pids,
-        cpu_percent: r1(cpuPercent),
-        cpu_percent_agent: r1(((b.rootTicks - a.rootTicks) / TICK / ((t1 - t0) / 1000)) * 100),
-        cpu_percent_per_target: Math.round((cpuPercent / TARGETS) * 1000) / 1000,
-        rss_mib: r1(b.rssKb / 1024),
-        rss_mib_agent: r1(b.rootRssKb / 1024),
-        send_interval_p50_ms: r1(pct(spacing, 0.5)),
-        send_interval_p95_ms: r1(pct(spacing, 0.95)),
-        send_interval_max_ms: r1(spacing.reduce((m, x) => Math.max(m, x), 0)),
-        probes_per_target_per_s_median: r1(pct(perTarget, 0.5) / SECONDS),
-        loss_rate: Number((lost / Math.max(1, sent)).toFixed(5)),
-      }),
-    );
+    return {
+      processes: b.pids,
+      cpu_percent: r1(cpuPercent),
+      cpu_percent_agent: r1(((b.rootTicks - a.rootTicks) / TICK / ((t1 - t0) / 1000)) * 100),
+      cpu_percent_per_target: Math.round((cpuPercent / TARGETS) * 1000) / 1000,
+      rss_mib: r1(b.rssKb / 1024),
+      rss_mib_agent: r1(b.rootRssKb / 1024),
+      send_interval_p50_ms: r1(pct(spacing, 0.5)),
+      send_interval_p95_ms: r1(pct(spacing, 0.95)),
+      send_interval_max_ms: r1(spacing.reduce((m, x) => Math.max(m, x), 0)),
+      probes_per_target_per_s_median: r1(pct(perTarget, 0.5) / SECONDS),
+      loss_rate: Number((lost / Math.max(1, sent)).toFixed(5)),
+    };
   } finally {
     const exited = new Promise((r) => agent.once('exit', r));
     agent.kill('SIGTERM');
     await exited;
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+async function main() {
+  const fping = await measure('fping');
+  console.error(`fping: ${JSON.stringify(fping)}`);
+  const ping = await measure('ping');
+  console.error(`ping: ${JSON.stringify(ping)}`);
+  const ratio = (k: string) => Math.round((fping[k]! / ping[k]!) * 100) / 100;
+  console.log(
+    JSON.stringify({
+      targets: TARGETS,
+      interval_ms: INTERVAL_MS,
+      seconds: SECONDS,
+      prober: 'fping',
+      ...fping,
+      ping,
+      ratio_cpu_fping_vs_ping: ratio('cpu_percent'),
+      ratio_rss_fping_vs_ping: ratio('rss_mib'),
+      ratio_probes_per_s_fping_vs_ping: ratio('probes_per_target_per_s_median'),
+    }),
+  );
 }
 
 await main();

@@ -14,7 +14,7 @@ if [[ $(id -u) != 0 ]]; then
 fi
 
 packages=(qemu-system-x86 qemu-utils libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients
-  busybox-static iproute2 iputils-ping cpio redis-server perl openssl openssh-server
+  busybox-static iproute2 iputils-ping fping cpio redis-server perl openssl openssh-server
   chromium fonts-ipafont-gothic prometheus)
 missing=()
 for p in "${packages[@]}"; do

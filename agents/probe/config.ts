@@ -24,8 +24,13 @@ export const probeConfigSchema = z
       .string()
       .refine((s) => parseListen(s).ok, { message: 'expected host:port, like 127.0.0.1:9464' })
       .default('127.0.0.1:9464'),
-    /** One probe per address every intervalMs (iputils sends at most every ~16 ms below that). */
+    /** One probe per address every intervalMs. */
     intervalMs: z.int().min(10).max(10_000).default(100),
+    /**
+     * How probes are sent: `fping`, one process per 50 addresses, paced exactly (100 Hz at
+     * 10 ms); `ping`, one iputils ping per address (at most every ~16 ms; docs/probe.md).
+     */
+    prober: z.enum(['fping', 'ping']).default('fping'),
     /** A reply later than this counts as lost. */
     timeoutMs: z.int().min(10).max(10_000).default(1_000),
     /** How long samples are kept for /v1/window (16 bytes a probe). */

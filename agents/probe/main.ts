@@ -2,6 +2,7 @@ import { parseArgs } from 'node:util';
 import pino from 'pino';
 import { isConfigError } from '../../src/config/errors.ts';
 import { parseListen } from '../../src/config/formats.ts';
+import { FpingPool } from '../../src/probe/fping-pool.ts';
 import { ProbeAgent, type Target } from './agent.ts';
 import { formatProbeConfigError, loadProbeConfig, type ProbeConfig } from './config.ts';
 import { ControllerLink } from './controller.ts';
@@ -64,7 +65,10 @@ async function run(c: ProbeConfig): Promise<number> {
   const listen = parseListen(c.listen);
   if (!listen.ok) throw new Error('listen did not parse after validation');
   let link: ControllerLink | null = null;
+  const pool =
+    c.prober === 'fping' ? new FpingPool({ intervalMs: c.intervalMs, timeoutMs: c.timeoutMs }) : null;
   const agent = new ProbeAgent({
+    ...(pool ? { prober: (address: string) => pool.prober(address) } : {}),
     intervalMs: c.intervalMs,
     timeoutMs: c.timeoutMs,
     retentionSec: c.retentionSec,
@@ -120,7 +124,7 @@ async function run(c: ProbeConfig): Promise<number> {
     timers.push(setInterval(() => void push(), 1_000));
   }
   log.info(
-    { listen: selfUrl, targets: agent.targets().length, intervalMs: c.intervalMs },
+    { listen: selfUrl, targets: agent.targets().length, intervalMs: c.intervalMs, prober: c.prober },
     'keizoku-probe started',
   );
   return new Promise<number>((resolve) => {
@@ -129,11 +133,12 @@ async function run(c: ProbeConfig): Promise<number> {
       if (stopping) return;
       stopping = true;
       for (const t of timers) clearInterval(t);
-      const pids = agent.pids();
+      const pids = pool ? pool.pids() : agent.pids();
       await agent.stop();
+      await pool?.stop();
       await new Promise<void>((r) => server.close(() => r()));
       server.closeAllConnections();
-      log.info({ signal, pingsStopped: pids.length }, 'stopped');
+      log.info({ signal, processesStopped: pids.length }, 'stopped');
       resolve(0);
     };
     process.once('SIGTERM', () => void stop('SIGTERM'));

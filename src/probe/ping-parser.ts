@@ -8,6 +8,8 @@ interface Evidence {
   lastOverdueAt?: number;
   /** When an ICMP error about it came back (`From R icmp_seq=N Destination Host Unreachable`). */
   errorAt?: number;
+  /** A send time another prober's output gave (fping's `timed out` line minus its timeout). */
+  sentAt?: number;
 }
 
 const TS = String.raw`^\[(\d+)(?:\.(\d{1,9}))?\] `;
@@ -60,6 +62,16 @@ export class PingParser {
     this.partial = '';
   }
 
+  /** Evidence from another prober's output (fping): probe `seq`, sent before, was answered. */
+  reply(seq: number, at: number, rttMs: number): void {
+    this.at(seq).reply ??= { at, rttMs };
+  }
+
+  /** Evidence from another prober's output (fping): probe `seq` left at `sentAt`. */
+  sent(seq: number, sentAt: number): void {
+    this.at(seq).sentAt ??= sentAt;
+  }
+
   /** icmp_seq is 16 bits: take the unwrapped value nearest to the highest seen so far. */
   private unwrap(seq: number): number {
     if (!Number.isFinite(this.maxSeq)) return seq;
@@ -102,6 +114,7 @@ export class PingParser {
   private dated(): Map<number, number> {
     const d = new Map(this.pinned);
     for (const [seq, e] of this.evidence) if (e.lastOverdueAt !== undefined) d.set(seq + 1, e.lastOverdueAt);
+    for (const [seq, e] of this.evidence) if (e.sentAt !== undefined) d.set(seq, e.sentAt);
     // A reply's own timing wins over the overdue line of the probe before it.
     for (const [seq, e] of this.evidence) if (e.reply) d.set(seq, e.reply.at - e.reply.rttMs);
     // Only ICMP errors so far: they came back soon after their probes left; better than nothing.

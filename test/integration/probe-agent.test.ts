@@ -175,14 +175,16 @@ controller: { url: "http://127.0.0.1:${controllerPort}", tokenFile: token, refre
     }
   }, 120_000);
 
-  it('stops its ping processes with itself', async () => {
+  it('stops its fping processes with itself', async () => {
     const pids = (await fetch(`${agentUrl}/metrics`).then((r) => r.ok)) ? output : '';
     expect(pids).toContain('keizoku-probe started');
     const exited = new Promise((r) => agent.once('exit', r));
     agent.kill('SIGTERM');
     expect(await exited).toBe(0);
     const { execFileSync } = await import('node:child_process');
-    const left = execFileSync('sh', ['-c', `pgrep -af 'ping -D -O' || true`], { encoding: 'utf8' });
+    // The default prober is fping (one process for every address); iputils ping if configured.
+    expect(output).toContain('"prober":"fping"');
+    const left = execFileSync('sh', ['-c', `pgrep -af 'fping|ping -D -O' || true`], { encoding: 'utf8' });
     expect(left).not.toContain(address('pa1'));
     expect(left).not.toContain(address('pa2'));
   });

@@ -158,53 +158,61 @@ describe('the keizoku-probe process on loopback', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it('serves targets, metrics and windows, and stops every ping it started on SIGTERM', async () => {
-    const port = await freePort();
-    writeFileSync(
-      join(dir, 'probe.yaml'),
-      `name: lo\nsite: dc1\nlisten: 127.0.0.1:${port}\nintervalMs: 20\ntargets:\n  - { name: lo1, addresses: [127.0.0.2, 127.0.0.3] }\n  - { name: lo2, addresses: [127.0.0.4] }\n`,
-    );
-    let output = '';
-    child = spawn('node', ['bin/keizoku-probe.mjs', '--config', join(dir, 'probe.yaml')], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    child.stdout!.on('data', (b: Buffer) => (output += b.toString()));
-    child.stderr!.on('data', (b: Buffer) => (output += b.toString()));
-    const url = `http://127.0.0.1:${port}`;
-    const t0 = Date.now();
-    let targets: { name: string; samples: number }[] = [];
-    for (let i = 0; i < 100; i++) {
-      await new Promise((r) => setTimeout(r, 100));
-      const r = await fetch(`${url}/v1/targets`).catch(() => null);
-      if (!r?.ok) continue;
-      targets = ((await r.json()) as { targets: typeof targets }).targets;
-      if (targets.every((t) => t.samples > 10)) break;
-    }
-    expect(targets.map((t) => t.name)).toEqual(['lo1', 'lo2']);
-    const pids = (await import('node:child_process'))
-      .execFileSync('pgrep', ['-P', String(child.pid), '-x', 'ping'], { encoding: 'utf8' })
-      .trim()
-      .split('\n')
-      .map(Number);
-    expect(pids).toHaveLength(3); // one long-lived ping per address
-    const w = (await (await fetch(`${url}/v1/window?target=lo1&from=${t0}&to=${Date.now()}`)).json()) as {
-      sent: number;
-      lost: number;
-      rttMaxMs: number;
-      outageMs: number;
-    };
-    expect(w.sent).toBeGreaterThan(20);
-    expect(w).toMatchObject({ lost: 0, outageMs: 0 });
-    expect((await fetch(`${url}/v1/window?target=nope&from=1&to=2`)).status).toBe(404);
-    expect((await fetch(`${url}/v1/window?target=lo1&from=x&to=2`)).status).toBe(400);
-    const metrics = await (await fetch(`${url}/metrics`)).text();
-    expect(metrics).toMatch(/keizoku_probe_sent_total\{target="lo1"\} \d+/);
-    expect(metrics).toMatch(/keizoku_probe_rtt_seconds_bucket\{le="0.001",target="lo2"\} \d+/);
-    expect(metrics).toMatch(/keizoku_probe_up\{target="lo1"\} 1/);
-    const exited = new Promise<number | null>((r) => child!.once('exit', (code) => r(code)));
-    child.kill('SIGTERM');
-    expect(await exited).toBe(0);
-    for (const pid of pids) expect(() => process.kill(pid, 0)).toThrow();
-    expect(output).toContain('"msg":"stopped"');
-  }, 30_000);
+  it.each([
+    ['fping', 1],
+    ['ping', 3],
+  ])(
+    'with prober %s: serves targets, metrics and windows, and stops every process it started on SIGTERM',
+    async (prober, processes) => {
+      const port = await freePort();
+      writeFileSync(
+        join(dir, 'probe.yaml'),
+        `name: lo\nsite: dc1\nlisten: 127.0.0.1:${port}\nintervalMs: 20\nprober: ${prober}\ntargets:\n  - { name: lo1, addresses: [127.0.0.2, 127.0.0.3] }\n  - { name: lo2, addresses: [127.0.0.4] }\n`,
+      );
+      let output = '';
+      child = spawn('node', ['bin/keizoku-probe.mjs', '--config', join(dir, 'probe.yaml')], {
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      child.stdout!.on('data', (b: Buffer) => (output += b.toString()));
+      child.stderr!.on('data', (b: Buffer) => (output += b.toString()));
+      const url = `http://127.0.0.1:${port}`;
+      const t0 = Date.now();
+      let targets: { name: string; samples: number }[] = [];
+      for (let i = 0; i < 100; i++) {
+        await new Promise((r) => setTimeout(r, 100));
+        const r = await fetch(`${url}/v1/targets`).catch(() => null);
+        if (!r?.ok) continue;
+        targets = ((await r.json()) as { targets: typeof targets }).targets;
+        if (targets.every((t) => t.samples > 10)) break;
+      }
+      expect(targets.map((t) => t.name)).toEqual(['lo1', 'lo2']);
+      const pids = (await import('node:child_process'))
+        .execFileSync('pgrep', ['-P', String(child.pid), '-x', prober], { encoding: 'utf8' })
+        .trim()
+        .split('\n')
+        .map(Number);
+      // fping: one process for every address; ping: one long-lived process per address.
+      expect(pids).toHaveLength(processes);
+      const w = (await (await fetch(`${url}/v1/window?target=lo1&from=${t0}&to=${Date.now()}`)).json()) as {
+        sent: number;
+        lost: number;
+        rttMaxMs: number;
+        outageMs: number;
+      };
+      expect(w.sent).toBeGreaterThan(20);
+      expect(w).toMatchObject({ lost: 0, outageMs: 0 });
+      expect((await fetch(`${url}/v1/window?target=nope&from=1&to=2`)).status).toBe(404);
+      expect((await fetch(`${url}/v1/window?target=lo1&from=x&to=2`)).status).toBe(400);
+      const metrics = await (await fetch(`${url}/metrics`)).text();
+      expect(metrics).toMatch(/keizoku_probe_sent_total\{target="lo1"\} \d+/);
+      expect(metrics).toMatch(/keizoku_probe_rtt_seconds_bucket\{le="0.001",target="lo2"\} \d+/);
+      expect(metrics).toMatch(/keizoku_probe_up\{target="lo1"\} 1/);
+      const exited = new Promise<number | null>((r) => child!.once('exit', (code) => r(code)));
+      child.kill('SIGTERM');
+      expect(await exited).toBe(0);
+      for (const pid of pids) expect(() => process.kill(pid, 0)).toThrow();
+      expect(output).toContain('"msg":"stopped"');
+    },
+    30_000,
+  );
 });
