@@ -111,6 +111,15 @@ function figures(w: ProbeWindow | undefined): ProbeFigures | null {
   };
 }
 
+/** Drills kept in Redis for the API; older ones stay as files in drills.dir. */
+const KEPT_IN_REDIS = 1_000;
+
+/**
+ * Drill records in Redis:
+ *   {prefix}drills           hash  id → JSON DrillRecord with its report
+ *   {prefix}drills:summary   hash  id → JSON record without the report (for the list)
+ *   {prefix}drills:index     zset  id by createdAt (newest KEPT_IN_REDIS kept)
+ */
 export class DrillSystem {
   private readonly queue: Queue;
   private worker: Worker | null = null;
@@ -217,13 +226,14 @@ export class DrillSystem {
     return raw ? (JSON.parse(raw) as DrillRecord) : null;
   }
 
-  /** Newest first, without the reports' bulk (rtt series). */
+  /** Newest first, without the reports' bulk (rtt series): reads only the summaries. */
   async list(limit = 100): Promise<Omit<DrillRecord, 'report'>[]> {
-    const all = Object.values(await this.d.redis.hgetall(this.key)).map((r) => JSON.parse(r) as DrillRecord);
-    return all
-      .sort((a, b) => b.createdAt - a.createdAt)
-      .slice(0, limit)
-      .map(({ report, ...rest }) => ({ ...rest, summary: report?.summary.overall ?? null }));
+    const ids = await this.d.redis.zrevrange(`${this.key}:index`, 0, limit - 1);
+    if (!ids.length) return [];
+    const rows = await this.d.redis.hmget(`${this.key}:summary`, ...ids);
+    return rows
+      .filter((r): r is string => r !== null)
+      .map((r) => JSON.parse(r) as Omit<DrillRecord, 'report'>);
   }
 
   async wait(id: string, timeoutMs: number): Promise<DrillRecord | null> {
@@ -236,7 +246,24 @@ export class DrillSystem {
   }
 
   private async save(r: DrillRecord): Promise<void> {
-    await this.d.redis.hset(this.key, r.id, JSON.stringify(r));
+    const { report, ...rest } = r;
+    const summary = { ...rest, summary: report?.summary.overall ?? null };
+    await this.d.redis
+      .multi()
+      .hset(this.key, r.id, JSON.stringify(r))
+      .hset(`${this.key}:summary`, r.id, JSON.stringify(summary))
+      .zadd(`${this.key}:index`, r.createdAt, r.id)
+      .exec();
+    const excess = (await this.d.redis.zcard(`${this.key}:index`)) - KEPT_IN_REDIS;
+    if (excess > 0) {
+      const old = await this.d.redis.zrange(`${this.key}:index`, '0', String(excess - 1));
+      await this.d.redis
+        .multi()
+        .hdel(this.key, ...old)
+        .hdel(`${this.key}:summary`, ...old)
+        .zrem(`${this.key}:index`, ...old)
+        .exec();
+    }
   }
 
   private async process(job: Job): Promise<void> {

@@ -188,9 +188,10 @@ controller: { url: "${kz.url}", tokenFile: probe-token, refreshSec: 1 }
     expect(move.totalMs).toBeGreaterThan(1_000);
     expect(move.probe.outageMs).toBeGreaterThan(1_000);
     // The RTO counts from the fence request to the end of the probe's outage; the outage from
-    // the first probe the VM missed (after the fence took effect).
+    // the first probe the VM missed, after the fence took effect (the lab's power switch is a
+    // node process of its own: its start-up, seconds on a busy machine, lies between the two).
     expect(move.probe.outageMs).toBeLessThanOrEqual(move.totalMs + 1);
-    expect(move.totalMs - move.probe.outageMs).toBeLessThan(1_500);
+    expect(move.totalMs - move.probe.outageMs).toBeLessThan(5_000);
     expect(d.report.summary.mechanisms[0]).toMatchObject({ objectiveMs: 70_000 });
     expect(d.status).toBe('passed');
     // Runs on exactly one host, defined only there; the fence and restart are audited.
@@ -237,10 +238,19 @@ controller: { url: "${kz.url}", tokenFile: probe-token, refreshSec: 1 }
       env: { ...process.env, KEIZOKU_URL: kz.url, KEIZOKU_TOKEN: admin, KEIZOKU_CONFIG: '' },
     });
     expect(cli.status, cli.stderr).toBe(0);
-    expect(JSON.parse(cli.stdout).drills.map((x: { status: string }) => x.status)).toEqual([
-      'passed',
-      'passed',
-      'passed',
+    const listed = JSON.parse(cli.stdout).drills as {
+      scenario: string;
+      status: string;
+      report?: unknown;
+      summary: { status: string };
+    }[];
+    // Newest first, each with its verdict and without the report's bulk.
+    expect(listed.map((x) => `${x.scenario} ${x.status}`)).toEqual([
+      'host-failure passed',
+      'site-migration passed',
+      'live-migration passed',
     ]);
+    expect(listed.every((x) => x.report === undefined && x.summary.status === 'pass')).toBe(true);
+    expect((await kz.request('GET', '/v1/drills?limit=1', admin)).body.drills).toHaveLength(1);
   });
 });
