@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import type { OutageReport, Target } from './agent.ts';
 
 /**
@@ -136,7 +137,8 @@ export class ControllerLink {
     const now = this.now();
     for (const v of body.vms as ControllerVm[]) {
       if (typeof v?.name !== 'string' || v.state !== 'running' || !Array.isArray(v.addresses)) continue;
-      const addresses = v.addresses.filter((a): a is string => typeof a === 'string' && a.length > 0);
+      // IP literals only: a name would be resolved by the pinger, through DNS.
+      const addresses = v.addresses.filter((a): a is string => typeof a === 'string' && isIP(a) !== 0);
       if (addresses.length > 0) this.seen.set(v.name, { target: { name: v.name, addresses }, at: now });
     }
     const grace = this.o.followGraceMs ?? 60_000;

@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import type { ClusterSnapshot, HostConfigView, HostObservation } from '../core/model.ts';
 import { buildSnapshot } from '../core/snapshot.ts';
 import { DomainStats, domainStateNames } from '../libvirt/constants.ts';
@@ -39,7 +40,10 @@ export const VM_METADATA_NS = 'urn:keizoku:vm:1';
 /** `<kz:address>` values of keizoku's metadata element. */
 export function addressesFromMetadata(xml: string | null): string[] {
   if (!xml) return [];
-  return [...xml.matchAll(/<(?:[A-Za-z0-9_-]+:)?address>\s*([^<\s]+)\s*</g)].map((m) => m[1]!);
+  // IP literals only: a name would make every probe agent resolve (and trust) DNS.
+  return [...xml.matchAll(/<(?:[A-Za-z0-9_-]+:)?address>\s*([^<\s]+)\s*</g)]
+    .map((m) => m[1]!)
+    .filter((a) => isIP(a) !== 0);
 }
 
 const STATS = DomainStats.STATE | DomainStats.CPU_TOTAL | DomainStats.BALLOON | DomainStats.VCPU;
@@ -57,6 +61,8 @@ export class InventoryLoop {
   private readonly maxBackoff: number;
   /** Addresses from each domain's metadata, by UUID (read once per domain; a move keeps the UUID). */
   private readonly addresses = new Map<string, string[]>();
+  /** When each domain's metadata was last read: read again after 6 passes (they may change live). */
+  private readonly addressesReadAt = new Map<string, number>();
 
   constructor(private readonly o: InventoryOptions) {
     this.minBackoff = o.minBackoffMs ?? 500;
@@ -104,11 +110,14 @@ export class InventoryLoop {
   }
 
   private async readAddresses(c: LibvirtClient, uuids: string[]): Promise<void> {
+    const now = Date.now();
     for (const uuid of uuids) {
-      if (this.addresses.has(uuid)) continue;
+      const refreshMs = 6 * this.o.intervalMs;
+      if (now - (this.addressesReadAt.get(uuid) ?? Number.NEGATIVE_INFINITY) < refreshMs) continue;
       try {
         const xml = await c.getMetadataElement(await c.lookupByUuid(uuid), VM_METADATA_NS);
         this.addresses.set(uuid, addressesFromMetadata(xml));
+        this.addressesReadAt.set(uuid, now);
       } catch {
         // Retried on the next pass.
       }

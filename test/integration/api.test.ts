@@ -2,7 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createVm, type LabState, readState } from '../../lab/index.ts';
+import { createVm, type LabState, readState, virsh } from '../../lab/index.ts';
 import { type ApiResponse, type RunningKeizokud, startKeizokud } from '../support/keizokud.ts';
 import { sharedLab } from '../support/lab-fixture.ts';
 import { startRedis } from '../support/redis.ts';
@@ -289,6 +289,40 @@ describe('API roles, scopes and audit against the lab', () => {
     const frontend = a.body.tiers.find((t: { tier: string }) => t.tier === 'frontend');
     expect(frontend).toMatchObject({ vms: 2, minVm: 'rb1' });
     expect((await call('viewer', 'GET', '/v1/tiers/availability?month=2026-13')).status).toBe(400);
+  });
+
+  it("follows a VM's addresses changed live in its domain metadata (IP literals only)", async () => {
+    const vm = lab.vms.find((v) => v.name === 'rb2')!;
+    const h = lab.layout.hosts.find((x) => x.name === 'h2')!;
+    const set = (inner: string) =>
+      virsh(h, [
+        'metadata',
+        'rb2',
+        'urn:keizoku:vm:1',
+        '--key',
+        'kz',
+        '--live',
+        '--config',
+        '--set',
+        `<vm>${inner}</vm>`,
+      ]);
+    const addressesSeen = async (want: string[]) => {
+      for (let i = 0; i < 60; i++) {
+        const r = await call('admin', 'GET', '/v1/vms/rb2');
+        if (JSON.stringify(r.body.addresses) === JSON.stringify(want)) return;
+        await new Promise((res) => setTimeout(res, 500));
+      }
+      throw new Error(`rb2 never showed addresses ${want.join(', ')}`);
+    };
+    expect((await call('admin', 'GET', '/v1/vms/rb2')).body.addresses).toEqual([vm.address]);
+    try {
+      // Read again every sixth inventory pass (1 s here).
+      await set(`<address>${vm.address}</address><address>fd00::42</address><address>rb2.example</address>`);
+      await addressesSeen([vm.address, 'fd00::42']);
+    } finally {
+      await set(`<address>${vm.address}</address>`);
+    }
+    await addressesSeen([vm.address]);
   });
 
   it('rate-limits one token past its requests per minute, with a clear 429, leaving other tokens alone', async () => {

@@ -138,6 +138,8 @@ describe('ControllerLink', () => {
       { name: 'db1', host: 'h2', state: 'running', addresses: ['10.1.0.21', '10.2.0.21'] },
       { name: 'noaddr', host: 'h1', state: 'running', addresses: [] },
       { name: 'off', host: 'h1', state: 'shutoff', addresses: ['10.1.0.22'] },
+      // Names are not followed (the pinger would resolve them through DNS); IPv6 literals are.
+      { name: 'named', host: 'h1', state: 'running', addresses: ['portal.example', 'fd00::5'] },
     ];
     const c = await controller(() => [200, { vms }]);
     let t = 0;
@@ -145,11 +147,12 @@ describe('ControllerLink', () => {
     expect(await l.followed()).toEqual([
       { name: 'web1', addresses: ['10.1.0.20'] },
       { name: 'db1', addresses: ['10.1.0.21', '10.2.0.21'] },
+      { name: 'named', addresses: ['fd00::5'] },
     ]);
     expect(c.seen[0]).toMatchObject({ method: 'GET', url: '/v1/vms', auth: 'Bearer kz_test_secret' });
     vms = [{ name: 'web1', host: 'h2', state: 'paused', addresses: ['10.1.0.20'] }]; // mid-move
     t = 30_000;
-    expect((await l.followed()).map((x) => x.name)).toEqual(['web1', 'db1']);
+    expect((await l.followed()).map((x) => x.name)).toEqual(['web1', 'db1', 'named']);
     t = 61_000;
     expect(await l.followed()).toEqual([]);
   });
