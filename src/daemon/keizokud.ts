@@ -259,6 +259,11 @@ async function run(loaded: LoadedConfig): Promise<number> {
       reply.type(metrics.registry.contentType).send(await serveMetrics()),
     );
   }
+  // Liveness is /healthz; readiness waits for the loops below (inventory, workers, schedules).
+  let ready = false;
+  api.get('/readyz', { config: { public: true }, schema: { hide: true } }, async (_req, reply) =>
+    ready ? { status: 'ready' } : reply.code(503).send({ status: 'starting' }),
+  );
   const apiListen = parseListen(config.api.listen);
   if (!apiListen.ok) throw new Error('api listen address did not parse after validation');
   await api.listen({ host: apiListen.value.host, port: apiListen.value.port });
@@ -304,6 +309,8 @@ async function run(loaded: LoadedConfig): Promise<number> {
   });
   await limits.pass();
   limits.start();
+  ready = true;
+  log.info({}, 'keizokud ready');
   const recorder = setInterval(() => void recordState(), config.loops.inventoryIntervalMs);
   /** Leader only: desired state and placement (with move history) of every running VM. */
   async function recordState(): Promise<void> {

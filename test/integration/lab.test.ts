@@ -12,6 +12,7 @@ import {
   ping,
   readState,
   virshMigrate,
+  waitForPing,
 } from '../../lab/index.ts';
 import { labCli, upTestLab } from '../support/lab-fixture.ts';
 
@@ -111,9 +112,12 @@ describe('lab: 3 hosts over 2 sites', () => {
     const s = await labStatus(readState(state.id)!);
     expect(s.vms.find((v) => v.name === 'core1')).toMatchObject({ host: 'h1', state: 'running' });
     expect(m.ping.replies.at(-1)!).toBeGreaterThan(Date.now() - 2_000);
-    expect(await ping(state.vms.find((v) => v.name === 'core1')!.address)).toBe(true);
+    // It answers now too. Once in two full runs under load a single 2 s ping right after the
+    // storage copy went unanswered: wait up to 10 s, and say how long it took.
+    const t0 = Date.now();
+    await waitForPing(state.vms.find((v) => v.name === 'core1')!.address, 10_000);
     console.log(
-      `cross-site: ${m.wallMs} ms, downtime ${m.downtimeMs} ms, ping ${m.ping.sent}/${m.ping.received}, gap ${m.ping.maxGapMs} ms`,
+      `cross-site: ${m.wallMs} ms, downtime ${m.downtimeMs} ms, ping ${m.ping.sent}/${m.ping.received}, gap ${m.ping.maxGapMs} ms, answered again after ${Date.now() - t0} ms`,
     );
   });
 

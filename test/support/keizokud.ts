@@ -133,12 +133,12 @@ export async function startKeizokud(
       rmSync(dir, { recursive: true, force: true });
     },
   };
-  // Up when the API answers and the inventory has seen every host.
+  // Up when keizokud is ready (loops started) and the inventory has seen every host.
   async function waitUp(from: number): Promise<void> {
     const deadline = Date.now() + 30_000;
     for (;;) {
       if (child.exitCode !== null) throw new Error(`keizokud exited early:\n${out}`);
-      const up = await fetch(`${url}/healthz`).then(
+      const up = await fetch(`${url}/readyz`).then(
         (r) => r.ok,
         () => false,
       );
