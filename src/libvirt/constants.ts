@@ -48,6 +48,12 @@ export const DomainStats = {
   DIRTYRATE: 1 << 9,
 } as const;
 
+/** virConnectGetAllDomainStatsFlags (the ones keizoku uses) */
+export const DomainStatsFlags = {
+  /** Only what needs no domain job: a busy domain (e.g. mid-migration) does not block the call. */
+  NOWAIT: 1 << 29,
+} as const;
+
 /** virDomainMigrateFlags */
 export const Migrate = {
   LIVE: 1 << 0,

@@ -1,7 +1,7 @@
 import { isIP } from 'node:net';
 import type { ClusterSnapshot, HostConfigView, HostObservation } from '../core/model.ts';
 import { buildSnapshot } from '../core/snapshot.ts';
-import { DomainStats, domainStateNames } from '../libvirt/constants.ts';
+import { DomainStats, DomainStatsFlags, domainStateNames } from '../libvirt/constants.ts';
 import { type ConnectOptions, connectLibvirt, type LibvirtClient } from '../libvirt/index.ts';
 import type { Metrics } from '../metrics/registry.ts';
 
@@ -45,6 +45,9 @@ export function addressesFromMetadata(xml: string | null): string[] {
     .map((m) => m[1]!)
     .filter((a) => isIP(a) !== 0);
 }
+
+/** A libvirt call slower than this is logged (the metric has them all). */
+const SLOW_CALL_S = 5;
 
 const STATS = DomainStats.STATE | DomainStats.CPU_TOTAL | DomainStats.BALLOON | DomainStats.VCPU;
 
@@ -109,13 +112,14 @@ export class InventoryLoop {
     return [];
   }
 
-  private async readAddresses(c: LibvirtClient, uuids: string[]): Promise<void> {
+  private async readAddresses(host: string, c: LibvirtClient, uuids: string[]): Promise<void> {
     const now = Date.now();
     for (const uuid of uuids) {
       const refreshMs = 6 * this.o.intervalMs;
       if (now - (this.addressesReadAt.get(uuid) ?? Number.NEGATIVE_INFINITY) < refreshMs) continue;
       try {
-        const xml = await c.getMetadataElement(await c.lookupByUuid(uuid), VM_METADATA_NS);
+        const dom = await this.timed(host, 'domain_lookup_by_uuid', c.lookupByUuid(uuid));
+        const xml = await this.timed(host, 'domain_get_metadata', c.getMetadataElement(dom, VM_METADATA_NS));
         this.addresses.set(uuid, addressesFromMetadata(xml));
         this.addressesReadAt.set(uuid, now);
       } catch {
@@ -210,7 +214,9 @@ export class InventoryLoop {
     try {
       return await p;
     } finally {
-      end();
+      const seconds = end();
+      if (seconds > SLOW_CALL_S)
+        this.o.log.warn({ host, call, ms: Math.round(seconds * 1000) }, 'slow libvirt call');
     }
   }
 
@@ -226,9 +232,13 @@ export class InventoryLoop {
         this.timed(name, 'node_info', c.nodeInfo()),
         this.timed(name, 'node_cpu_stats', c.nodeCpuStats()),
         this.timed(name, 'node_memory_stats', c.nodeMemoryStats()),
-        this.timed(name, 'all_domain_stats', c.getAllDomainStats(STATS)),
+        // NOWAIT: a domain whose job is held (an incoming migration) would hold the whole call for
+        // libvirt's job wait, 30 s; without the job its state, CPU time, vCPUs and balloon size
+        // still come (from the definition and cgroups), only the guest's memory figures do not.
+        this.timed(name, 'all_domain_stats', c.getAllDomainStats(STATS, DomainStatsFlags.NOWAIT)),
       ]);
       await this.readAddresses(
+        name,
         c,
         domains.map((d) => d.uuid),
       );
