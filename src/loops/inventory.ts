@@ -153,6 +153,16 @@ export class InventoryLoop {
       loop: 'inventory',
       result: results.every(Boolean) ? 'success' : 'partial',
     });
+    // Forget the addresses of domains no host has any more (only after a full pass: a host
+    // that was not read may still have them).
+    if (results.every(Boolean)) {
+      const present = new Set(this.links.flatMap((l) => (l.current?.domains ?? []).map((d) => d.uuid)));
+      for (const uuid of [...this.addresses.keys()])
+        if (!present.has(uuid)) {
+          this.addresses.delete(uuid);
+          this.addressesReadAt.delete(uuid);
+        }
+    }
     this.publish();
   }
 
