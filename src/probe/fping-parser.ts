@@ -1,11 +1,9 @@
+import { LineParser, stamp } from './line-parser.ts';
 import type { ProbeSample } from './outage.ts';
 import { PingParser } from './ping-parser.ts';
 
 const LINE = /^\[(\d+)(?:\.(\d{1,9}))?\] (\S+)\s+: \[(\d+)\], (.*)$/;
 const REPLY = /^\d+ bytes, (\d+(?:\.\d+)?) ms\b/;
-
-/** `[1732330000.12345]` as ms since the epoch, fractions kept. */
-const stamp = (sec: string, frac = ''): number => Number(sec) * 1000 + Number(`0.${frac}0`) * 1000;
 
 /**
  * Turns the output of one `fping -l -D -e -p P -t T ADDRESS...` (loop mode, every address of
@@ -19,8 +17,7 @@ const stamp = (sec: string, frac = ''): number => Number(sec) * 1000 + Number(`0
  * replies (`duplicate for [N]`) and other lines are ignored. The per-address bookkeeping is
  * PingParser's: the same rules as for iputils.
  */
-export class FpingParser {
-  private partial = '';
+export class FpingParser extends LineParser {
   private readonly byAddress = new Map<string, PingParser>();
 
   constructor(
@@ -28,20 +25,8 @@ export class FpingParser {
     intervalMs: number,
     private readonly timeoutMs: number,
   ) {
+    super();
     for (const a of addresses) this.byAddress.set(a, new PingParser(a, intervalMs));
-  }
-
-  /** Feeds output; whole lines are parsed, a trailing partial line waits for the rest. */
-  push(chunk: string): void {
-    const lines = (this.partial + chunk).split('\n');
-    this.partial = lines.pop() ?? '';
-    for (const line of lines) this.line(line.trimEnd());
-  }
-
-  /** Parses whatever partial line is left (call when the stream ends). */
-  end(): void {
-    if (this.partial) this.line(this.partial.trimEnd());
-    this.partial = '';
   }
 
   /** The address's probes so far (seq as fping numbers them in this run). */
@@ -54,7 +39,7 @@ export class FpingParser {
     this.byAddress.get(address)?.discardBefore(t);
   }
 
-  private line(line: string): void {
+  protected line(line: string): void {
     const m = LINE.exec(line);
     if (!m) return;
     const p = this.byAddress.get(m[3]!);

@@ -1,3 +1,4 @@
+import { LineParser, stamp } from './line-parser.ts';
 import type { ProbeSample } from './outage.ts';
 
 /** What the output says about one probe (sequence number unwrapped past 65535). */
@@ -18,9 +19,6 @@ const OVERDUE = new RegExp(`${TS}no answer yet for icmp_seq=(\\d+)`);
 const ERROR = new RegExp(`${TS}From .+? icmp_seq=(\\d+) `);
 const TIME = /\btime=(\d+(?:\.\d+)?) ms\b/;
 
-/** `[1732330000.123456]` as ms since the epoch, fractions kept. */
-const stamp = (sec: string, frac = ''): number => Number(sec) * 1000 + Number(`0.${frac}0`) * 1000;
-
 /**
  * Turns the output of iputils `ping -D -O -n -i INTERVAL ADDRESS` into probe samples as it
  * arrives (feed chunks with `push`, read `samples()` at any time):
@@ -33,8 +31,7 @@ const stamp = (sec: string, frac = ''): number => Number(sec) * 1000 + Number(`0
  * counts once ping has said something about it or about a later one; until a reply arrives it
  * is lost. `(DUP!)` and `(BAD CHECKSUM!)` replies and unrecognised lines are ignored.
  */
-export class PingParser {
-  private partial = '';
+export class PingParser extends LineParser {
   private readonly evidence = new Map<number, Evidence>();
   /** Send times kept from discarded probes, so the ones after them keep theirs. */
   private readonly pinned = new Map<number, number>();
@@ -47,19 +44,8 @@ export class PingParser {
     readonly address: string,
     /** Nominal interval, used only to extrapolate when fewer than two probes are dated. */
     private readonly intervalMs: number,
-  ) {}
-
-  /** Feeds output; whole lines are parsed, a trailing partial line waits for the rest. */
-  push(chunk: string): void {
-    const lines = (this.partial + chunk).split('\n');
-    this.partial = lines.pop() ?? '';
-    for (const line of lines) this.line(line.trimEnd());
-  }
-
-  /** Parses whatever partial line is left (call when the stream ends). */
-  end(): void {
-    if (this.partial) this.line(this.partial.trimEnd());
-    this.partial = '';
+  ) {
+    super();
   }
 
   /** Evidence from another prober's output (fping): probe `seq`, sent before, was answered. */
@@ -91,7 +77,7 @@ export class PingParser {
     return e;
   }
 
-  private line(line: string): void {
+  protected line(line: string): void {
     const reply = REPLY.exec(line);
     if (reply) {
       const rest = reply[4] ?? '';
