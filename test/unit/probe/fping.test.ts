@@ -2,15 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { FpingParser } from '../../../src/probe/fping-parser.ts';
 import { FpingPool } from '../../../src/probe/fping-pool.ts';
 import { computeWindow } from '../../../src/probe/outage.ts';
+import { alive } from '../../support/process.ts';
 
-const alive = (pid: number): boolean => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe('FpingParser', () => {

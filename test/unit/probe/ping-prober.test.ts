@@ -1,15 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { computeWindow } from '../../../src/probe/outage.ts';
 import { PingProber } from '../../../src/probe/ping-prober.ts';
-
-const alive = (pid: number): boolean => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
+import { alive } from '../../support/process.ts';
 
 describe('PingProber', () => {
   it('pings 127.0.0.1 every 20 ms from one long-lived ping: replies, no outage, stopped by pid', async () => {
