@@ -178,7 +178,21 @@ describe('migration jobs against the lab', () => {
     expect(job.result.reason).toMatch(/^timed out after 4000 ms; mg1 runs on h1$/);
     expect(await where('mg1')).toEqual({ running: ['h1'], defined: ['h1'] });
     expect(seen.received).toBeGreaterThan(seen.sent * 0.9);
-    await guestLoad(address('mg1'), { dirty: 'stop' });
+    // Clean-up, not part of the verdict: no later test uses mg1. Once in a full run the guest's
+    // httpd refused this request right after the abort (the 48 MiB loop in a 96 MiB guest);
+    // try a few times, and say so if it never answers.
+    for (let i = 0; ; i++) {
+      try {
+        await guestLoad(address('mg1'), { dirty: 'stop' });
+        break;
+      } catch (e) {
+        if (i === 4) {
+          console.warn(`mg1: could not stop the dirtying loop: ${(e as Error).message}`);
+          break;
+        }
+        await sleep(1_000);
+      }
+    }
   });
 
   it('cancels a running migration: libvirt aborts and the VM stays on the source', async () => {
