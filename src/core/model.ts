@@ -1,12 +1,40 @@
 // The cluster as the decision core sees it: an immutable snapshot built from observations.
 // No I/O and no clock here; time comes in as data.
 
-export type HostHealth = 'up' | 'unreachable' | 'unknown';
+/**
+ * A host as the controller judges it (core/health.ts):
+ * - `unknown`: not observed yet (the first seconds after keizokud starts);
+ * - `up`: libvirt connected and its calls answer fresh;
+ * - `suspect`: connected, but calls have not answered for a while (hung storage, overload);
+ * - `unreachable`: the controller's libvirt link is down, nothing else known;
+ * - `partitioned`: unreachable by the controller, but the host or its VMs answer elsewhere;
+ * - `down`: the controller and the witnesses agree it is gone;
+ * - `fenced`: powered off by a fence (its VMs cannot be running).
+ */
+export type HostHealth = 'up' | 'suspect' | 'unreachable' | 'partitioned' | 'down' | 'fenced' | 'unknown';
+
+/** What a host's health was judged from. */
+export interface HealthEvidence {
+  /** The libvirt connection is open. */
+  connected: boolean;
+  /** Ms since the last successful libvirt call (null: never). */
+  lastCallAgeMs: number | null;
+  /** ICMP to the management address: true answered, false lost, null not probed. */
+  icmp: boolean | null;
+  /** Probe witnesses that see the host's VMs answer / not answer (failover fills these in). */
+  witnessesUp?: number;
+  witnessesDown?: number;
+  fenced?: boolean;
+}
 
 export interface HostSnapshot {
   name: string;
   site: string;
   health: HostHealth;
+  /** Since when the host has had this health (ms since the epoch; null while unknown). */
+  healthSince?: number | null;
+  /** What the health was judged from. */
+  evidence?: HealthEvidence;
   /** Logical CPUs and memory the host offers (config overrides win over libvirt's figures). */
   cpus: number;
   memoryKiB: number;
@@ -32,11 +60,22 @@ export interface VmSnapshot {
   memoryUsedKiB: number | null;
 }
 
+/** A VM seen active (running, paused, ...) on more than one host at once. */
+export interface VmConflict {
+  vm: string;
+  /** Each host with the state the VM has there. */
+  copies: { host: string; state: string }[];
+}
+
 export interface ClusterSnapshot {
   takenAt: number;
   sites: string[];
   hosts: ReadonlyMap<string, HostSnapshot>;
   vms: ReadonlyMap<string, VmSnapshot>;
+  /** VMs active on two hosts: never merged silently (split-brain, or a move's switch-over). */
+  conflicts?: readonly VmConflict[];
+  /** Increases whenever the observations behind the snapshot change (cache key). */
+  revision?: number;
 }
 
 /** What one inventory pass read from one host. */
