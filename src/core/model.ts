@@ -45,6 +45,11 @@ export interface HostSnapshot {
   /** When the host was last observed successfully (ms since the epoch). */
   observedAt: number | null;
   vms: string[];
+  /**
+   * For a host that is not `up`: the VMs its last successful observation listed (any state).
+   * They may still run there, so nothing may start them elsewhere (never run a VM twice).
+   */
+  lastKnownVms?: string[];
 }
 
 export interface VmSnapshot {
