@@ -18,6 +18,11 @@ export class FrameDecoder {
 
   constructor(private readonly maxFrame = VIR_NET_MESSAGE_MAX) {}
 
+  /** Bytes held for a frame not yet complete (never more than the frame limit). */
+  get bufferedBytes(): number {
+    return this.buffered;
+  }
+
   /** Feeds bytes; returns complete frames (without the length word). Throws ProtocolError. */
   push(chunk: Buffer): Buffer[] {
     this.chunks.push(chunk);

@@ -241,11 +241,16 @@ describe('libvirt TLS transport against lab libvirtd', () => {
     const pki = lab.pki!;
     const tls = { caFile: pki.caFile, certFile: pki.clientCertFile, keyFile: pki.clientKeyFile };
     const c = await connectLibvirt(lab.layout.hosts[0]!.tlsUri, { tls });
+    const plain = await openLabClient(lab, 'h1');
     try {
       expect((await c.nodeInfo()).cpus).toBeGreaterThan(0);
-      expect((await c.listDomainsWithState()).length).toBeGreaterThanOrEqual(0);
+      // Over TLS, the same domains as over the lab's plain link, by UUID and state.
+      const byUuid = (l: { uuid: string; state: string }[]) => l.map((d) => `${d.uuid}:${d.state}`).sort();
+      const overTls = await c.listDomainsWithState();
+      expect(overTls.length).toBeGreaterThan(0);
+      expect(byUuid(overTls)).toEqual(byUuid(await plain.listDomainsWithState()));
     } finally {
-      await c.close();
+      await Promise.all([c.close(), plain.close()]);
     }
   });
 

@@ -254,14 +254,25 @@ describe('connectLibvirt handshake', () => {
 });
 
 describe('FrameDecoder under garbage', () => {
-  it('yields frames across arbitrary chunking', () => {
-    const f = Buffer.alloc(32);
-    f.writeUInt32BE(32, 0);
-    const d = new FrameDecoder();
-    const both = Buffer.concat([f, f]);
-    const out: Buffer[] = [];
-    for (let i = 0; i < both.length; i += 7) out.push(...d.push(both.subarray(i, i + 7)));
-    expect(out.map((x) => x.length)).toEqual([28, 28]);
+  it('yields frames across arbitrary chunking, byte for byte', () => {
+    // Two frames of different lengths with distinct bytes, so a lost, doubled or reordered
+    // byte at a chunk boundary changes what comes out.
+    const frame = (len: number, salt: number) => {
+      const f = Buffer.alloc(len);
+      f.writeUInt32BE(len, 0);
+      for (let i = 4; i < len; i++) f[i] = (i * 7 + salt) & 0xff;
+      return f;
+    };
+    const a = frame(32, 1);
+    const b = frame(45, 2);
+    const both = Buffer.concat([a, b]);
+    for (let size = 1; size <= 33; size++) {
+      const d = new FrameDecoder();
+      const out: Buffer[] = [];
+      for (let i = 0; i < both.length; i += size) out.push(...d.push(both.subarray(i, i + size)));
+      expect(out, `chunk size ${size}`).toEqual([a.subarray(4), b.subarray(4)]);
+      expect(d.bufferedBytes).toBe(0);
+    }
   });
 
   it('throws only ProtocolError on random bytes and never buffers past the frame limit', () => {
@@ -270,15 +281,32 @@ describe('FrameDecoder under garbage', () => {
       seed = (seed * 1103515245 + 12345) & 0x7fffffff;
       return seed;
     };
+    const limit = 1 << 10;
+    let refused = 0;
+    let maxBuffered = 0;
     for (let i = 0; i < 3000; i++) {
-      const d = new FrameDecoder(1 << 20);
-      const bytes = Buffer.alloc(1 + (rnd() % 64));
-      for (let j = 0; j < bytes.length; j++) bytes[j] = rnd() & 0xff;
-      try {
-        d.push(bytes);
-      } catch (e) {
-        expect(e).toBeInstanceOf(ProtocolError);
+      const d = new FrameDecoder(limit);
+      // Feed chunks until the decoder refuses the stream or 64 chunks have gone in.
+      for (let k = 0; k < 64; k++) {
+        const bytes = Buffer.alloc(1 + (rnd() % 64));
+        for (let j = 0; j < bytes.length; j++) bytes[j] = rnd() & 0xff;
+        let threw: unknown = null;
+        try {
+          d.push(bytes);
+        } catch (e) {
+          threw = e;
+        }
+        if (threw) {
+          expect(threw).toBeInstanceOf(ProtocolError);
+          refused++;
+          break;
+        }
+        maxBuffered = Math.max(maxBuffered, d.bufferedBytes);
+        expect(d.bufferedBytes).toBeLessThanOrEqual(limit);
       }
     }
+    // Random length words are almost always outside [28, limit]: nearly every stream is refused.
+    expect(refused).toBeGreaterThan(2900);
+    expect(maxBuffered).toBeLessThanOrEqual(limit);
   });
 });
