@@ -70,6 +70,8 @@ export interface VmConflict {
   vm: string;
   /** Each host with the state the VM has there. */
   copies: { host: string; state: string }[];
+  /** A copy is paused by a live migration: the switch-over of a move rather than split-brain. */
+  migration?: boolean;
 }
 
 export interface ClusterSnapshot {
@@ -101,6 +103,8 @@ export interface DomainObservation {
   name: string;
   uuid: string;
   state: string;
+  /** Paused by a live migration (the incoming side of a move, or the source at switch-over). */
+  migrating?: boolean;
   /** Raw libvirt bulk stats of the domain (cpu.time, vcpu.current, balloon.*). */
   stats: Record<string, number | string | boolean>;
 }

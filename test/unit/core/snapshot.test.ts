@@ -93,3 +93,167 @@ describe('buildSnapshot', () => {
     expect(s.hosts.get('h3')!.health).toBe('unreachable');
   });
 });
+
+describe('buildSnapshot: health, copies on several hosts, conflicts (F2, F17)', () => {
+  const two = [
+    { name: 'A', site: 'dc1' },
+    { name: 'B', site: 'dc1' },
+  ];
+  const build = (
+    current: [string, HostObservation][],
+    o: Partial<Parameters<typeof buildSnapshot>[0]> = {},
+  ) =>
+    buildSnapshot({
+      now: 10_000,
+      sites: ['dc1'],
+      hosts: two,
+      maintenance: new Set(),
+      current: new Map(current),
+      previous: new Map(),
+      ...o,
+    });
+  const at = (host: string, domains: HostObservation['domains']) =>
+    obs(host, 9_000, { busy: 0, idle: 1 }, domains);
+
+  it('F2b: a paused copy on A wins over a shut-off copy on B (B later in the config)', () => {
+    const s = build([
+      ['A', at('A', [dom('vm1', 'paused', 0)])],
+      ['B', at('B', [dom('vm1', 'shutoff', 0)])],
+    ]);
+    expect(s.vms.get('vm1')).toMatchObject({ host: 'A', state: 'paused' });
+    expect(s.hosts.get('A')!.vms).toEqual(['vm1']);
+    expect(s.hosts.get('B')!.vms).toEqual([]);
+    expect(s.conflicts).toEqual([]);
+  });
+
+  it('merges running over blocked and pmsuspended over shutoff and crashed, whatever the host order', () => {
+    for (const [a, b, want] of [
+      ['running', 'blocked', 'running'],
+      ['blocked', 'running', 'running'],
+      ['shutoff', 'pmsuspended', 'pmsuspended'],
+      ['crashed', 'paused', 'paused'],
+    ] as const) {
+      const s = build([
+        ['A', at('A', [dom('vm1', a, 0)])],
+        ['B', at('B', [dom('vm1', b, 0)])],
+      ]);
+      expect(s.vms.get('vm1')!.state, `${a} on A, ${b} on B`).toBe(want);
+    }
+  });
+
+  it('F2a: a VM running on a host that is not up is in its lastKnownVms, not placed on the shut-off copy as if alone', () => {
+    const previous = new Map([['A', at('A', [dom('vm1', 'running', 0), dom('vm2', 'shutoff', 0)])]]);
+    const s = build(
+      [
+        ['A', { host: 'A', observedAt: 9_500, reachable: false }],
+        ['B', at('B', [dom('vm1', 'shutoff', 0)])],
+      ],
+      { previous },
+    );
+    const a = s.hosts.get('A')!;
+    expect(a).toMatchObject({
+      health: 'unreachable',
+      vms: [],
+      lastKnownVms: ['vm1', 'vm2'],
+      observedAt: 9_000,
+    });
+    // The live copy on B is what the snapshot can see; lastKnownVms tells it vm1 may run on A.
+    expect(s.vms.get('vm1')).toMatchObject({ host: 'B', state: 'shutoff' });
+    expect(s.vms.has('vm2')).toBe(false);
+    expect(s.hosts.get('B')!.lastKnownVms).toBeUndefined();
+  });
+
+  it('lists a VM active on two hosts as a conflict, placed by state then host name', () => {
+    const s = build([
+      ['A', at('A', [dom('vm1', 'paused', 0), dom('vm2', 'running', 0)])],
+      ['B', at('B', [dom('vm1', 'running', 0), dom('vm2', 'running', 0), dom('vm3', 'running', 0)])],
+    ]);
+    expect(s.conflicts).toEqual([
+      {
+        vm: 'vm1',
+        copies: [
+          { host: 'A', state: 'paused' },
+          { host: 'B', state: 'running' },
+        ],
+      },
+      {
+        vm: 'vm2',
+        copies: [
+          { host: 'A', state: 'running' },
+          { host: 'B', state: 'running' },
+        ],
+      },
+    ]);
+    expect(s.vms.get('vm1')!.host).toBe('B');
+    expect(s.vms.get('vm2')!.host).toBe('A');
+    expect(s.hosts.get('A')!.vms).toEqual(['vm2']);
+    expect(s.hosts.get('B')!.vms).toEqual(['vm1', 'vm3']);
+  });
+
+  it('marks the conflict of a move in its switch-over as a migration', () => {
+    const s = build([
+      ['A', at('A', [dom('vm1', 'running', 0)])],
+      ['B', at('B', [{ ...dom('vm1', 'paused', 0), migrating: true }])],
+    ]);
+    expect(s.conflicts).toEqual([
+      {
+        vm: 'vm1',
+        copies: [
+          { host: 'A', state: 'running' },
+          { host: 'B', state: 'paused' },
+        ],
+        migration: true,
+      },
+    ]);
+  });
+
+  it('F17: a host whose reads hang while its link stays open is suspect, its old VMs only last known', () => {
+    const hung = at('A', [dom('vm1', 'running', 0)]); // read at 9 000, still the current one
+    const s = build(
+      [
+        ['A', hung],
+        ['B', at('B', [])],
+      ],
+      {
+        now: 50_000,
+        health: new Map([
+          ['A', { connected: true, connectedAt: 0, lastSuccessAt: 9_000, lastAttemptAt: 49_000 }],
+          ['B', { connected: true, connectedAt: 0, lastSuccessAt: 49_000, lastAttemptAt: 49_000 }],
+        ]),
+        thresholds: { suspectAfterMs: 30_000, icmpFreshMs: 6_000 },
+        revision: 7,
+      },
+    );
+    const a = s.hosts.get('A')!;
+    expect(a).toMatchObject({
+      health: 'suspect',
+      healthSince: 50_000,
+      evidence: { connected: true, lastCallAgeMs: 41_000, icmp: null },
+      vms: [],
+      lastKnownVms: ['vm1'],
+      cpuUtilisation: null,
+      memoryUsedKiB: null,
+    });
+    expect(s.vms.has('vm1')).toBe(false);
+    expect(s.hosts.get('B')!.health).toBe('up');
+    expect(s.revision).toBe(7);
+  });
+
+  it('keeps healthSince from the previous judgement while the health stays', () => {
+    const s = build([['A', at('A', [])]], {
+      health: new Map([
+        [
+          'A',
+          {
+            connected: true,
+            lastSuccessAt: 9_000,
+            lastAttemptAt: 9_000,
+            previous: { health: 'up', since: 1_234 },
+          },
+        ],
+      ]),
+    });
+    expect(s.hosts.get('A')).toMatchObject({ health: 'up', healthSince: 1_234 });
+    expect(s.hosts.get('B')).toMatchObject({ health: 'unknown', healthSince: null, lastKnownVms: [] });
+  });
+});
