@@ -77,6 +77,9 @@ export class LibvirtConnection extends EventEmitter {
     stream.on('close', () => this.fail(new ConnectionClosedError('connection closed by peer')));
     // A dialer may hand the stream over paused (TLS reads libvirtd's verdict byte first).
     stream.resume();
+    // Reset between the dial and here: its 'close' has already gone by.
+    if (stream.destroyed)
+      this.closedWith = new ConnectionClosedError('connection closed before it was opened');
   }
 
   get closed(): boolean {

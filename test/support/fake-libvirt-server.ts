@@ -59,6 +59,21 @@ export class FakePeer {
   }
 }
 
+/** Speaks libvirt's framing on one accepted socket (plain or TLS); the handler answers. */
+export function serveLibvirt(socket: Socket, handler: Handler): FakePeer {
+  const peer = new FakePeer(socket);
+  const dec = new FrameDecoder();
+  socket.on('data', (chunk: Buffer) => {
+    for (const f of dec.push(chunk)) {
+      const r = new XdrReader(f);
+      const h = decodeVirNetMessageHeader(r);
+      handler(h, f.subarray(r.offset), peer);
+    }
+  });
+  socket.on('error', () => undefined);
+  return peer;
+}
+
 /** A libvirt RPC server on a unix socket in a temp dir; the handler decides every answer. */
 export async function startFakeServer(
   handler: Handler,
@@ -67,17 +82,7 @@ export async function startFakeServer(
   const path = join(dir, 'sock');
   const peers: FakePeer[] = [];
   const server: Server = createServer((socket) => {
-    const peer = new FakePeer(socket);
-    peers.push(peer);
-    const dec = new FrameDecoder();
-    socket.on('data', (chunk: Buffer) => {
-      for (const f of dec.push(chunk)) {
-        const r = new XdrReader(f);
-        const h = decodeVirNetMessageHeader(r);
-        handler(h, f.subarray(r.offset), peer);
-      }
-    });
-    socket.on('error', () => undefined);
+    peers.push(serveLibvirt(socket, handler));
   });
   await new Promise<void>((resolve) => server.listen(path, resolve));
   return {

@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import type { Duplex } from 'node:stream';
 import { Client, type ConnectConfig } from 'ssh2';
-import type { Dialer } from './index.ts';
+import { type Dialer, guardErrors } from './index.ts';
 
 export interface SshOptions {
   host: string;
@@ -101,14 +101,26 @@ export function sshDialer(o: SshOptions): Dialer {
         }
         const fp = (k: Buffer) =>
           `SHA256:${createHash('sha256').update(k).digest('base64').replace(/=+$/, '')}`;
-        conn.once('error', (e: Error) => {
-          reject(
-            new Error(
-              hostKeyRefused
-                ? `${what}: host key does not match known_hosts (${known.map(fp).join(', ')})`
-                : `${what}: ${e.message}`,
-            ),
-          );
+        let settled = false;
+        let stream: Duplex | null = null;
+        // Listened for as long as the client lives: ssh2 may emit more than one error (a reset
+        // after 'ready', then another on teardown), and one with no listener kills the process.
+        conn.on('error', (e: Error) => {
+          if (!settled) {
+            settled = true;
+            conn.end();
+            reject(
+              new Error(
+                hostKeyRefused
+                  ? `${what}: host key does not match known_hosts (${known.map(fp).join(', ')})`
+                  : `${what}: ${e.message}`,
+              ),
+            );
+            return;
+          }
+          // After the hand-over the SSH link carried the RPC stream: closing it tells the connection.
+          stream?.destroy();
+          conn.end();
         });
         conn.once('ready', () => {
           const cmd =
@@ -116,11 +128,15 @@ export function sshDialer(o: SshOptions): Dialer {
               ? `nc -U ${shellQuote(o.socketPath ?? '/var/run/libvirt/libvirt-sock')}`
               : `virt-ssh-helper ${shellQuote(o.remoteName)}`;
           conn.exec(cmd, (err, channel) => {
+            if (settled) return;
+            settled = true;
             if (err) {
               conn.end();
               reject(new Error(`${what}: cannot run '${cmd}': ${err.message}`));
               return;
             }
+            stream = channel;
+            guardErrors(channel);
             channel.on('close', () => conn.end());
             channel.stderr.on('data', () => undefined);
             resolve(channel);

@@ -65,6 +65,7 @@ function readCertificateVerdict(s: TLSSocket, what: string, timeoutMs: number): 
       clearTimeout(timer);
       s.off('data', onData);
       s.off('close', onClose);
+      s.off('error', onError);
       if (err) {
         s.destroy();
         reject(err);
@@ -82,11 +83,14 @@ function readCertificateVerdict(s: TLSSocket, what: string, timeoutMs: number): 
           `${what}: libvirtd closed the connection after the TLS handshake (client certificate refused?)`,
         ),
       );
+    // A reset while waiting (libvirtd restarting, a firewall, a fenced host) fails the dial.
+    const onError = (e: Error) => done(new Error(`${what}: ${e.message} before the certificate verdict`));
     const timer = setTimeout(
       () => done(new Error(`${what}: no certificate verdict within ${timeoutMs} ms`)),
       timeoutMs,
     );
     s.on('data', onData);
     s.once('close', onClose);
+    s.once('error', onError);
   });
 }
