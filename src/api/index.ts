@@ -1,4 +1,4 @@
-import type { FastifyInstance } from 'fastify';
+import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
 import type { ApiConfig } from '../config/index.ts';
 import type { TokenStore } from './auth/tokens.ts';
 import type { ApiDeps } from './deps.ts';
@@ -21,8 +21,11 @@ export async function buildApi(
   tokens: TokenStore,
   deps: ApiDeps,
   extra: RouteGroup[] = [],
+  /** The daemon's logger: 5xx errors go there (never headers nor tokens). */
+  log?: FastifyBaseLogger,
 ): Promise<FastifyInstance> {
   const app = await createApi({
+    ...(log ? { logger: log } : {}),
     tokens,
     audit: deps.audit,
     bodyLimitBytes: config.bodyLimitBytes,

@@ -2,7 +2,13 @@ import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import rateLimit from '@fastify/rate-limit';
 import swagger from '@fastify/swagger';
-import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import Fastify, {
+  type FastifyBaseLogger,
+  type FastifyInstance,
+  type FastifyReply,
+  type FastifyRequest,
+  LogController,
+} from 'fastify';
 import type { AuditLog, AuditOutcome } from '../store/audit.ts';
 import { type Action, decide, type Principal } from './auth/rbac.ts';
 import type { TokenStore } from './auth/tokens.ts';
@@ -36,7 +42,8 @@ export interface ApiOptions {
   bodyLimitBytes: number;
   rateLimitPerMinute: number;
   tls?: { certFile: string; keyFile: string; clientCaFile?: string };
-  logger?: boolean | object;
+  /** Where request errors are logged; per-request lines are off (the audit log has those). */
+  logger?: FastifyBaseLogger;
 }
 
 const MUTATING = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
@@ -53,7 +60,9 @@ export async function createApi(o: ApiOptions): Promise<FastifyInstance> {
     : null;
   const app = Fastify({
     ...(https ? { https } : {}),
-    logger: o.logger ?? false,
+    ...(o.logger
+      ? { loggerInstance: o.logger, logController: new LogController({ disableRequestLogging: true }) }
+      : { logger: false }),
     bodyLimit: o.bodyLimitBytes,
     routerOptions: { maxParamLength: 200 },
     genReqId: () => randomUUID(),

@@ -33,11 +33,15 @@ import { LeaderLease } from '../store/lease.ts';
 import { MaintenanceBook } from '../store/maintenance.ts';
 import { PolicyBook } from '../store/policy-book.ts';
 import { Store } from '../store/store.ts';
+import { exitOnUncaught } from './last-resort.ts';
 import { probeSeries, probeWindows } from './probe-window.ts';
+import { drainOnSignals } from './shutdown.ts';
 import { tokenCommand } from './token-command.ts';
 
 /** Every key of this cluster's state in Redis starts with this. */
 const PREFIX = 'keizoku:default:';
+/** How long SIGTERM waits for running migrations and drills: under Kubernetes' default 30 s grace. */
+const DRAIN_TIMEOUT_MS = 25_000;
 
 const USAGE = `usage: keizokud --config FILE [--check-config]
        keizokud token create|list|revoke --config FILE ...   (API tokens; see keizokud token --help)
@@ -92,6 +96,7 @@ async function run(loaded: LoadedConfig): Promise<number> {
   // Structured logs; nothing secret is ever put in them (key material is referred to by path,
   // tokens are never logged: the API logs no headers).
   const log = pino({ base: { service: 'keizokud' } });
+  exitOnUncaught(log);
   const metrics = createMetrics();
   const connectOptions = (h: { uri: string; name: string }): ConnectOptions => {
     const hc = config.hosts.find((x) => x.name === h.name)!;
@@ -224,17 +229,23 @@ async function run(loaded: LoadedConfig): Promise<number> {
     prefix: PREFIX,
     log,
   });
-  const api = await buildApi(config.api, tokens, apiDeps, [
-    (app) => jobRoutes(app, apiDeps, jobDeps),
-    (app) => scheduleRoutes(app, schedules),
-    (app) => drillRoutes(app, drills, config.timeZone),
-    (app) =>
-      tierRoutes(app, apiDeps, {
-        tiers: loaded.tiers,
-        timeZone: config.timeZone,
-        placement: config.placement,
-      }),
-  ]);
+  const api = await buildApi(
+    config.api,
+    tokens,
+    apiDeps,
+    [
+      (app) => jobRoutes(app, apiDeps, jobDeps),
+      (app) => scheduleRoutes(app, schedules),
+      (app) => drillRoutes(app, drills, config.timeZone),
+      (app) =>
+        tierRoutes(app, apiDeps, {
+          tiers: loaded.tiers,
+          timeZone: config.timeZone,
+          placement: config.placement,
+        }),
+    ],
+    log,
+  );
   const serveMetrics = async (): Promise<string> => metrics.registry.metrics();
   let metricsServer: Server | null = null;
   if (config.metrics) {
@@ -338,27 +349,27 @@ async function run(loaded: LoadedConfig): Promise<number> {
     }
   }
 
-  return new Promise<number>((resolve) => {
-    let stopping = false;
-    const stop = async (signal: string) => {
-      if (stopping) return;
-      stopping = true;
-      log.info({ signal }, 'draining');
-      clearInterval(recorder);
-      await api.close();
-      await schedules.stop();
-      await drills.close();
-      await jobs.close();
-      await limits.stop();
-      await lease.stop();
-      await inventory.stop();
-      await audit.close();
-      redis.disconnect();
-      if (metricsServer) await new Promise<void>((r) => metricsServer!.close(() => r()));
-      log.info({}, 'stopped');
-      resolve(0);
-    };
-    process.on('SIGTERM', () => void stop('SIGTERM'));
-    process.on('SIGINT', () => void stop('SIGINT'));
+  // SIGTERM/SIGINT: stop taking work, wait for running moves and drills, then close
+  // (docs/keizokud.md). Bounded, and a second signal cuts it short.
+  return drainOnSignals({
+    log,
+    timeoutMs: DRAIN_TIMEOUT_MS,
+    steps: [
+      { name: 'recorder', stop: async () => clearInterval(recorder) },
+      { name: 'api', stop: () => api.close() },
+      { name: 'schedules', stop: () => schedules.stop() },
+      { name: 'drills', stop: () => drills.close() },
+      { name: 'jobs', stop: () => jobs.close() },
+      { name: 'limits', stop: () => limits.stop() },
+      { name: 'lease', stop: () => lease.stop() },
+      { name: 'inventory', stop: () => inventory.stop() },
+      { name: 'audit', stop: () => audit.close() },
+      { name: 'redis', stop: async () => redis.disconnect() },
+      {
+        name: 'metrics',
+        stop: () =>
+          metricsServer ? new Promise<void>((r) => metricsServer!.close(() => r())) : Promise.resolve(),
+      },
+    ],
   });
 }
