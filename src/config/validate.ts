@@ -134,7 +134,26 @@ function checkTransport(
       message: `host "${host.name}" is reached by its peers over plain TCP (qemu+tcp), which needs insecure: true (lab only)`,
     });
   }
-  if (transport !== 'tcp' && !migrationTcp && host.insecure) {
+  // no_verify=1 turns off the TLS certificate or SSH host key check: as unsafe as plain TCP.
+  const noVerify = (['uri', 'migrationUri'] as const).filter((field) => {
+    const u = field === 'uri' ? parsed : migration;
+    return u?.ok === true && u.value.params.no_verify === '1';
+  });
+  for (const field of noVerify) {
+    if (host.insecure)
+      out.warnings.push({
+        file,
+        path: [...path, field],
+        message: `host "${host.name}" does not verify its server (no_verify=1)`,
+      });
+    else
+      out.errors.push({
+        file,
+        path: [...path, field],
+        message: `host "${host.name}" turns off server verification (no_verify=1), which needs insecure: true (lab only)`,
+      });
+  }
+  if (transport !== 'tcp' && !migrationTcp && noVerify.length === 0 && host.insecure) {
     out.warnings.push({
       file,
       path: [...path, 'insecure'],

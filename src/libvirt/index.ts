@@ -43,6 +43,11 @@ export function dialerFor(uri: string, opts: ConnectOptions = {}): Dialer {
   const parsed = parseLibvirtUri(uri);
   if (!parsed.ok) throw new UriError(`${uri}: expected ${parsed.expected}`);
   const u = parsed.value;
+  if (u.params.no_verify === '1' && !opts.insecure) {
+    throw new InsecureTransportError(
+      `${uri}: no_verify=1 turns off the server's certificate or host key check; remove it, or mark the host insecure`,
+    );
+  }
   switch (u.transport) {
     case 'unix':
       return unixDialer(
