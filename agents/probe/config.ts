@@ -1,9 +1,10 @@
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { z } from 'zod';
 import { ConfigError, formatConfigError } from '../../src/config/errors.ts';
 import { displayPath } from '../../src/config/files.ts';
 import { isHostAddress, parseListen } from '../../src/config/formats.ts';
+import { secretModeProblem } from '../../src/config/secret-file.ts';
 import { readYaml } from '../../src/config/yaml-file.ts';
 import { validate } from '../../src/config/zod-issues.ts';
 
@@ -96,6 +97,15 @@ export async function loadProbeConfig(file: string): Promise<ProbeConfig> {
         },
       ]);
     }
+    const open = secretModeProblem(statSync(tokenFile).mode);
+    if (open)
+      throw new ConfigError([
+        {
+          file: shown,
+          path: ['controller', 'tokenFile'],
+          message: `${open}: chmod 600 ${displayPath(tokenFile)}`,
+        },
+      ]);
     if (!token)
       throw new ConfigError([
         { file: shown, path: ['controller', 'tokenFile'], message: 'the token file is empty' },

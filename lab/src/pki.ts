@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { run } from './exec.ts';
 import type { LabLayout } from './layout.ts';
@@ -21,6 +21,7 @@ export interface LabPki {
 async function sshKey(file: string, comment: string): Promise<string> {
   if (!existsSync(file))
     await run('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', comment, '-f', file]);
+  chmodSync(file, 0o600);
   return readFileSync(`${file}.pub`, 'utf8').trim();
 }
 
@@ -73,6 +74,8 @@ async function issue(
     '-extfile',
     extFile,
   ]);
+  // keizokud refuses a key group or others can read; openssl makes it 0600 today, say so.
+  chmodSync(key, 0o600);
   return { certFile: cert, keyFile: key };
 }
 

@@ -3,6 +3,7 @@ import { access, stat } from 'node:fs/promises';
 import { isAbsolute, relative, resolve, sep } from 'node:path';
 import type { ConfigIssue, ConfigPath } from './errors.ts';
 import type { KeizokuConfig } from './schema.ts';
+import { secretModeProblem } from './secret-file.ts';
 import { readErrorMessage } from './yaml-file.ts';
 
 /** File names as operators see them, and the key and certificate files a config points at. */
@@ -30,6 +31,9 @@ interface FileRef {
   holder: Record<string, unknown>;
   key: string;
 }
+
+/** Fields that name private keys or passwords (not certificates nor known_hosts). */
+const SECRET_KEYS = new Set(['keyFile', 'passwordFile']);
 
 /** Every field of the config that names key material (TLS, SSH, IPMI password). */
 function materialFiles(config: KeizokuConfig): FileRef[] {
@@ -65,6 +69,11 @@ export async function resolveMaterialFiles(
     const problem = await fileProblem(abs);
     if (problem !== undefined)
       issues.push({ file: shown, path: ref.path, message: `${problem}: ${displayPath(abs)}` });
+    else if (SECRET_KEYS.has(ref.key)) {
+      const open = secretModeProblem((await stat(abs)).mode);
+      if (open !== undefined)
+        issues.push({ file: shown, path: ref.path, message: `${open}: chmod 600 ${displayPath(abs)}` });
+    }
   }
   return issues;
 }

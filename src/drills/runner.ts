@@ -1,6 +1,4 @@
 import { randomUUID } from 'node:crypto';
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { type Job, Queue, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Mechanism } from '../config/index.ts';
@@ -18,9 +16,7 @@ import {
   type DrillReport,
   type ProbeFigures,
   type RttPoint,
-  renderHtml,
-  renderJson,
-  renderMarkdown,
+  writeReportFiles,
 } from './report/index.ts';
 
 /**
@@ -511,11 +507,7 @@ export class DrillSystem {
 
   private write(report: DrillReport): void {
     try {
-      mkdirSync(this.d.dir, { recursive: true });
-      const o = { timeZone: this.d.timeZone };
-      writeFileSync(join(this.d.dir, `${report.id}.json`), renderJson(report));
-      writeFileSync(join(this.d.dir, `${report.id}.md`), renderMarkdown(report, o));
-      writeFileSync(join(this.d.dir, `${report.id}.html`), renderHtml(report, o));
+      writeReportFiles(this.d.dir, report, { timeZone: this.d.timeZone });
     } catch (e) {
       this.d.log.warn({ err: (e as Error).message, dir: this.d.dir }, 'writing drill report files failed');
     }

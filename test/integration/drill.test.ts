@@ -55,7 +55,9 @@ describe('drills against the lab', () => {
       migration: { sessionCheckPort: 7 },
     });
     admin = await kz.token('admin');
-    writeFileSync(join(dir, 'probe-token'), `${await kz.token('probe', { name: 'lab-probe' })}\n`);
+    writeFileSync(join(dir, 'probe-token'), `${await kz.token('probe', { name: 'lab-probe' })}\n`, {
+      mode: 0o600,
+    });
     const port = await freePort();
     writeFileSync(
       join(dir, 'probe.yaml'),

@@ -81,7 +81,7 @@ describe('keizoku-probe against the lab', () => {
     await new Promise<void>((r) => controller.listen(controllerPort, '127.0.0.1', r));
     const port = await freePort();
     agentUrl = `http://127.0.0.1:${port}`;
-    writeFileSync(join(dir, 'token'), 'kz_000000000000_secret-for-the-test\n');
+    writeFileSync(join(dir, 'token'), 'kz_000000000000_secret-for-the-test\n', { mode: 0o600 });
     writeFileSync(
       join(dir, 'probe.yaml'),
       `name: lab-probe

@@ -18,7 +18,7 @@ export async function startProbeAgent(
   intervalMs = 20,
 ): Promise<RunningProbe> {
   const dir = mkdtempSync(join(tmpdir(), 'kz-probe-'));
-  writeFileSync(join(dir, 'token'), `${await kz.token('probe', { name: 'test-probe' })}\n`);
+  writeFileSync(join(dir, 'token'), `${await kz.token('probe', { name: 'test-probe' })}\n`, { mode: 0o600 });
   const port = await freePort();
   writeFileSync(
     join(dir, 'probe.yaml'),

@@ -1,4 +1,5 @@
 export { renderTimelineSvg } from './chart.ts';
+export { writeReportFiles } from './files.ts';
 export { escapeHtml, escapeMarkdown } from './format.ts';
 export { renderHtml } from './html.ts';
 export { DRILL_REPORT_FORMAT, renderJson } from './json.ts';

@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import type { Duplex } from 'node:stream';
 import { Client, type ConnectConfig } from 'ssh2';
+import { readSecretFileSync } from '../../config/secret-file.ts';
 import { type Dialer, guardErrors } from './index.ts';
 
 export interface SshOptions {
@@ -91,11 +92,16 @@ export function sshDialer(o: SshOptions): Dialer {
           },
         };
         try {
-          if (o.keyFile) config.privateKey = readFileSync(o.keyFile);
+          if (o.keyFile) config.privateKey = readSecretFileSync(o.keyFile);
           else config.agent = o.agent ?? process.env.SSH_AUTH_SOCK;
         } catch (e) {
+          const code = (e as NodeJS.ErrnoException).code;
           reject(
-            new Error(`${what}: cannot read key ${o.keyFile}: ${(e as NodeJS.ErrnoException).code ?? e}`),
+            new Error(
+              code
+                ? `${what}: cannot read key ${o.keyFile}: ${code}`
+                : `${what}: key ${(e as Error).message}`,
+            ),
           );
           return;
         }

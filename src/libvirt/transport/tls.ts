@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { connect, type TLSSocket } from 'node:tls';
+import { readSecretFileSync } from '../../config/secret-file.ts';
 import type { Dialer } from './index.ts';
 import { whenConnected } from './index.ts';
 
@@ -30,10 +31,11 @@ export function tlsDialer(host: string, port: number, material: TlsMaterial, ver
   return {
     describe: `tls:${host}:${port}`,
     dial: async (timeoutMs) => {
-      const read = (f: string, what: string) => {
+      const read = (f: string, what: string, secret = false) => {
         try {
-          return readFileSync(f);
+          return secret ? readSecretFileSync(f) : readFileSync(f);
         } catch (e) {
+          if (!(e as NodeJS.ErrnoException).code) throw new Error(`TLS ${what} ${(e as Error).message}`);
           throw new Error(`TLS ${what} ${f}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
         }
       };
@@ -44,7 +46,7 @@ export function tlsDialer(host: string, port: number, material: TlsMaterial, ver
         ...(isIP(host) ? {} : { servername: host }),
         ca: read(material.caFile, 'CA certificate'),
         cert: read(material.certFile, 'client certificate'),
-        key: read(material.keyFile, 'client key'),
+        key: read(material.keyFile, 'client key', true),
         rejectUnauthorized: verify,
       });
       const s = await whenConnected(socket, 'secureConnect', `tls ${host}:${port}`, timeoutMs);

@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -48,7 +48,7 @@ describe('keizoku-probe config', () => {
   });
 
   it('reads the token file next to the config, trimmed', async () => {
-    writeFileSync(join(dir, 'probe.token'), 'kz_abc_secret\n');
+    writeFileSync(join(dir, 'probe.token'), 'kz_abc_secret\n', { mode: 0o600 });
     const c = await loadProbeConfig(
       file(
         'name: p1\nsite: dc1\nintervalMs: 10\nfollowController: true\ncontroller: { url: "https://kz.example:7480", tokenFile: probe.token }\n',
@@ -114,9 +114,23 @@ targets:
     expect(await errors(yaml('missing.token'))).toEqual([
       expect.stringMatching(/^FILE: controller\.tokenFile: cannot read .*missing\.token: ENOENT$/),
     ]);
-    writeFileSync(join(dir, 'empty.token'), '\n');
+    writeFileSync(join(dir, 'empty.token'), '\n', { mode: 0o600 });
     expect(await errors(yaml('empty.token'))).toEqual([
       'FILE: controller.tokenFile: the token file is empty',
+    ]);
+  });
+
+  it('F25: refuses a token file group or others can read, naming the file', async () => {
+    writeFileSync(join(dir, 'open.token'), 'kz_abc_secret\n', { mode: 0o644 });
+    chmodSync(join(dir, 'open.token'), 0o644);
+    expect(
+      await errors(
+        'name: p\nsite: s\nfollowController: true\ncontroller: { url: "http://127.0.0.1:1", tokenFile: open.token }\n',
+      ),
+    ).toEqual([
+      expect.stringMatching(
+        /^FILE: controller\.tokenFile: readable by group or others \(mode 0644\): chmod 600 .*open\.token$/,
+      ),
     ]);
   });
 
