@@ -8,8 +8,27 @@ export interface VmIdentity {
   readonly labels?: Readonly<Record<string, string>>;
 }
 
-/** `*` matches any run of characters, `?` one character; everything else is literal. */
+/**
+ * Compiled globs, kept because the same few patterns from the config are matched for every VM
+ * on every placement and policy lookup. Bounded: patterns from API tokens could be many.
+ */
+const compiled = new Map<string, RegExp>();
+const COMPILED_MAX = 10_000;
+
+/**
+ * `*` matches any run of characters, `?` one character; everything else is literal. The
+ * RegExp is shared between callers (it has no `g` flag, so `test` keeps no state).
+ */
 export function globToRegExp(glob: string): RegExp {
+  const cached = compiled.get(glob);
+  if (cached) return cached;
+  if (compiled.size >= COMPILED_MAX) compiled.clear();
+  const re = compileGlob(glob);
+  compiled.set(glob, re);
+  return re;
+}
+
+function compileGlob(glob: string): RegExp {
   let source = '';
   for (const ch of glob) {
     if (ch === '*') source += '.*';

@@ -1,6 +1,6 @@
 import type { DeepReadonly, Mechanism, Tier as TierData, TiersPolicy } from '../config/index.ts';
 import type { ClusterSnapshot, HostSnapshot, VmSnapshot } from './model.ts';
-import { commitments, judgeHost, type PlacementContext, type VmRules } from './placement.ts';
+import { commitments, judgeHost, type PlacementContext, type VmRules } from './placement/index.ts';
 
 /**
  * BCP tiers: does a VM have what its tier relies on, availability (稼働率) over a period, and

@@ -3,7 +3,7 @@ import { type Job, Queue, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Mechanism } from '../config/index.ts';
 import type { ClusterSnapshot } from '../core/model.ts';
-import { type PlacementContext, rankHosts } from '../core/placement.ts';
+import { type PlacementContext, rankHosts } from '../core/placement/index.ts';
 import type { Tiers } from '../core/tiers.ts';
 import type { Fencer } from '../fence/fencer.ts';
 import type { MigrationRequest, ProbeWindow } from '../jobs/migrate.ts';
@@ -160,8 +160,10 @@ export class DrillSystem {
     }
     let b = req.to;
     if (b === undefined) {
+      // A host-failure drill restarts the VM as a failover would: ranked by that profile.
+      const profile = req.scenario === 'host-failure' ? 'failover' : 'migrate';
       const ranked = (sites: string[]) =>
-        rankHosts(snap, vm, this.d.placement, { sites }).find((v) => v.feasible);
+        rankHosts(snap, vm, this.d.placement, { sites, profile }).find((v) => v.feasible);
       const sites = snap.sites.filter((s) => (req.scenario === 'site-migration' ? s !== site : s === site));
       // A failover restarts in the site if it can, else in another site.
       const best =

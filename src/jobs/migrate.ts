@@ -1,6 +1,6 @@
 import type { MigrationConfig } from '../config/index.ts';
 import type { ClusterSnapshot } from '../core/model.ts';
-import { migrationRefusals, type PlacementContext } from '../core/placement.ts';
+import { migrationRefusals, type PlacementContext } from '../core/placement/index.ts';
 import type { DomainRef, LibvirtClient } from '../libvirt/client.ts';
 import { TcpSessionCheck, type TcpSessionResult } from '../probe/tcp-session.ts';
 import { domainRequirements, hostCpuModel } from './domain-requirements.ts';

@@ -1,5 +1,10 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { migrationRefusals, type PlacementContext, planEvacuation, rankHosts } from '../../core/placement.ts';
+import {
+  migrationRefusals,
+  type PlacementContext,
+  planEvacuation,
+  rankHosts,
+} from '../../core/placement/index.ts';
 import type { MigrationRequest } from '../../jobs/migrate.ts';
 import { JobConflict, type JobSystem, type JobView } from '../../jobs/queue.ts';
 import type { MaintenanceBook } from '../../store/maintenance.ts';

@@ -1,11 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import type { ClusterSnapshot, HostSnapshot, VmSnapshot } from '../../../src/core/model.ts';
+import type { ClusterSnapshot, HostSnapshot, VmSnapshot } from '../../../../src/core/model.ts';
 import {
   migrationRefusals,
   type PlacementContext,
   planEvacuation,
   rankHosts,
-} from '../../../src/core/placement.ts';
+} from '../../../../src/core/placement/index.ts';
 
 const MiB = 1024;
 const host = (name: string, site: string, memMiB: number, o: Partial<HostSnapshot> = {}): HostSnapshot => ({
