@@ -96,18 +96,56 @@ describe('migrationRefusals', () => {
 });
 
 describe('planEvacuation', () => {
-  it('spreads the VMs over the site by score, higher HA priority first, never onto another site', () => {
+  it('places each VM on the best-scoring host given the moves before it, higher HA priority first, never onto another site', () => {
     const s = snap(
       [host('h1', 'dc1', 1000), host('h2', 'dc1', 400), host('h3', 'dc1', 400), host('h4', 'dc2', 10_000)],
       [vm('db', 'h1', 300), vm('w', 'h1', 100), vm('v', 'h1', 100), vm('u', 'h1', 100)],
     );
     const plan = planEvacuation(s, 'h1', ctx);
+    // Evacuate profile: 0.5 memoryFree + 0.3 cpuFree + 0.1 cpuIdleMeasured (0.9) + 0.1 vmSpread
+    // (mean 1 VM per host). db ties h2 and h3 (name decides); u then finds h3 emptier and
+    // roomier; h2 is full (400 of 400 MiB) for v and w, which still score it above 0.
+    // db -> h2: 0.5 * (1 - 300/400) + 0.3 * (1 - 1/8) + 0.09 + 0.1 * 1
+    // u -> h3:  0.5 * (1 - 100/400) + 0.3 * (1 - 1/8) + 0.09 + 0.1 * 1
+    // v -> h3:  0.5 * (1 - 200/400) + 0.3 * (1 - 2/8) + 0.09 + 0.1 / 2
+    // w -> h3:  0.5 * (1 - 300/400) + 0.3 * (1 - 3/8) + 0.09 + 0.1 / 3 (h2: 0.365)
+    expect(plan).toEqual({
+      host: 'h1',
+      ok: true,
+      moves: [
+        { vm: 'db', to: 'h2', score: expect.closeTo(0.5775, 2) },
+        { vm: 'u', to: 'h3', score: expect.closeTo(0.8275, 2) },
+        { vm: 'v', to: 'h3', score: expect.closeTo(0.615, 2) },
+        { vm: 'w', to: 'h3', score: expect.closeTo(0.4358, 2) },
+      ],
+      refused: [],
+    });
+  });
+  it('refuses to plan for a host that is not up: the VMs it runs are not known', () => {
+    for (const health of ['unknown', 'unreachable', 'suspect', 'partitioned', 'down', 'fenced'] as const) {
+      const s = snap([host('h1', 'dc1', 1000, { health }), host('h2', 'dc1', 1000)], [vm('a', 'h1')]);
+      expect(planEvacuation(s, 'h1', ctx)).toEqual({
+        host: 'h1',
+        ok: false,
+        moves: [],
+        refused: [{ vm: '-', reasons: [`host h1 is ${health}: the VMs on it are not known`] }],
+      });
+    }
+  });
+  it('moves an affinity group off the host together, the first member leading', () => {
+    groups.g1 = { affinityGroup: 'grp', antiAffinityGroup: null };
+    groups.g2 = { affinityGroup: 'grp', antiAffinityGroup: null };
+    const s = snap(
+      [host('h1', 'dc1', 1000), host('h2', 'dc1', 1000), host('h3', 'dc1', 1000, { cpuUtilisation: 0 })],
+      [vm('g1', 'h1'), vm('g2', 'h1'), vm('other', 'h3', 500)],
+    );
+    const plan = planEvacuation(s, 'h1', ctx);
     expect(plan.ok).toBe(true);
-    expect(plan.moves[0]!.vm).toBe('db');
-    expect(plan.moves.map((m) => m.to).every((h) => h === 'h2' || h === 'h3')).toBe(true);
-    const load = (h: string) => plan.moves.filter((m) => m.to === h).length;
-    expect(load('h2') + load('h3')).toBe(4);
-    expect(plan.refused).toEqual([]);
+    // h2 is the better host for g1 (h3 has 500 MiB used); g2 follows g1 there.
+    expect(plan.moves.map((m) => [m.vm, m.to])).toEqual([
+      ['g1', 'h2'],
+      ['g2', 'h2'],
+    ]);
   });
   it('refuses the whole plan with every reason when one VM fits nowhere', () => {
     const s = snap(

@@ -1,0 +1,128 @@
+import { describe, expect, it } from 'vitest';
+import type { ClusterSnapshot, HostHealth } from '../../../../src/core/model.ts';
+import { commitments, newPass } from '../../../../src/core/placement/context.ts';
+import { Code, FILTERS, judgeHost, rankHosts } from '../../../../src/core/placement/index.ts';
+import { context, host, snap, vm } from './fixtures.ts';
+
+// h1 (dc1) runs a, w1 (anti-affinity "web") and b1, b2 (affinity "batch"); h2 (dc1) runs w2.
+const rules = {
+  w1: { antiAffinityGroup: 'web' },
+  w2: { antiAffinityGroup: 'web' },
+  w3: { antiAffinityGroup: 'web' },
+  b1: { affinityGroup: 'batch' },
+  b2: { affinityGroup: 'batch' },
+  b3: { affinityGroup: 'batch' },
+};
+const ctx = context(rules);
+const cluster = (o: { h2?: Parameters<typeof host>[3] } = {}): ClusterSnapshot =>
+  snap(
+    [host('h1', 'dc1', 1000), host('h2', 'dc1', 250, o.h2), host('h3', 'dc2', 1000, { cpus: 4 })],
+    [
+      vm('a', 'h1', 200),
+      vm('w1', 'h1'),
+      vm('b1', 'h1'),
+      vm('b2', 'h1'),
+      vm('w2', 'h2', 100),
+      vm('w3', 'h3', 10, { state: 'shutoff' }),
+      vm('b3', 'h3', 10, { state: 'shutoff' }),
+      vm('fat', 'h3', 10, { vcpus: 8 }),
+    ],
+  );
+
+const verdictOf = (name: string, s: ClusterSnapshot, vmName: string, to: string, sites?: string[]) =>
+  FILTERS[name]!.filter(newPass(s, ctx, commitments(s), { sites }), s.vms.get(vmName)!, s.hosts.get(to)!);
+
+describe('filter plugins', () => {
+  const s = cluster();
+  it.each([
+    ['same-host', 'a', 'h1', Code.SameHost, 'a already runs on h1'],
+    ['site', 'a', 'h3', Code.OtherSite, 'host h3 is in site dc2, not dc1'],
+    [
+      'capacity-memory',
+      'a',
+      'h2',
+      Code.InsufficientMemory,
+      'host h2 has 150 MiB of guest memory free, a needs 200 MiB',
+    ],
+    [
+      'capacity-cpu',
+      'fat',
+      'h2',
+      Code.InsufficientCpu,
+      'host h2 would have 9 vCPUs committed on 2 CPUs (limit 8)',
+    ],
+    ['anti-affinity', 'w1', 'h2', Code.AntiAffinity, 'anti-affinity group "web": w2 already on h2'],
+    ['affinity', 'b1', 'h2', Code.Affinity, 'affinity group "batch" runs on h1'],
+  ])('%s rejects %s on %s with %s', (plugin, vmName, to, code, reason) => {
+    const sites = plugin === 'site' ? ['dc1'] : undefined;
+    expect(verdictOf(plugin, s, vmName, to, sites)).toEqual({ plugin, code, reason });
+  });
+
+  it.each([
+    ['same-host', 'a', 'h2'],
+    ['site', 'a', 'h2'],
+    ['capacity-memory', 'w1', 'h2'],
+    ['capacity-cpu', 'a', 'h2'],
+    ['anti-affinity', 'w1', 'h3'], // w3 is there but shut off: only active VMs count
+    ['anti-affinity', 'a', 'h2'], // a has no group
+    ['affinity', 'b1', 'h1'], // its mates are there
+    ['affinity', 'a', 'h2'], // a has no group
+  ])('%s lets %s go to %s', (plugin, vmName, to) => {
+    expect(verdictOf(plugin, s, vmName, to)).toBeNull();
+  });
+
+  it('binds a VM that is not active (a restart) to where its group runs', () => {
+    expect(verdictOf('affinity', s, 'b3', 'h2')?.code).toBe(Code.Affinity);
+    expect(verdictOf('affinity', s, 'b3', 'h1')).toBeNull();
+  });
+
+  it('a group alone on a host binds nothing once all other members are gone', () => {
+    const alone = snap([host('h1', 'dc1', 1000), host('h2', 'dc1', 1000)], [vm('b1', 'h1')]);
+    expect(verdictOf('affinity', alone, 'b1', 'h2')).toBeNull();
+  });
+
+  it.each(['suspect', 'unreachable', 'partitioned', 'down', 'fenced', 'unknown'] as HostHealth[])(
+    'host-health rejects a host that is %s',
+    (health) => {
+      const t = cluster({ h2: { health } });
+      expect(verdictOf('host-health', t, 'w1', 'h2')).toEqual({
+        plugin: 'host-health',
+        code: Code.HostNotUp,
+        reason: `host h2 is ${health}`,
+      });
+    },
+  );
+
+  it('host-health lets an up host through; maintenance rejects a host in maintenance', () => {
+    expect(verdictOf('host-health', s, 'w1', 'h2')).toBeNull();
+    expect(verdictOf('maintenance', s, 'w1', 'h2')).toBeNull();
+    expect(verdictOf('maintenance', cluster({ h2: { maintenance: true } }), 'w1', 'h2')).toEqual({
+      plugin: 'maintenance',
+      code: Code.HostInMaintenance,
+      reason: 'host h2 is in maintenance',
+    });
+  });
+
+  it('a verdict lists every filter that rejects, in order, with no scores', () => {
+    const t = cluster({ h2: { health: 'down', maintenance: true } });
+    const v = judgeHost(t, t.vms.get('a')!, t.hosts.get('h2')!, ctx);
+    expect(v.rejectedBy.map((r) => r.code)).toEqual([
+      Code.HostNotUp,
+      Code.HostInMaintenance,
+      Code.InsufficientMemory,
+    ]);
+    expect(v.reasons).toEqual(v.rejectedBy.map((r) => r.reason));
+    expect(v).toMatchObject({ feasible: false, score: 0, scores: {} });
+  });
+
+  it('rankHosts lists the source host and other sites only when asked for every host', () => {
+    const a = s.vms.get('a')!;
+    expect(rankHosts(s, a, ctx, { sites: ['dc1'] }).map((v) => v.host)).toEqual(['h2']);
+    const all = rankHosts(s, a, ctx, { sites: ['dc1'], everyHost: true });
+    expect(Object.fromEntries(all.map((v) => [v.host, v.rejectedBy.map((r) => r.code)]))).toEqual({
+      h1: [Code.SameHost],
+      h2: [Code.InsufficientMemory],
+      h3: [Code.OtherSite],
+    });
+  });
+});
