@@ -7,6 +7,7 @@ import { parseArgs } from 'node:util';
 import { Redis } from 'ioredis';
 import pino from 'pino';
 import { type ApiDeps, buildApi, TokenStore } from '../api/index.ts';
+import { decisionRoutes } from '../api/routes/decisions.ts';
 import { drillRoutes } from '../api/routes/drills.ts';
 import { jobRoutes, maintenance } from '../api/routes/jobs.ts';
 import { scheduleRoutes } from '../api/routes/schedules.ts';
@@ -29,6 +30,7 @@ import { LimitsLoop } from '../loops/limits.ts';
 import { SchedulesLoop } from '../loops/schedules.ts';
 import { createMetrics } from '../metrics/registry.ts';
 import { AuditLog } from '../store/audit.ts';
+import { DecisionStore } from '../store/decisions.ts';
 import { LeaderLease } from '../store/lease.ts';
 import { MaintenanceBook } from '../store/maintenance.ts';
 import { PolicyBook } from '../store/policy-book.ts';
@@ -131,7 +133,8 @@ async function run(loaded: LoadedConfig): Promise<number> {
     leaseMs: config.leader.leaseMs,
     renewMs: config.leader.renewMs,
   });
-  const store = new Store(redis, PREFIX, lease);
+  const decisions = new DecisionStore(redis, PREFIX);
+  const store = new Store(redis, PREFIX, lease, decisions);
   const policies = new PolicyBook(redis, PREFIX, config.vms);
   const audit = new AuditLog(redis, PREFIX, { ...config.audit, timeZone: config.timeZone });
   const tokens = new TokenStore(redis, PREFIX);
@@ -235,6 +238,7 @@ async function run(loaded: LoadedConfig): Promise<number> {
     apiDeps,
     [
       (app) => jobRoutes(app, apiDeps, jobDeps),
+      (app) => decisionRoutes(app, apiDeps, { decisions, jobs }),
       (app) => scheduleRoutes(app, schedules),
       (app) => drillRoutes(app, drills, config.timeZone),
       (app) =>

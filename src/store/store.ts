@@ -1,5 +1,6 @@
 import type { Redis } from 'ioredis';
 import { z } from 'zod';
+import type { DecisionRecord } from '../core/plan.ts';
 import type { LeaderLease } from './lease.ts';
 
 /**
@@ -7,7 +8,8 @@ import type { LeaderLease } from './lease.ts';
  *   {prefix}vm:{name}:desired    JSON DesiredVm         what the config wants of the VM
  *   {prefix}vm:{name}:domain     JSON DomainRecord      last known domain XML and its host
  *   {prefix}vm:{name}:placement  JSON Placement         where it was last seen running
- *   {prefix}vm:{name}:history    stream                 placement changes and moves, newest last
+ *   {prefix}vm:{name}:history    stream                 placement changes and moves, newest last,
+ *                                                       with the job and decision that moved it
  *   {prefix}vms                  set                    names of every VM with state here
  *   {prefix}leader, leader:token                        the lease (lease.ts)
  * Writes that decide (desired state, placement, history) are the leader's, fenced by its token.
@@ -31,7 +33,52 @@ export interface HistoryEvent {
   kind: string;
   from: string | null;
   to: string | null;
+  /** Always empty; kept for readers of the old shape (jobId and decisionId say why now). */
   detail: string;
+  /** The job that moved the VM, when known. */
+  jobId?: string | null;
+  /** The decision that job carried out, when known (`GET /v1/decisions/{id}`). */
+  decisionId?: string | null;
+}
+
+/** Which job of which decision moved a VM. */
+export interface MoveCause {
+  jobId: string | null;
+  decisionId: string | null;
+}
+
+/** Where a move's cause is looked up when the recorder, not the executor, sees it first. */
+export type DecisionLookup = { forVm(vm: string, limit?: number): Promise<DecisionRecord[]> };
+
+/** Actions that leave a VM running on a host, and which host. */
+function landsOn(a: DecisionRecord['actions'][number]): { vm: string; host: string } | null {
+  if (a.kind === 'migrate' || a.kind === 'restart-elsewhere') return { vm: a.vm, host: a.to };
+  if (a.kind === 'start') return { vm: a.vm, host: a.host };
+  return null;
+}
+
+/**
+ * The newest decision that put `vm` on `host` and was made after `since` (when the VM was
+ * last seen where it came from), with the job that carried it out. Pure.
+ */
+export function causeOfMove(
+  decisions: readonly DecisionRecord[],
+  vm: string,
+  host: string,
+  since: number,
+): MoveCause | null {
+  const newest = [...decisions].sort((a, b) => b.at - a.at);
+  for (const d of newest) {
+    if (d.at < since) break;
+    const action = d.actions.find((a) => {
+      const l = landsOn(a);
+      return l !== null && l.vm === vm && l.host === host;
+    });
+    if (!action) continue;
+    const job = d.jobs.filter((j) => j.vm === vm && j.kind === action.kind).at(-1);
+    return { jobId: job?.id ?? null, decisionId: d.id };
+  }
+  return null;
 }
 
 /** A stored value that does not parse: names the key instead of crashing the reader. */
@@ -46,6 +93,7 @@ export class Store {
     private readonly redis: Redis,
     private readonly prefix: string,
     private readonly lease: LeaderLease,
+    private readonly decisions?: DecisionLookup,
   ) {}
 
   private key(vm: string, what: string): string {
@@ -91,20 +139,56 @@ export class Store {
     return this.read(this.key(vm, 'placement'), placementSchema);
   }
 
-  /** Records where the VM runs; a change of host is appended to its history. */
+  /**
+   * Records where the VM runs; a change of host is appended to its history, linked to the
+   * job and decision that moved it when a recent decision did.
+   */
   async recordPlacement(vm: string, host: string, at: number): Promise<boolean> {
     const prev = await this.getPlacement(vm).catch(() => null);
     if (prev?.host === host) return false;
-    await this.lease.fencedSet(this.key(vm, 'placement'), JSON.stringify({ host, since: at }));
+    const cause = prev ? await this.lookupCause(vm, host, prev.since) : null;
+    await this.place(vm, prev?.host ?? null, host, at, cause);
+    return true;
+  }
+
+  /**
+   * For the executor, when a job has moved `vm` from `from` to `to`: records the placement
+   * and the move with its cause. False when the recorder has already seen it there.
+   */
+  async recordMove(vm: string, from: string, to: string, at: number, cause: MoveCause): Promise<boolean> {
+    const prev = await this.getPlacement(vm).catch(() => null);
+    if (prev?.host === to) return false;
+    await this.place(vm, prev?.host ?? from, to, at, cause);
+    return true;
+  }
+
+  private async place(
+    vm: string,
+    from: string | null,
+    to: string,
+    at: number,
+    cause: MoveCause | null,
+  ): Promise<void> {
+    await this.lease.fencedSet(this.key(vm, 'placement'), JSON.stringify({ host: to, since: at }));
     await this.redis.sadd(`${this.prefix}vms`, vm);
     await this.appendHistory(vm, {
       at,
-      kind: prev ? 'moved' : 'placed',
-      from: prev?.host ?? null,
-      to: host,
+      kind: from === null ? 'placed' : 'moved',
+      from,
+      to,
       detail: '',
+      jobId: cause?.jobId ?? null,
+      decisionId: cause?.decisionId ?? null,
     });
-    return true;
+  }
+
+  private async lookupCause(vm: string, host: string, since: number): Promise<MoveCause | null> {
+    if (!this.decisions) return null;
+    try {
+      return causeOfMove(await this.decisions.forVm(vm, 5), vm, host, since);
+    } catch {
+      return null; // the history still records the move, without its cause
+    }
   }
 
   async appendHistory(vm: string, e: Omit<HistoryEvent, 'id'>): Promise<void> {
@@ -125,6 +209,8 @@ export class Store {
       e.to ?? '',
       'detail',
       e.detail,
+      ...(e.jobId ? ['jobId', e.jobId] : []),
+      ...(e.decisionId ? ['decisionId', e.decisionId] : []),
     );
   }
 
@@ -140,6 +226,8 @@ export class Store {
         from: f.from || null,
         to: f.to || null,
         detail: f.detail ?? '',
+        jobId: f.jobId || null,
+        decisionId: f.decisionId || null,
       };
     });
   }

@@ -32,6 +32,7 @@ export type Action =
   | 'vm.policy'
   | 'job.read'
   | 'job.cancel'
+  | 'decision.read'
   | 'drill.read'
   | 'drill.run'
   | 'audit.read'
@@ -42,6 +43,7 @@ const READ: ReadonlySet<Action> = new Set([
   'host.read',
   'vm.read',
   'job.read',
+  'decision.read',
   'drill.read',
   'recommendation.read',
 ]);
@@ -66,12 +68,15 @@ export function decide(p: Principal, action: Action, vm?: string): Decision {
       return action === 'vm.read' || action === 'probe.report' ? 'allow' : 'deny';
     case 'vm-admin': {
       if (vm === undefined) {
-        // Lists are filtered to the scope; host and cluster-wide actions are not theirs.
-        return action === 'vm.read' || action === 'job.read' ? 'allow' : 'deny';
+        // Lists (and a decision by id) are filtered to the scope; host and cluster-wide
+        // actions are not theirs.
+        return action === 'vm.read' || action === 'job.read' || action === 'decision.read'
+          ? 'allow'
+          : 'deny';
       }
       if (!inScope(p, vm)) return 'hide';
       if (action === 'vm.read' || action === 'vm.start' || action === 'vm.shutdown') return 'allow';
-      if (action === 'job.read' || action === 'job.cancel') return 'allow';
+      if (action === 'job.read' || action === 'job.cancel' || action === 'decision.read') return 'allow';
       if (action === 'vm.migrate') return p.allowMigrate ? 'allow' : 'deny';
       return 'deny';
     }

@@ -100,6 +100,8 @@ export function vmRoutes(app: FastifyInstance, d: ApiDeps): void {
                     from: { type: ['string', 'null'] },
                     to: { type: ['string', 'null'] },
                     detail: { type: 'string' },
+                    jobId: { type: ['string', 'null'] },
+                    decisionId: { type: ['string', 'null'] },
                   },
                 },
               },

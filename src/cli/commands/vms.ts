@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { CliError, EXIT } from '../client.ts';
 import { clientFrom, enc, jsonFlag } from '../context.ts';
 import { details, emit, table } from '../output.ts';
+import { whyCommand } from './why.ts';
 
 interface Vm {
   name: string;
@@ -13,7 +14,14 @@ interface Vm {
   cpuUsage: number | null;
   addresses: string[];
   policy: { tier: string; limits: string | null; haPriority: number; source: string } | null;
-  history?: { at: number; kind: string; from: string | null; to: string | null }[];
+  history?: {
+    at: number;
+    kind: string;
+    from: string | null;
+    to: string | null;
+    jobId?: string | null;
+    decisionId?: string | null;
+  }[];
 }
 
 function lifecycle(vm: Command, verb: 'start' | 'shutdown' | 'destroy', description: string): void {
@@ -64,10 +72,18 @@ export function vmCommands(program: Command): void {
       const v = await clientFrom(cmd).call<Vm>('GET', `/v1/vms/${enc(name)}`);
       emit({ json: jsonFlag(cmd) }, v, () => {
         const { history, ...rest } = v;
-        const moves = (history ?? []).map((h) => [new Date(h.at).toISOString(), h.kind, h.from, h.to]);
-        return `${details(rest)}\n${table(['AT', 'EVENT', 'FROM', 'TO'], moves)}`;
+        const moves = (history ?? []).map((h) => [
+          new Date(h.at).toISOString(),
+          h.kind,
+          h.from,
+          h.to,
+          h.jobId,
+          h.decisionId,
+        ]);
+        return `${details(rest)}\n${table(['AT', 'EVENT', 'FROM', 'TO', 'JOB', 'DECISION'], moves)}`;
       });
     });
+  whyCommand(vm);
   lifecycle(vm, 'start', 'start a VM that is shut off (refused while it runs anywhere)');
   lifecycle(vm, 'shutdown', 'ask the guest to shut down (ACPI)');
   lifecycle(vm, 'destroy', 'power the VM off at once; needs --yes');
