@@ -80,7 +80,7 @@ export function vmsOf(d: DecisionRecord): Set<string> {
 }
 
 const NAME_CHAR = 'A-Za-z0-9._-';
-const escape = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+const escapeRegExp = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
 /** Replaces whole-name occurrences of `names` in sentences (longest first: `db1.x` before `db1`). */
 function redactor(names: Iterable<string>): (s: string) => string {
@@ -88,7 +88,7 @@ function redactor(names: Iterable<string>): (s: string) => string {
   if (list.length === 0) return (s) => s;
   // A name ends where a name character does not follow, except a sentence's full stop.
   const re = new RegExp(
-    `(?<![${NAME_CHAR}])(?:${list.map(escape).join('|')})(?![A-Za-z0-9_-]|\\.[${NAME_CHAR}])`,
+    `(?<![${NAME_CHAR}])(?:${list.map(escapeRegExp).join('|')})(?![A-Za-z0-9_-]|\\.[${NAME_CHAR}])`,
     'g',
   );
   return (s) => s.replace(re, HIDDEN_VM);
@@ -148,9 +148,7 @@ export function decisionView(
     // Host-level actions (fence) are not a VM administrator's to see.
     actions: d.actions.filter((a) => keepVm(actionVm(a))).map((a) => ({ ...a })),
     ok: d.ok,
-    refused: d.refused
-      .filter((r) => keepVm(r.vm))
-      .map((r) => ({ vm: r.vm, reasons: r.reasons.map(say) })),
+    refused: d.refused.filter((r) => keepVm(r.vm)).map((r) => ({ vm: r.vm, reasons: r.reasons.map(say) })),
     jobs: d.jobs
       .filter((j) => keepVm(j.vm))
       .map((j) => {

@@ -1,8 +1,11 @@
 import { spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createVm, type LabState, readState, virsh } from '../../lab/index.ts';
+import type { DecisionRecord } from '../../src/core/plan.ts';
+import { DecisionStore } from '../../src/store/decisions.ts';
 import { type ApiResponse, type RunningKeizokud, startKeizokud } from '../support/keizokud.ts';
 import { sharedLab } from '../support/lab-fixture.ts';
 import { startRedis } from '../support/redis.ts';
@@ -61,6 +64,24 @@ const TABLE: [string, string, unknown, Record<Who, number>][] = [
     { admin: 200, operator: 200, viewer: 403, vmAdmin: 404, probe: 403 },
   ],
   ['PUT', '/v1/vms/rb1/policy', {}, { admin: 200, operator: 200, viewer: 403, vmAdmin: 403, probe: 403 }],
+  [
+    'GET',
+    '/v1/vms/rb1/decisions',
+    undefined,
+    { admin: 200, operator: 200, viewer: 200, vmAdmin: 200, probe: 403 },
+  ],
+  [
+    'GET',
+    '/v1/vms/rb2/decisions',
+    undefined,
+    { admin: 200, operator: 200, viewer: 200, vmAdmin: 404, probe: 403 },
+  ],
+  [
+    'GET',
+    '/v1/decisions/dec-00000000-0000-4000-8000-000000000000',
+    undefined,
+    { admin: 404, operator: 404, viewer: 404, vmAdmin: 404, probe: 403 },
+  ],
   [
     'GET',
     '/v1/audit?limit=1',
@@ -248,6 +269,75 @@ describe('API roles, scopes and audit against the lab', () => {
     const audit = cli('admin', 'audit', '--since', '1h', '--outcome', 'denied', '--limit', '5', '--json');
     expect(audit.status, audit.stderr).toBe(0);
     expect(JSON.parse(audit.stdout).entries.length).toBe(5);
+  });
+
+  it("answers why a VM moved from the stored decision, with each VM's view its own", async () => {
+    // A decision as the executor stores it: rb1 and rb2 evacuated off h3, rb2's filter names rb1.
+    const id = 'dec-4f1e2d3c-0b9a-4877-8665-544332211000';
+    const decision: DecisionRecord = {
+      id,
+      planner: 'evacuate',
+      at: Date.now() - 1_000,
+      reason: 'host h3 enters maintenance',
+      ref: 'maintenance:h3',
+      requestedBy: { id: 'tok-x', name: 'root-admin' },
+      vms: ['rb1', 'rb2'],
+      candidates: {
+        rb1: [{ host: 'h1', feasible: true, rejectedBy: [], scores: { memory: 0.8 }, score: 0.8 }],
+        rb2: [
+          {
+            host: 'h1',
+            feasible: false,
+            rejectedBy: [
+              {
+                plugin: 'anti-affinity',
+                code: 'AntiAffinity',
+                reason: 'anti-affinity group "rb": rb1 already on h1',
+              },
+            ],
+            scores: {},
+            score: 0,
+          },
+          { host: 'h2', feasible: true, rejectedBy: [], scores: { memory: 0.5 }, score: 0.5 },
+        ],
+      },
+      actions: [
+        { kind: 'migrate', vm: 'rb1', from: 'h3', to: 'h1', copyStorage: 'auto' },
+        { kind: 'migrate', vm: 'rb2', from: 'h3', to: 'h2', copyStorage: 'auto' },
+      ],
+      ok: true,
+      refused: [],
+      jobs: [
+        { id: 'mig-00000000-0000-4000-8000-0000000000a1', vm: 'rb1', kind: 'migrate' },
+        { id: 'mig-00000000-0000-4000-8000-0000000000a2', vm: 'rb2', kind: 'migrate' },
+      ],
+    };
+    const r = new Redis(redis.url);
+    try {
+      await new DecisionStore(r, 'keizoku:default:').put(decision);
+    } finally {
+      r.disconnect();
+    }
+    const all = await call('viewer', 'GET', `/v1/decisions/${id}`);
+    expect(all.status).toBe(200);
+    expect(all.body.vms).toEqual(['rb1', 'rb2']);
+    // The jobs are not in the job system: the view says so rather than failing.
+    expect(all.body.jobs.map((j: { state: string }) => j.state)).toEqual(['gone', 'gone']);
+    const rb2 = await call('admin', 'GET', '/v1/vms/rb2/decisions?limit=5');
+    expect(rb2.body.decisions.map((d: { id: string }) => d.id)).toEqual([id]);
+    const own = await call('vmAdmin', 'GET', '/v1/vms/rb1/decisions');
+    expect(own.status).toBe(200);
+    expect(own.body.decisions[0].vms).toEqual(['rb1']);
+    expect(JSON.stringify(own.body)).not.toContain('rb2');
+    expect((await call('vmAdmin', 'GET', '/v1/vms/rb2/decisions')).status).toBe(404);
+    const why = spawnSync('node', ['bin/keizoku.mjs', 'vm', 'why', 'rb1'], {
+      encoding: 'utf8',
+      env: { ...process.env, KEIZOKU_URL: kz.url, KEIZOKU_TOKEN: tokens.vmAdmin, KEIZOKU_CONFIG: '' },
+    });
+    expect(why.status, why.stderr).toBe(0);
+    expect(why.stdout).toContain(`${id}  `);
+    expect(why.stdout).toMatch(/h1\s+chosen\s+0\.80\s+memory 0\.80/);
+    expect(why.stdout).not.toContain('rb2');
   });
 
   it("reports tier compliance and monthly availability from the probes' outage reports", async () => {

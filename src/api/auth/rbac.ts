@@ -70,9 +70,7 @@ export function decide(p: Principal, action: Action, vm?: string): Decision {
       if (vm === undefined) {
         // Lists (and a decision by id) are filtered to the scope; host and cluster-wide
         // actions are not theirs.
-        return action === 'vm.read' || action === 'job.read' || action === 'decision.read'
-          ? 'allow'
-          : 'deny';
+        return action === 'vm.read' || action === 'job.read' || action === 'decision.read' ? 'allow' : 'deny';
       }
       if (!inScope(p, vm)) return 'hide';
       if (action === 'vm.read' || action === 'vm.start' || action === 'vm.shutdown') return 'allow';

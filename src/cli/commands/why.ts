@@ -88,14 +88,18 @@ function jobOf(d: DecisionView, a: Action): DecisionJob | undefined {
 /** One decision as text: when, who decided and why, every host considered, what was done. */
 export function formatDecision(d: DecisionView): string {
   const out: string[] = [];
-  const who = d.requestedBy.id === 'controller' ? 'the controller' : `${d.requestedBy.name} (${d.requestedBy.id})`;
+  const who =
+    d.requestedBy.id === 'controller' ? 'the controller' : `${d.requestedBy.name} (${d.requestedBy.id})`;
   out.push(`${d.id}  ${new Date(d.at).toISOString()}  ${d.planner}${d.ok ? '' : '  (refused)'}`);
   out.push(`  why:    ${d.reason}`);
   out.push(`  ref:    ${d.ref}, asked by ${who}`);
   for (const [vm, hosts] of Object.entries(d.candidates)) {
     out.push(`  hosts considered for ${vm}:`);
     out.push(
-      indent(table(['HOST', 'VERDICT', 'SCORE', 'FILTER OR SCORES'], candidateRows(vm, hosts, d.actions)), '    ').trimEnd(),
+      indent(
+        table(['HOST', 'VERDICT', 'SCORE', 'FILTER OR SCORES'], candidateRows(vm, hosts, d.actions)),
+        '    ',
+      ).trimEnd(),
     );
   }
   if (d.actions.length > 0) {
@@ -113,7 +117,10 @@ export function formatDecision(d: DecisionView): string {
       ];
     });
     out.push(
-      indent(table(['ACTION', 'VM', 'WHERE', 'JOB', 'OUTCOME', 'OUTAGE ms', 'DETAIL'], rows), '    ').trimEnd(),
+      indent(
+        table(['ACTION', 'VM', 'WHERE', 'JOB', 'OUTCOME', 'OUTAGE ms', 'DETAIL'], rows),
+        '    ',
+      ).trimEnd(),
     );
   } else {
     out.push('  actions: none');

@@ -63,7 +63,11 @@ export function evacuation(over: Partial<DecisionRecord> = {}): DecisionRecord {
           host: 'h2',
           feasible: false,
           rejectedBy: [
-            { plugin: 'anti-affinity', code: 'AntiAffinity', reason: 'anti-affinity group "web": web1 planned on h2' },
+            {
+              plugin: 'anti-affinity',
+              code: 'AntiAffinity',
+              reason: 'anti-affinity group "web": web1 planned on h2',
+            },
           ],
           scores: {},
           score: 0,

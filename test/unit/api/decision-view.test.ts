@@ -78,7 +78,9 @@ describe('decisionView', () => {
     const v = decisionView(evacuation(), principal('vm-admin', ['web*']), CLUSTER, jobs)!;
     expect(v.vms).toEqual(['web1', 'web2']);
     // web2's filter names web1, which this reader may see.
-    expect(v.candidates.web2![0]!.rejectedBy[0]!.reason).toBe('anti-affinity group "web": web1 planned on h2');
+    expect(v.candidates.web2![0]!.rejectedBy[0]!.reason).toBe(
+      'anti-affinity group "web": web1 planned on h2',
+    );
     expect(v.candidates.web2![0]!.rejectedBy[0]!.redacted).toBeUndefined();
     expect(JSON.stringify(v)).not.toMatch(/db[129]/);
   });
@@ -91,7 +93,7 @@ describe('decisionView', () => {
   it('redacts other VM names in refusals, the reason, the ref and job failure reasons', () => {
     const d = evacuation({
       reason: 'make room for web2 on h3',
-      ref: 'drill:web1-weekly',
+      ref: 'schedule:web1',
       ok: false,
       refused: [
         { vm: 'db1', reasons: ['h2: anti-affinity group "db": db2 already on h2'] },
@@ -104,16 +106,18 @@ describe('decisionView', () => {
     };
     const v = decisionView(d, principal('vm-admin', ['db1']), CLUSTER, new Map([[JOB.db1, failed]]))!;
     expect(v.reason).toBe(`make room for ${HIDDEN_VM} on h3`);
-    expect(v.ref).toBe(`drill:${HIDDEN_VM}-weekly`);
-    expect(v.refused).toEqual([{ vm: 'db1', reasons: [`h2: anti-affinity group "db": ${HIDDEN_VM} already on h2`] }]);
+    expect(v.ref).toBe(`schedule:${HIDDEN_VM}`);
+    expect(v.refused).toEqual([
+      { vm: 'db1', reasons: [`h2: anti-affinity group "db": ${HIDDEN_VM} already on h2`] },
+    ]);
     expect(v.jobs[0]!.reason).toBe(`${HIDDEN_VM} holds the slot on h3.`);
     for (const other of ['web1', 'web2', 'db2']) expect(JSON.stringify(v)).not.toContain(other);
   });
 
   it('does not redact a longer name that merely starts with a hidden one', () => {
-    const d = evacuation({ reason: 'db1x and db1.y and db10 are fine; db2.' });
+    const d = evacuation({ reason: 'db1x and db1.y and db10 and db2-b are fine; db2.' });
     const v = decisionView(d, principal('vm-admin', ['db1*']), ['db2', 'db1x', 'db10', 'db1.y'], jobs)!;
-    expect(v.reason).toBe(`db1x and db1.y and db10 are fine; ${HIDDEN_VM}.`);
+    expect(v.reason).toBe(`db1x and db1.y and db10 and db2-b are fine; ${HIDDEN_VM}.`);
   });
 
   it('leaves the stored record as it was', () => {

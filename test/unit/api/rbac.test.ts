@@ -29,6 +29,16 @@ describe('decide', () => {
     expect(decide(p('vm-admin', ['web1'], true), 'vm.migrate', 'web2')).toBe('hide');
   });
 
+  it("lets whoever reads jobs read decisions, a vm-admin its VMs' only", () => {
+    for (const role of ['admin', 'operator', 'viewer'] as const)
+      expect(decide(p(role), 'decision.read', 'db1')).toBe('allow');
+    expect(decide(p('vm-admin', ['web*']), 'decision.read', 'web1')).toBe('allow');
+    expect(decide(p('vm-admin', ['web*']), 'decision.read', 'db1')).toBe('hide');
+    // By id: the route shows only the vm-admin's parts, or the same 404 as for a missing one.
+    expect(decide(p('vm-admin', ['web*']), 'decision.read')).toBe('allow');
+    expect(decide(p('probe'), 'decision.read', 'web1')).toBe('deny');
+  });
+
   it('keeps viewers to reads, operators off the audit log, probes to their reports', () => {
     const reads: Action[] = ['host.read', 'vm.read', 'job.read', 'drill.read', 'recommendation.read'];
     for (const a of reads) expect(decide(p('viewer'), a, 'vm1')).toBe('allow');

@@ -49,7 +49,12 @@ describe('vm why output', () => {
     expect(text).toContain('(parts about VMs outside your scope are not shown)');
     expect(text).not.toContain('web1');
     const refused = decisionView(
-      evacuation({ ok: false, actions: [], jobs: [], refused: [{ vm: 'db1', reasons: ['no host has room'] }] }),
+      evacuation({
+        ok: false,
+        actions: [],
+        jobs: [],
+        refused: [{ vm: 'db1', reasons: ['no host has room'] }],
+      }),
       principal('admin'),
       [],
       new Map(),

@@ -98,7 +98,20 @@ describe('move history', () => {
   });
 
   it('reads events written before the links existed', async () => {
-    await redis.xadd(`${prefix}vm:old:history`, '*', 'at', '5', 'kind', 'moved', 'from', 'h1', 'to', 'h2', 'detail', '');
+    await redis.xadd(
+      `${prefix}vm:old:history`,
+      '*',
+      'at',
+      '5',
+      'kind',
+      'moved',
+      'from',
+      'h1',
+      'to',
+      'h2',
+      'detail',
+      '',
+    );
     expect(await store.history('old')).toEqual([
       expect.objectContaining({ at: 5, kind: 'moved', detail: '', jobId: null, decisionId: null }),
     ]);
