@@ -24,7 +24,7 @@ export function redisKeys(prefix: string) {
     vmDomain: (vm: string) => `${prefix}vm:${vm}:domain`,
     /** string JSON Placement: where it was last seen running; one per VM. */
     vmPlacement: (vm: string) => `${prefix}vm:${vm}:placement`,
-    /** stream: placement changes and moves, MAXLEN ~1,000. */
+    /** stream: placement changes and moves (with jobId and decisionId when known), MAXLEN ~1,000. */
     vmHistory: (vm: string) => `${prefix}vm:${vm}:history`,
     /** string: the id of the one job that holds the VM's lock (jobs/). */
     vmJob: (vm: string) => `${prefix}vm:${vm}:job`,
