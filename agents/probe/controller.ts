@@ -89,16 +89,17 @@ export class ControllerLink {
    * Sends the next batch if there is one and the backoff allows: `sent` outages taken by
    * keizokud, or the error that will be retried after `retryInMs`.
    */
-  async push(): Promise<{ sent: number } | { error: string; retryInMs: number } | null> {
+  async push(): Promise<{ sent: number; refused?: string[] } | { error: string; retryInMs: number } | null> {
     if (this.pushing || this.pending.length === 0 || this.now() < this.nextPushAt) return null;
     this.pushing = true;
     const batch = this.pending.slice(0, this.o.batch ?? 500);
     try {
-      await this.api('POST', '/v1/probe/events', {
+      // keizokud takes the agent's name and site from the token; they are sent for older ones.
+      const reply = (await this.api('POST', '/v1/probe/events', {
         probe: this.o.probe,
         site: this.o.site,
         events: batch,
-      });
+      })) as { refused?: { message?: unknown }[] };
       // Taken: remove exactly these (the queue may have been trimmed meanwhile).
       for (const e of batch) {
         const i = this.pending.indexOf(e);
@@ -106,7 +107,12 @@ export class ControllerLink {
       }
       this.backoffMs = this.o.backoffMinMs ?? 1_000;
       this.nextPushAt = 0;
-      return { sent: batch.length };
+      // Outages keizokud refused (times it will not take) are dropped with the rest: resending
+      // them would be refused again.
+      const refused = Array.isArray(reply.refused)
+        ? reply.refused.map((r) => String(r?.message ?? 'refused').slice(0, 200))
+        : [];
+      return refused.length > 0 ? { sent: batch.length, refused } : { sent: batch.length };
     } catch (e) {
       const retryInMs = this.backoffMs;
       this.nextPushAt = this.now() + retryInMs;
@@ -117,7 +123,11 @@ export class ControllerLink {
     }
   }
 
-  /** POST /v1/probes: who this agent is and where to ask it for windows. */
+  /**
+   * POST /v1/probes: who this agent is and where to ask it for windows. keizokud keeps the
+   * token's name and site, and takes the URL only with this agent's own source address as its
+   * host (0.0.0.0 stands for it).
+   */
   async register(): Promise<void> {
     await this.api('POST', '/v1/probes', {
       name: this.o.probe,

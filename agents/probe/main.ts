@@ -116,6 +116,7 @@ async function run(c: ProbeConfig): Promise<number> {
       const r = await l.push();
       if (r && 'error' in r)
         log.warn({ err: r.error, pending: l.pendingCount, retryMs: r.retryInMs }, 'pushing outages failed');
+      else if (r?.refused) log.warn({ refused: r.refused }, 'keizokud refused outages (dropped)');
     };
     await follow();
     await register();

@@ -3,6 +3,7 @@ import type { ClusterSnapshot } from '../core/model.ts';
 import type { LibvirtClient } from '../libvirt/index.ts';
 import type { AuditLog } from '../store/audit.ts';
 import type { EffectivePolicy, PolicyOverride } from '../store/policy-book.ts';
+import type { ProbeBook } from '../store/probe-book.ts';
 import type { Store } from '../store/store.ts';
 
 export type { EffectivePolicy as VmPolicyView, PolicyOverride };
@@ -18,6 +19,10 @@ export interface ApiDeps {
   limitsProfiles: readonly string[];
   store: Store;
   audit: AuditLog;
+  /** The probe registry and outage reports (a ProbeBook on `redis` and `prefix` when absent). */
+  probeBook?: ProbeBook;
+  /** Counted instead of audited: probe agents' registrations. */
+  probeRegistrations?: { inc(labels: { probe: string }): void };
   redis: Redis;
   prefix: string;
 }

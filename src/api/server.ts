@@ -33,6 +33,11 @@ declare module 'fastify' {
     vmParam?: string;
     /** Routes open without a token (health, metrics). */
     public?: boolean;
+    /**
+     * `false`: a success is routine, not an operator's action (a probe agent's registration every
+     * few seconds), and is not audited (the route counts it in a metric); refusals still are.
+     */
+    audit?: false;
   }
 }
 
@@ -126,6 +131,8 @@ export async function createApi(o: ApiOptions): Promise<FastifyInstance> {
     // The id the audit entry carries, so a client can find its request there.
     reply.header('x-request-id', req.id);
     if (!MUTATING.has(req.method)) return payload;
+    if (req.routeOptions.config?.audit === false && !req.auditDenied && reply.statusCode < 400)
+      return payload;
     await auditRequest(o.audit, req, reply, payload);
     return payload;
   });

@@ -34,6 +34,7 @@ import { DecisionStore } from '../store/decisions.ts';
 import { LeaderLease } from '../store/lease.ts';
 import { MaintenanceBook } from '../store/maintenance.ts';
 import { PolicyBook } from '../store/policy-book.ts';
+import { ProbeBook } from '../store/probe-book.ts';
 import { Store } from '../store/store.ts';
 import { exitOnUncaught } from './last-resort.ts';
 import { probeSeries, probeWindows } from './probe-window.ts';
@@ -138,6 +139,7 @@ async function run(loaded: LoadedConfig): Promise<number> {
   const policies = new PolicyBook(redis, PREFIX, config.vms);
   const audit = new AuditLog(redis, PREFIX, { ...config.audit, timeZone: config.timeZone });
   const tokens = new TokenStore(redis, PREFIX);
+  const probeBook = new ProbeBook(redis, PREFIX);
   await policies
     .refresh()
     .catch((e: Error) => log.warn({ err: e.message }, 'reading policy overrides failed'));
@@ -164,7 +166,7 @@ async function run(loaded: LoadedConfig): Promise<number> {
       placement,
       policy: config.migration,
       addressesOf: (vm) => inventory.addressesOf(vm),
-      probeWindow: (vm, from, to) => probeWindows({ redis, prefix: PREFIX }, vm, from, to),
+      probeWindow: (vm, from, to) => probeWindows(probeBook, vm, from, to),
       log,
     },
     audit,
@@ -181,6 +183,8 @@ async function run(loaded: LoadedConfig): Promise<number> {
     limitsProfiles: Object.keys(loaded.limits.profiles),
     store,
     audit,
+    probeBook,
+    probeRegistrations: metrics.probeRegistrations,
     redis,
     prefix: PREFIX,
   };
@@ -195,8 +199,8 @@ async function run(loaded: LoadedConfig): Promise<number> {
     tierOf: (vm) => policies.policyOf(vm)?.tier || null,
     tiers: loaded.tiers,
     probes: {
-      windows: (vm, from, to) => probeWindows({ redis, prefix: PREFIX }, vm, from, to),
-      series: (vm, from, to) => probeSeries({ redis, prefix: PREFIX }, vm, from, to),
+      windows: (vm, from, to) => probeWindows(probeBook, vm, from, to),
+      series: (vm, from, to) => probeSeries(probeBook, vm, from, to),
     },
     fencer: fencerFor(new Map(config.hosts.map((h) => [h.name, h.fence]))),
     clientFor: (h) => inventory.clientFor(h),

@@ -8,10 +8,12 @@ import { AuditLog } from '../store/audit.ts';
 
 const PREFIX = 'keizoku:default:';
 
-const USAGE = `usage: keizokud token create --config FILE --name NAME --role ROLE [--vms VM,...] [--allow-migrate] [--json]
+const USAGE = `usage: keizokud token create --config FILE --name NAME --role ROLE [--vms VM,...] [--allow-migrate]
+                             [--probe-name AGENT --site SITE] [--json]
        keizokud token list   --config FILE [--json]
        keizokud token revoke --config FILE ID
-  roles: ${ROLES.join(', ')} (vm-admin needs --vms: names or globs like web-*)
+  roles: ${ROLES.join(', ')} (vm-admin needs --vms: names or globs like web-*;
+  probe needs --probe-name and --site: the agent it is for, whatever the agent says)
   The token is printed once, on creation; only its hash is kept.`;
 
 /** `keizokud token ...`: API tokens, made and revoked on the controller host (admin's job). */
@@ -67,14 +69,26 @@ export async function tokenCommand(argv: string[]): Promise<number> {
           .split(',')
           .map((s) => s.trim())
           .filter(Boolean);
+        const probe =
+          v['probe-name'] !== undefined || v.site !== undefined
+            ? { name: v['probe-name'] ?? '', site: v.site ?? '' }
+            : undefined;
+        if (probe && (!probe.name || !probe.site))
+          throw new TokenError('--probe-name and --site go together (the agent and its site)');
         const { token, info } = await tokens
-          .create({ name: v.name, role: v.role as Role, vms, allowMigrate: v['allow-migrate'] ?? false })
+          .create({
+            name: v.name,
+            role: v.role as Role,
+            vms,
+            allowMigrate: v['allow-migrate'] ?? false,
+            ...(probe ? { probe } : {}),
+          })
           .catch(async (e: Error) => {
             await audit.record({
               ...actor,
               action: 'token.create',
               target: v.name!,
-              params: { role: v.role, vms },
+              params: { role: v.role, vms, ...(probe ? { probe } : {}) },
               outcome: 'rejected',
               message: e.message,
             });
@@ -84,7 +98,7 @@ export async function tokenCommand(argv: string[]): Promise<number> {
           ...actor,
           action: 'token.create',
           target: info.id,
-          params: { name: info.name, role: info.role, vms },
+          params: { name: info.name, role: info.role, vms, ...(info.probe ? { probe: info.probe } : {}) },
           outcome: 'succeeded',
         });
         if (v.json) process.stdout.write(`${JSON.stringify({ token, ...info })}\n`);
@@ -146,6 +160,8 @@ function parse(argv: string[]) {
       role: { type: 'string' },
       vms: { type: 'string' },
       'allow-migrate': { type: 'boolean' },
+      'probe-name': { type: 'string' },
+      site: { type: 'string' },
       json: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -158,7 +174,7 @@ function table(list: TokenInfo[]): string {
     ...list.map((t) => [
       t.id,
       t.name,
-      t.role + (t.allowMigrate ? '+migrate' : ''),
+      t.role + (t.allowMigrate ? '+migrate' : '') + (t.probe ? `(${t.probe.name}@${t.probe.site})` : ''),
       t.vms.join(',') || '-',
       new Date(t.createdAt).toISOString(),
       t.revokedAt ? new Date(t.revokedAt).toISOString() : '-',

@@ -53,6 +53,12 @@ export function createMetrics() {
       labelNames: ['vm', 'host', 'status'],
       registers: [registry],
     }),
+    probeRegistrations: new Counter({
+      name: 'keizoku_probe_registrations_total',
+      help: 'Registrations taken from probe agents (not audited: one every 10 s per agent)',
+      labelNames: ['probe'],
+      registers: [registry],
+    }),
     leader: new Gauge({
       name: 'keizoku_leader',
       help: '1 while this replica holds the leader lease',

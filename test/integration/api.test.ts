@@ -113,7 +113,10 @@ describe('API roles, scopes and audit against the lab', () => {
     body?: unknown,
   ): Promise<ApiResponse> => {
     const r = await kz.request(method, path, who ? tokens[who] : null, body);
-    if (method !== 'GET') {
+    // A probe agent's registration is counted, not audited (F29); a refused one is audited.
+    if (method === 'POST' && path === '/v1/probes' && r.status < 400)
+      mutating.push({ requestId: r.requestId!, outcome: 'not audited', what: `${who} ${method} ${path}` });
+    else if (method !== 'GET') {
       const hidden = r.status === 404 && who === 'vmAdmin' && path.includes('rb2');
       const outcome =
         r.status === 401 || r.status === 403 || hidden
@@ -147,7 +150,7 @@ describe('API roles, scopes and audit against the lab', () => {
     tokens.operator = await kz.token('operator');
     tokens.viewer = await kz.token('viewer');
     tokens.vmAdmin = await kz.token('vm-admin', { name: 'rb1-owner', vms: ['rb1'] });
-    tokens.probe = await kz.token('probe');
+    tokens.probe = await kz.token('probe', { name: 'p1' });
     // Wait until the inventory has both VMs.
     for (let i = 0; i < 100; i++) {
       const r = await kz.request('GET', '/v1/vms', tokens.admin);
@@ -236,6 +239,27 @@ describe('API roles, scopes and audit against the lab', () => {
       'number',
     );
     expect(list.stdout).not.toContain(t);
+  });
+
+  it('creates a probe token only for one agent and site (keizokud token create --probe-name --site)', () => {
+    const unbound = kz.cli(['token', 'create', '--name', 'agent-x', '--role', 'probe']);
+    expect(unbound.status).toBe(2);
+    expect(unbound.stderr).toMatch(/--probe-name and --site/);
+    const made = kz.cli([
+      'token',
+      'create',
+      '--name',
+      'agent-x',
+      '--role',
+      'probe',
+      '--probe-name',
+      'px',
+      '--site',
+      'dc1',
+      '--json',
+    ]);
+    expect(made.status, made.stderr).toBe(0);
+    expect(JSON.parse(made.stdout)).toMatchObject({ role: 'probe', probe: { name: 'px', site: 'dc1' } });
   });
 
   it('drives the same API from the keizoku CLI, with exit codes by outcome', () => {
@@ -363,11 +387,12 @@ describe('API roles, scopes and audit against the lab', () => {
     };
     // Two agents saw overlapping windows: counted once.
     await call('probe', 'POST', '/v1/probe/events', { probe: 'p1', site: 'dc1', events: [outage] });
-    await call('probe', 'POST', '/v1/probe/events', {
-      probe: 'p2',
-      site: 'dc2',
+    const p2 = await kz.token('probe', { name: 'p2', site: 'dc2' });
+    const pushed = await kz.request('POST', '/v1/probe/events', p2, {
       events: [{ ...outage, startMs: now - 40_000 }],
     });
+    expect(pushed.body).toEqual({ accepted: 1, refused: [] });
+    mutating.push({ requestId: pushed.requestId!, outcome: 'succeeded', what: 'p2 POST /v1/probe/events' });
     const a = await call('viewer', 'GET', '/v1/tiers/availability');
     expect(a.status).toBe(200);
     const v = a.body.vms.find((x: { vm: string }) => x.vm === 'rb1');
@@ -448,7 +473,9 @@ describe('API roles, scopes and audit against the lab', () => {
     for (const m of mutating) {
       const inStream = entries.filter((e) => e.requestId === m.requestId);
       const inFile = lines.filter((e) => e.requestId === m.requestId);
-      if (inStream.length !== 1 || inFile.length !== 1)
+      if (m.outcome === 'not audited') {
+        if (inStream.length + inFile.length > 0) problems.push(`${m.what}: audited, expected a counter only`);
+      } else if (inStream.length !== 1 || inFile.length !== 1)
         problems.push(`${m.what}: ${inStream.length} in stream, ${inFile.length} in file`);
       else if (inStream[0]!.outcome !== m.outcome)
         problems.push(`${m.what}: ${inStream[0]!.outcome} != ${m.outcome}`);

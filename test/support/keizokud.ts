@@ -16,7 +16,11 @@ export interface RunningKeizokud {
   redis: Redis;
   /** The daemon's stdout+stderr so far (pino JSON lines). */
   output(): string;
-  token(role: Role, o?: { name?: string; vms?: string[]; allowMigrate?: boolean }): Promise<string>;
+  /** A probe token is bound to the agent `name` (default "probe") at `site` (default dc1). */
+  token(
+    role: Role,
+    o?: { name?: string; vms?: string[]; allowMigrate?: boolean; site?: string },
+  ): Promise<string>;
   /** Runs the `keizokud` command (e.g. `token create`) with this config. */
   cli(args: string[]): { status: number; stdout: string; stderr: string };
   request(method: string, path: string, token: string | null, body?: unknown): Promise<ApiResponse>;
@@ -111,6 +115,7 @@ export async function startKeizokud(
           role,
           ...(o.vms ? { vms: o.vms } : {}),
           ...(o.allowMigrate ? { allowMigrate: true } : {}),
+          ...(role === 'probe' ? { probe: { name: o.name ?? role, site: o.site ?? 'dc1' } } : {}),
         })
       ).token,
     cli: (args) => {

@@ -18,6 +18,8 @@ export interface Principal {
   vms: readonly string[];
   /** vm-admin only: whether it may migrate its VMs. */
   allowMigrate: boolean;
+  /** probe only: the agent the token speaks for; the API takes its name and site from here. */
+  probe?: { name: string; site: string };
 }
 
 /** What a route does, named `resource.verb`. */

@@ -15,12 +15,17 @@ const recordSchema = z.object({
   role: z.enum(ROLES),
   vms: z.array(z.string()),
   allowMigrate: z.boolean(),
+  /** probe tokens: the one agent (name and site) the token speaks for. */
+  probe: z.object({ name: z.string(), site: z.string() }).optional(),
   sha256: z.string(),
   createdAt: z.number(),
   revokedAt: z.number().nullable(),
 });
 export type TokenRecord = z.infer<typeof recordSchema>;
 export type TokenInfo = Omit<TokenRecord, 'sha256'>;
+
+/** The agent and site names a probe token is bound to (as the API's NAME_PATTERN). */
+const PROBE_NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 
 const TOKEN_RE = /^kz_([0-9a-f]{12})_([A-Za-z0-9_-]{43})$/;
 
@@ -43,7 +48,13 @@ export class TokenStore {
     this.key = `${prefix}tokens`;
   }
 
-  async create(o: { name: string; role: Role; vms?: string[]; allowMigrate?: boolean }): Promise<{
+  async create(o: {
+    name: string;
+    role: Role;
+    vms?: string[];
+    allowMigrate?: boolean;
+    probe?: { name: string; site: string };
+  }): Promise<{
     token: string;
     info: TokenInfo;
   }> {
@@ -51,6 +62,16 @@ export class TokenStore {
       throw new TokenError('a vm-admin token needs the VMs it administers (--vms)');
     if (o.role !== 'vm-admin' && ((o.vms ?? []).length > 0 || o.allowMigrate))
       throw new TokenError(`--vms and --allow-migrate apply to vm-admin tokens only, not ${o.role}`);
+    if (o.role === 'probe') {
+      if (!o.probe) throw new TokenError('a probe token needs the agent it is for (--probe-name and --site)');
+      for (const [flag, v] of [
+        ['--probe-name', o.probe.name],
+        ['--site', o.probe.site],
+      ] as const)
+        if (!PROBE_NAME_RE.test(v))
+          throw new TokenError(`${flag}: expected 1-64 letters, digits, ".", "_" or "-", got "${v}"`);
+    } else if (o.probe)
+      throw new TokenError(`--probe-name and --site apply to probe tokens only, not ${o.role}`);
     const id = randomBytes(6).toString('hex');
     const token = `kz_${id}_${randomBytes(32).toString('base64url')}`;
     const record: TokenRecord = {
@@ -59,6 +80,7 @@ export class TokenStore {
       role: o.role,
       vms: o.vms ?? [],
       allowMigrate: o.allowMigrate ?? false,
+      ...(o.probe ? { probe: { name: o.probe.name, site: o.probe.site } } : {}),
       sha256: sha256(token).toString('hex'),
       createdAt: Date.now(),
       revokedAt: null,
@@ -111,6 +133,7 @@ export class TokenStore {
       role: record.role,
       vms: record.vms,
       allowMigrate: record.allowMigrate,
+      ...(record.probe ? { probe: record.probe } : {}),
     };
   }
 

@@ -1,72 +1,108 @@
-import type { FastifyInstance } from 'fastify';
+import { isIP } from 'node:net';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { type OutageReport, ProbeBook } from '../../store/probe-book.ts';
 import type { ApiDeps } from '../deps.ts';
+import { ApiError } from '../errors.ts';
 import { NAME_PATTERN } from '../schemas.ts';
 
 /**
  * keizoku-probe agents register here (so that jobs can ask them for a measurement window) and
- * push the outages they saw (kept for availability, 稼働率).
- *   {prefix}probes    hash   name -> JSON ProbeRegistration
- *   {prefix}outages   stream JSON OutageEvent per entry
+ * push the outages they saw (kept for availability, 稼働率). A probe token speaks for one agent:
+ * its name and site come from the token, never from the body. Storage: store/probe-book.ts.
  */
 
-export interface ProbeRegistration {
-  name: string;
-  site: string;
-  url: string;
-  intervalMs: number;
-  seenAt: number;
+export type { OutageEvent, ProbeRegistration } from '../../store/probe-book.ts';
+
+/** The book the probe and tier routes share. */
+export function probeBookOf(d: ApiDeps): ProbeBook {
+  return d.probeBook ?? new ProbeBook(d.redis, d.prefix);
 }
 
-export interface OutageEvent {
-  probe: string;
-  site: string;
-  target: string;
-  addresses: string[];
-  startMs: number;
-  endMs: number;
-  outageMs: number;
-  lost: number;
+/** The agent a request speaks for: a probe token's binding, or what an admin names in the body. */
+function agentOf(req: FastifyRequest, body: { name?: string; site?: string }, field: string) {
+  const p = req.principal!;
+  if (p.role === 'probe') {
+    if (!p.probe)
+      throw new ApiError(
+        403,
+        'forbidden',
+        'this probe token is bound to no agent: create one with keizokud token create --role probe --probe-name NAME --site SITE',
+      );
+    return p.probe;
+  }
+  if (!body.name || !body.site)
+    throw new ApiError(400, 'invalid_request', `body: ${field} and site are required with a ${p.role} token`);
+  return { name: body.name, site: body.site };
 }
 
-const OUTAGES_MAX = 1_000_000;
+/** `::ffff:10.0.0.1` is 10.0.0.1; IPv6 in its compressed form. */
+function normaliseIp(ip: string): string {
+  const v4 = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(ip);
+  if (v4) return v4[1]!;
+  return isIP(ip) === 6 ? new URL(`http://[${ip}]`).hostname.slice(1, -1) : ip;
+}
 
-/** Registrations seen within the last minute. */
-export async function liveProbes(
-  d: Pick<ApiDeps, 'redis' | 'prefix'>,
-  now = Date.now(),
-): Promise<ProbeRegistration[]> {
-  const all = await d.redis.hgetall(`${d.prefix}probes`);
-  return Object.values(all)
-    .map((raw) => JSON.parse(raw) as ProbeRegistration)
-    .filter((p) => now - p.seenAt < 60_000)
-    .sort((a, b) => a.name.localeCompare(b.name));
+const URL_RE = /^(https?):\/\/(\d{1,3}(?:\.\d{1,3}){3}|\[[0-9A-Fa-f:.]+\])(?::(\d{1,5}))?\/?$/;
+
+/**
+ * The origin a registration may name: http(s), an IP literal equal to the request's source
+ * address (an unspecified 0.0.0.0 or [::] stands for it), a port, no path, query, fragment or
+ * user. Anything else would let a token send keizokud's window requests elsewhere.
+ */
+export function registrationOrigin(raw: string, sourceIp: string): string {
+  const m = URL_RE.exec(raw);
+  if (!m)
+    throw new ApiError(
+      400,
+      'invalid_request',
+      `body.url: expected http://ADDRESS:PORT with the agent's IP address and nothing after the port, got "${raw.slice(0, 100)}"`,
+    );
+  const source = normaliseIp(sourceIp);
+  const host = m[2]!.startsWith('[') ? m[2]!.slice(1, -1) : m[2]!;
+  if (isIP(host) === 0)
+    throw new ApiError(400, 'invalid_request', `body.url: "${m[2]}" is not an IP address`);
+  const unspecified = host === '0.0.0.0' || normaliseIp(host) === '::';
+  if (!unspecified && normaliseIp(host) !== source)
+    throw new ApiError(
+      403,
+      'forbidden',
+      `body.url: an agent registers its own address; ${m[2]} is not ${source}, where this request came from`,
+    );
+  const shown = isIP(source) === 6 ? `[${source}]` : source;
+  return new URL(`${m[1]}://${shown}${m[3] ? `:${m[3]}` : ''}`).origin;
 }
 
 export function probeRoutes(app: FastifyInstance, d: ApiDeps): void {
+  const book = probeBookOf(d);
+
   app.post(
     '/v1/probes',
     {
-      config: { action: 'probe.report' },
+      // Every agent registers every 10 s: counted (probeRegistrations), not audited.
+      config: { action: 'probe.report', audit: false },
       schema: {
         tags: ['probes'],
         summary: 'A probe agent registers (every few seconds)',
         body: {
           type: 'object',
           additionalProperties: false,
-          required: ['name', 'site', 'url', 'intervalMs'],
+          required: ['url', 'intervalMs'],
           properties: {
             name: { type: 'string', pattern: NAME_PATTERN },
             site: { type: 'string', pattern: NAME_PATTERN },
-            url: { type: 'string', pattern: '^https?://[^\\s]{1,200}$' },
+            url: { type: 'string', maxLength: 200 },
             intervalMs: { type: 'integer', minimum: 1, maximum: 60_000 },
           },
         },
       },
     },
     async (req) => {
-      const b = req.body as Omit<ProbeRegistration, 'seenAt'>;
-      await d.redis.hset(`${d.prefix}probes`, b.name, JSON.stringify({ ...b, seenAt: Date.now() }));
-      return { registered: b.name };
+      const b = req.body as { name?: string; site?: string; url: string; intervalMs: number };
+      const agent = agentOf(req, b, 'name');
+      const url = registrationOrigin(b.url, req.ip);
+      await book.register({ name: agent.name, site: agent.site, url, intervalMs: b.intervalMs });
+      d.probeRegistrations?.inc({ probe: agent.name });
+      return { registered: agent.name, site: agent.site, url };
     },
   );
 
@@ -76,7 +112,7 @@ export function probeRoutes(app: FastifyInstance, d: ApiDeps): void {
       config: { action: 'host.read' },
       schema: { tags: ['probes'], summary: 'Probe agents seen in the last minute' },
     },
-    async () => ({ probes: await liveProbes(d) }),
+    async () => ({ probes: await book.live() }),
   );
 
   app.post(
@@ -89,7 +125,7 @@ export function probeRoutes(app: FastifyInstance, d: ApiDeps): void {
         body: {
           type: 'object',
           additionalProperties: false,
-          required: ['probe', 'site', 'events'],
+          required: ['events'],
           properties: {
             probe: { type: 'string', pattern: NAME_PATTERN },
             site: { type: 'string', pattern: NAME_PATTERN },
@@ -115,20 +151,18 @@ export function probeRoutes(app: FastifyInstance, d: ApiDeps): void {
       },
     },
     async (req) => {
-      const b = req.body as { probe: string; site: string; events: Omit<OutageEvent, 'probe' | 'site'>[] };
-      const pipe = d.redis.pipeline();
-      for (const e of b.events)
-        pipe.xadd(
-          `${d.prefix}outages`,
-          'MAXLEN',
-          '~',
-          OUTAGES_MAX,
-          '*',
-          'e',
-          JSON.stringify({ probe: b.probe, site: b.site, ...e }),
-        );
-      await pipe.exec();
-      return { accepted: b.events.length };
+      const b = req.body as { probe?: string; site?: string; events: OutageReport[] };
+      const agent = agentOf(req, { name: b.probe, site: b.site }, 'probe');
+      const now = Date.now();
+      const taken: OutageReport[] = [];
+      const refused: { index: number; message: string }[] = [];
+      b.events.forEach((e, index) => {
+        const why = book.check(e, now);
+        if (why === null) taken.push(e);
+        else refused.push({ index, message: `events[${index}].${why}` });
+      });
+      await book.addOutages(agent.name, agent.site, taken, now);
+      return { accepted: taken.length, refused };
     },
   );
 }

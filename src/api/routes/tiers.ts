@@ -6,13 +6,12 @@ import {
   complianceFor,
   monthlyPeriod,
   type Tiers,
-  type TimeWindow,
   type VmAvailability,
 } from '../../core/tiers.ts';
 import { inScope } from '../auth/rbac.ts';
 import type { ApiDeps } from '../deps.ts';
 import { ApiError } from '../errors.ts';
-import type { OutageEvent } from './probes.ts';
+import { probeBookOf } from './probes.ts';
 
 /** The mechanisms this keizokud runs; failover and DRS are not built yet, so tiers needing them are not met. */
 export const ENABLED_MECHANISMS: readonly Mechanism[] = [
@@ -27,31 +26,8 @@ export interface TierDeps {
   placement: { cpuOvercommit: number; memoryFraction: number };
 }
 
-/** Outage windows per VM from every probe agent's reports in the period (union across agents). */
-async function outagesByVm(d: ApiDeps, fromMs: number, toMs: number): Promise<Map<string, TimeWindow[]>> {
-  const out = new Map<string, TimeWindow[]>();
-  // Reports arrive shortly after an outage ends: read a day either side of the period by arrival.
-  let cursor = String(Math.max(0, fromMs - 86_400_000));
-  const end = String(toMs + 86_400_000);
-  for (let scanned = 0; scanned < 1_000_000; ) {
-    const batch = (await d.redis.xrange(`${d.prefix}outages`, cursor, end, 'COUNT', 5000)) as [
-      string,
-      string[],
-    ][];
-    if (batch.length === 0) break;
-    for (const [, fields] of batch) {
-      const e = JSON.parse(fields[1]!) as OutageEvent;
-      if (e.endMs < fromMs || e.startMs > toMs) continue;
-      if (!out.has(e.target)) out.set(e.target, []);
-      out.get(e.target)!.push({ startMs: e.startMs, endMs: e.endMs });
-    }
-    scanned += batch.length;
-    cursor = `(${batch[batch.length - 1]![0]}`;
-  }
-  return out;
-}
-
 export function tierRoutes(app: FastifyInstance, d: ApiDeps, t: TierDeps): void {
+  const probes = probeBookOf(d);
   app.get(
     '/v1/tiers/compliance',
     {
@@ -122,7 +98,8 @@ export function tierRoutes(app: FastifyInstance, d: ApiDeps, t: TierDeps): void 
       const endMs = Math.min(period.endMs, Date.now());
       if (endMs <= period.startMs)
         throw new ApiError(400, 'invalid_request', `querystring.month: ${q.month} has not begun`);
-      const outages = await outagesByVm(d, period.startMs, endMs);
+      // Bounded by the period and a count per agent (store/probe-book.ts).
+      const { byTarget: outages, truncated } = await probes.outagesBetween(period.startMs, endMs);
       const perVm: (VmAvailability & { outageMs: number; outages: number })[] = [];
       for (const v of [...d.snapshot().vms.values()].sort((a, b) => a.name.localeCompare(b.name))) {
         if (!inScope(req.principal!, v.name)) continue;
@@ -143,6 +120,8 @@ export function tierRoutes(app: FastifyInstance, d: ApiDeps, t: TierDeps): void 
         timeZone: t.timeZone,
         periodStartMs: period.startMs,
         periodEndMs: endMs,
+        /** An agent reported more outages in the period than one query reads: figures are low. */
+        truncated,
         vms: perVm,
         tiers: availabilityByTier(perVm, t.tiers),
       };

@@ -107,6 +107,19 @@ describe('ControllerLink', () => {
     expect(sent).toEqual([3_000, 4_000, 5_000, 6_000, 7_000]);
   });
 
+  it('F5a: drops the outages keizokud refuses, saying why, instead of resending them', async () => {
+    const c = await controller(() => [
+      200,
+      { accepted: 1, refused: [{ index: 1, message: 'events[1].endMs (1) is in the future' }] },
+    ]);
+    const l = link(c.url, () => 0);
+    l.enqueue(outage(1));
+    l.enqueue(outage(2));
+    expect(await l.push()).toEqual({ sent: 2, refused: ['events[1].endMs (1) is in the future'] });
+    expect(l.pendingCount).toBe(0);
+    expect(await l.push()).toBeNull();
+  });
+
   it('keeps outages when keizokud cannot be reached, and never puts the token in an error', async () => {
     const c = await controller(() => [200, {}]);
     await new Promise<void>((r) => server!.close(() => r()));
