@@ -159,4 +159,27 @@ describe('host maintenance against the lab', () => {
     expect(back.map(outcome).sort()).toEqual(onH1.map((vm) => `${vm}:succeeded`).sort());
     expect(await running('h1')).toEqual(expect.arrayContaining(onH1));
   }, 300_000);
+
+  it("keeps the agent's outages of those moves under its token's name, and took its registration", async () => {
+    // Moves of a live migration last longer than two 20 ms intervals: the agent pushes them.
+    const key = 'keizoku:default:outages:test-probe';
+    let stored: { probe: string; site: string; target: string; endMs: number; startMs: number }[] = [];
+    for (let i = 0; i < 75 && stored.length === 0; i++) {
+      stored = (await kz.redis.zrange(key, '0', '-1')).map((m) => JSON.parse(m));
+      if (stored.length === 0) await sleep(200);
+    }
+    console.log(
+      `outages kept for test-probe: ${stored.map((o) => `${o.target} ${o.endMs - o.startMs} ms`).join(', ')}`,
+    );
+    expect(stored.length).toBeGreaterThan(0);
+    expect(stored.every((o) => o.probe === 'test-probe' && o.site === 'dc1')).toBe(true);
+    // It follows every VM of the shared lab; the moved ones are among those it reported.
+    expect(VMS.filter((vm) => stored.some((o) => o.target === vm)).length).toBeGreaterThan(0);
+    expect(probe.output()).not.toMatch(/registration failed|refused outages/);
+    const probes = await kz.request('GET', '/v1/probes', admin);
+    expect(probes.body.probes).toEqual([
+      expect.objectContaining({ name: 'test-probe', site: 'dc1', url: probe.url }),
+    ]);
+    expect((await kz.request('GET', '/v1/tiers/availability', admin)).status).toBe(200);
+  });
 });
