@@ -73,10 +73,16 @@ export function redisKeys(prefix: string) {
     /** stream: the audit log, MAXLEN ~100,000 (the daily files keep everything). */
     audit: `${prefix}audit`,
 
-    // ---- probes (api/routes/probes.ts)
-    /** hash name -> JSON registration of each keizoku-probe agent. */
+    // ---- probes (store/probe-book.ts)
+    /** hash name -> JSON registration of each keizoku-probe agent; dropped after 10 min unrenewed. */
     probes: `${prefix}probes`,
-    /** stream: outage reports from the agents, MAXLEN ~1,000,000. */
+    /** zset name by last registration (ms): the live ones are read, the stale ones pruned. */
+    probesSeen: `${prefix}probes:seen`,
+    /** zset JSON outage by startMs, per agent: at most 100,000, 400 days, expires unreported. */
+    probeOutages: (probe: string) => `${prefix}outages:${probe}`,
+    /** zset agent name by its last report (ms); pruned after 400 days. */
+    outageReporters: `${prefix}outages:probes`,
+    /** stream: the single outage stream of earlier versions; no longer read or written. */
     outages: `${prefix}outages`,
   } as const;
 }

@@ -1,4 +1,5 @@
 import type { Redis } from 'ioredis';
+import { type RedisKeys, redisKeys } from './keys.ts';
 
 /**
  * The probe agents' registry and the outages they report (availability, 稼働率). Each agent's
@@ -11,7 +12,8 @@ import type { Redis } from 'ioredis';
  *                                       `retentionMs` dropped, at most `maxPerProbe` kept (the
  *                                       newest by start); expires `retentionMs` after its last report
  *   {prefix}outages:probes        zset  agent name by its last report (ms), for the readers
- * (`{prefix}outages`, the single stream of earlier versions, is no longer read.)
+ * (`{prefix}outages`, the single stream of earlier versions, is no longer read.) The names
+ * come from store/keys.ts.
  */
 
 export interface ProbeRegistration {
@@ -79,12 +81,14 @@ export class ProbeBook {
   readonly maxPerProbe: number;
   readonly readLimitPerProbe: number;
   readonly maxLive: number;
+  private readonly keys: RedisKeys;
 
   constructor(
     private readonly redis: Redis,
-    private readonly prefix: string,
+    prefix: string,
     o: ProbeBookOptions = {},
   ) {
+    this.keys = redisKeys(prefix);
     this.liveMs = o.liveMs ?? 60_000;
     this.registrationTtlMs = o.registrationTtlMs ?? 600_000;
     this.retentionMs = o.retentionMs ?? 400 * 86_400_000;
@@ -96,16 +100,16 @@ export class ProbeBook {
   }
 
   private get regKey() {
-    return `${this.prefix}probes`;
+    return this.keys.probes;
   }
   private get seenKey() {
-    return `${this.prefix}probes:seen`;
+    return this.keys.probesSeen;
   }
   private outagesKey(probe: string) {
-    return `${this.prefix}outages:${probe}`;
+    return this.keys.probeOutages(probe);
   }
   private get reportersKey() {
-    return `${this.prefix}outages:probes`;
+    return this.keys.outageReporters;
   }
 
   /** Records (or renews) a registration and drops those not renewed within the TTL. */
