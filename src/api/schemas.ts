@@ -44,6 +44,11 @@ export const vmSchema = {
     cpuUsage: nullableNumber,
     addresses: { type: 'array', items: { type: 'string' } },
     policy: policySchema,
+    /** Present while the VM is active on more than one host: each copy with its state. */
+    conflict: {
+      type: 'array',
+      items: { type: 'object', properties: { host: { type: 'string' }, state: { type: 'string' } } },
+    },
   },
 } as const;
 
@@ -53,6 +58,18 @@ export const hostSchema = {
     name: { type: 'string' },
     site: { type: 'string' },
     health: { type: 'string' },
+    healthSince: nullableNumber,
+    evidence: {
+      type: ['object', 'null'],
+      properties: {
+        connected: { type: 'boolean' },
+        lastCallAgeMs: nullableNumber,
+        icmp: { type: ['boolean', 'null'] },
+        witnessesUp: { type: 'integer' },
+        witnessesDown: { type: 'integer' },
+        fenced: { type: 'boolean' },
+      },
+    },
     maintenance: { type: 'boolean' },
     cpus: { type: 'integer' },
     memoryMiB: { type: 'integer' },
@@ -60,5 +77,7 @@ export const hostSchema = {
     memoryUsedMiB: nullableNumber,
     observedAt: nullableNumber,
     vms: { type: 'array', items: { type: 'string' } },
+    /** For a host that is not up: the VMs its last successful observation listed. */
+    lastKnownVms: { type: 'array', items: { type: 'string' } },
   },
 } as const;

@@ -27,8 +27,10 @@ import { JobSystem } from '../jobs/queue.ts';
 import type { ConnectOptions } from '../libvirt/index.ts';
 import { InventoryLoop } from '../loops/inventory.ts';
 import { LimitsLoop } from '../loops/limits.ts';
+import { LoopRunner } from '../loops/runner.ts';
 import { SchedulesLoop } from '../loops/schedules.ts';
 import { createMetrics } from '../metrics/registry.ts';
+import { HostPinger } from '../probe/host-pinger.ts';
 import { AuditLog } from '../store/audit.ts';
 import { DecisionStore } from '../store/decisions.ts';
 import { LeaderLease } from '../store/lease.ts';
@@ -118,15 +120,6 @@ async function run(loaded: LoadedConfig): Promise<number> {
   await maintenanceBook
     .refresh()
     .catch((e: Error) => log.warn({ err: e.message }, 'reading maintenance failed'));
-  const inventory = new InventoryLoop({
-    hosts: config.hosts.map((h) => ({ name: h.name, site: h.site, uri: h.uri, capacity: h.capacity })),
-    sites: config.sites.map((s) => s.name),
-    connectOptions,
-    intervalMs: config.loops.inventoryIntervalMs,
-    maintenance: () => maintenanceBook.hosts(),
-    metrics,
-    log,
-  });
   const replicaId = `${hostname()}:${process.pid}`;
   const lease = new LeaderLease(redis, {
     prefix: PREFIX,
@@ -138,6 +131,67 @@ async function run(loaded: LoadedConfig): Promise<number> {
   const store = new Store(redis, PREFIX, lease, decisions);
   const policies = new PolicyBook(redis, PREFIX, config.vms);
   const audit = new AuditLog(redis, PREFIX, { ...config.audit, timeZone: config.timeZone });
+  const controller = { id: 'controller', name: 'controller' };
+  /** The controller's own observations, written to the audit log by the leader only. */
+  const auditObserved = (action: string, target: string, params: unknown) => {
+    if (!lease.isLeader) return;
+    audit
+      .record({
+        actor: controller.id,
+        actorName: controller.name,
+        action,
+        target,
+        params,
+        outcome: 'succeeded',
+      })
+      .catch((e: Error) => log.warn({ action, target, err: e.message }, 'audit write failed'));
+  };
+  // ICMP to each host's management address, from the controller (core/health.ts's evidence).
+  const pinger = new HostPinger(
+    config.hosts.map((h) => h.managementAddress),
+    { intervalMs: config.loops.healthIntervalMs, timeoutMs: Math.min(1_000, config.loops.healthIntervalMs) },
+  );
+  const inventory = new InventoryLoop({
+    hosts: config.hosts.map((h) => ({
+      name: h.name,
+      site: h.site,
+      uri: h.uri,
+      capacity: h.capacity,
+      managementAddress: h.managementAddress,
+    })),
+    sites: config.sites.map((s) => s.name),
+    connectOptions,
+    intervalMs: config.loops.inventoryIntervalMs,
+    healthIntervalMs: config.loops.healthIntervalMs,
+    icmp: pinger,
+    thresholds: {
+      // A read cannot fail before its call times out: suspect from then, or three passes.
+      suspectAfterMs: Math.max(3 * config.loops.inventoryIntervalMs, config.libvirt.callTimeoutMs),
+      icmpFreshMs: 3 * config.loops.healthIntervalMs + 1_000,
+    },
+    maintenance: () => maintenanceBook.hosts(),
+    onHealthChange: (h, previous) => {
+      log.info({ host: h.name, health: h.health, previous, evidence: h.evidence }, 'host health changed');
+      auditObserved('host.health', h.name, {
+        health: h.health,
+        previous,
+        since: h.healthSince,
+        evidence: h.evidence,
+      });
+    },
+    onConflict: (c) => {
+      // A live migration's switch-over is expected; anything else is split-brain.
+      if (c.migration) return log.info({ vm: c.vm, copies: c.copies }, 'VM active on two hosts (a move)');
+      log.warn({ vm: c.vm, copies: c.copies }, 'VM active on more than one host');
+      auditObserved('vm.conflict', c.vm, { copies: c.copies });
+    },
+    onDomainXml: async (vm, host, xml) => {
+      // The last known definition of every VM, for restarting it when its host is gone.
+      if (lease.isLeader) await store.putDomain(vm, { host, xml, observedAt: Date.now() });
+    },
+    metrics,
+    log,
+  });
   const tokens = new TokenStore(redis, PREFIX);
   const probeBook = new ProbeBook(redis, PREFIX);
   await policies
@@ -210,7 +264,6 @@ async function run(loaded: LoadedConfig): Promise<number> {
     migrationTimeoutMs: config.migration.timeoutMs,
     log,
   });
-  const controller = { id: 'controller', name: 'controller' };
   const schedules = new SchedulesLoop({
     drills: config.drills.scheduled,
     runDrill: (d) =>
@@ -308,16 +361,16 @@ async function run(loaded: LoadedConfig): Promise<number> {
   });
   lease.start();
 
-  await inventory.start();
+  const runner = new LoopRunner({ isLeader: () => lease.isLeader, metrics, log });
+  runner.add(inventory);
+  runner.add(inventory.health);
+  runner.start();
+  await runner.trigger(inventory.name);
   jobs.startWorker();
   drills.startWorker();
   schedules.start();
   const limits = new LimitsLoop({
     isLeader: () => lease.isLeader,
-    onDomainXml: async (vm, host, xml) => {
-      // The last known definition, for restarting the VM when its host is gone.
-      await store.putDomain(vm, { host, xml, observedAt: Date.now() });
-    },
     snapshot: () => inventory.snapshot(),
     clientFor: (h) => inventory.clientFor(h),
     limitsProfileOf: (vm) => policies.policyOf(vm)?.limits ?? null,
@@ -370,7 +423,7 @@ async function run(loaded: LoadedConfig): Promise<number> {
       { name: 'jobs', stop: () => jobs.close() },
       { name: 'limits', stop: () => limits.stop() },
       { name: 'lease', stop: () => lease.stop() },
-      { name: 'inventory', stop: () => inventory.stop() },
+      { name: 'inventory', stop: () => runner.stop() },
       { name: 'audit', stop: () => audit.close() },
       { name: 'redis', stop: async () => redis.disconnect() },
       {

@@ -23,6 +23,18 @@ export const domainStateNames: Record<number, string> = {
   7: 'pmsuspended',
 };
 
+/** virDomainPausedReason (the `state.reason` of a paused domain) */
+export const PausedReason = { USER: 1, MIGRATION: 2 } as const;
+
+/** virDomainXMLFlags */
+export const DomainXmlFlags = {
+  SECURE: 1 << 0,
+  /** The persistent definition, as it boots next (not the live one). */
+  INACTIVE: 1 << 1,
+  UPDATE_CPU: 1 << 2,
+  MIGRATABLE: 1 << 3,
+} as const;
+
 /** virDomainModificationImpact */
 export const Affect = { CURRENT: 0, LIVE: 1, CONFIG: 2 } as const;
 

@@ -1,12 +1,38 @@
-import { isIP } from 'node:net';
-import type { ClusterSnapshot, HostConfigView, HostObservation } from '../core/model.ts';
+import {
+  DEFAULT_HEALTH_THRESHOLDS,
+  type HealthInput,
+  type HealthThresholds,
+  judgeHealth,
+} from '../core/health.ts';
+import type {
+  ClusterSnapshot,
+  HostConfigView,
+  HostHealth,
+  HostObservation,
+  HostSnapshot,
+  VmConflict,
+} from '../core/model.ts';
 import { buildSnapshot } from '../core/snapshot.ts';
-import { DomainStats, DomainStatsFlags, domainStateNames } from '../libvirt/constants.ts';
+import {
+  DomainState,
+  DomainStats,
+  DomainStatsFlags,
+  domainStateNames,
+  PausedReason,
+} from '../libvirt/constants.ts';
 import { type ConnectOptions, connectLibvirt, type LibvirtClient } from '../libvirt/index.ts';
 import type { Metrics } from '../metrics/registry.ts';
+import type { HostIcmp } from '../probe/host-pinger.ts';
+import { DomainDefinitions } from './domain-definitions.ts';
+import { publishSnapshot } from './inventory-metrics.ts';
+import type { PassResult, Reconciler } from './runner.ts';
+
+export { addressesFromMetadata, VM_METADATA_NS } from './domain-definitions.ts';
 
 export interface InventoryHost extends HostConfigView {
   uri: string;
+  /** Where ICMP reaches the host (its config's managementAddress). */
+  managementAddress?: string;
 }
 
 export interface InventoryOptions {
@@ -21,29 +47,36 @@ export interface InventoryOptions {
   /** Reconnect backoff bounds. */
   minBackoffMs?: number;
   maxBackoffMs?: number;
+  /** ICMP to each host's management address; without it, ICMP is "not probed". */
+  icmp?: HostIcmp;
+  /** How often health is judged again between observations (loops.healthIntervalMs). */
+  healthIntervalMs?: number;
+  thresholds?: Partial<HealthThresholds>;
+  /** A host's health changed (with its evidence). */
+  onHealthChange?: (host: HostSnapshot, previous: HostHealth) => void;
+  /** A VM became active on more than one host. */
+  onConflict?: (conflict: VmConflict) => void;
+  /** Every domain's inactive XML, as read (at once for a new domain, then every 6 passes). */
+  onDomainXml?: (vm: string, host: string, xml: string) => Promise<void>;
+  /** Opens a libvirt connection (tests pass a fake). */
+  connect?: typeof connectLibvirt;
 }
 
 interface HostLink {
   host: InventoryHost;
   client: LibvirtClient | null;
   connecting: boolean;
+  connectedAt: number | null;
   backoffMs: number;
   retryTimer: NodeJS.Timeout | null;
   eventTimer: NodeJS.Timeout | null;
+  /** The read in flight (one at a time per host), and whether an event asked for another. */
+  inflight: Promise<boolean> | null;
+  again: boolean;
+  lastAttemptAt: number | null;
+  lastSuccessAt: number | null;
   current?: HostObservation;
   previous?: HostObservation;
-}
-
-/** The namespace of keizoku's element in a domain's <metadata> (addresses the probe pings). */
-export const VM_METADATA_NS = 'urn:keizoku:vm:1';
-
-/** `<kz:address>` values of keizoku's metadata element. */
-export function addressesFromMetadata(xml: string | null): string[] {
-  if (!xml) return [];
-  // IP literals only: a name would make every probe agent resolve (and trust) DNS.
-  return [...xml.matchAll(/<(?:[A-Za-z0-9_-]+:)?address>\s*([^<\s]+)\s*</g)]
-    .map((m) => m[1]!)
-    .filter((a) => isIP(a) !== 0);
 }
 
 /** A libvirt call slower than this is logged (the metric has them all). */
@@ -53,42 +86,70 @@ const STATS = DomainStats.STATE | DomainStats.CPU_TOTAL | DomainStats.BALLOON | 
 
 /**
  * Keeps one persistent libvirt connection per host (reconnecting with backoff), reads host
- * facts and every domain's stats on a fixed interval and at once after a domain event, and
- * turns the latest observations into a ClusterSnapshot.
+ * facts and every domain's stats on each pass and soon after a domain event, judges each
+ * host's health (core/health.ts) from the link, the age of its last successful read and ICMP,
+ * and turns all of it into a ClusterSnapshot, rebuilt only when something behind it changed.
+ * A reconciler of the LoopRunner on every replica (not leader-only); `health` is its second
+ * one, which judges health again every `healthIntervalMs` between reads.
  */
-export class InventoryLoop {
+export class InventoryLoop implements Reconciler {
+  readonly name = 'inventory';
+  readonly leaderOnly = false;
+  readonly intervalMs: number;
   private readonly links: HostLink[];
-  private timer: NodeJS.Timeout | null = null;
   private stopped = false;
   private readonly minBackoff: number;
   private readonly maxBackoff: number;
-  /** Addresses from each domain's metadata, by UUID (read once per domain; a move keeps the UUID). */
-  private readonly addresses = new Map<string, string[]>();
-  /** When each domain's metadata was last read: read again after 6 passes (they may change live). */
-  private readonly addressesReadAt = new Map<string, number>();
+  private readonly thresholds: HealthThresholds;
+  private readonly definitions: DomainDefinitions;
+  private revision = 0;
+  private cached: ClusterSnapshot | null = null;
+  private cachedMaintenance = '';
+  /** The second reconciler: judges health again (a read that hangs, ICMP) between passes. */
+  readonly health: Reconciler;
 
   constructor(private readonly o: InventoryOptions) {
+    this.intervalMs = o.intervalMs;
     this.minBackoff = o.minBackoffMs ?? 500;
     this.maxBackoff = o.maxBackoffMs ?? 30_000;
+    this.thresholds = { ...DEFAULT_HEALTH_THRESHOLDS, ...o.thresholds };
+    this.definitions = new DomainDefinitions({
+      refreshMs: 6 * o.intervalMs,
+      onDomainXml: o.onDomainXml,
+      timed: (host, call, p) => this.timed(host, call, p),
+      log: o.log,
+    });
+    this.health = {
+      name: 'health',
+      leaderOnly: false,
+      intervalMs: o.healthIntervalMs ?? 2_000,
+      pass: async (now) => {
+        if (this.healthMoved(now)) this.changed();
+        return undefined;
+      },
+    };
     this.links = o.hosts.map((host) => ({
       host,
       client: null,
       connecting: false,
+      connectedAt: null,
       backoffMs: this.minBackoff,
       retryTimer: null,
       eventTimer: null,
+      inflight: null,
+      again: false,
+      lastAttemptAt: null,
+      lastSuccessAt: null,
     }));
   }
 
+  /** Without a LoopRunner (bench, tests): connects, reads every host once. */
   async start(): Promise<void> {
-    await Promise.all(this.links.map((l) => this.connect(l)));
-    await this.resyncAll();
-    this.timer = setInterval(() => void this.resyncAll(), this.o.intervalMs);
+    await this.pass(Date.now());
   }
 
-  async stop(): Promise<void> {
+  async close(): Promise<void> {
     this.stopped = true;
-    if (this.timer) clearInterval(this.timer);
     await Promise.all(
       this.links.map(async (l) => {
         if (l.retryTimer) clearTimeout(l.retryTimer);
@@ -98,6 +159,11 @@ export class InventoryLoop {
         await c?.close();
       }),
     );
+    await this.o.icmp?.stop();
+  }
+
+  stop(): Promise<void> {
+    return this.close();
   }
 
   /** The live client of a host, or null while it is disconnected. */
@@ -108,74 +174,134 @@ export class InventoryLoop {
   /** The addresses a VM answers on, from its domain metadata (empty when it has none). */
   addressesOf(vm: string): string[] {
     for (const l of this.links)
-      for (const d of l.current?.domains ?? []) if (d.name === vm) return this.addresses.get(d.uuid) ?? [];
+      for (const d of l.current?.domains ?? [])
+        if (d.name === vm) return this.definitions.addressesOf(d.uuid);
     return [];
   }
 
-  private async readAddresses(host: string, c: LibvirtClient, uuids: string[]): Promise<void> {
-    const now = Date.now();
-    for (const uuid of uuids) {
-      const refreshMs = 6 * this.o.intervalMs;
-      if (now - (this.addressesReadAt.get(uuid) ?? Number.NEGATIVE_INFINITY) < refreshMs) continue;
-      try {
-        const dom = await this.timed(host, 'domain_lookup_by_uuid', c.lookupByUuid(uuid));
-        const xml = await this.timed(host, 'domain_get_metadata', c.getMetadataElement(dom, VM_METADATA_NS));
-        this.addresses.set(uuid, addressesFromMetadata(xml));
-        this.addressesReadAt.set(uuid, now);
-      } catch {
-        // Retried on the next pass.
-      }
-    }
-  }
-
+  /**
+   * The cluster as last observed. Built again only when an observation, a link, a health or
+   * the maintenance set changed (`revision`), so the reads of one pass share one snapshot.
+   */
   snapshot(now = Date.now()): ClusterSnapshot {
+    const maintenance = this.o.maintenance?.() ?? new Set<string>();
+    const mkey = [...maintenance].sort().join('\n');
+    if (mkey !== this.cachedMaintenance) {
+      this.cachedMaintenance = mkey;
+      this.revision++;
+    }
+    if (this.cached && this.cached.revision === this.revision) return this.cached;
     const current = new Map<string, HostObservation>();
     const previous = new Map<string, HostObservation>();
     for (const l of this.links) {
       if (l.current) current.set(l.host.name, l.current);
       if (l.previous) previous.set(l.host.name, l.previous);
     }
-    return buildSnapshot({
+    const before = this.cached;
+    const next = buildSnapshot({
       now,
       sites: this.o.sites,
       hosts: this.o.hosts,
-      maintenance: this.o.maintenance?.() ?? new Set(),
+      maintenance,
       current,
       previous,
+      health: new Map(this.links.map((l) => [l.host.name, this.healthInput(l, before)])),
+      thresholds: this.thresholds,
+      revision: this.revision,
+    });
+    this.cached = next;
+    this.notify(before, next);
+    return next;
+  }
+
+  /** One pass: connects hosts not connected (outside their backoff), reads every host. */
+  async pass(_now: number): Promise<PassResult> {
+    // A host whose read outlasts the interval goes on in the background (its inflight read
+    // is not started twice): one hung host does not hold the others' reads.
+    const results = await Promise.all(
+      this.links.map((l) =>
+        Promise.race([
+          this.resync(l),
+          new Promise<boolean>((r) => setTimeout(r, this.intervalMs, false).unref()),
+        ]),
+      ),
+    );
+    // Forget definitions of domains no host has any more (only after a full pass: a host
+    // that was not read may still have them).
+    if (results.every(Boolean))
+      this.definitions.retain(
+        new Set(this.links.flatMap((l) => (l.current?.domains ?? []).map((d) => d.uuid))),
+      );
+    this.changed();
+    return { result: results.every(Boolean) ? 'success' : 'partial' };
+  }
+
+  /** Kept for callers that read every host at once (bench). */
+  async resyncAll(): Promise<void> {
+    await this.pass(Date.now());
+  }
+
+  private healthInput(l: HostLink, before: ClusterSnapshot | null): HealthInput {
+    const prev = before?.hosts.get(l.host.name);
+    const address = l.host.managementAddress;
+    return {
+      connected: l.client !== null,
+      connectedAt: l.connectedAt,
+      lastSuccessAt: l.lastSuccessAt,
+      lastAttemptAt: l.lastAttemptAt,
+      icmp: address ? (this.o.icmp?.last(address) ?? null) : null,
+      previous: prev ? { health: prev.health, since: prev.healthSince ?? null } : null,
+    };
+  }
+
+  /** Whether a host's health, link or ICMP verdict differs from the cached snapshot's. */
+  private healthMoved(now: number): boolean {
+    const before = this.cached;
+    if (!before) return true;
+    return this.links.some((l) => {
+      const h = before.hosts.get(l.host.name);
+      const j = judgeHealth(this.healthInput(l, before), now, this.thresholds);
+      return (
+        !h ||
+        h.health !== j.health ||
+        h.evidence?.icmp !== j.evidence.icmp ||
+        h.evidence?.connected !== j.evidence.connected
+      );
     });
   }
 
-  async resyncAll(): Promise<void> {
-    const end = this.o.metrics.loopDuration.startTimer({ loop: 'inventory' });
-    const results = await Promise.all(this.links.map((l) => this.resync(l)));
-    end();
-    this.o.metrics.loopRuns.inc({
-      loop: 'inventory',
-      result: results.every(Boolean) ? 'success' : 'partial',
-    });
-    // Forget the addresses of domains no host has any more (only after a full pass: a host
-    // that was not read may still have them).
-    if (results.every(Boolean)) {
-      const present = new Set(this.links.flatMap((l) => (l.current?.domains ?? []).map((d) => d.uuid)));
-      for (const uuid of [...this.addresses.keys()])
-        if (!present.has(uuid)) {
-          this.addresses.delete(uuid);
-          this.addressesReadAt.delete(uuid);
-        }
+  /** Something behind the snapshot changed: a new revision, published as metrics. */
+  private changed(): void {
+    this.revision++;
+    publishSnapshot(this.o.metrics, this.snapshot());
+  }
+
+  private notify(before: ClusterSnapshot | null, next: ClusterSnapshot): void {
+    if (this.o.onHealthChange)
+      for (const h of next.hosts.values()) {
+        const was = before?.hosts.get(h.name)?.health ?? 'unknown';
+        if (was !== h.health) this.o.onHealthChange(h, was);
+      }
+    if (this.o.onConflict) {
+      const known = new Set((before?.conflicts ?? []).map((c) => c.vm));
+      for (const c of next.conflicts ?? []) if (!known.has(c.vm)) this.o.onConflict(c);
     }
-    this.publish();
   }
 
   private async connect(l: HostLink): Promise<void> {
     if (this.stopped || l.client || l.connecting) return;
     l.connecting = true;
+    const startedAt = Date.now();
+    l.lastAttemptAt = startedAt;
     try {
-      const client = await connectLibvirt(l.host.uri, this.o.connectOptions(l.host));
+      const client = await (this.o.connect ?? connectLibvirt)(l.host.uri, this.o.connectOptions(l.host));
       l.client = client;
+      l.connectedAt = Date.now();
       l.backoffMs = this.minBackoff;
       client.channel.on('close', (err: Error) => {
         if (l.client !== client) return;
         l.client = null;
+        l.connectedAt = null;
         this.o.metrics.libvirtErrors.inc({ host: l.host.name, kind: 'connection' });
         this.o.log.warn({ host: l.host.name, err: err.message }, 'libvirt connection lost');
         this.markUnreachable(l);
@@ -200,23 +326,28 @@ export class InventoryLoop {
     l.backoffMs = Math.min(this.maxBackoff, l.backoffMs * 2);
     l.retryTimer = setTimeout(() => {
       l.retryTimer = null;
-      void this.connect(l).then(() => (l.client ? this.resync(l).then(() => this.publish()) : undefined));
+      void this.connect(l).then(() => (l.client ? this.resyncNow(l) : undefined));
     }, delay);
   }
 
-  /** Events only make the next pass come sooner (debounced), as in a level-triggered loop. */
+  /** Events only make the host's next read come sooner (debounced), as in a level-triggered loop. */
   private onEvent(l: HostLink): void {
     if (l.eventTimer) return;
     l.eventTimer = setTimeout(() => {
       l.eventTimer = null;
-      void this.resync(l).then(() => this.publish());
+      void this.resyncNow(l);
     }, 100);
   }
 
+  private async resyncNow(l: HostLink): Promise<void> {
+    await this.resync(l);
+    this.changed();
+  }
+
   private markUnreachable(l: HostLink): void {
-    l.previous = l.current ?? l.previous;
+    l.previous = l.current?.reachable ? l.current : l.previous;
     l.current = { host: l.host.name, observedAt: Date.now(), reachable: false };
-    this.publish();
+    this.changed();
   }
 
   private async timed<T>(host: string, call: string, p: Promise<T>): Promise<T> {
@@ -230,13 +361,29 @@ export class InventoryLoop {
     }
   }
 
-  private async resync(l: HostLink): Promise<boolean> {
-    const c = l.client;
-    if (!c) {
-      await this.connect(l);
-      return false;
+  /** One read of the host at a time; an event during a read asks for one more after it. */
+  private resync(l: HostLink): Promise<boolean> {
+    if (l.inflight) {
+      l.again = true;
+      return l.inflight;
     }
+    l.inflight = this.read(l).finally(() => {
+      l.inflight = null;
+      if (l.again && !this.stopped) {
+        l.again = false;
+        void this.resyncNow(l);
+      }
+    });
+    return l.inflight;
+  }
+
+  private async read(l: HostLink): Promise<boolean> {
+    if (!l.client && !l.retryTimer) await this.connect(l);
+    const c = l.client;
+    if (!c) return false;
     const name = l.host.name;
+    const startedAt = Date.now();
+    l.lastAttemptAt = startedAt;
     try {
       const [info, cpuTimes, memory, domains] = await Promise.all([
         this.timed(name, 'node_info', c.nodeInfo()),
@@ -247,11 +394,8 @@ export class InventoryLoop {
         // still come (from the definition and cgroups), only the guest's memory figures do not.
         this.timed(name, 'all_domain_stats', c.getAllDomainStats(STATS, DomainStatsFlags.NOWAIT)),
       ]);
-      await this.readAddresses(
-        name,
-        c,
-        domains.map((d) => d.uuid),
-      );
+      await this.definitions.read(name, c, domains, Date.now());
+      if (l.client !== c) return false; // the link was lost meanwhile: this read is not current
       l.previous = l.current?.reachable ? l.current : l.previous;
       l.current = {
         host: name,
@@ -261,13 +405,21 @@ export class InventoryLoop {
         memoryKiB: info.memoryKiB,
         cpuTimes,
         memory,
-        domains: domains.map((d) => ({
-          name: d.name,
-          uuid: d.uuid,
-          state: stateName(Number(d.stats['state.state'])),
-          stats: d.stats,
-        })),
+        domains: domains.map((d) => {
+          const state = Number(d.stats['state.state']);
+          const migrating =
+            state === DomainState.PAUSED && Number(d.stats['state.reason']) === PausedReason.MIGRATION;
+          return {
+            name: d.name,
+            uuid: d.uuid,
+            state: domainStateNames[state] ?? 'unknown',
+            ...(migrating ? { migrating } : {}),
+            stats: d.stats,
+          };
+        }),
       };
+      // As of its start (a read that started later and has not answered is "asked since").
+      l.lastSuccessAt = startedAt;
       return true;
     } catch (e) {
       this.o.metrics.libvirtErrors.inc({ host: name, kind: 'call' });
@@ -275,31 +427,4 @@ export class InventoryLoop {
       return false;
     }
   }
-
-  private publish(): void {
-    const s = this.snapshot();
-    const m = this.o.metrics;
-    m.hostVms.reset();
-    m.vmCpuUsage.reset();
-    m.vmMemory.reset();
-    for (const h of s.hosts.values()) {
-      m.hostUp.set({ host: h.name, site: h.site }, h.health === 'up' ? 1 : 0);
-      m.hostMemoryTotal.set({ host: h.name }, h.memoryKiB * 1024);
-      if (h.cpuUtilisation !== null) m.hostCpuUtilisation.set({ host: h.name }, h.cpuUtilisation);
-      if (h.memoryUsedKiB !== null) m.hostMemoryUsed.set({ host: h.name }, h.memoryUsedKiB * 1024);
-    }
-    const perHost = new Map<string, number>();
-    for (const vm of s.vms.values()) {
-      const key = `${vm.host}\u0000${vm.state}`;
-      perHost.set(key, (perHost.get(key) ?? 0) + 1);
-      m.vmMemory.set({ vm: vm.name, host: vm.host }, vm.memoryKiB * 1024);
-      if (vm.cpuUsage !== null) m.vmCpuUsage.set({ vm: vm.name, host: vm.host }, vm.cpuUsage);
-    }
-    for (const [key, n] of perHost) {
-      const [host, state] = key.split('\u0000') as [string, string];
-      m.hostVms.set({ host, state }, n);
-    }
-  }
 }
-
-const stateName = (n: number) => domainStateNames[n] ?? 'unknown';

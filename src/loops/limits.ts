@@ -31,8 +31,6 @@ export interface LimitsLoopOptions {
   now?: () => number;
   /** Decision loops run on the leader only. */
   isLeader?: () => boolean;
-  /** Every managed VM's current domain XML, to remember it for a restart elsewhere. */
-  onDomainXml?: (vm: string, host: string, xml: string) => Promise<void>;
 }
 
 const macs = (xml: string) =>
@@ -124,7 +122,6 @@ export class LimitsLoop {
     try {
       const dom = await client.lookupByName(vm);
       const xml = await client.getXml(dom);
-      await this.o.onDomainXml?.(vm, host, xml);
       const devices = { hostBlockDevices: [], interfaceMacs: macs(xml) };
       const desired = desiredTuning(profile as Parameters<typeof desiredTuning>[0], devices);
       const observe = async () => ({

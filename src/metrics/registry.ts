@@ -11,6 +11,17 @@ export function createMetrics() {
       labelNames: ['host', 'site'],
       registers: [registry],
     }),
+    hostHealth: new Gauge({
+      name: 'keizoku_host_health',
+      help: "1 for the host's health: up, suspect, unreachable, partitioned, down, fenced, unknown",
+      labelNames: ['host', 'site', 'state'],
+      registers: [registry],
+    }),
+    vmConflicts: new Gauge({
+      name: 'keizoku_vm_conflicts',
+      help: 'VMs active on more than one host at once (split-brain, or a move at its switch-over)',
+      registers: [registry],
+    }),
     hostVms: new Gauge({
       name: 'keizoku_host_vms',
       help: 'Domains on the host by state',

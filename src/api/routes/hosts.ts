@@ -9,6 +9,8 @@ function hostView(h: HostSnapshot) {
     name: h.name,
     site: h.site,
     health: h.health,
+    healthSince: h.healthSince ?? null,
+    evidence: h.evidence ?? null,
     maintenance: h.maintenance,
     cpus: h.cpus,
     memoryMiB: Math.round(h.memoryKiB / 1024),
@@ -16,6 +18,7 @@ function hostView(h: HostSnapshot) {
     memoryUsedMiB: h.memoryUsedKiB === null ? null : Math.round(h.memoryUsedKiB / 1024),
     observedAt: h.observedAt,
     vms: [...h.vms].sort(),
+    ...(h.lastKnownVms ? { lastKnownVms: [...h.lastKnownVms].sort() } : {}),
   };
 }
 

@@ -8,7 +8,9 @@ import { errorSchema, nameParam, vmSchema } from '../schemas.ts';
 const KiB_PER_MiB = 1024;
 
 export function vmView(d: ApiDeps, vm: VmSnapshot) {
-  const host = d.snapshot().hosts.get(vm.host);
+  const snap = d.snapshot();
+  const host = snap.hosts.get(vm.host);
+  const conflict = snap.conflicts?.find((c) => c.vm === vm.name);
   return {
     name: vm.name,
     uuid: vm.uuid,
@@ -20,6 +22,7 @@ export function vmView(d: ApiDeps, vm: VmSnapshot) {
     cpuUsage: vm.cpuUsage,
     addresses: [...d.addressesOf(vm.name)],
     policy: d.policyOf(vm.name),
+    ...(conflict ? { conflict: conflict.copies } : {}),
   };
 }
 

@@ -1,0 +1,78 @@
+import { isIP } from 'node:net';
+import { DomainXmlFlags } from '../libvirt/constants.ts';
+import type { LibvirtClient } from '../libvirt/index.ts';
+
+/** The namespace of keizoku's element in a domain's <metadata> (addresses the probe pings). */
+export const VM_METADATA_NS = 'urn:keizoku:vm:1';
+
+/** `<kz:address>` values of keizoku's metadata element. */
+export function addressesFromMetadata(xml: string | null): string[] {
+  if (!xml) return [];
+  // IP literals only: a name would make every probe agent resolve (and trust) DNS.
+  return [...xml.matchAll(/<(?:[A-Za-z0-9_-]+:)?address>\s*([^<\s]+)\s*</g)]
+    .map((m) => m[1]!)
+    .filter((a) => isIP(a) !== 0);
+}
+
+export interface DefinitionsOptions {
+  /** Read a domain's definition again after this long (its metadata may change live). */
+  refreshMs: number;
+  /** The definition (inactive XML) of each domain read, to keep for a restart elsewhere. */
+  onDomainXml?: (vm: string, host: string, xml: string) => Promise<void>;
+  /** Wraps each libvirt call (duration metric, slow-call log). */
+  timed<T>(host: string, call: string, p: Promise<T>): Promise<T>;
+  log: { warn(o: object, msg: string): void };
+}
+
+/**
+ * What the inventory reads of each domain's definition, by UUID (a move keeps the UUID): the
+ * addresses of keizoku's metadata element, and the inactive domain XML handed to
+ * `onDomainXml`. Read at once for a domain not seen yet or seen on another host than last
+ * time, and again every `refreshMs`.
+ */
+export class DomainDefinitions {
+  private readonly addresses = new Map<string, string[]>();
+  private readonly readAt = new Map<string, { at: number; host: string }>();
+
+  constructor(private readonly o: DefinitionsOptions) {}
+
+  addressesOf(uuid: string): string[] {
+    return this.addresses.get(uuid) ?? [];
+  }
+
+  async read(host: string, c: LibvirtClient, domains: { name: string; uuid: string }[], now: number) {
+    for (const { name, uuid } of domains) {
+      const last = this.readAt.get(uuid);
+      if (last && last.host === host && now - last.at < this.o.refreshMs) continue;
+      try {
+        const dom = await this.o.timed(host, 'domain_lookup_by_uuid', c.lookupByUuid(uuid));
+        const meta = await this.o.timed(
+          host,
+          'domain_get_metadata',
+          c.getMetadataElement(dom, VM_METADATA_NS),
+        );
+        this.addresses.set(uuid, addressesFromMetadata(meta));
+        if (this.o.onDomainXml) {
+          const xml = await this.o.timed(host, 'domain_get_xml_desc', c.getXml(dom, DomainXmlFlags.INACTIVE));
+          await this.o
+            .onDomainXml(name, host, xml)
+            .catch((e: Error) =>
+              this.o.log.warn({ vm: name, host, err: e.message }, 'storing the domain XML failed'),
+            );
+        }
+        this.readAt.set(uuid, { at: now, host });
+      } catch {
+        // Retried on the next pass.
+      }
+    }
+  }
+
+  /** Forgets every domain not in `present` (call after a pass that read every host). */
+  retain(present: ReadonlySet<string>): void {
+    for (const uuid of [...this.addresses.keys()])
+      if (!present.has(uuid)) {
+        this.addresses.delete(uuid);
+        this.readAt.delete(uuid);
+      }
+  }
+}
