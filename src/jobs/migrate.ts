@@ -244,6 +244,11 @@ export function baseResult(req: MigrationRequest): MigrationResult {
   };
 }
 
+/** The configured policy with the request's overrides: what the move, and its reconcile, go by. */
+export function effectivePolicy(base: MigrationConfig, req: MigrationRequest): MigrationConfig {
+  return { ...base, ...(req.policy ?? {}) };
+}
+
 /** Runs the migration; never throws for a refusal or a failed move: the result says what happened. */
 export async function runMigration(
   req: MigrationRequest,
@@ -251,7 +256,24 @@ export async function runMigration(
   ports: MigrationPorts,
   onStart: (startedAt: number) => Promise<void>,
 ): Promise<MigrationResult> {
-  const policy = { ...ports.policy, ...(req.policy ?? {}) };
+  const sessions: TcpSessionCheck[] = [];
+  try {
+    return await migrate(req, job, ports, onStart, (s) => sessions.push(s));
+  } finally {
+    // On every path, a throwing onStart or heartbeat included, the session check's timer and
+    // socket end here (stop() again after the result took its figures is harmless).
+    for (const s of sessions) s.stop();
+  }
+}
+
+async function migrate(
+  req: MigrationRequest,
+  job: JobHandle,
+  ports: MigrationPorts,
+  onStart: (startedAt: number) => Promise<void>,
+  track: (s: TcpSessionCheck) => void,
+): Promise<MigrationResult> {
+  const policy = effectivePolicy(ports.policy, req);
   const result = baseResult(req);
   const finish = (outcome: MigrationOutcome, reason: string | null) => {
     result.outcome = outcome;
@@ -301,6 +323,7 @@ export async function runMigration(
       heartbeatMs: 100,
       breakAfterMs: 10_000,
     });
+    track(session);
     await session.start().catch((e: Error) => {
       ports.log.warn({ vm: req.vm, err: e.message }, 'session check could not connect');
       session = null;

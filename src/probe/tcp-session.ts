@@ -21,8 +21,17 @@ export interface TcpSessionOptions {
 }
 
 /**
+ * The echo service runs in the guest, which the controller does not trust: a heartbeat line is
+ * `hb N` (a few bytes), so more than this without a newline ends the check rather than growing
+ * a buffer for as long as the tenant likes. Likewise heartbeats the guest never reads.
+ */
+export const MAX_LINE_CHARS = 256;
+export const MAX_UNSENT_BYTES = 64 * 1024;
+
+/**
  * A TCP connection held open to an echo service with a numbered heartbeat: did the session
  * survive the move? Clocks come from performance.now(), so this is an adapter, not core.
+ * stop() may be called any number of times; every path of its user must call it once.
  */
 export class TcpSessionCheck {
   private socket: Socket | null = null;
@@ -33,6 +42,7 @@ export class TcpSessionCheck {
   private longestGap = 0;
   private broken: string | null = null;
   private buffer = '';
+  private released = false;
 
   constructor(private readonly o: TcpSessionOptions) {}
 
@@ -69,15 +79,24 @@ export class TcpSessionCheck {
   private beat(): void {
     const silent = performance.now() - this.lastEcho;
     if (silent > this.o.breakAfterMs) this.break(`no echo for ${Math.round(silent)} ms`);
-    if (this.broken || !this.socket) return;
+    if (this.broken || !this.socket || this.socket.destroyed) return;
+    if (this.socket.writableLength > MAX_UNSENT_BYTES) {
+      this.abandon(`the echo service read none of the last ${this.socket.writableLength} bytes sent`);
+      return;
+    }
     this.sent++;
     this.socket.write(`hb ${this.sent}\n`);
   }
 
   private onData(d: string): void {
+    if (this.released) return;
     this.buffer += d;
     const lines = this.buffer.split('\n');
     this.buffer = lines.pop() ?? '';
+    if (this.buffer.length > MAX_LINE_CHARS) {
+      this.abandon(`the echo service sent more than ${MAX_LINE_CHARS} characters without a newline`);
+      return;
+    }
     for (const l of lines) {
       if (!/^hb \d+$/.test(l)) continue;
       const now = performance.now();
@@ -91,11 +110,25 @@ export class TcpSessionCheck {
     this.broken ??= reason;
   }
 
-  stop(): TcpSessionResult {
+  /** The guest misbehaves: the check is over, broken for that reason; nothing more is read. */
+  private abandon(reason: string): void {
+    this.broken ??= reason;
+    this.buffer = '';
+    this.release();
+  }
+
+  private release(): void {
+    this.released = true;
     if (this.timer) clearInterval(this.timer);
-    const open = this.socket !== null && !this.socket.destroyed;
+    this.timer = null;
     this.socket?.removeAllListeners('close');
+    this.socket?.removeAllListeners('data');
     this.socket?.destroy();
+  }
+
+  stop(): TcpSessionResult {
+    const open = this.socket !== null && !this.socket.destroyed;
+    this.release();
     const gap = Math.max(this.longestGap, performance.now() - this.lastEcho);
     return {
       survived: open && this.broken === null,

@@ -1,0 +1,138 @@
+import { describe, expect, it } from 'vitest';
+import type { MigrationConfig } from '../../../src/config/index.ts';
+import type { ClusterSnapshot, HostSnapshot } from '../../../src/core/model.ts';
+import { type MigrationPorts, runMigration } from '../../../src/jobs/migrate.ts';
+import type { LibvirtClient } from '../../../src/libvirt/client.ts';
+import { guest } from '../probe/echo-guest.ts';
+
+const host = (name: string): HostSnapshot => ({
+  name,
+  site: 'dc1',
+  health: 'up',
+  cpus: 8,
+  memoryKiB: 16 * 1024 * 1024,
+  cpuUtilisation: 0.1,
+  memoryUsedKiB: null,
+  maintenance: false,
+  observedAt: 0,
+  vms: [],
+});
+const snapshot: ClusterSnapshot = {
+  takenAt: 0,
+  sites: ['dc1'],
+  hosts: new Map([
+    ['h1', host('h1')],
+    ['h2', host('h2')],
+  ]),
+  vms: new Map([
+    [
+      'vm1',
+      {
+        name: 'vm1',
+        uuid: 'vm1',
+        host: 'h1',
+        state: 'running',
+        vcpus: 1,
+        memoryKiB: 1024 * 1024,
+        cpuUsage: null,
+        memoryUsedKiB: null,
+      },
+    ],
+  ]),
+};
+
+/** A libvirt whose migration never ends; the pre-checks pass. */
+const client = {
+  lookupByName: async (name: string) => ({ name, uuid: Buffer.alloc(16), id: 1 }),
+  getXml: async () => "<domain type='kvm'><name>vm1</name></domain>",
+  migrateSetMaxDowntime: async () => undefined,
+  migrate: () => new Promise(() => undefined),
+  jobStats: async () => null,
+} as unknown as LibvirtClient;
+
+function ports(sessionCheckPort: number): MigrationPorts {
+  const policy: MigrationConfig = {
+    maxDowntimeMs: 300,
+    bandwidthMiBs: 0,
+    autoConverge: true,
+    postCopyAfterIterations: 0,
+    postCopyAfterMs: 0,
+    timeoutMs: 60_000,
+    perHostConcurrency: 2,
+    clusterConcurrency: 4,
+    progressIntervalMs: 20,
+    sessionCheckPort,
+  };
+  return {
+    snapshot: () => snapshot,
+    clientFor: () => client,
+    migrationUriOf: (h) => `qemu+tcp://${h}/system`,
+    placement: {
+      rulesOf: () => ({ affinityGroup: null, antiAffinityGroup: null }),
+      cpuOvercommit: 4,
+      memoryFraction: 0.9,
+    },
+    policy,
+    addressesOf: () => ['127.0.0.1'],
+    probeWindow: async () => [],
+    log: { info: () => undefined, warn: () => undefined },
+  };
+}
+
+const req = {
+  vm: 'vm1',
+  from: 'h1',
+  to: 'h2',
+  copyStorage: false,
+  requestedBy: { id: 'x', name: 'x' },
+  reason: 'api',
+} as const;
+
+const timers = () => process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
+
+describe('the session check in a migration (F8)', () => {
+  it('F8: a throwing onStart leaves no timer or socket of the session check', async () => {
+    const g = await guest((s) => s.pipe(s));
+    try {
+      const before = timers();
+      const job = {
+        id: 'j',
+        progress: async () => undefined,
+        cancelled: async () => false,
+        heartbeat: async () => undefined,
+      };
+      await expect(
+        runMigration(req, job, ports(g.port), async () => {
+          throw new Error('audit log not writable');
+        }),
+      ).rejects.toThrow('audit log not writable');
+      expect(g.connections()).toBe(1);
+      expect(await g.allClosed()).toBe(true);
+      expect(timers()).toBe(before);
+    } finally {
+      await g.close();
+    }
+  });
+
+  it('F8: a throwing heartbeat mid-move leaves no timer or socket of the session check', async () => {
+    const g = await guest((s) => s.pipe(s));
+    try {
+      const before = timers();
+      const job = {
+        id: 'j',
+        progress: async () => undefined,
+        cancelled: async () => false,
+        heartbeat: async () => {
+          throw new Error('redis gone');
+        },
+      };
+      await expect(runMigration(req, job, ports(g.port), async () => undefined)).rejects.toThrow(
+        'redis gone',
+      );
+      expect(await g.allClosed()).toBe(true);
+      expect(timers()).toBe(before);
+    } finally {
+      await g.close();
+    }
+  });
+});
