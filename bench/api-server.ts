@@ -88,7 +88,13 @@ if (mode === '--bare') {
   const admin = (await tokens.create({ name: 'bench-admin', role: 'admin' })).token;
   const vmAdmin = (await tokens.create({ name: 'bench-owner', role: 'vm-admin', vms: ['vm-00*'] })).token;
   const app = await buildApi(
-    { listen: '127.0.0.1:0', allowPlainHttp: false, bodyLimitBytes: 65_536, rateLimitPerMinute: 10_000_000 },
+    {
+      listen: '127.0.0.1:0',
+      allowPlainHttp: false,
+      bodyLimitBytes: 65_536,
+      rateLimitPerMinute: 10_000_000,
+      vmAdminMigrationPolicy: { maxTimeoutMs: 300_000, minBandwidthMiBs: 100, allowPostCopy: false },
+    },
     tokens,
     deps,
   );

@@ -11,6 +11,14 @@ export class ApiError extends Error {
   }
 }
 
+/**
+ * A refusal for who is asking (403, or the 404 that hides a VM from a vm-admin): audited as
+ * `denied`, wherever it is raised, the auth hook or a handler.
+ */
+export class DeniedError extends ApiError {
+  override name = 'DeniedError';
+}
+
 export interface FrameworkError extends Error {
   statusCode?: number;
   code?: string;

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import rateLimit from '@fastify/rate-limit';
+import rateLimit, { normalizeIP } from '@fastify/rate-limit';
 import swagger from '@fastify/swagger';
 import Fastify, {
   type FastifyBaseLogger,
@@ -9,16 +9,17 @@ import Fastify, {
   type FastifyRequest,
   LogController,
 } from 'fastify';
-import type { AuditLog, AuditOutcome } from '../store/audit.ts';
-import { type Action, decide, type Principal } from './auth/rbac.ts';
+import type { AuditInput, AuditLog, AuditOutcome } from '../store/audit.ts';
+import { type Action, decide, mayOnSomeVm, type Principal } from './auth/rbac.ts';
 import type { TokenStore } from './auth/tokens.ts';
-import { ApiError, errorBody, type FrameworkError } from './errors.ts';
+import { ApiError, DeniedError, errorBody, type FrameworkError } from './errors.ts';
 
 /**
  * The REST API's frame: TLS (optionally mutual), bearer-token authentication, role checks
  * declared per route (`config.action`, and `config.vmParam` for routes on one VM), rate and
- * size limits, an OpenAPI document, and one audit entry for every mutating request, allowed
- * or not, written before the response leaves.
+ * size limits, an OpenAPI document, and the audit of every mutating request: a `received`
+ * entry before its handler runs (no entry, no action: 503), and exactly one outcome entry,
+ * allowed or not, before the response leaves.
  */
 
 declare module 'fastify' {
@@ -26,12 +27,23 @@ declare module 'fastify' {
     principal: Principal | null;
     /** Set when the request was refused for who made it (401/403, or a hidden 404). */
     auditDenied: boolean;
+    /** The target a handler found itself (a job's VM), for the outcome entry. */
+    auditTarget: string | null;
+    /** The received entry is written, so the handler may act. */
+    auditReceived: boolean;
+    /** The outcome entry was tried: an error response sent after it does not write another. */
+    auditOutcomeTried: boolean;
   }
   interface FastifyContextConfig {
     action?: Action;
     /** The route parameter that names the VM the action is on. */
     vmParam?: string;
-    /** Routes open without a token (health, metrics). */
+    /**
+     * The handler finds the VM (e.g. a job's) and checks `action` on it; the hook only checks
+     * that the principal may do `action` on some VM.
+     */
+    vmFromHandler?: boolean;
+    /** Routes open without a token (health, readiness, the OpenAPI document). */
     public?: boolean;
     /**
      * `false`: a success is routine, not an operator's action (a probe agent's registration every
@@ -41,10 +53,14 @@ declare module 'fastify' {
   }
 }
 
+/** What the API needs of the audit log (the store's AuditLog, or a fake in tests). */
+export type AuditSink = Pick<AuditLog, 'record'>;
+
 export interface ApiOptions {
-  tokens: TokenStore;
-  audit: AuditLog;
+  tokens: Pick<TokenStore, 'verify'>;
+  audit: AuditSink;
   bodyLimitBytes: number;
+  /** Per token; and per client address for requests without a valid token or refused for who sent them. */
   rateLimitPerMinute: number;
   tls?: { certFile: string; keyFile: string; clientCaFile?: string };
   /** Where request errors are logged; per-request lines are off (the audit log has those). */
@@ -77,6 +93,9 @@ export async function createApi(o: ApiOptions): Promise<FastifyInstance> {
 
   app.decorateRequest('principal', null);
   app.decorateRequest('auditDenied', false);
+  app.decorateRequest('auditTarget', null);
+  app.decorateRequest('auditReceived', false);
+  app.decorateRequest('auditOutcomeTried', false);
 
   await app.register(swagger, {
     openapi: {
@@ -88,61 +107,111 @@ export async function createApi(o: ApiOptions): Promise<FastifyInstance> {
     },
   });
 
-  await app.register(rateLimit, {
-    max: o.rateLimitPerMinute,
-    timeWindow: 60_000,
-    keyGenerator: (req) => {
-      const auth = req.headers.authorization;
-      return typeof auth === 'string' ? auth.slice(0, 20) : req.ip;
-    },
-    errorResponseBuilder: (_req, ctx) =>
-      new ApiError(429, 'rate_limited', `more than ${ctx.max} requests a minute; retry in ${ctx.after}`),
-  });
+  // The limiter is called from the auth hook below, not hooked onto each route: Fastify runs
+  // app hooks before route hooks, so a route's limiter would never see a request the auth
+  // hook refused. An allowed request counts against its token's budget; a request with no
+  // valid token, or refused for who sent it, against its client address (an IPv6 /64),
+  // whatever token it shows. Public routes have a budget per address of their own, so that a
+  // flood of bad tokens does not fail the readiness checks sent from the same address.
+  await app.register(rateLimit, { global: false, max: o.rateLimitPerMinute, timeWindow: 60_000 });
+  const byToken = app.createRateLimit({ keyGenerator: (req) => `token:${req.principal?.id}` });
+  const byAddress = app.createRateLimit({ keyGenerator: (req) => `addr:${normalizeIP(req.ip)}` });
+  const byPublic = app.createRateLimit({ keyGenerator: (req) => `public:${normalizeIP(req.ip)}` });
+  const charge = async (req: FastifyRequest, reply: FastifyReply, limiter: typeof byToken) => {
+    const r = await limiter(req);
+    if (r.isAllowed || !r.isExceeded) return;
+    reply.header('retry-after', r.ttlInSeconds);
+    throw new ApiError(
+      429,
+      'rate_limited',
+      `more than ${r.max} requests a minute; retry in ${r.ttlInSeconds} s`,
+    );
+  };
+  const refuse = async (req: FastifyRequest, reply: FastifyReply, e: ApiError) => {
+    req.auditDenied = true;
+    await charge(req, reply, byAddress);
+    throw e;
+  };
 
-  app.addHook('onRequest', async (req) => {
+  app.addHook('onRequest', async (req, reply) => {
     const cfg = req.routeOptions.config;
-    if (cfg.public) return;
+    if (cfg.public) return charge(req, reply, byPublic);
     const auth = req.headers.authorization;
     const m = typeof auth === 'string' ? /^Bearer (\S+)$/.exec(auth) : null;
     const principal = m ? await o.tokens.verify(m[1]!) : null;
-    if (!principal) {
-      req.auditDenied = true;
-      throw new ApiError(
-        401,
-        'unauthenticated',
-        m ? 'the token is unknown or revoked' : 'no bearer token given',
+    if (!principal)
+      return refuse(
+        req,
+        reply,
+        new DeniedError(
+          401,
+          'unauthenticated',
+          m ? 'the token is unknown or revoked' : 'no bearer token given',
+        ),
       );
-    }
     req.principal = principal;
-    if (!cfg.action) return;
-    const vm = cfg.vmParam ? (req.params as Record<string, string>)[cfg.vmParam] : undefined;
-    const d = decide(principal, cfg.action, vm);
-    if (d === 'hide') {
-      req.auditDenied = true;
-      throw new ApiError(404, 'not_found', `no VM named "${vm}"`);
+    if (cfg.action) {
+      const vm = cfg.vmParam ? (req.params as Record<string, string>)[cfg.vmParam] : undefined;
+      const d = cfg.vmFromHandler
+        ? mayOnSomeVm(principal, cfg.action)
+          ? 'allow'
+          : 'deny'
+        : decide(principal, cfg.action, vm);
+      if (d === 'hide') return refuse(req, reply, new DeniedError(404, 'not_found', `no VM named "${vm}"`));
+      if (d === 'deny')
+        return refuse(
+          req,
+          reply,
+          new DeniedError(403, 'forbidden', `role ${principal.role} may not ${cfg.action}`),
+        );
     }
-    if (d === 'deny') {
-      req.auditDenied = true;
-      throw new ApiError(403, 'forbidden', `role ${principal.role} may not ${cfg.action}`);
-    }
+    await charge(req, reply, byToken);
   });
 
+  // Stage one of the audit: the request is recorded before anything acts on it.
+  app.addHook('preHandler', async (req) => {
+    if (!MUTATING.has(req.method) || req.is404 || req.routeOptions.config?.audit === false) return;
+    try {
+      await o.audit.record(entryOf(req, 'received', null, null));
+    } catch (e) {
+      req.log.error({ err: (e as Error).message, requestId: req.id }, 'audit log not written');
+      throw new ApiError(503, 'audit_unavailable', 'the audit log cannot be written, so nothing was done');
+    }
+    req.auditReceived = true;
+  });
+
+  // Stage two: the outcome, once per request.
   app.addHook('onSend', async (req, reply, payload) => {
-    // The id the audit entry carries, so a client can find its request there.
+    // The id the audit entries carry, so a client can find its request there.
     reply.header('x-request-id', req.id);
-    if (!MUTATING.has(req.method)) return payload;
+    if (!MUTATING.has(req.method) || req.auditOutcomeTried) return payload;
     if (req.routeOptions.config?.audit === false && !req.auditDenied && reply.statusCode < 400)
       return payload;
-    await auditRequest(o.audit, req, reply, payload);
-    return payload;
+    req.auditOutcomeTried = true;
+    try {
+      await o.audit.record(outcomeOf(req, reply, payload));
+      return payload;
+    } catch (e) {
+      req.log.error({ err: (e as Error).message, requestId: req.id }, 'audit outcome not written');
+      // A refusal or a failure stands as it is: nothing was done. A success must not look like one.
+      if (reply.statusCode >= 400) return payload;
+      reply.code(500).type('application/json; charset=utf-8');
+      const err = new ApiError(
+        500,
+        'audit_failed',
+        'the request was carried out but its outcome could not be written to the audit log; check the state before retrying',
+      );
+      return JSON.stringify(errorBody(err, 500));
+    }
   });
 
   app.setErrorHandler((err: FrameworkError, req, reply) => {
     const status = err.statusCode ?? 500;
+    if (err instanceof DeniedError) req.auditDenied = true;
     if (status >= 500) req.log.error({ err: err.message }, 'request failed');
     reply.status(status).send(errorBody(err, status));
   });
-  app.setNotFoundHandler({ preHandler: app.rateLimit ? app.rateLimit() : undefined }, async (req, reply) =>
+  app.setNotFoundHandler(async (req, reply) =>
     reply
       .status(404)
       .send({ error: { code: 'not_found', message: `no route ${req.method} ${safeUrl(req.url)}` } }),
@@ -159,12 +228,35 @@ function safeUrl(url: string): string {
   return url.length > 200 ? `${url.slice(0, 200)}…` : url;
 }
 
-async function auditRequest(
-  audit: AuditLog,
+function entryOf(
   req: FastifyRequest,
-  reply: FastifyReply,
-  payload: unknown,
-): Promise<void> {
+  outcome: AuditOutcome,
+  status: number | null,
+  message: string | null,
+): AuditInput {
+  const cfg = req.routeOptions?.config ?? {};
+  const params = (req.params ?? {}) as Record<string, string>;
+  const p = req.principal;
+  return {
+    actor: p?.id ?? 'anonymous',
+    actorName: p?.name ?? 'anonymous',
+    role: p?.role ?? null,
+    action: cfg.action ?? `${req.method} ${safeUrl(req.routeOptions?.url ?? req.url)}`,
+    target: req.auditTarget ?? (cfg.vmParam ? params[cfg.vmParam] : params.name) ?? null,
+    params: {
+      path: Object.keys(params).length > 0 ? params : null,
+      body: typeof req.body === 'object' ? req.body : null,
+      query: req.query ?? null,
+    },
+    outcome,
+    status,
+    message,
+    requestId: req.id,
+    remote: req.ip,
+  };
+}
+
+function outcomeOf(req: FastifyRequest, reply: FastifyReply, payload: unknown): AuditInput {
   const status = reply.statusCode;
   const outcome: AuditOutcome = req.auditDenied
     ? 'denied'
@@ -173,9 +265,6 @@ async function auditRequest(
       : status < 500
         ? 'rejected'
         : 'failed';
-  const cfg = req.routeOptions?.config ?? {};
-  const params = (req.params ?? {}) as Record<string, string>;
-  const p = req.principal;
   let message: string | null = null;
   if (status >= 400 && typeof payload === 'string') {
     try {
@@ -184,17 +273,5 @@ async function auditRequest(
       message = null;
     }
   }
-  await audit.record({
-    actor: p?.id ?? 'anonymous',
-    actorName: p?.name ?? 'anonymous',
-    role: p?.role ?? null,
-    action: cfg.action ?? `${req.method} ${safeUrl(req.routeOptions?.url ?? req.url)}`,
-    target: cfg.vmParam ? (params[cfg.vmParam] ?? null) : (params.name ?? null),
-    params: { body: typeof req.body === 'object' ? req.body : null, query: req.query ?? null },
-    outcome,
-    status,
-    message,
-    requestId: req.id,
-    remote: req.ip,
-  });
+  return entryOf(req, outcome, status, message);
 }

@@ -92,8 +92,17 @@ const apiSchema = z.strictObject({
     .min(1024)
     .max(16 * 1024 * 1024)
     .default(65_536),
-  /** Requests per minute per token (or per address before authentication). */
+  /** Requests per minute per token; per client address for requests without a valid token or refused, and for open routes. */
   rateLimitPerMinute: z.int().min(1).max(1_000_000).default(1200),
+  /** How far a vm-admin may override the migration policy in POST migrate (operators and admins: no limit). */
+  vmAdminMigrationPolicy: z
+    .strictObject({
+      maxTimeoutMs: z.int().min(1_000).max(86_400_000).default(300_000),
+      /** 0 (unlimited) is always allowed. */
+      minBandwidthMiBs: z.int().min(0).max(100_000).default(100),
+      allowPostCopy: z.boolean().default(false),
+    })
+    .prefault({}),
 });
 
 const migrationSchema = z.strictObject({

@@ -10,6 +10,7 @@ import { type ApiDeps, buildApi, TokenStore } from '../api/index.ts';
 import { decisionRoutes } from '../api/routes/decisions.ts';
 import { drillRoutes } from '../api/routes/drills.ts';
 import { jobRoutes, maintenance } from '../api/routes/jobs.ts';
+import { metricsRoute } from '../api/routes/metrics.ts';
 import { scheduleRoutes } from '../api/routes/schedules.ts';
 import { tierRoutes } from '../api/routes/tiers.ts';
 import {
@@ -242,7 +243,12 @@ async function run(loaded: LoadedConfig): Promise<number> {
     redis,
     prefix: PREFIX,
   };
-  const jobDeps = { jobs, maintenance: maintenanceBook, placement };
+  const jobDeps = {
+    jobs,
+    maintenance: maintenanceBook,
+    placement,
+    policyLimits: config.api.vmAdminMigrationPolicy,
+  };
   const drills = new DrillSystem({
     redisUrlOptions: bullConnection(config.redis.url),
     redis,
@@ -327,9 +333,8 @@ async function run(loaded: LoadedConfig): Promise<number> {
       metricsServer!.listen(listen.value.port, listen.value.host, resolve);
     });
   } else {
-    api.get('/metrics', { config: { public: true }, schema: { hide: true } }, async (_req, reply) =>
-      reply.type(metrics.registry.contentType).send(await serveMetrics()),
-    );
+    // Its labels name every VM and host: a token whose role may read metrics is needed here.
+    metricsRoute(api, serveMetrics, metrics.registry.contentType);
   }
   // Liveness is /healthz; readiness waits for the loops below (inventory, workers, schedules).
   let ready = false;

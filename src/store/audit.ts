@@ -10,7 +10,11 @@ import type { Redis } from 'ioredis';
  * Times are the system clock's, which the seeds require to be NTP-synchronised.
  */
 
-export type AuditOutcome = 'succeeded' | 'failed' | 'denied' | 'rejected';
+/**
+ * `received`: an API request about to be handled (written before anything acts on it; the
+ * entry with the same requestId and one of the other outcomes says how it ended).
+ */
+export type AuditOutcome = 'received' | 'succeeded' | 'failed' | 'denied' | 'rejected';
 
 export interface AuditEntry {
   time: string;

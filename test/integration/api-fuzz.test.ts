@@ -234,13 +234,160 @@ describe('API under malformed requests', () => {
     expect((await kz.request('GET', '/v1/hosts', admin)).status).toBe(200);
     expect(kz.output()).not.toMatch(/"level":(50|60)/);
 
-    // Every mutating request is in the audit stream once.
-    const r = await kz.request('GET', '/v1/audit?limit=10000', admin);
-    const ids = new Map<string, number>();
-    for (const e of r.body.entries as { requestId: string }[])
-      ids.set(e.requestId, (ids.get(e.requestId) ?? 0) + 1);
-    const missing = audited.filter((id) => ids.get(id) !== 1);
+    // Every mutating request has one outcome entry in the audit stream.
+    const ids = await outcomeEntries(kz, admin);
+    const missing = audited.filter((id) => ids.get(id)?.length !== 1);
     expect(audited.length).toBeGreaterThan(2_000);
     expect(missing.slice(0, 10)).toEqual([]);
   }, 300_000);
+});
+
+/** Outcome entries (not `received`) of the audit stream, by request id. */
+async function outcomeEntries(kz: RunningKeizokud, admin: string) {
+  const r = await kz.request('GET', '/v1/audit?limit=10000', admin);
+  const ids = new Map<string, { outcome: string; status: number }[]>();
+  for (const e of r.body.entries as { requestId: string; outcome: string; status: number }[])
+    if (e.outcome !== 'received') ids.set(e.requestId, [...(ids.get(e.requestId) ?? []), e]);
+  return ids;
+}
+
+/** Sends the cases CONCURRENCY at a time; each answer must be a 4xx with a clear message. */
+async function send(kz: RunningKeizokud, cases: FuzzCase[]) {
+  const out: { c: FuzzCase; status: number; id: string; message: string }[] = [];
+  let next = 0;
+  const worker = async () => {
+    while (next < cases.length) {
+      const c = cases[next++]!;
+      const res = await fetch(kz.url + c.path, {
+        method: c.method,
+        headers: c.headers,
+        ...(c.body !== undefined ? { body: c.body } : {}),
+      });
+      const text = await res.text();
+      let message = '';
+      try {
+        message = String((JSON.parse(text) as { error?: { message?: unknown } }).error?.message ?? '');
+      } catch {
+        message = '';
+      }
+      out.push({ c, status: res.status, id: res.headers.get('x-request-id') ?? '', message });
+    }
+  };
+  await Promise.all(Array.from({ length: 8 }, worker));
+  return out;
+}
+
+const LIMIT = 50;
+
+describe('API under floods of refused requests and policy abuse', () => {
+  let lab: LabState;
+  let kz: RunningKeizokud;
+  let redis: Awaited<ReturnType<typeof startRedis>>;
+  let admin: string;
+  let viewer: string;
+  let owner: string;
+
+  beforeAll(async () => {
+    redis = await startRedis();
+    lab = sharedLab();
+    kz = await startKeizokud(lab, redis.url, { api: { rateLimitPerMinute: LIMIT } });
+    admin = await kz.token('admin');
+    viewer = await kz.token('viewer');
+    owner = await kz.token('vm-admin', { name: 'fz-owner', vms: ['fz-*'], allowMigrate: true });
+  }, 60_000);
+
+  afterAll(async () => {
+    await kz?.stop();
+    await redis?.stop();
+  });
+
+  it('limits bad tokens and refused roles by address (429 after the limit), audits each once as denied, keeps valid tokens working', async () => {
+    const r = rng(20261202);
+    const json = { 'content-type': 'application/json' };
+    const badTokens: FuzzCase[] = Array.from({ length: 4 * LIMIT }, () => ({
+      kind: 'bad token',
+      method: r.pick(['POST', 'PUT', 'DELETE']),
+      path: r.pick(['/v1/vms/fz-none/start', '/v1/vms/fz-none/policy', '/v1/jobs/x', '/v1/drills']),
+      headers: {
+        ...json,
+        authorization: `Bearer kz_${r.int(1e12).toString(16).padStart(12, '0')}_${'A'.repeat(43)}`,
+      },
+      body: '{}',
+    }));
+    const flood = await send(kz, badTokens);
+    const statuses = flood.map((x) => x.status);
+    expect(statuses.filter((s) => s !== 401 && s !== 429)).toEqual([]);
+    // One window of the limit, perhaps two if the flood spans a minute's end.
+    expect(statuses.filter((s) => s === 401).length).toBeLessThanOrEqual(2 * LIMIT);
+    expect(statuses.filter((s) => s === 429).length).toBeGreaterThanOrEqual(2 * LIMIT);
+    expect(flood.find((x) => x.status === 429)!.message).toMatch(
+      /^more than 50 requests a minute; retry in \d+ s$/,
+    );
+
+    // The address's budget is spent: a viewer's refused writes get 429 too; its reads, and the
+    // admin's, go on from their tokens' budgets.
+    const refused = await send(
+      kz,
+      Array.from({ length: 10 }, () => ({
+        kind: 'refused role',
+        method: 'POST',
+        path: '/v1/vms/fz-none/start',
+        headers: { authorization: `Bearer ${viewer}` },
+      })),
+    );
+    expect(new Set(refused.map((x) => x.status))).toEqual(new Set([429]));
+    expect((await kz.request('GET', '/v1/hosts', viewer)).status).toBe(200);
+    expect((await kz.request('GET', '/v1/hosts', admin)).status).toBe(200);
+
+    const ids = await outcomeEntries(kz, admin);
+    const wrong = [...flood, ...refused].filter(
+      (x) =>
+        ids.get(x.id)?.length !== 1 ||
+        ids.get(x.id)![0]!.outcome !== 'denied' ||
+        ids.get(x.id)![0]!.status !== x.status,
+    );
+    expect(
+      wrong.map((x) => `${x.c.method} ${x.c.path} ${x.status}: ${JSON.stringify(ids.get(x.id))}`).slice(0, 5),
+    ).toEqual([]);
+    expect(kz.output()).not.toMatch(/"level":(50|60)/);
+  }, 120_000);
+
+  it("refuses a vm-admin's migration policy beyond api.vmAdminMigrationPolicy with a 403 naming the fields, audited once", async () => {
+    const r = rng(20261203);
+    const abuse = (): Record<string, number> => {
+      const p: Record<string, number> = {};
+      // At least one field beyond the defaults (timeout 5 min, bandwidth 0 or >= 100, no post-copy).
+      const bad = r.int(3);
+      if (bad === 0 || r.int(2)) p.timeoutMs = 300_001 + r.int(86_400_000 - 300_001);
+      if (bad === 1 || r.int(2)) p.bandwidthMiBs = 1 + r.int(99);
+      if (bad === 2 || r.int(2)) p[r.pick(['postCopyAfterIterations', 'postCopyAfterMs'])] = 1 + r.int(1000);
+      if (r.int(2)) p.maxDowntimeMs = 1 + r.int(60_000);
+      return p;
+    };
+    const cases: FuzzCase[] = Array.from({ length: 40 }, () => ({
+      kind: 'policy abuse',
+      method: 'POST',
+      path: `/v1/vms/fz-${r.int(5)}/migrate`,
+      headers: { authorization: `Bearer ${owner}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ ...(r.int(2) ? { to: r.pick(lab.layout.hosts).name } : {}), policy: abuse() }),
+    }));
+    const answers = await send(kz, cases);
+    const bad = answers.filter(
+      (x) =>
+        x.status !== 403 ||
+        !/^role vm-admin: policy\.(timeoutMs|bandwidthMiBs|postCopyAfter)/.test(x.message),
+    );
+    expect(bad.map((x) => `${x.c.body} -> ${x.status} ${x.message}`).slice(0, 5)).toEqual([]);
+    // Within the limits the policy passes the check (the VM does not exist: 404).
+    const fair = await kz.request('POST', '/v1/vms/fz-0/migrate', owner, {
+      policy: { timeoutMs: 60_000, bandwidthMiBs: 0 },
+    });
+    expect(fair.status).toBe(404);
+    const ids = await outcomeEntries(kz, admin);
+    const wrong = answers.filter(
+      (x) => ids.get(x.id)?.length !== 1 || ids.get(x.id)![0]!.outcome !== 'denied',
+    );
+    expect(wrong.length).toBe(0);
+    expect(ids.get(fair.requestId!)?.map((e) => e.outcome)).toEqual(['rejected']);
+  }, 120_000);
 });

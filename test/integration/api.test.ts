@@ -471,14 +471,21 @@ describe('API roles, scopes and audit against the lab', () => {
     );
     const problems: string[] = [];
     for (const m of mutating) {
-      const inStream = entries.filter((e) => e.requestId === m.requestId);
-      const inFile = lines.filter((e) => e.requestId === m.requestId);
+      // One outcome entry each; a `received` one too when the handler ran (at most one).
+      const of = (xs: { requestId: string; outcome: string }[], received: boolean) =>
+        xs.filter((e) => e.requestId === m.requestId && (e.outcome === 'received') === received);
+      const inStream = of(entries, false);
+      const inFile = of(lines, false);
       if (m.outcome === 'not audited') {
-        if (inStream.length + inFile.length > 0) problems.push(`${m.what}: audited, expected a counter only`);
+        const any = entries.concat(lines).filter((e) => e.requestId === m.requestId).length;
+        if (any > 0) problems.push(`${m.what}: audited, expected a counter only`);
       } else if (inStream.length !== 1 || inFile.length !== 1)
         problems.push(`${m.what}: ${inStream.length} in stream, ${inFile.length} in file`);
       else if (inStream[0]!.outcome !== m.outcome)
         problems.push(`${m.what}: ${inStream[0]!.outcome} != ${m.outcome}`);
+      const received = of(lines, true).length;
+      if (received > 1 || (m.outcome === 'succeeded' && received !== 1))
+        problems.push(`${m.what}: ${received} received entries`);
     }
     expect(problems).toEqual([]);
     // Token commands are audited as local admin actions; no token appears anywhere.

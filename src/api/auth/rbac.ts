@@ -39,7 +39,9 @@ export type Action =
   | 'drill.run'
   | 'audit.read'
   | 'probe.report'
-  | 'recommendation.read';
+  | 'recommendation.read'
+  /** Prometheus /metrics on the API listener: it names every VM and host. */
+  | 'metrics.read';
 
 const READ: ReadonlySet<Action> = new Set([
   'host.read',
@@ -48,6 +50,7 @@ const READ: ReadonlySet<Action> = new Set([
   'decision.read',
   'drill.read',
   'recommendation.read',
+  'metrics.read',
 ]);
 
 /**
@@ -75,12 +78,26 @@ export function decide(p: Principal, action: Action, vm?: string): Decision {
         return action === 'vm.read' || action === 'job.read' || action === 'decision.read' ? 'allow' : 'deny';
       }
       if (!inScope(p, vm)) return 'hide';
-      if (action === 'vm.read' || action === 'vm.start' || action === 'vm.shutdown') return 'allow';
-      if (action === 'job.read' || action === 'job.cancel' || action === 'decision.read') return 'allow';
-      if (action === 'vm.migrate') return p.allowMigrate ? 'allow' : 'deny';
-      return 'deny';
+      return onOwnVm(p, action);
     }
   }
+}
+
+/** A vm-admin's rights on a VM of its scope. */
+function onOwnVm(p: Principal, action: Action): Decision {
+  if (action === 'vm.read' || action === 'vm.start' || action === 'vm.shutdown') return 'allow';
+  if (action === 'job.read' || action === 'job.cancel' || action === 'decision.read') return 'allow';
+  if (action === 'vm.migrate') return p.allowMigrate ? 'allow' : 'deny';
+  return 'deny';
+}
+
+/**
+ * Whether the principal may do `action` on at least one VM: the check before a route has found
+ * its VM (a job's, say), which then calls decide() with it.
+ */
+export function mayOnSomeVm(p: Principal, action: Action): boolean {
+  if (p.role !== 'vm-admin') return decide(p, action) === 'allow';
+  return p.vms.length > 0 && onOwnVm(p, action) === 'allow';
 }
 
 export function inScope(p: Principal, vm: string): boolean {

@@ -19,7 +19,7 @@ export function auditRoutes(app: FastifyInstance, d: ApiDeps): void {
             actor: { type: 'string', maxLength: 100 },
             action: { type: 'string', maxLength: 100 },
             target: { type: 'string', maxLength: 100 },
-            outcome: { type: 'string', enum: ['succeeded', 'failed', 'denied', 'rejected'] },
+            outcome: { type: 'string', enum: ['received', 'succeeded', 'failed', 'denied', 'rejected'] },
             limit: { type: 'integer', minimum: 1, maximum: 10_000, default: 100 },
           },
         },

@@ -2,7 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import { renderHtml, renderJson, renderMarkdown } from '../../drills/report/index.ts';
 import { DrillError, type DrillSystem, RUNNABLE_SCENARIOS } from '../../drills/runner.ts';
 import { decide } from '../auth/rbac.ts';
-import { ApiError } from '../errors.ts';
+import { ApiError, DeniedError } from '../errors.ts';
 import { errorSchema, NAME_PATTERN } from '../schemas.ts';
 
 const idParam = {
@@ -44,8 +44,9 @@ export function drillRoutes(app: FastifyInstance, drills: DrillSystem, timeZone:
         pauseMs: number;
       };
       const b = { ...body, count: body.count ?? (body.scenario === 'host-failure' ? 1 : 10) };
+      req.auditTarget = b.vm;
       if (decide(req.principal!, 'vm.migrate', b.vm) !== 'allow')
-        throw new ApiError(404, 'not_found', `no VM named "${b.vm}"`);
+        throw new DeniedError(404, 'not_found', `no VM named "${b.vm}"`);
       try {
         const p = req.principal!;
         return reply

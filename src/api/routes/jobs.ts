@@ -8,15 +8,18 @@ import {
 import type { MigrationRequest } from '../../jobs/migrate.ts';
 import { JobConflict, type JobSystem, type JobView } from '../../jobs/queue.ts';
 import type { MaintenanceBook } from '../../store/maintenance.ts';
+import { type MigrationPolicyLimits, policyRefusals } from '../auth/policy-limits.ts';
 import { decide } from '../auth/rbac.ts';
 import type { ApiDeps } from '../deps.ts';
-import { ApiError } from '../errors.ts';
+import { ApiError, DeniedError } from '../errors.ts';
 import { errorSchema, NAME_PATTERN, nameParam } from '../schemas.ts';
 
 export interface JobDeps {
   jobs: JobSystem;
   maintenance: MaintenanceBook;
   placement: PlacementContext & { haPriorityOf(vm: string): number };
+  /** What a role below operator may set in a migration's `policy` (config api.vmAdminMigrationPolicy). */
+  policyLimits: MigrationPolicyLimits;
 }
 
 const policySchema = {
@@ -46,8 +49,10 @@ function requester(req: FastifyRequest) {
 /** The job, if the principal may see it (a vm-admin sees its VMs' jobs only, others get 404). */
 async function visibleJob(req: FastifyRequest, j: JobDeps, id: string): Promise<JobView> {
   const job = await j.jobs.get(id);
-  if (!job || decide(req.principal!, 'job.read', job.vm) === 'hide')
-    throw new ApiError(404, 'not_found', `no job "${id}"`);
+  if (!job) throw new ApiError(404, 'not_found', `no job "${id}"`);
+  req.auditTarget = job.vm;
+  if (decide(req.principal!, 'job.read', job.vm) === 'hide')
+    throw new DeniedError(404, 'not_found', `no job "${id}"`);
   return job;
 }
 
@@ -79,6 +84,9 @@ export function jobRoutes(app: FastifyInstance, d: ApiDeps, j: JobDeps): void {
         copyStorage?: boolean;
         policy?: MigrationRequest['policy'];
       };
+      const overreach = body.policy ? policyRefusals(req.principal!, body.policy, j.policyLimits) : [];
+      if (overreach.length > 0)
+        throw new DeniedError(403, 'forbidden', `role ${req.principal!.role}: ${overreach.join('; ')}`);
       const snap = d.snapshot();
       const vm = snap.vms.get(name);
       if (!vm) throw new ApiError(404, 'not_found', `no VM named "${name}"`);
@@ -152,7 +160,8 @@ export function jobRoutes(app: FastifyInstance, d: ApiDeps, j: JobDeps): void {
   app.delete(
     '/v1/jobs/:id',
     {
-      config: { action: 'job.read' },
+      // The hook checks that the role may cancel jobs at all; the handler, on the job's VM.
+      config: { action: 'job.cancel', vmFromHandler: true },
       schema: {
         tags: ['jobs'],
         summary:
@@ -164,7 +173,7 @@ export function jobRoutes(app: FastifyInstance, d: ApiDeps, j: JobDeps): void {
     async (req, reply) => {
       const job = await visibleJob(req, j, (req.params as { id: string }).id);
       if (decide(req.principal!, 'job.cancel', job.vm) !== 'allow')
-        throw new ApiError(403, 'forbidden', `role ${req.principal!.role} may not job.cancel`);
+        throw new DeniedError(403, 'forbidden', `role ${req.principal!.role} may not job.cancel`);
       if (job.state !== 'waiting' && job.state !== 'active')
         throw new ApiError(409, 'conflict', `job ${job.id} has already finished (${job.state})`);
       return reply.status(202).send(await j.jobs.cancel(job.id));

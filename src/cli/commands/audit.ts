@@ -31,7 +31,7 @@ export function auditCommands(program: Command): void {
     .option('--actor <id>', 'token id, anonymous or controller')
     .option('--action <action>', 'e.g. vm.migrate')
     .option('--target <name>', 'VM, host or token the action was on')
-    .option('--outcome <outcome>', 'succeeded, failed, denied or rejected')
+    .option('--outcome <outcome>', 'received, succeeded, failed, denied or rejected')
     .option('--limit <n>', 'at most this many', '50')
     .action(async (o: Record<string, string | undefined>, cmd: Command) => {
       const q = new URLSearchParams();

@@ -314,6 +314,8 @@ describe('F29: registrations are not operator actions', () => {
     expect(entries.map((e) => [e.action, e.outcome, e.status]).reverse()).toEqual([
       ['probe.report', 'rejected', 403],
       ['probe.report', 'denied', 403],
+      // The outage push: received before its handler ran, then its outcome.
+      ['probe.report', 'received', null],
       ['probe.report', 'succeeded', 200],
     ]);
     expect(registrations).toHaveLength(3);

@@ -43,6 +43,7 @@ describe('loadConfig', () => {
       allowPlainHttp: false,
       bodyLimitBytes: 65_536,
       rateLimitPerMinute: 1200,
+      vmAdminMigrationPolicy: { maxTimeoutMs: 300_000, minBandwidthMiBs: 100, allowPostCopy: false },
     });
     expect(config.audit.retentionDays).toBe(400);
     expect(config.metrics).toBeUndefined();
