@@ -33,7 +33,10 @@ export interface LoopRunnerOptions {
   clock?: () => number;
   /** A pass slower than this is logged. Default 10 s. */
   slowPassMs?: number;
-  /** Backoff after a failed pass: doubles from the reconciler's interval up to this. Default 60 s. */
+  /**
+   * Backoff after a failed pass: twice the reconciler's interval, doubling with each further
+   * failure, up to this (never below the interval itself). Default 60 s.
+   */
   maxBackoffMs?: number;
 }
 
@@ -46,32 +49,56 @@ interface Entry {
 
 export class LoopRunner {
   private readonly entries = new Map<string, Entry>();
+  private started = false;
   private stopped = false;
+  private stopping: Promise<void> | null = null;
 
   constructor(private readonly o: LoopRunnerOptions) {}
 
   add(r: Reconciler): void {
     if (this.entries.has(r.name)) throw new Error(`loop ${r.name} is already registered`);
-    this.entries.set(r.name, { r, timer: null, running: null, failures: 0 });
+    const e: Entry = { r, timer: null, running: null, failures: 0 };
+    this.entries.set(r.name, e);
+    if (this.started) this.schedule(e, 0);
   }
 
   /** Starts every loop; the first pass of each runs at once (not awaited). */
   start(): void {
+    this.started = true;
     for (const e of this.entries.values()) this.schedule(e, 0);
   }
 
-  /** Runs one pass of a loop now (sharing a pass in flight) and resolves when it is done. */
+  /**
+   * Runs one pass of a loop now (sharing a pass in flight) and resolves when it is done; the
+   * next timed pass then counts from its end. Does nothing once the runner is stopping.
+   */
   trigger(name: string): Promise<void> {
     const e = this.entries.get(name);
     if (!e) return Promise.reject(new Error(`no loop named ${name}`));
+    if (this.stopped) return Promise.resolve();
     return this.run(e);
   }
 
-  async stop(): Promise<void> {
+  /** Stops the timers, waits for the passes in flight, then closes every reconciler (once). */
+  stop(): Promise<void> {
+    this.stopping ??= this.shutdown();
+    return this.stopping;
+  }
+
+  private async shutdown(): Promise<void> {
     this.stopped = true;
-    for (const e of this.entries.values()) if (e.timer) clearTimeout(e.timer);
+    for (const e of this.entries.values()) {
+      if (e.timer) clearTimeout(e.timer);
+      e.timer = null;
+    }
     await Promise.all([...this.entries.values()].map((e) => e.running));
-    for (const e of this.entries.values()) await e.r.close?.();
+    for (const e of this.entries.values()) {
+      try {
+        await e.r.close?.();
+      } catch (err) {
+        this.o.log.warn({ loop: e.r.name, err: (err as Error).message }, 'closing loop failed');
+      }
+    }
   }
 
   private schedule(e: Entry, delayMs: number): void {
@@ -106,7 +133,9 @@ export class LoopRunner {
       this.o.metrics.loopRuns.inc({ loop: r.name, result: res?.result ?? 'success' });
     } catch (err) {
       e.failures++;
-      next = Math.min(this.o.maxBackoffMs ?? 60_000, r.intervalMs * 2 ** Math.min(e.failures, 10));
+      const backoff = Math.min(this.o.maxBackoffMs ?? 60_000, r.intervalMs * 2 ** Math.min(e.failures, 10));
+      // A failing loop never runs more often than a healthy one.
+      next = Math.max(r.intervalMs, backoff);
       this.o.metrics.loopRuns.inc({ loop: r.name, result: 'error' });
       this.o.log.warn({ loop: r.name, err: (err as Error).message, retryInMs: next }, 'loop pass failed');
     } finally {
