@@ -30,6 +30,7 @@ import { InventoryLoop } from '../loops/inventory.ts';
 import { LimitsLoop } from '../loops/limits.ts';
 import { LoopRunner } from '../loops/runner.ts';
 import { SchedulesLoop } from '../loops/schedules.ts';
+import { bookRefresher, StateRecorder } from '../loops/state-recorder.ts';
 import { createMetrics } from '../metrics/registry.ts';
 import { HostPinger } from '../probe/host-pinger.ts';
 import { AuditLog } from '../store/audit.ts';
@@ -375,7 +376,6 @@ async function run(loaded: LoadedConfig): Promise<number> {
   drills.startWorker();
   schedules.start();
   const limits = new LimitsLoop({
-    isLeader: () => lease.isLeader,
     snapshot: () => inventory.snapshot(),
     clientFor: (h) => inventory.clientFor(h),
     limitsProfileOf: (vm) => policies.policyOf(vm)?.limits ?? null,
@@ -384,36 +384,24 @@ async function run(loaded: LoadedConfig): Promise<number> {
     metrics,
     log,
   });
-  // Not awaited: a VM in a migration holds libvirt's job lock, and with it the pass, for as
-  // long as the move (a restart in the middle of one would wait that long to be ready).
-  void limits.pass().catch((e: Error) => log.warn({ err: e.message }, 'limits pass failed'));
-  limits.start();
+  // On the runner that already runs the inventory: added after its start, each starts at once.
+  runner.add(limits);
+  if (config.maintenanceWindows.length) runner.add(schedules.windowCloser);
+  runner.add(bookRefresher([policies, maintenanceBook], config.loops.inventoryIntervalMs));
+  runner.add(
+    new StateRecorder({
+      snapshot: () => inventory.snapshot(),
+      policyOf: (vm) => policies.policyOf(vm),
+      store,
+      intervalMs: config.loops.inventoryIntervalMs,
+      log,
+    }),
+  );
+  // The first passes are not awaited: a VM in a migration holds libvirt's job lock, and with it
+  // the limits pass, for as long as the move (a restart in the middle of one would wait that
+  // long to be ready).
   ready = true;
   log.info({}, 'keizokud ready');
-  const recorder = setInterval(() => void recordState(), config.loops.inventoryIntervalMs);
-  /** Leader only: desired state and placement (with move history) of every running VM. */
-  async function recordState(): Promise<void> {
-    await policies.refresh().catch(() => undefined);
-    await maintenanceBook.refresh().catch(() => undefined);
-    if (!lease.isLeader) return;
-    try {
-      for (const vm of inventory.snapshot().vms.values()) {
-        if (vm.state !== 'running') continue;
-        if (await store.recordPlacement(vm.name, vm.host, Date.now()))
-          log.info({ vm: vm.name, host: vm.host }, 'placement recorded');
-        const p = policies.policyOf(vm.name);
-        if (p)
-          await store.putDesired(vm.name, {
-            tier: p.tier,
-            limits: p.limits,
-            homeSite: p.homeSite,
-            haPriority: p.haPriority,
-          });
-      }
-    } catch (e) {
-      log.warn({ err: (e as Error).message }, 'recording state failed');
-    }
-  }
 
   // SIGTERM/SIGINT: stop taking work, wait for running moves and drills, then close
   // (docs/keizokud.md). Bounded, and a second signal cuts it short.
@@ -421,14 +409,14 @@ async function run(loaded: LoadedConfig): Promise<number> {
     log,
     timeoutMs: DRAIN_TIMEOUT_MS,
     steps: [
-      { name: 'recorder', stop: async () => clearInterval(recorder) },
       { name: 'api', stop: () => api.close() },
       { name: 'schedules', stop: () => schedules.stop() },
       { name: 'drills', stop: () => drills.close() },
       { name: 'jobs', stop: () => jobs.close() },
-      { name: 'limits', stop: () => limits.stop() },
+      // The inventory and every loop on the runner, after their passes in flight (before the
+      // lease goes: a leader-only pass in flight still holds it).
+      { name: 'loops', stop: () => runner.stop() },
       { name: 'lease', stop: () => lease.stop() },
-      { name: 'inventory', stop: () => runner.stop() },
       { name: 'audit', stop: () => audit.close() },
       { name: 'redis', stop: async () => redis.disconnect() },
       {

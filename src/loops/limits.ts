@@ -4,6 +4,7 @@ import { type Drift, desiredTuning, type TuningGroups, tuningDrift } from '../co
 import type { ClusterSnapshot } from '../core/model.ts';
 import type { LibvirtClient } from '../libvirt/index.ts';
 import type { Metrics } from '../metrics/registry.ts';
+import type { PassResult, Reconciler } from './runner.ts';
 
 export type ComplianceStatus = 'compliant' | 'fixed' | 'failed' | 'unmanaged';
 
@@ -26,11 +27,8 @@ export interface LimitsLoopOptions {
   limitsProfileOf: (vm: string) => string | null;
   limits: DeepReadonly<LimitsPolicy>;
   intervalMs: number;
-  metrics: Metrics;
+  metrics: Pick<Metrics, 'vmLimitsCompliance'>;
   log: { info(o: object, msg: string): void; warn(o: object, msg: string): void };
-  now?: () => number;
-  /** Decision loops run on the leader only. */
-  isLeader?: () => boolean;
 }
 
 const macs = (xml: string) =>
@@ -39,35 +37,20 @@ const macs = (xml: string) =>
 /**
  * Level-triggered: every pass reads each managed VM's tuning from the host it runs on, compares
  * it with its profile, applies what differs, and records the outcome. A move, a restart or
- * drift by hand is repaired on the next pass.
+ * drift by hand is repaired on the next pass. Run by the LoopRunner, on the leader only.
  */
-export class LimitsLoop {
-  private timer: NodeJS.Timeout | null = null;
-  private running: Promise<void> | null = null;
+export class LimitsLoop implements Reconciler {
+  readonly name = 'limits';
+  readonly leaderOnly = true;
+  readonly intervalMs: number;
   readonly compliance = new Map<string, VmCompliance>();
 
-  constructor(private readonly o: LimitsLoopOptions) {}
-
-  start(): void {
-    this.timer = setInterval(() => void this.pass(), this.o.intervalMs);
+  constructor(private readonly o: LimitsLoopOptions) {
+    this.intervalMs = o.intervalMs;
   }
 
-  async stop(): Promise<void> {
-    if (this.timer) clearInterval(this.timer);
-    await this.running;
-  }
-
-  /** One pass over every running VM; concurrent calls share the pass in flight. */
-  pass(): Promise<void> {
-    this.running ??= this.doPass().finally(() => {
-      this.running = null;
-    });
-    return this.running;
-  }
-
-  private async doPass(): Promise<void> {
-    if (this.o.isLeader && !this.o.isLeader()) return;
-    const end = this.o.metrics.loopDuration.startTimer({ loop: 'limits' });
+  /** One pass over every running VM; `partial` when any managed VM could not be brought in line. */
+  async pass(now: number): Promise<PassResult> {
     const snap = this.o.snapshot();
     const seen = new Set<string>();
     let failed = 0;
@@ -76,14 +59,13 @@ export class LimitsLoop {
       seen.add(vm.name);
       const profileName = this.o.limitsProfileOf(vm.name);
       const c = profileName
-        ? await this.reconcile(vm.name, vm.host, profileName)
-        : this.record(vm.name, vm.host, null, 'unmanaged', []);
+        ? await this.reconcile(vm.name, vm.host, profileName, now)
+        : this.record(vm.name, vm.host, null, 'unmanaged', [], now);
       if (c.status === 'failed') failed++;
     }
     for (const name of this.compliance.keys()) if (!seen.has(name)) this.compliance.delete(name);
     this.publish();
-    end();
-    this.o.metrics.loopRuns.inc({ loop: 'limits', result: failed ? 'partial' : 'success' });
+    return { result: failed ? 'partial' : 'success' };
   }
 
   private record(
@@ -92,6 +74,7 @@ export class LimitsLoop {
     profile: string | null,
     status: ComplianceStatus,
     drift: Drift[],
+    checkedAt: number,
     reason?: string,
   ): VmCompliance {
     const c: VmCompliance = {
@@ -100,14 +83,14 @@ export class LimitsLoop {
       profile,
       status,
       drift,
-      checkedAt: (this.o.now ?? Date.now)(),
+      checkedAt,
       ...(reason ? { reason } : {}),
     };
     this.compliance.set(vm, c);
     return c;
   }
 
-  private async reconcile(vm: string, host: string, profileName: string): Promise<VmCompliance> {
+  private async reconcile(vm: string, host: string, profileName: string, now: number): Promise<VmCompliance> {
     const client = this.o.clientFor(host);
     const profile = this.o.limits.profiles[profileName];
     if (!client || !profile)
@@ -117,6 +100,7 @@ export class LimitsLoop {
         profileName,
         'failed',
         [],
+        now,
         client ? `unknown profile ${profileName}` : `host ${host} not connected`,
       );
     try {
@@ -137,7 +121,7 @@ export class LimitsLoop {
         ),
       });
       const drift = tuningDrift(desired, await observe());
-      if (drift.length === 0) return this.record(vm, host, profileName, 'compliant', []);
+      if (drift.length === 0) return this.record(vm, host, profileName, 'compliant', [], now);
       const reason = await this.apply(client, dom, desired, drift);
       const after = tuningDrift(desired, await observe());
       if (after.length === 0 && !reason) {
@@ -145,15 +129,23 @@ export class LimitsLoop {
           { vm, host, profile: profileName, fixed: drift.map((d) => `${d.group}.${d.field}`) },
           'limits applied',
         );
-        return this.record(vm, host, profileName, 'fixed', drift);
+        return this.record(vm, host, profileName, 'fixed', drift, now);
       }
       const before = this.compliance.get(vm);
       if (before?.status !== 'failed' || before.reason !== (reason ?? 'host did not keep the values')) {
         this.o.log.warn({ vm, host, profile: profileName, reason }, 'limits could not be applied');
       }
-      return this.record(vm, host, profileName, 'failed', after, reason ?? 'host did not keep the values');
+      return this.record(
+        vm,
+        host,
+        profileName,
+        'failed',
+        after,
+        now,
+        reason ?? 'host did not keep the values',
+      );
     } catch (e) {
-      return this.record(vm, host, profileName, 'failed', [], (e as Error).message);
+      return this.record(vm, host, profileName, 'failed', [], now, (e as Error).message);
     }
   }
 

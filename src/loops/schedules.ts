@@ -5,6 +5,7 @@ import type { ClusterSnapshot } from '../core/model.ts';
 import { planScheduledAction } from '../core/schedule.ts';
 import type { LibvirtClient } from '../libvirt/client.ts';
 import type { AuditLog } from '../store/audit.ts';
+import type { PassResult, Reconciler } from './runner.ts';
 
 /**
  * VM schedules (shut down at night and on holidays, start in the morning) and maintenance
@@ -13,7 +14,8 @@ import type { AuditLog } from '../store/audit.ts';
  *   {prefix}schedule:{name}:runs   list  JSON ScheduleRun, newest first (20 kept)
  *   {prefix}window:{name}:closesAt string epoch ms while the window is open
  * A window's close time is kept in Redis, not in a timer, so the window closes on time also
- * after a restart or a change of leader in the middle of it (checked every 5 s).
+ * after a restart or a change of leader in the middle of it: `windowCloser`, a leader-only
+ * reconciler the daemon's LoopRunner runs every 5 s, closes the windows whose time is up.
  */
 
 export interface ScheduleRun {
@@ -52,7 +54,14 @@ export interface SchedulesOptions {
 
 export class SchedulesLoop {
   private tasks: { name: string; what: string; task: ScheduledTask }[] = [];
-  private closer: NodeJS.Timeout | null = null;
+
+  /** Closes every open window whose time is up (for the LoopRunner; nothing to do without windows). */
+  readonly windowCloser: Reconciler = {
+    name: 'schedules',
+    leaderOnly: true,
+    intervalMs: 5_000,
+    pass: (now) => this.closeDue(now),
+  };
 
   constructor(private readonly o: SchedulesOptions) {}
 
@@ -83,16 +92,11 @@ export class SchedulesLoop {
       });
       this.tasks.push({ name: w.name, what: 'window', task });
     }
-    if (this.o.windows.length) {
-      this.closer = setInterval(() => void this.closeDue(), 5_000);
-      void this.closeDue();
-    }
   }
 
+  /** Stops the cron tasks (the window closer stops with the LoopRunner). */
   async stop(): Promise<void> {
     for (const t of this.tasks) await t.task.destroy();
-    if (this.closer) clearInterval(this.closer);
-    this.closer = null;
     this.tasks = [];
   }
 
@@ -152,17 +156,21 @@ export class SchedulesLoop {
   }
 
   /** Closes every open window whose time is up; deleting the key first means only one closes it. */
-  private async closeDue(): Promise<void> {
-    if (!this.o.isLeader()) return;
+  private async closeDue(now: number): Promise<PassResult> {
+    let failed = 0;
     for (const w of this.o.windows) {
+      // Leadership can end within a pass: a deposed leader must not take a window's key.
+      if (!this.o.isLeader()) break;
       try {
         const at = Number(await this.o.redis.get(this.closesAtKey(w.name)));
-        if (!at || at > Date.now()) continue;
-        if ((await this.o.redis.del(this.closesAtKey(w.name))) === 1) await this.closeWindow(w);
+        if (!at || at > now) continue;
+        if ((await this.o.redis.del(this.closesAtKey(w.name))) === 1) await this.closeWindow(w, now);
       } catch (e) {
+        failed++;
         this.o.log.warn({ err: (e as Error).message, window: w.name }, 'closing maintenance window failed');
       }
     }
+    return { result: failed ? 'partial' : 'success' };
   }
 
   private key(name: string): string {
@@ -257,11 +265,10 @@ export class SchedulesLoop {
     }
   }
 
-  private async closeWindow(w: DeepReadonly<MaintenanceWindowConfig>): Promise<void> {
-    if (!this.o.isLeader()) return;
+  private async closeWindow(w: DeepReadonly<MaintenanceWindowConfig>, now: number): Promise<void> {
     for (const host of w.hosts) {
       const run: ScheduleRun = {
-        at: Date.now(),
+        at: now,
         action: 'window-close',
         vms: [host],
         failed: [],
