@@ -1,7 +1,10 @@
 // The API of bench:api in its own process: keizokud's real routes, auth, rate limits and audit
-// over a real Redis, with a cluster snapshot of N synthetic VMs in place of libvirt's. Prints
-// {"port":…,"admin":…,"vmAdmin":…} once listening. With --bare, a plain Fastify route that
-// returns the same document without authentication: the baseline the API is compared with.
+// over a real Redis, and the real read path behind GET /v1/vms: an InventoryLoop whose hosts
+// answer N synthetic domains (bulk stats and address metadata, as libvirt gives them), read by
+// its own resync, so every request pays for InventoryLoop.snapshot(), buildSnapshot,
+// addressesOf and the PolicyBook as keizokud does. Prints {"port":…,"admin":…,"vmAdmin":…}
+// once listening. With --bare, a plain Fastify route that returns the same document without
+// authentication: the baseline the API is compared with.
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -9,62 +12,105 @@ import Fastify from 'fastify';
 import { Redis } from 'ioredis';
 import { buildApi, TokenStore } from '../src/api/index.ts';
 import { vmView } from '../src/api/routes/vms.ts';
-import type { ClusterSnapshot, HostSnapshot, VmSnapshot } from '../src/core/model.ts';
+import type { LibvirtClient } from '../src/libvirt/index.ts';
+import { InventoryLoop } from '../src/loops/inventory.ts';
+import { createMetrics } from '../src/metrics/registry.ts';
 import { AuditLog } from '../src/store/audit.ts';
 import type { LeaderLease } from '../src/store/lease.ts';
+import { PolicyBook } from '../src/store/policy-book.ts';
 import { Store } from '../src/store/store.ts';
 
 const [redisUrl, vmCount, mode] = [process.argv[2]!, Number(process.argv[3]), process.argv[4]];
 const PREFIX = 'keizoku:bench:';
+const HOSTS = 20;
 
-function snapshot(n: number): ClusterSnapshot {
-  const hosts = new Map<string, HostSnapshot>();
-  const vms = new Map<string, VmSnapshot>();
-  for (let h = 0; h < 20; h++)
-    hosts.set(`h${h}`, {
-      name: `h${h}`,
-      site: h < 10 ? 'dc1' : 'dc2',
-      health: 'up',
-      cpus: 64,
-      memoryKiB: 512 * 1024 * 1024,
-      cpuUtilisation: 0.3,
-      memoryUsedKiB: 200 * 1024 * 1024,
-      maintenance: false,
-      observedAt: Date.now(),
-      vms: [],
-    });
-  for (let i = 0; i < n; i++) {
-    const name = `vm-${String(i).padStart(4, '0')}`;
-    (hosts.get(`h${i % 20}`)!.vms as string[]).push(name);
-    vms.set(name, {
-      name,
+/** What InventoryLoop reads from one host, answered from memory: N/HOSTS running domains. */
+function fakeHost(h: number, n: number, reads: { count: number }): Partial<LibvirtClient> {
+  const doms: { name: string; uuid: string; i: number }[] = [];
+  for (let i = h; i < n; i += HOSTS)
+    doms.push({
+      name: `vm-${String(i).padStart(5, '0')}`,
       uuid: `00000000-0000-4000-8000-${String(i).padStart(12, '0')}`,
-      host: `h${i % 20}`,
-      state: 'running',
-      vcpus: 2,
-      memoryKiB: 4 * 1024 * 1024,
-      cpuUsage: 0.25,
-      memoryUsedKiB: 2 * 1024 * 1024,
+      i,
     });
-  }
-  return { takenAt: Date.now(), sites: ['dc1', 'dc2'], hosts, vms };
+  const byUuid = new Map(doms.map((d) => [d.uuid, d]));
+  return {
+    nodeInfo: async () =>
+      ({ cpus: 64, memoryKiB: 512 * 1024 * 1024 }) as Awaited<ReturnType<LibvirtClient['nodeInfo']>>,
+    nodeCpuStats: async () => {
+      reads.count++;
+      return { user: reads.count * 3e9, kernel: reads.count * 1e9, idle: reads.count * 12e9, iowait: 0 };
+    },
+    nodeMemoryStats: async () => ({
+      total: 512 * 1024 * 1024,
+      free: 300 * 1024 * 1024,
+      buffers: 1024,
+      cached: 4096,
+    }),
+    getAllDomainStats: async () =>
+      doms.map((d) => ({
+        name: d.name,
+        uuid: d.uuid,
+        id: d.i + 1,
+        stats: {
+          'state.state': 1,
+          'cpu.time': reads.count * 2.5e9,
+          'vcpu.current': 2,
+          'balloon.maximum': 4 * 1024 * 1024,
+          'balloon.current': 4 * 1024 * 1024,
+          'balloon.available': 4 * 1024 * 1024,
+          'balloon.unused': 2 * 1024 * 1024,
+        },
+      })),
+    lookupByUuid: async (uuid: string) =>
+      ({ name: byUuid.get(uuid)!.name, uuid, id: 1 }) as unknown as Awaited<
+        ReturnType<LibvirtClient['lookupByUuid']>
+      >,
+    getMetadataElement: async (dom) => {
+      const i = byUuid.get((dom as unknown as { uuid: string }).uuid)!.i;
+      return `<kz:vm xmlns:kz="urn:keizoku:vm:1"><kz:address>10.9.${i >> 8}.${i & 255}</kz:address></kz:vm>`;
+    },
+  };
 }
 
-const snap = snapshot(vmCount);
+const metrics = createMetrics();
+const quiet = { info: () => undefined, warn: () => undefined };
+const inventory = new InventoryLoop({
+  hosts: Array.from({ length: HOSTS }, (_, h) => ({
+    name: `h${h}`,
+    site: h < HOSTS / 2 ? 'dc1' : 'dc2',
+    uri: `qemu+tcp://192.0.2.${h + 1}/system`,
+  })),
+  sites: ['dc1', 'dc2'],
+  connectOptions: () => ({}),
+  intervalMs: 3_600_000,
+  metrics,
+  log: quiet,
+});
+// InventoryLoop opens its own connections; here each host's link is handed a client that
+// answers from memory instead (the one place the bench reaches inside the loop).
+const links = (inventory as unknown as { links: { client: unknown }[] }).links;
+links.forEach((l, h) => {
+  l.client = fakeHost(h, vmCount, { count: 0 });
+});
+// Two passes: CPU usage and utilisation need a previous observation.
+await inventory.resyncAll();
+await inventory.resyncAll();
+if (inventory.snapshot().vms.size !== vmCount) throw new Error('the inventory did not read every VM');
+
 const redis = new Redis(redisUrl);
+const policies = new PolicyBook(redis, PREFIX, [
+  { match: { name: 'vm-0000*' }, tier: 'backend', limits: 'standard', haPriority: 900 },
+  { match: { name: 'vm-*' }, tier: 'frontend', limits: 'standard', haPriority: 500 },
+]);
+await policies.refresh();
 const deps = {
-  snapshot: () => snap,
+  snapshot: () => inventory.snapshot(),
   clientFor: () => null,
-  policyOf: () => ({
-    tier: 'frontend',
-    limits: 'standard',
-    haPriority: 500,
-    homeSite: null,
-    source: 'config' as const,
-  }),
+  policyOf: (vm: string) => policies.policyOf(vm),
   setPolicy: async () => undefined,
-  addressesOf: (vm: string) => [`10.9.${Number(vm.slice(3)) >> 8}.${Number(vm.slice(3)) & 255}`],
-  tierIds: ['frontend'],
+  addressesOf: (vm: string) => inventory.addressesOf(vm),
+  tierIds: ['frontend', 'backend'],
   limitsProfiles: ['standard'],
   store: new Store(redis, PREFIX, { isLeader: false } as unknown as LeaderLease),
   audit: new AuditLog(redis, PREFIX, {
@@ -78,15 +124,18 @@ const deps = {
 };
 
 if (mode === '--bare') {
+  // The same document, computed once: what serving it costs without keizoku's read path.
+  const snap = deps.snapshot();
+  const doc = { vms: [...snap.vms.values()].map((vm) => vmView(deps, snap, vm)) };
   const app = Fastify();
-  app.get('/v1/vms', async () => ({ vms: [...snap.vms.values()].map((vm) => vmView(deps, vm)) }));
+  app.get('/v1/vms', async () => doc);
   await app.listen({ host: '127.0.0.1', port: 0 });
   const addr = app.server.address() as { port: number };
   process.stdout.write(`${JSON.stringify({ port: addr.port })}\n`);
 } else {
   const tokens = new TokenStore(redis, PREFIX);
   const admin = (await tokens.create({ name: 'bench-admin', role: 'admin' })).token;
-  const vmAdmin = (await tokens.create({ name: 'bench-owner', role: 'vm-admin', vms: ['vm-00*'] })).token;
+  const vmAdmin = (await tokens.create({ name: 'bench-owner', role: 'vm-admin', vms: ['vm-000*'] })).token;
   const app = await buildApi(
     {
       listen: '127.0.0.1:0',

@@ -25,6 +25,8 @@ export interface EffectivePolicy {
 export class PolicyBook {
   private overrides = new Map<string, PolicyOverride>();
   private readonly key: string;
+  /** The config's entry for each VM asked about since the last refresh (globs are costly to match). */
+  private readonly assigned = new Map<string, DeepReadonly<VmAssignment> | undefined>();
 
   constructor(
     private readonly redis: Redis,
@@ -45,6 +47,8 @@ export class PolicyBook {
       }
     }
     this.overrides = next;
+    // Forgets the VMs that are gone.
+    this.assigned.clear();
   }
 
   async set(vm: string, override: PolicyOverride | null): Promise<void> {
@@ -54,7 +58,8 @@ export class PolicyBook {
   }
 
   policyOf(vm: string): EffectivePolicy | null {
-    const a = assignmentFor(this.assignments, { name: vm });
+    if (!this.assigned.has(vm)) this.assigned.set(vm, assignmentFor(this.assignments, { name: vm }));
+    const a = this.assigned.get(vm);
     const o = this.overrides.get(vm);
     if (!a && !o?.tier) return null;
     const base: EffectivePolicy = {

@@ -101,6 +101,12 @@ export function mayOnSomeVm(p: Principal, action: Action): boolean {
 }
 
 export function inScope(p: Principal, vm: string): boolean {
-  if (p.role !== 'vm-admin') return true;
-  return p.vms.some((pattern) => globToRegExp(pattern).test(vm));
+  return scopeMatcher(p)(vm);
+}
+
+/** inScope for many VMs: the principal's patterns compiled once. */
+export function scopeMatcher(p: Principal): (vm: string) => boolean {
+  if (p.role !== 'vm-admin') return () => true;
+  const patterns = p.vms.map(globToRegExp);
+  return (vm) => patterns.some((re) => re.test(vm));
 }

@@ -1,16 +1,28 @@
 import type { FastifyInstance } from 'fastify';
-import type { VmSnapshot } from '../../core/model.ts';
-import { inScope } from '../auth/rbac.ts';
+import type { ClusterSnapshot, VmConflict, VmSnapshot } from '../../core/model.ts';
+import { scopeMatcher } from '../auth/rbac.ts';
 import type { ApiDeps } from '../deps.ts';
 import { ApiError } from '../errors.ts';
 import { errorSchema, nameParam, vmSchema } from '../schemas.ts';
 
 const KiB_PER_MiB = 1024;
 
-export function vmView(d: ApiDeps, vm: VmSnapshot) {
-  const snap = d.snapshot();
+/** Each snapshot's conflicts by VM, built once (a partition may put many VMs in conflict). */
+const conflictIndex = new WeakMap<ClusterSnapshot, ReadonlyMap<string, VmConflict>>();
+function conflictOf(snap: ClusterSnapshot, vm: string): VmConflict | undefined {
+  if (!snap.conflicts?.length) return undefined;
+  let index = conflictIndex.get(snap);
+  if (!index) {
+    index = new Map(snap.conflicts.map((c) => [c.vm, c]));
+    conflictIndex.set(snap, index);
+  }
+  return index.get(vm);
+}
+
+/** One VM as the API shows it; `snap` is the snapshot `vm` came from (one per request). */
+export function vmView(d: ApiDeps, snap: ClusterSnapshot, vm: VmSnapshot) {
   const host = snap.hosts.get(vm.host);
-  const conflict = snap.conflicts?.find((c) => c.vm === vm.name);
+  const conflict = conflictOf(snap, vm.name);
   return {
     name: vm.name,
     uuid: vm.uuid,
@@ -26,8 +38,8 @@ export function vmView(d: ApiDeps, vm: VmSnapshot) {
   };
 }
 
-function findVm(d: ApiDeps, name: string): VmSnapshot {
-  const vm = d.snapshot().vms.get(name);
+function findVm(d: ApiDeps, name: string, snap = d.snapshot()): VmSnapshot {
+  const vm = snap.vms.get(name);
   if (!vm) throw new ApiError(404, 'not_found', `no VM named "${name}"`);
   return vm;
 }
@@ -72,11 +84,13 @@ export function vmRoutes(app: FastifyInstance, d: ApiDeps): void {
       },
     },
     async (req) => {
-      const p = req.principal!;
-      const vms = [...d.snapshot().vms.values()]
-        .filter((vm) => inScope(p, vm.name))
+      // One snapshot and one compiled scope per request: the list is linear in the VMs.
+      const snap = d.snapshot();
+      const visible = scopeMatcher(req.principal!);
+      const vms = [...snap.vms.values()]
+        .filter((vm) => visible(vm.name))
         .sort((a, b) => a.name.localeCompare(b.name))
-        .map((vm) => vmView(d, vm));
+        .map((vm) => vmView(d, snap, vm));
       return { vms };
     },
   );
@@ -116,9 +130,10 @@ export function vmRoutes(app: FastifyInstance, d: ApiDeps): void {
     },
     async (req) => {
       const { name } = req.params as { name: string };
-      const vm = findVm(d, name);
+      const snap = d.snapshot();
+      const vm = findVm(d, name, snap);
       const history = await d.store.history(name, 20).catch(() => []);
-      return { ...vmView(d, vm), history };
+      return { ...vmView(d, snap, vm), history };
     },
   );
 
