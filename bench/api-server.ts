@@ -23,6 +23,7 @@ import { Store } from '../src/store/store.ts';
 const [redisUrl, vmCount, mode] = [process.argv[2]!, Number(process.argv[3]), process.argv[4]];
 const PREFIX = 'keizoku:bench:';
 const HOSTS = 20;
+const T0 = Date.now();
 
 /** What InventoryLoop reads from one host, answered from memory: N/HOSTS running domains. */
 function fakeHost(h: number, n: number, reads: { count: number }): Partial<LibvirtClient> {
@@ -54,7 +55,8 @@ function fakeHost(h: number, n: number, reads: { count: number }): Partial<Libvi
         id: d.i + 1,
         stats: {
           'state.state': 1,
-          'cpu.time': reads.count * 2.5e9,
+          // A quarter of a vCPU busy, by the clock the inventory stamps its observations with.
+          'cpu.time': (Date.now() - T0) * 0.25e6,
           'vcpu.current': 2,
           'balloon.maximum': 4 * 1024 * 1024,
           'balloon.current': 4 * 1024 * 1024,
@@ -95,6 +97,7 @@ links.forEach((l, h) => {
 });
 // Two passes: CPU usage and utilisation need a previous observation.
 await inventory.resyncAll();
+await new Promise((r) => setTimeout(r, 100));
 await inventory.resyncAll();
 if (inventory.snapshot().vms.size !== vmCount) throw new Error('the inventory did not read every VM');
 

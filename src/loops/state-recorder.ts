@@ -52,8 +52,7 @@ export class StateRecorder implements Reconciler {
   async pass(now: number): Promise<PassResult> {
     for (const vm of this.o.snapshot().vms.values()) {
       if (vm.state !== 'running') continue;
-      if (await this.o.store.recordPlacement(vm.name, vm.host, now))
-        this.o.log.info({ vm: vm.name, host: vm.host }, 'placement recorded');
+      // Desired state first: whoever finds a VM's placement finds its desired state too.
       const p = this.o.policyOf(vm.name);
       if (p)
         await this.o.store.putDesired(vm.name, {
@@ -62,6 +61,8 @@ export class StateRecorder implements Reconciler {
           homeSite: p.homeSite,
           haPriority: p.haPriority,
         });
+      if (await this.o.store.recordPlacement(vm.name, vm.host, now))
+        this.o.log.info({ vm: vm.name, host: vm.host }, 'placement recorded');
     }
     return { result: 'success' };
   }

@@ -25,18 +25,22 @@ const snap = (...vms: VmSnapshot[]): ClusterSnapshot => ({
 function fakeStore() {
   const placements = new Map<string, { host: string; since: number }>();
   const desired = new Map<string, DesiredVm>();
+  const writes: string[] = [];
   return {
     placements,
     desired,
+    writes,
     failing: false,
     async recordPlacement(name: string, host: string, at: number) {
       if (this.failing) throw new Error('redis is down');
       if (placements.get(name)?.host === host) return false;
       placements.set(name, { host, since: at });
+      writes.push(`placement ${name}`);
       return true;
     },
     async putDesired(name: string, d: DesiredVm) {
       desired.set(name, d);
+      writes.push(`desired ${name}`);
     },
   };
 }
@@ -67,6 +71,8 @@ describe('StateRecorder', () => {
       web1: { tier: 'frontend', limits: 'small', homeSite: 'dc1', haPriority: 500 },
     });
     expect(log.info).toHaveBeenCalledTimes(2);
+    // A reader that finds the placement finds the desired state too.
+    expect(store.writes.slice(0, 2)).toEqual(['desired web1', 'placement web1']);
 
     await r.pass(2_000);
     expect(log.info).toHaveBeenCalledTimes(2);
