@@ -1,10 +1,11 @@
 // The API of bench:api in its own process: keizokud's real routes, auth, rate limits and audit
 // over a real Redis, and the real read path behind GET /v1/vms: an InventoryLoop whose hosts
 // answer N synthetic domains (bulk stats and address metadata, as libvirt gives them), read by
-// its own resync, so every request pays for InventoryLoop.snapshot(), buildSnapshot,
+// its own passes, so every request pays for InventoryLoop.snapshot() (buildSnapshot),
 // addressesOf and the PolicyBook as keizokud does. Prints {"port":…,"admin":…,"vmAdmin":…}
 // once listening. With --bare, a plain Fastify route that returns the same document without
 // authentication: the baseline the API is compared with.
+import { EventEmitter } from 'node:events';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -26,7 +27,7 @@ const HOSTS = 20;
 const T0 = Date.now();
 
 /** What InventoryLoop reads from one host, answered from memory: N/HOSTS running domains. */
-function fakeHost(h: number, n: number, reads: { count: number }): Partial<LibvirtClient> {
+function fakeHost(h: number, n: number, reads: { count: number }) {
   const doms: { name: string; uuid: string; i: number }[] = [];
   for (let i = h; i < n; i += HOSTS)
     doms.push({
@@ -35,7 +36,10 @@ function fakeHost(h: number, n: number, reads: { count: number }): Partial<Libvi
       i,
     });
   const byUuid = new Map(doms.map((d) => [d.uuid, d]));
-  return {
+  return Object.assign(new EventEmitter(), {
+    channel: new EventEmitter(),
+    subscribeDomainEvents: async () => undefined,
+    close: async () => undefined,
     nodeInfo: async () =>
       ({ cpus: 64, memoryKiB: 512 * 1024 * 1024 }) as Awaited<ReturnType<LibvirtClient['nodeInfo']>>,
     nodeCpuStats: async () => {
@@ -68,11 +72,11 @@ function fakeHost(h: number, n: number, reads: { count: number }): Partial<Libvi
       ({ name: byUuid.get(uuid)!.name, uuid, id: 1 }) as unknown as Awaited<
         ReturnType<LibvirtClient['lookupByUuid']>
       >,
-    getMetadataElement: async (dom) => {
+    getMetadataElement: async (dom: unknown) => {
       const i = byUuid.get((dom as unknown as { uuid: string }).uuid)!.i;
       return `<kz:vm xmlns:kz="urn:keizoku:vm:1"><kz:address>10.9.${i >> 8}.${i & 255}</kz:address></kz:vm>`;
     },
-  };
+  });
 }
 
 const metrics = createMetrics();
@@ -81,24 +85,21 @@ const inventory = new InventoryLoop({
   hosts: Array.from({ length: HOSTS }, (_, h) => ({
     name: `h${h}`,
     site: h < HOSTS / 2 ? 'dc1' : 'dc2',
-    uri: `qemu+tcp://192.0.2.${h + 1}/system`,
+    uri: `test:///h${h}`,
   })),
   sites: ['dc1', 'dc2'],
   connectOptions: () => ({}),
   intervalMs: 3_600_000,
   metrics,
   log: quiet,
-});
-// InventoryLoop opens its own connections; here each host's link is handed a client that
-// answers from memory instead (the one place the bench reaches inside the loop).
-const links = (inventory as unknown as { links: { client: unknown }[] }).links;
-links.forEach((l, h) => {
-  l.client = fakeHost(h, vmCount, { count: 0 });
+  // Each host's connection answers from memory (the seam InventoryLoop's own tests use).
+  connect: async (uri) =>
+    fakeHost(Number(uri.slice('test:///h'.length)), vmCount, { count: 0 }) as unknown as LibvirtClient,
 });
 // Two passes: CPU usage and utilisation need a previous observation.
-await inventory.resyncAll();
+await inventory.pass(Date.now());
 await new Promise((r) => setTimeout(r, 100));
-await inventory.resyncAll();
+await inventory.pass(Date.now());
 if (inventory.snapshot().vms.size !== vmCount) throw new Error('the inventory did not read every VM');
 
 const redis = new Redis(redisUrl);
