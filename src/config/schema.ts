@@ -72,6 +72,9 @@ const libvirtSchema = z.strictObject({
   keepaliveIntervalSec: z.int().min(1).max(3600).default(5),
   keepaliveCount: z.int().min(1).max(100).default(5),
   callTimeoutMs: millis(100, 30_000),
+  /** Reconnect backoff to a host that cannot be reached: from min, doubling, up to max. */
+  reconnectMinMs: millis(100, 500),
+  reconnectMaxMs: millis(100, 30_000),
 });
 
 const apiSchema = z.strictObject({

@@ -291,6 +291,13 @@ function checkListeners({ config, file }: CrossCheckInput, out: CrossCheckResult
       message: `${config.metrics.listen} is already api.listen (leave metrics out to serve /metrics on the API)`,
     });
   }
+  if (config.libvirt.reconnectMaxMs < config.libvirt.reconnectMinMs) {
+    out.errors.push({
+      file,
+      path: ['libvirt', 'reconnectMaxMs'],
+      message: `expected at least libvirt.reconnectMinMs (${config.libvirt.reconnectMinMs}), got ${config.libvirt.reconnectMaxMs}`,
+    });
+  }
   if (config.leader.renewMs >= config.leader.leaseMs) {
     out.errors.push({
       file,

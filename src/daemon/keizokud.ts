@@ -164,6 +164,8 @@ async function run(loaded: LoadedConfig): Promise<number> {
     sites: config.sites.map((s) => s.name),
     connectOptions,
     intervalMs: config.loops.inventoryIntervalMs,
+    minBackoffMs: config.libvirt.reconnectMinMs,
+    maxBackoffMs: config.libvirt.reconnectMaxMs,
     healthIntervalMs: config.loops.healthIntervalMs,
     icmp: pinger,
     thresholds: {

@@ -10,9 +10,8 @@ export const EXIT_UNCAUGHT = 70;
  */
 export function exitOnUncaught(log: Logger, exit: (code: number) => void = (c) => process.exit(c)): void {
   const die = (what: string) => (e: unknown) => {
-    const err =
-      e instanceof Error ? { type: e.name, message: e.message, stack: e.stack } : { message: String(e) };
-    log.fatal({ err }, `${what}; exiting`);
+    // pino's err serializer gives type, message, stack and the error's own fields (code).
+    log.fatal({ err: e instanceof Error ? e : new Error(String(e)) }, `${what}; exiting`);
     log.flush?.();
     exit(EXIT_UNCAUGHT);
   };

@@ -24,6 +24,8 @@ export interface RunningKeizokud {
   /** Runs the `keizokud` command (e.g. `token create`) with this config. */
   cli(args: string[]): { status: number; stdout: string; stderr: string };
   request(method: string, path: string, token: string | null, body?: unknown): Promise<ApiResponse>;
+  /** Whether the daemon's process is still running. */
+  alive(): boolean;
   kill(signal?: NodeJS.Signals): Promise<void>;
   /** Starts the daemon again with the same config and Redis (after kill). */
   restart(): Promise<void>;
@@ -125,6 +127,7 @@ export async function startKeizokud(
       return { status: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
     },
     request,
+    alive: () => child.exitCode === null && child.signalCode === null,
     kill,
     restart: async () => {
       await kill();

@@ -7,7 +7,8 @@ import { createServer, type Server, type Socket, connect as tcpConnect } from 'n
  */
 export type ResetPoint =
   | { at: 'accept' }
-  | { at: 'bytes'; direction: 'toServer' | 'toClient'; after: number }
+  /** After `after` bytes in `direction`, or after `orAfterMs` if that many never pass. */
+  | { at: 'bytes'; direction: 'toServer' | 'toClient'; after: number; orAfterMs?: number }
   /** Forward until resetOpen() is called (for points only the server can see). */
   | { at: 'manual' };
 
@@ -54,6 +55,8 @@ export async function startResetProxy(o: {
     upstream = up;
     up.on('error', () => client.destroy());
     open.add(reset);
+    const deadline =
+      point?.at === 'bytes' && point.orAfterMs !== undefined ? setTimeout(reset, point.orAfterMs) : null;
     const sent = { toServer: 0, toClient: 0 };
     const forward = (from: Socket, to: Socket, direction: 'toServer' | 'toClient') =>
       from.on('data', (chunk: Buffer) => {
@@ -77,6 +80,7 @@ export async function startResetProxy(o: {
     forward(client, up, 'toServer');
     forward(up, client, 'toClient');
     const end = () => {
+      if (deadline) clearTimeout(deadline);
       open.delete(reset);
       client.destroy();
       up.destroy();

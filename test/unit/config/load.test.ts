@@ -37,7 +37,13 @@ describe('loadConfig', () => {
     expect(warnings).toEqual([]);
     expect(config.timeZone).toBe('Asia/Tokyo');
     expect(config.hosts[0]?.fence).toEqual({ method: 'none' });
-    expect(config.libvirt).toEqual({ keepaliveIntervalSec: 5, keepaliveCount: 5, callTimeoutMs: 30_000 });
+    expect(config.libvirt).toEqual({
+      keepaliveIntervalSec: 5,
+      keepaliveCount: 5,
+      callTimeoutMs: 30_000,
+      reconnectMinMs: 500,
+      reconnectMaxMs: 30_000,
+    });
     expect(config.api).toEqual({
       listen: '127.0.0.1:7480',
       allowPlainHttp: false,
