@@ -383,6 +383,7 @@ async function run(loaded: LoadedConfig): Promise<number> {
     limitsProfileOf: (vm) => policies.policyOf(vm)?.limits ?? null,
     limits: loaded.limits,
     intervalMs: config.loops.limitsIntervalMs,
+    audit,
     metrics,
     log,
   });

@@ -4,6 +4,7 @@ import { type Drift, desiredTuning, type TuningGroups, tuningDrift } from '../co
 import type { ClusterSnapshot } from '../core/model.ts';
 import type { LibvirtClient } from '../libvirt/index.ts';
 import type { Metrics } from '../metrics/registry.ts';
+import type { AuditInput } from '../store/audit.ts';
 import type { PassResult, Reconciler } from './runner.ts';
 
 export type ComplianceStatus = 'compliant' | 'fixed' | 'failed' | 'unmanaged';
@@ -29,6 +30,8 @@ export interface LimitsLoopOptions {
   intervalMs: number;
   metrics: Pick<Metrics, 'vmLimitsCompliance'>;
   log: { info(o: object, msg: string): void; warn(o: object, msg: string): void };
+  /** Where each change the loop makes is recorded (action `vm.limits`, actor controller). */
+  audit?: { record(entry: AuditInput): Promise<unknown> };
 }
 
 const macs = (xml: string) =>
@@ -129,23 +132,36 @@ export class LimitsLoop implements Reconciler {
           { vm, host, profile: profileName, fixed: drift.map((d) => `${d.group}.${d.field}`) },
           'limits applied',
         );
+        await this.audited(vm, host, profileName, drift, null);
         return this.record(vm, host, profileName, 'fixed', drift, now);
       }
+      const failure = reason ?? 'host did not keep the values';
       const before = this.compliance.get(vm);
-      if (before?.status !== 'failed' || before.reason !== (reason ?? 'host did not keep the values')) {
+      // Each pass retries; only a new failure is logged and audited, not every retry.
+      if (before?.status !== 'failed' || before.reason !== failure) {
         this.o.log.warn({ vm, host, profile: profileName, reason }, 'limits could not be applied');
+        await this.audited(vm, host, profileName, drift, failure);
       }
-      return this.record(
-        vm,
-        host,
-        profileName,
-        'failed',
-        after,
-        now,
-        reason ?? 'host did not keep the values',
-      );
+      return this.record(vm, host, profileName, 'failed', after, now, failure);
     } catch (e) {
       return this.record(vm, host, profileName, 'failed', [], now, (e as Error).message);
+    }
+  }
+
+  /** One audit entry per change attempted: the drift found, and the host's error if it failed. */
+  private async audited(vm: string, host: string, profile: string, drift: Drift[], error: string | null) {
+    try {
+      await this.o.audit?.record({
+        actor: 'controller',
+        actorName: 'controller',
+        action: 'vm.limits',
+        target: vm,
+        params: { host, profile, drift },
+        outcome: error ? 'failed' : 'succeeded',
+        message: error,
+      });
+    } catch (e) {
+      this.o.log.warn({ vm, err: (e as Error).message }, 'auditing a limits change failed');
     }
   }
 
