@@ -1,5 +1,6 @@
 import type { Redis } from 'ioredis';
 import { assignmentFor, type DeepReadonly, type VmAssignment } from '../config/index.ts';
+import { NO_LABELS, type VmLabels } from '../core/vm-labels.ts';
 
 /**
  * The policy in force for each VM: the config's `vms:` entry, with the fields an operator
@@ -26,12 +27,17 @@ export class PolicyBook {
   private overrides = new Map<string, PolicyOverride>();
   private readonly key: string;
   /** The config's entry for each VM asked about since the last refresh (globs are costly to match). */
-  private readonly assigned = new Map<string, DeepReadonly<VmAssignment> | undefined>();
+  private readonly assigned = new Map<
+    string,
+    { labels: VmLabels; entry: DeepReadonly<VmAssignment> | undefined }
+  >();
 
   constructor(
     private readonly redis: Redis,
     prefix: string,
     private readonly assignments: readonly DeepReadonly<VmAssignment>[],
+    /** A VM's labels (from its domain metadata), which `match.labels` selects by. */
+    private readonly labelsOf: (vm: string) => VmLabels = () => NO_LABELS,
   ) {
     this.key = `${prefix}policy-overrides`;
   }
@@ -58,8 +64,15 @@ export class PolicyBook {
   }
 
   policyOf(vm: string): EffectivePolicy | null {
-    if (!this.assigned.has(vm)) this.assigned.set(vm, assignmentFor(this.assignments, { name: vm }));
-    const a = this.assigned.get(vm);
+    // The entry is kept while the VM's labels are the same object (they are replaced when the
+    // metadata is read again, so a changed label is matched afresh).
+    const labels = this.labelsOf(vm);
+    let cached = this.assigned.get(vm);
+    if (cached?.labels !== labels) {
+      cached = { labels, entry: assignmentFor(this.assignments, { name: vm, labels }) };
+      this.assigned.set(vm, cached);
+    }
+    const a = cached.entry;
     const o = this.overrides.get(vm);
     if (!a && !o?.tier) return null;
     const base: EffectivePolicy = {
