@@ -9,7 +9,7 @@ import { labStatus } from './src/status.ts';
 const USAGE = `usage: npm run lab -- <command> [--lab ID]
   up --hosts N --sites M [--wan-rate MBIT] [--domain-type qemu|kvm]
   down [--owner OWNER]     (--owner: every lab brought up by that owner, e.g. test:RUNID)
-  vm create NAME --host H [--disk local|none] [--memory MIB] [--no-wait]
+  vm create NAME --host H [--disk local|none] [--memory MIB] [--label K=V]... [--no-wait]
   vm load NAME [--burn start|stop] [--dirty start|stop] [--mb N]
   fence H | partition H | heal H
   status [--json]
@@ -24,6 +24,7 @@ const options = {
   host: { type: 'string' },
   disk: { type: 'string' },
   memory: { type: 'string' },
+  label: { type: 'string', multiple: true },
   'no-wait': { type: 'boolean' },
   burn: { type: 'string' },
   dirty: { type: 'string' },
@@ -117,10 +118,20 @@ async function main(argv: string[]): Promise<void> {
   }
 }
 
+function labelsOf(pairs: string[] = []): Record<string, string> {
+  const labels: Record<string, string> = {};
+  for (const p of pairs) {
+    const eq = p.indexOf('=');
+    if (eq <= 0) throw new LabError(`--label needs KEY=VALUE, got '${p}'`);
+    labels[p.slice(0, eq)] = p.slice(eq + 1);
+  }
+  return labels;
+}
+
 async function vmCommand(
   id: number,
   rest: string[],
-  o: Record<string, string | boolean | undefined>,
+  o: Record<string, string | boolean | string[] | undefined>,
 ): Promise<void> {
   const [sub, ...args] = rest;
   const name = one(args, 'VM name');
@@ -132,6 +143,7 @@ async function vmCommand(
       host: o.host,
       disk: o.disk as 'local' | 'none' | undefined,
       memoryMiB: o.memory === undefined ? undefined : int('memory', o.memory as string),
+      labels: labelsOf(o.label as string[] | undefined),
       wait: !o['no-wait'],
     });
     console.log(

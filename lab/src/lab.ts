@@ -161,6 +161,8 @@ export interface CreateVmOptions {
   host: string;
   disk?: 'local' | 'none';
   memoryMiB?: number;
+  /** Labels in the domain's keizoku metadata, e.g. { season: 'tax' }. */
+  labels?: Record<string, string>;
   /** Wait until the guest answers ping (default true). */
   wait?: boolean;
 }
@@ -218,6 +220,7 @@ function reserveVm(state: LabState, opts: CreateVmOptions): { vm: VmRecord; host
     mac: a.mac,
     memoryMiB,
     disk,
+    ...(opts.labels && Object.keys(opts.labels).length ? { labels: { ...opts.labels } } : {}),
   };
   state.vms.push(vm);
   return { vm, host };

@@ -25,6 +25,8 @@ export interface VmRecord {
   mac: string;
   memoryMiB: number;
   disk: 'local' | 'none';
+  /** Written into keizoku's metadata element as <kz:label name=...> (policies select by them). */
+  labels?: Record<string, string>;
 }
 
 export interface LabState {

@@ -8,10 +8,15 @@ export interface DomainXmlInput {
   diskPath?: string;
 }
 
-/** The namespace of keizoku's element in a domain's <metadata>: the addresses the probe pings. */
+/** The namespace of keizoku's element in a domain's <metadata>: the addresses the probe pings and the labels policies select by. */
 const KEIZOKU_METADATA_NS = 'urn:keizoku:vm:1';
 
 const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/'/g, '&apos;');
+
+const labelXml = (labels: Record<string, string> = {}) =>
+  Object.entries(labels)
+    .map(([k, v]) => `<kz:label name='${esc(k)}'>${esc(v)}</kz:label>`)
+    .join('');
 
 /** The lab guest: direct kernel boot, one virtio NIC on the host's vmbr, optional local qcow2. */
 export function domainXml({ vm, domainType, guestDir, diskPath }: DomainXmlInput): string {
@@ -25,7 +30,7 @@ export function domainXml({ vm, domainType, guestDir, diskPath }: DomainXmlInput
   return `<domain type='${esc(domainType)}'>
   <name>${esc(vm.name)}</name>
   <metadata>
-    <kz:vm xmlns:kz='${KEIZOKU_METADATA_NS}'><kz:address>${vm.address}</kz:address></kz:vm>
+    <kz:vm xmlns:kz='${KEIZOKU_METADATA_NS}'><kz:address>${vm.address}</kz:address>${labelXml(vm.labels)}</kz:vm>
   </metadata>
   <memory unit='MiB'>${vm.memoryMiB}</memory>
   <vcpu>1</vcpu>

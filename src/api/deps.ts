@@ -15,6 +15,8 @@ export interface ApiDeps {
   policyOf(vm: string): EffectivePolicy | null;
   setPolicy(vm: string, override: PolicyOverride | null): Promise<void>;
   addressesOf(vm: string): readonly string[];
+  /** A VM's labels from its domain metadata (none when absent). */
+  labelsOf?(vm: string): Readonly<Record<string, string>>;
   tierIds: readonly string[];
   limitsProfiles: readonly string[];
   store: Store;

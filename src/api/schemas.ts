@@ -43,6 +43,7 @@ export const vmSchema = {
     memoryMiB: { type: 'integer' },
     cpuUsage: nullableNumber,
     addresses: { type: 'array', items: { type: 'string' } },
+    labels: { type: 'object', additionalProperties: { type: 'string' } },
     policy: policySchema,
     /** Present while the VM is active on more than one host: each copy with its state. */
     conflict: {

@@ -131,7 +131,7 @@ async function run(loaded: LoadedConfig): Promise<number> {
   });
   const decisions = new DecisionStore(redis, PREFIX);
   const store = new Store(redis, PREFIX, lease, decisions);
-  const policies = new PolicyBook(redis, PREFIX, config.vms);
+  const policies = new PolicyBook(redis, PREFIX, config.vms, (vm) => inventory.labelsOf(vm));
   const audit = new AuditLog(redis, PREFIX, { ...config.audit, timeZone: config.timeZone });
   const controller = { id: 'controller', name: 'controller' };
   /** The controller's own observations, written to the audit log by the leader only. */
@@ -204,7 +204,7 @@ async function run(loaded: LoadedConfig): Promise<number> {
 
   const placement = {
     rulesOf: (vm: string) => {
-      const a = assignmentFor(config.vms, { name: vm });
+      const a = assignmentFor(config.vms, { name: vm, labels: inventory.labelsOf(vm) });
       return { affinityGroup: a?.affinityGroup ?? null, antiAffinityGroup: a?.antiAffinityGroup ?? null };
     },
     haPriorityOf: (vm: string) => policies.policyOf(vm)?.haPriority ?? 0,
@@ -237,6 +237,7 @@ async function run(loaded: LoadedConfig): Promise<number> {
     policyOf: (vm) => policies.policyOf(vm),
     setPolicy: (vm, o) => policies.set(vm, o),
     addressesOf: (vm) => inventory.addressesOf(vm),
+    labelsOf: (vm) => inventory.labelsOf(vm),
     tierIds: loaded.tiers.tiers.map((t) => t.id),
     limitsProfiles: Object.keys(loaded.limits.profiles),
     store,

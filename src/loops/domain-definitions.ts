@@ -1,4 +1,5 @@
 import { isIP } from 'node:net';
+import { labelsFromMetadata, type VmLabels } from '../core/vm-labels.ts';
 import { DomainXmlFlags } from '../libvirt/constants.ts';
 import type { LibvirtClient } from '../libvirt/index.ts';
 
@@ -26,18 +27,23 @@ export interface DefinitionsOptions {
 
 /**
  * What the inventory reads of each domain's definition, by UUID (a move keeps the UUID): the
- * addresses of keizoku's metadata element, and the inactive domain XML handed to
+ * addresses and labels of keizoku's metadata element, and the inactive domain XML handed to
  * `onDomainXml`. Read at once for a domain not seen yet or seen on another host than last
  * time, and again every `refreshMs`.
  */
 export class DomainDefinitions {
   private readonly addresses = new Map<string, string[]>();
+  private readonly labels = new Map<string, VmLabels>();
   private readonly readAt = new Map<string, { at: number; host: string }>();
 
   constructor(private readonly o: DefinitionsOptions) {}
 
   addressesOf(uuid: string): string[] {
     return this.addresses.get(uuid) ?? [];
+  }
+
+  labelsOf(uuid: string): VmLabels {
+    return this.labels.get(uuid) ?? {};
   }
 
   async read(host: string, c: LibvirtClient, domains: { name: string; uuid: string }[], now: number) {
@@ -52,6 +58,7 @@ export class DomainDefinitions {
           c.getMetadataElement(dom, VM_METADATA_NS),
         );
         this.addresses.set(uuid, addressesFromMetadata(meta));
+        this.labels.set(uuid, labelsFromMetadata(meta));
         if (this.o.onDomainXml) {
           const xml = await this.o.timed(host, 'domain_get_xml_desc', c.getXml(dom, DomainXmlFlags.INACTIVE));
           await this.o
@@ -72,6 +79,7 @@ export class DomainDefinitions {
     for (const uuid of [...this.addresses.keys()])
       if (!present.has(uuid)) {
         this.addresses.delete(uuid);
+        this.labels.delete(uuid);
         this.readAt.delete(uuid);
       }
   }

@@ -13,6 +13,7 @@ import type {
   VmConflict,
 } from '../core/model.ts';
 import { buildSnapshot } from '../core/snapshot.ts';
+import type { VmLabels } from '../core/vm-labels.ts';
 import {
   DomainState,
   DomainStats,
@@ -177,6 +178,12 @@ export class InventoryLoop implements Reconciler {
     // 20,000 VMs quadratic.
     const uuid = this.snapshot().vms.get(vm)?.uuid;
     return uuid ? this.definitions.addressesOf(uuid) : [];
+  }
+
+  /** A VM's labels, from its domain metadata (`vms[].match.labels` selects by them). */
+  labelsOf(vm: string): VmLabels {
+    const uuid = this.snapshot().vms.get(vm)?.uuid;
+    return uuid ? this.definitions.labelsOf(uuid) : {};
   }
 
   /**

@@ -138,10 +138,14 @@ describe('API roles, scopes and audit against the lab', () => {
     await Promise.all([
       createVm(lab.id, { name: 'rb1', host: 'h1' }),
       createVm(lab.id, { name: 'rb2', host: 'h2' }),
+      createVm(lab.id, { name: 'tax1', host: 'h3', labels: { season: 'tax' } }),
     ]);
     lab = readState(lab.id)!;
     kz = await startKeizokud(lab, redis.url, {
-      vms: [{ match: { name: 'rb*' }, tier: 'frontend', limits: 'standard' }],
+      vms: [
+        { match: { name: 'rb*' }, tier: 'frontend', limits: 'standard' },
+        { match: { labels: { season: 'tax' } }, tier: 'frontend-seasonal', haPriority: 500 },
+      ],
     });
     // The admin's token comes from the real command; the others straight from the token store.
     const created = kz.cli(['token', 'create', '--name', 'root-admin', '--role', 'admin', '--json']);
@@ -151,10 +155,10 @@ describe('API roles, scopes and audit against the lab', () => {
     tokens.viewer = await kz.token('viewer');
     tokens.vmAdmin = await kz.token('vm-admin', { name: 'rb1-owner', vms: ['rb1'] });
     tokens.probe = await kz.token('probe', { name: 'p1' });
-    // Wait until the inventory has both VMs.
+    // Wait until the inventory has the three VMs.
     for (let i = 0; i < 100; i++) {
       const r = await kz.request('GET', '/v1/vms', tokens.admin);
-      if (r.body.vms?.filter((v: { state: string }) => v.state === 'running').length >= 2) break;
+      if (r.body.vms?.filter((v: { state: string }) => v.state === 'running').length >= 3) break;
       await new Promise((res) => setTimeout(res, 200));
     }
   }, 120_000);
@@ -194,6 +198,16 @@ describe('API roles, scopes and audit against the lab', () => {
     // The VM's address comes from its domain metadata, for the probe to follow.
     const rb1 = lab.vms.find((v) => v.name === 'rb1')!;
     expect(list.body.vms[0].addresses).toEqual([rb1.address]);
+  });
+
+  it("gives a VM the policy its metadata's labels select, and shows the labels", async () => {
+    const tax1 = await call('admin', 'GET', '/v1/vms/tax1');
+    expect(tax1.status).toBe(200);
+    expect(tax1.body.labels).toEqual({ season: 'tax' });
+    expect(tax1.body.policy).toMatchObject({ tier: 'frontend-seasonal', haPriority: 500, source: 'config' });
+    const rb2 = await call('admin', 'GET', '/v1/vms/rb2');
+    expect(rb2.body.labels).toEqual({});
+    expect(rb2.body.policy.tier).toBe('frontend');
   });
 
   it('lets the vm-admin shut its VM down and start it again through libvirt', async () => {

@@ -33,6 +33,7 @@ export function vmView(d: ApiDeps, snap: ClusterSnapshot, vm: VmSnapshot) {
     memoryMiB: Math.round(vm.memoryKiB / KiB_PER_MiB),
     cpuUsage: vm.cpuUsage,
     addresses: [...d.addressesOf(vm.name)],
+    labels: { ...d.labelsOf?.(vm.name) },
     policy: d.policyOf(vm.name),
     ...(conflict ? { conflict: conflict.copies } : {}),
   };

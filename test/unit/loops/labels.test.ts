@@ -1,6 +1,7 @@
 import { fileURLToPath } from 'node:url';
 import type { Redis } from 'ioredis';
 import { describe, expect, it } from 'vitest';
+import { domainXml } from '../../../lab/src/vm.ts';
 import { loadConfig } from '../../../src/config/index.ts';
 import { labelsFromMetadata } from '../../../src/core/vm-labels.ts';
 import { PolicyBook } from '../../../src/store/policy-book.ts';
@@ -24,6 +25,17 @@ describe('labelsFromMetadata', () => {
     expect(labelsFromMetadata('<vm><label name="role">office</label></vm>')).toEqual({ role: 'office' });
     expect(labelsFromMetadata(null)).toEqual({});
     expect(labelsFromMetadata('<kz:vm><kz:address>10.0.0.1</kz:address></kz:vm>')).toEqual({});
+  });
+
+  it("reads back the labels the lab writes into a guest's definition, escaped", () => {
+    const labels = { season: 'tax', owner: "o'brien & <co>" };
+    const vm = { name: 'tax1', createdOn: 'h1', octet: 10, address: '10.1.0.10', mac: '52:54:00:00:00:0a' };
+    const xml = domainXml({
+      vm: { ...vm, memoryMiB: 96, disk: 'none', labels },
+      domainType: 'qemu',
+      guestDir: '/g',
+    });
+    expect(labelsFromMetadata(xml)).toEqual(labels);
   });
 });
 
