@@ -3,6 +3,7 @@ import { ConfigError, type ConfigIssue, formatIssue } from './errors.ts';
 import { displayPath, resolveMaterialFiles } from './files.ts';
 import { isRedisUrl, REDIS_URL_EXAMPLE } from './formats.ts';
 import { type Holiday, readHolidays } from './holidays.ts';
+import { notInForce } from './not-in-force.ts';
 import type { LimitsPolicy, TiersPolicy } from './policies.ts';
 import {
   choosePolicyFile,
@@ -79,7 +80,13 @@ export async function loadConfig(file: string, env: Env = process.env): Promise<
   }
   if (errors.length > 0) throw new ConfigError(errors);
 
-  const warnings = [...read.warnings, ...tiers.warnings, ...limits.warnings, ...checked.warnings];
+  const warnings = [
+    ...read.warnings,
+    ...tiers.warnings,
+    ...limits.warnings,
+    ...checked.warnings,
+    ...notInForce(read.data, config, shown),
+  ];
   return deepFreeze({
     file: abs,
     config,

@@ -88,7 +88,7 @@ export async function main(argv: string[]): Promise<number> {
     process.stderr.write(`${formatConfigError(e)}\n`);
     return 1;
   }
-  for (const w of loaded.warnings) process.stderr.write(`${args.config}: warning: ${w}\n`);
+  for (const w of loaded.warnings) process.stderr.write(`warning: ${w}\n`);
   if (args['check-config']) {
     process.stdout.write(
       `${args.config}: ok (${loaded.config.hosts.length} hosts, ${loaded.config.sites.length} sites)\n`,

@@ -16,10 +16,15 @@ const EXAMPLE = join(ROOT, 'examples/keizokud.yaml');
 const shown = (abs: string) => relative(process.cwd(), abs);
 
 describe('loadConfig', () => {
-  it('loads the example config of the 3-host lab without errors or warnings', async () => {
+  it('loads the example config of the 3-host lab without errors, warning only of reserved loop intervals', async () => {
     const { config, tiers, limits, warnings, file } = await loadConfig(EXAMPLE, {});
     expect(file).toBe(EXAMPLE);
-    expect(warnings).toEqual([]);
+    expect(warnings.map((w) => w.split(': ')[1])).toEqual([
+      'loops.drsIntervalMs',
+      'loops.haIntervalMs',
+      'loops.maintenanceIntervalMs',
+      'loops.schedulesIntervalMs',
+    ]);
     expect(config.sites.map((s) => s.name)).toEqual(['dc1', 'dc2']);
     expect(config.hosts.map((h) => [h.name, h.site, h.uri, h.insecure])).toEqual([
       ['h1', 'dc1', 'qemu+tcp://10.100.0.11/system', true],
