@@ -1,5 +1,5 @@
 import { isIP } from 'node:net';
-import { labelsFromMetadata, type VmLabels } from '../core/vm-labels.ts';
+import { labelsFromMetadata, NO_LABELS, type VmLabels } from '../core/vm-labels.ts';
 import { DomainXmlFlags } from '../libvirt/constants.ts';
 import type { LibvirtClient } from '../libvirt/index.ts';
 
@@ -43,7 +43,7 @@ export class DomainDefinitions {
   }
 
   labelsOf(uuid: string): VmLabels {
-    return this.labels.get(uuid) ?? {};
+    return this.labels.get(uuid) ?? NO_LABELS;
   }
 
   async read(host: string, c: LibvirtClient, domains: { name: string; uuid: string }[], now: number) {

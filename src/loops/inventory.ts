@@ -13,7 +13,7 @@ import type {
   VmConflict,
 } from '../core/model.ts';
 import { buildSnapshot } from '../core/snapshot.ts';
-import type { VmLabels } from '../core/vm-labels.ts';
+import { NO_LABELS, type VmLabels } from '../core/vm-labels.ts';
 import {
   DomainState,
   DomainStats,
@@ -183,7 +183,7 @@ export class InventoryLoop implements Reconciler {
   /** A VM's labels, from its domain metadata (`vms[].match.labels` selects by them). */
   labelsOf(vm: string): VmLabels {
     const uuid = this.snapshot().vms.get(vm)?.uuid;
-    return uuid ? this.definitions.labelsOf(uuid) : {};
+    return uuid ? this.definitions.labelsOf(uuid) : NO_LABELS;
   }
 
   /**
