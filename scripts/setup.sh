@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # One setup path for a fresh Debian 12 machine, run as root. Idempotent: quick when
 # everything is in place already.
-#   - Debian packages the lab and the controller need
+#   - Debian packages the lab and the controller need (and systemd, whose
+#     systemd-analyze and systemd-sysusers check packaging/systemd)
 #   - users and groups libvirtd insists on
 #   - npm packages (npm ci when node_modules is missing or older than the lock file)
 #   - the lab guest image, in a cache directory outside the repository
@@ -15,7 +16,7 @@ fi
 
 packages=(qemu-system-x86 qemu-utils libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients
   busybox-static iproute2 iputils-ping fping cpio redis-server perl openssl openssh-server
-  chromium fonts-ipafont-gothic prometheus)
+  chromium fonts-ipafont-gothic prometheus systemd)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
