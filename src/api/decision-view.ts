@@ -17,7 +17,8 @@ export interface JobFacts {
     outcome: string;
     reason: string | null;
     finishedAt: number;
-    probe: { outageMs: number }[];
+    /** Migrations only. */
+    probe?: { outageMs: number }[];
   } | null;
 }
 

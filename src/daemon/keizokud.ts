@@ -9,8 +9,9 @@ import pino from 'pino';
 import { type ApiDeps, buildApi, TokenStore } from '../api/index.ts';
 import { decisionRoutes } from '../api/routes/decisions.ts';
 import { drillRoutes } from '../api/routes/drills.ts';
-import { jobRoutes, maintenance } from '../api/routes/jobs.ts';
+import { jobRoutes } from '../api/routes/jobs.ts';
 import { metricsRoute } from '../api/routes/metrics.ts';
+import { powerRoutes } from '../api/routes/power.ts';
 import { scheduleRoutes } from '../api/routes/schedules.ts';
 import { tierRoutes } from '../api/routes/tiers.ts';
 import {
@@ -21,9 +22,12 @@ import {
   loadConfig,
   parseListen,
 } from '../config/index.ts';
+import { recheckPower } from '../core/planners/power.ts';
 import { DrillSystem } from '../drills/runner.ts';
 import { fencerFor } from '../fence/fencer.ts';
 import { bullConnection } from '../jobs/connection.ts';
+import { Evacuations } from '../jobs/evacuate.ts';
+import { submitPower } from '../jobs/power-submit.ts';
 import { JobSystem } from '../jobs/queue.ts';
 import type { ConnectOptions } from '../libvirt/index.ts';
 import { InventoryLoop } from '../loops/inventory.ts';
@@ -227,10 +231,34 @@ async function run(loaded: LoadedConfig): Promise<number> {
       probeWindow: (vm, from, to) => probeWindows(probeBook, vm, from, to),
       log,
     },
+    {
+      clientFor: (h) => inventory.clientFor(h),
+      refusalsNow: async (a) =>
+        recheckPower(
+          inventory.snapshot(),
+          a,
+          a.kind === 'start' ? ((await store.getPlacement(a.vm).catch(() => null))?.host ?? null) : null,
+        ),
+      domainXmlOf: async (vm) => (await store.getDomain(vm).catch(() => null))?.xml ?? null,
+    },
     audit,
     redis,
+    decisions,
     metrics,
   );
+  const evacuations = new Evacuations({
+    jobs,
+    maintenance: maintenanceBook,
+    placement,
+    snapshot: () => inventory.snapshot(),
+    audit,
+    log,
+  });
+  const power = {
+    jobs,
+    snapshot: () => inventory.snapshot(),
+    lastPlacement: async (vm: string) => (await store.getPlacement(vm))?.host ?? null,
+  };
   const apiDeps: ApiDeps = {
     snapshot: () => inventory.snapshot(),
     clientFor: (h) => inventory.clientFor(h),
@@ -249,7 +277,7 @@ async function run(loaded: LoadedConfig): Promise<number> {
   };
   const jobDeps = {
     jobs,
-    maintenance: maintenanceBook,
+    evacuations,
     placement,
     policyLimits: config.api.vmAdminMigrationPolicy,
   };
@@ -291,9 +319,18 @@ async function run(loaded: LoadedConfig): Promise<number> {
     holidays: loaded.holidays,
     isLeader: () => lease.isLeader,
     snapshot: () => inventory.snapshot(),
-    clientFor: (h) => inventory.clientFor(h),
+    power: (kind, vm, schedule) =>
+      submitPower(
+        power,
+        kind,
+        vm,
+        { planner: 'schedule', ref: `schedule:${schedule}`, requestedBy: controller },
+        10_000,
+      ),
     maintenance: (host, action, moveBack) =>
-      maintenance(apiDeps, jobDeps, host, { action, moveBack }, controller),
+      action === 'enter'
+        ? evacuations.enter(host, {}, controller, 'maintenance-window')
+        : evacuations.exit(host, { moveBack }, controller, 'maintenance-window'),
     audit,
     redis,
     prefix: PREFIX,
@@ -305,6 +342,7 @@ async function run(loaded: LoadedConfig): Promise<number> {
     apiDeps,
     [
       (app) => jobRoutes(app, apiDeps, jobDeps),
+      (app) => powerRoutes(app, apiDeps, { jobs, store }),
       (app) => decisionRoutes(app, apiDeps, { decisions, jobs }),
       (app) => scheduleRoutes(app, schedules),
       (app) => drillRoutes(app, drills, config.timeZone),
@@ -375,7 +413,7 @@ async function run(loaded: LoadedConfig): Promise<number> {
   runner.add(inventory.health);
   runner.start();
   await runner.trigger(inventory.name);
-  jobs.startWorker();
+  jobs.startWorker((job) => evacuations.runParent(job));
   drills.startWorker();
   schedules.start();
   const limits = new LimitsLoop({

@@ -7,7 +7,7 @@ import { type PlacementContext, rankHosts } from '../core/placement/index.ts';
 import type { Tiers } from '../core/tiers.ts';
 import type { Fencer } from '../fence/fencer.ts';
 import type { MigrationRequest, ProbeWindow } from '../jobs/migrate.ts';
-import type { JobSystem, JobView } from '../jobs/queue.ts';
+import type { JobSystem, MigrationJobView } from '../jobs/queue.ts';
 import type { LibvirtClient } from '../libvirt/client.ts';
 import type { AuditLog } from '../store/audit.ts';
 import {
@@ -321,7 +321,7 @@ export class DrillSystem {
     }
     for (let i = 1; i <= req.count && req.scenario !== 'host-failure'; i++) {
       const to = at === a ? b : a;
-      let job: JobView | null;
+      let job: MigrationJobView | null;
       try {
         job = await this.d.jobs.enqueueMigration({
           vm: req.vm,
@@ -332,7 +332,10 @@ export class DrillSystem {
           reason: `drill:${req.id}`,
           ...(req.policy ? { policy: req.policy } : {}),
         });
-        job = await this.d.jobs.wait(job.id, this.d.migrationTimeoutMs + 120_000);
+        job = (await this.d.jobs.wait(
+          job.id,
+          this.d.migrationTimeoutMs + 120_000,
+        )) as MigrationJobView | null;
       } catch (e) {
         stopped = `move ${i} could not start: ${(e as Error).message}`;
         break;

@@ -23,6 +23,8 @@ export interface MigrationRequest {
   reason: string;
   /** Per-request overrides of the configured policy (drills and tests use them). */
   policy?: Partial<MigrationConfig>;
+  /** The decision this move carries out (store/decisions.ts). */
+  decisionId?: string | null;
 }
 
 export interface MigrationProgress {
@@ -254,7 +256,8 @@ export async function runMigration(
   req: MigrationRequest,
   job: JobHandle,
   ports: MigrationPorts,
-  onStart: (startedAt: number) => Promise<void>,
+  /** Called just before libvirt is asked to move the VM; false: this run was superseded, do not move. */
+  onStart: (startedAt: number) => Promise<boolean>,
 ): Promise<MigrationResult> {
   const sessions: TcpSessionCheck[] = [];
   try {
@@ -270,7 +273,7 @@ async function migrate(
   req: MigrationRequest,
   job: JobHandle,
   ports: MigrationPorts,
-  onStart: (startedAt: number) => Promise<void>,
+  onStart: (startedAt: number) => Promise<boolean>,
   track: (s: TcpSessionCheck) => void,
 ): Promise<MigrationResult> {
   const policy = effectivePolicy(ports.policy, req);
@@ -333,7 +336,10 @@ async function migrate(
   const startedAt = Date.now();
   result.startedAt = startedAt;
   result.checkMs = startedAt - checkStart;
-  await onStart(startedAt);
+  if (!(await onStart(startedAt))) {
+    result.host = req.from;
+    return finish('refused', 'a re-run of this job has taken over the VM; this run did not move it');
+  }
   await src.migrateSetMaxDowntime(dom, policy.maxDowntimeMs).catch(() => undefined);
   const postCopyWanted = policy.postCopyAfterIterations > 0 || policy.postCopyAfterMs > 0;
   let settled: { ok: true } | { ok: false; err: Error } | null = null;

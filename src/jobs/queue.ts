@@ -1,134 +1,292 @@
 import { randomUUID } from 'node:crypto';
-import { type Job, Queue, Worker } from 'bullmq';
+import { FlowProducer, type Job, Queue, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
+import { type Action, actionVm, type Decision, type DecisionRecord } from '../core/plan.ts';
+import { actionRefusals } from '../core/planners/validate.ts';
 import type { Metrics } from '../metrics/registry.ts';
 import type { AuditLog } from '../store/audit.ts';
+import type { DecisionStore } from '../store/decisions.ts';
 import { bullConnection } from './connection.ts';
-import {
-  baseResult,
-  type MigrationPorts,
-  type MigrationProgress,
-  type MigrationRequest,
-  type MigrationResult,
-  runMigration,
-  whereRunning,
-} from './migrate.ts';
+import type { MigrationPorts, MigrationRequest } from './migrate.ts';
+import { MIGRATE_QUEUE, runMigrationJob } from './migration-job.ts';
+import { POWER_QUEUE, type PowerAction, type PowerPorts, type PowerRequest, runPowerJob } from './power.ts';
 import { Slots } from './slots.ts';
+import { EVACUATE_QUEUE, type JobView, type MigrationJobView, toView } from './views.ts';
+import { type LockEffect, type LockRequest, VmLocks } from './vm-lock.ts';
+
+export type { JobView, MigrationJobView } from './views.ts';
 
 /**
- * Migration jobs on BullMQ. Any replica may enqueue and run them; Redis holds:
- *   {prefix}bull:migrate:*          BullMQ's own keys (job data, progress, result)
- *   {prefix}vm:{vm}:job             the one job a VM may have at a time (its id)
- *   {prefix}job:{id}:cancel         set to cancel
- *   {prefix}job:{id}:attempt        written when libvirt was asked to move the VM: a re-run
- *                                   after a crash reconciles from libvirt instead of moving again
- *   {prefix}slots:host:{h}, slots:cluster   concurrency (slots.ts)
+ * The executor: every effect on a VM is a job, run by a worker under the VM's lock
+ * (vm-lock.ts), and `submit(decision)` is the only way to create jobs. Any replica may submit
+ * and run them; Redis holds:
+ *   {prefix}bull:migrate:*   migrations (migration-job.ts)
+ *   {prefix}bull:power:*     start, shutdown, destroy, define, undefine (power.ts)
+ *   {prefix}vm:{vm}:job      the one job a VM may have at a time (vm-lock.ts)
+ *   {prefix}slots:*          migration concurrency (slots.ts)
  */
 
-export interface JobView {
-  id: string;
-  kind: 'migrate';
-  vm: string;
-  from: string;
-  to: string;
-  reason: string;
-  requestedBy: { id: string; name: string };
-  state: 'waiting' | 'active' | 'succeeded' | 'failed' | 'aborted' | 'cancelled' | 'refused' | 'unknown';
-  createdAt: number;
-  progress: MigrationProgress | null;
-  result: MigrationResult | null;
-}
-
+/** A VM of the plan already has an unfinished job: nothing was submitted. */
 export class JobConflict extends Error {
   override name = 'JobConflict';
+  constructor(
+    message: string,
+    readonly conflicts: { vm: string; job: string; state: string }[],
+  ) {
+    super(message);
+  }
 }
 
-const QUEUE = 'migrate';
+/** The decision cannot be carried out now (its own refusals, or a fresh check's): nothing was submitted. */
+export class SubmitRefused extends Error {
+  override name = 'SubmitRefused';
+  constructor(
+    message: string,
+    readonly refused: { vm: string; reasons: string[] }[],
+  ) {
+    super(message);
+  }
+}
+
+export interface SubmitOptions {
+  /** The jobs' reason (default: the decision's ref), e.g. `maintenance:h1`, `return:h1`. */
+  reason?: string;
+  /** Changes made in the same step as the locks (e.g. marking a host in maintenance). */
+  effects?: readonly LockEffect[];
+  /** A parent job that owns the jobs (BullMQ flow): created with them, run when they are done; its data gets `jobs` (their ids). */
+  parent?: { queue: string; id: string; data: object };
+}
+
+export interface Submitted {
+  decision: DecisionRecord;
+  jobs: JobView[];
+}
+
+const KEEP = { removeOnComplete: { count: 5_000 }, removeOnFail: { count: 5_000 } };
 
 export class JobSystem {
-  private readonly queue: Queue;
-  private worker: Worker | null = null;
+  private readonly queues: Map<string, Queue>;
+  private readonly flows: FlowProducer;
+  private readonly workers: Worker[] = [];
   private readonly slots: Slots;
+  readonly locks: VmLocks;
+  private readonly bullPrefix: string;
 
   constructor(
     private readonly redisUrl: string,
     private readonly prefix: string,
     private readonly ports: MigrationPorts,
+    private readonly power: PowerPorts,
     private readonly audit: AuditLog,
     private readonly redis: Redis,
+    private readonly decisions: DecisionStore,
     private readonly metrics?: Metrics,
   ) {
-    this.queue = new Queue(QUEUE, { connection: this.connection(), prefix: `${prefix}bull` });
+    this.bullPrefix = `${prefix}bull`;
+    const opts = { connection: bullConnection(redisUrl), prefix: this.bullPrefix };
+    this.queues = new Map([MIGRATE_QUEUE, POWER_QUEUE, EVACUATE_QUEUE].map((q) => [q, new Queue(q, opts)]));
+    this.flows = new FlowProducer(opts);
     this.slots = new Slots(redis, prefix);
+    this.locks = new VmLocks(redis, prefix, this.bullPrefix);
   }
 
-  private connection() {
-    return bullConnection(this.redisUrl);
-  }
-
-  /** Runs jobs in this process. */
-  startWorker(): void {
-    this.worker = new Worker(QUEUE, (job, token) => this.process(job, token), {
-      connection: this.connection(),
-      prefix: `${this.prefix}bull`,
-      concurrency: this.ports.policy.clusterConcurrency,
-      // A crashed worker's job is picked up again within ~15 s and reconciled.
+  /** Runs jobs in this process; `parents` runs the parent jobs of flows (evacuate.ts). */
+  startWorker(parents?: (job: Job) => Promise<unknown>): void {
+    const opts = {
+      connection: bullConnection(this.redisUrl),
+      prefix: this.bullPrefix,
+      // A crashed worker's job is picked up again within ~15 s (a migration reconciles).
       lockDuration: 10_000,
       stalledInterval: 5_000,
       maxStalledCount: 1,
-    });
-    this.worker.on('error', (e) => this.ports.log.warn({ err: e.message }, 'job worker'));
+    };
+    const migrate = { redis: this.redis, prefix: this.prefix, audit: this.audit, locks: this.locks };
+    this.workers.push(
+      new Worker(
+        MIGRATE_QUEUE,
+        (job) =>
+          runMigrationJob(
+            {
+              ...migrate,
+              ports: this.ports,
+              slots: this.slots,
+              ...(this.metrics ? { metrics: this.metrics } : {}),
+            },
+            job,
+          ),
+        { ...opts, concurrency: this.ports.policy.clusterConcurrency },
+      ),
+      new Worker(
+        POWER_QUEUE,
+        (job) => runPowerJob({ ...migrate, ports: this.power, log: this.ports.log }, job),
+        { ...opts, concurrency: 8 },
+      ),
+    );
+    if (parents) this.workers.push(new Worker(EVACUATE_QUEUE, parents, { ...opts, concurrency: 4 }));
+    for (const w of this.workers) w.on('error', (e) => this.ports.log.warn({ err: e.message }, 'job worker'));
   }
 
   async close(): Promise<void> {
-    await this.worker?.close();
-    await this.queue.close();
+    for (const w of this.workers) await w.close();
+    for (const q of this.queues.values()) await q.close();
+    await this.flows.close();
   }
 
-  /** Queues a migration; a VM with an unfinished job gets JobConflict. */
-  async enqueueMigration(req: MigrationRequest): Promise<JobView> {
-    const id = `mig-${randomUUID()}`;
-    const lockKey = `${this.prefix}vm:${req.vm}:job`;
-    if ((await this.redis.set(lockKey, id, 'NX')) !== 'OK') {
-      const holder = await this.redis.get(lockKey);
-      const state = holder ? await this.queue.getJobState(holder) : 'unknown';
-      if (
-        holder &&
-        (state === 'active' || state === 'waiting' || state === 'delayed' || state === 'prioritized')
-      )
-        throw new JobConflict(`${req.vm} already has job ${holder} (${state})`);
-      await this.redis.set(lockKey, id); // the holder is finished or gone
+  /**
+   * Carries out a decision, all or nothing: checks every action against a fresh snapshot,
+   * takes every VM lock of the plan (and applies `effects`) in one Redis step, stores the
+   * decision with its job ids, and queues the jobs. Refused or in conflict: nothing changed.
+   */
+  async submit(decision: Decision, o: SubmitOptions = {}): Promise<Submitted> {
+    const refused = decision.ok ? this.recheck(decision.actions) : decision.refused;
+    if (refused.length > 0)
+      throw new SubmitRefused(refused.map((r) => `${r.vm}: ${r.reasons.join('; ')}`).join(' | '), refused);
+    const planned = decision.actions.map((action) => ({
+      action,
+      id: `${action.kind === 'migrate' ? 'mig' : action.kind}-${randomUUID()}`,
+      queue: action.kind === 'migrate' ? MIGRATE_QUEUE : POWER_QUEUE,
+    }));
+    const locks: LockRequest[] = planned.map((p) => ({ vm: actionVm(p.action)!, job: p.id, queue: p.queue }));
+    const taken = await this.locks.take(locks, o.effects);
+    if (!taken.ok) {
+      const conflicts = await Promise.all(
+        taken.conflicts.map(async (c) => ({
+          ...c,
+          state:
+            (await this.queues
+              .get(c.queue)
+              ?.getJobState(c.job)
+              .catch(() => 'unknown')) ?? 'unknown',
+        })),
+      );
+      throw new JobConflict(
+        conflicts.map((c) => `${c.vm} already has job ${c.job} (${c.state})`).join('; '),
+        conflicts,
+      );
     }
-    const job = await this.queue.add('migrate', req, {
-      jobId: id,
-      attempts: 1,
-      removeOnComplete: { count: 5_000 },
-      removeOnFail: { count: 5_000 },
-    });
-    return this.view(job);
+    const record: DecisionRecord = {
+      ...decision,
+      jobs: planned.map((p) => ({ id: p.id, vm: actionVm(p.action), kind: p.action.kind })),
+    };
+    const reason = o.reason ?? decision.ref;
+    const jobs = planned.map((p) => ({
+      name: p.action.kind,
+      queueName: p.queue,
+      data: this.jobData(p.action, decision, reason),
+      opts: { jobId: p.id, attempts: 1, ...KEEP, ...(o.parent ? { ignoreDependencyOnFailure: true } : {}) },
+    }));
+    try {
+      await this.decisions.put(record);
+      if (o.parent)
+        await this.flows.add({
+          name: o.parent.queue,
+          queueName: o.parent.queue,
+          data: { ...o.parent.data, jobs: planned.map((p) => p.id) },
+          opts: { jobId: o.parent.id, attempts: 1, ...KEEP },
+          children: jobs,
+        });
+      else
+        for (const q of new Set(jobs.map((j) => j.queueName)))
+          await this.queues.get(q)!.addBulk(jobs.filter((j) => j.queueName === q));
+    } catch (e) {
+      // Queueing failed: give back the locks nobody will run under (generation 0: not started).
+      for (const l of locks) await this.locks.release(l.vm, l.job, 0).catch(() => undefined);
+      throw e;
+    }
+    const views = await Promise.all(planned.map((p) => this.get(p.id)));
+    return { decision: record, jobs: views.filter((v): v is JobView => v !== null) };
+  }
+
+  private recheck(actions: readonly Action[]): { vm: string; reasons: string[] }[] {
+    const snap = this.ports.snapshot();
+    return actions
+      .map((a) => ({
+        vm: actionVm(a) ?? (a.kind === 'fence' ? a.host : '-'),
+        reasons: actionRefusals(snap, a),
+      }))
+      .filter((r) => r.reasons.length > 0);
+  }
+
+  private jobData(a: Action, d: Decision, reason: string): MigrationRequest | PowerRequest {
+    if (a.kind === 'migrate')
+      return {
+        vm: a.vm,
+        from: a.from,
+        to: a.to,
+        copyStorage: a.copyStorage,
+        requestedBy: d.requestedBy,
+        reason,
+        decisionId: d.id,
+        ...(a.policy ? { policy: a.policy as MigrationRequest['policy'] } : {}),
+      };
+    return { action: a as PowerAction, requestedBy: d.requestedBy, reason, decisionId: d.id };
+  }
+
+  /** Queues one migration as its own decision (drills); a VM with an unfinished job gets JobConflict. */
+  async enqueueMigration(req: MigrationRequest): Promise<MigrationJobView> {
+    const decision: Decision = {
+      id: `dec-${randomUUID()}`,
+      planner: req.reason.startsWith('drill:') ? 'drill' : 'operator',
+      at: Date.now(),
+      reason: `move ${req.vm} from ${req.from} to ${req.to}`,
+      ref: req.reason,
+      requestedBy: req.requestedBy,
+      vms: [req.vm],
+      candidates: {},
+      actions: [
+        {
+          kind: 'migrate',
+          vm: req.vm,
+          from: req.from,
+          to: req.to,
+          copyStorage: req.copyStorage,
+          ...(req.policy ? { policy: req.policy } : {}),
+        },
+      ],
+      ok: true,
+      refused: [],
+    };
+    const { jobs } = await this.submit(decision);
+    return jobs[0] as MigrationJobView;
+  }
+
+  /** The unfinished job that holds the VM's lock, if any. */
+  async holderOf(vm: string): Promise<JobView | null> {
+    const h = await this.locks.holder(vm);
+    return h ? this.get(h.job) : null;
   }
 
   async get(id: string): Promise<JobView | null> {
-    const job = await this.queue.getJob(id);
-    return job ? this.view(job) : null;
+    for (const q of this.queues.values()) {
+      const job = await q.getJob(id);
+      if (job) return toView(job, await job.getState());
+    }
+    return null;
   }
 
   async list(limit = 200): Promise<JobView[]> {
     // Asked per state, so that no job needs a state lookup of its own.
     const states = ['active', 'waiting', 'delayed', 'completed', 'failed'] as const;
-    const perState = await Promise.all(states.map((t) => this.queue.getJobs([t], 0, limit - 1)));
-    const views = await Promise.all(
-      perState.flatMap((jobs, i) => jobs.filter(Boolean).map((j) => this.view(j as Job, states[i]))),
+    const perQueue = await Promise.all(
+      [...this.queues.values()].map(async (q) => {
+        const perState = await Promise.all(states.map((t) => q.getJobs([t], 0, limit - 1)));
+        return perState.flatMap((jobs, i) => jobs.filter(Boolean).map((j) => toView(j as Job, states[i]!)));
+      }),
     );
-    return views.sort((a, b) => b.createdAt - a.createdAt).slice(0, limit);
+    return perQueue
+      .flat()
+      .sort((a, b) => b.createdAt - a.createdAt)
+      .slice(0, limit);
   }
 
   /** Asks a job to stop: before it starts it ends as cancelled; while migrating, libvirt's job is aborted. */
   async cancel(id: string): Promise<JobView | null> {
-    const job = await this.queue.getJob(id);
+    const job = await this.get(id);
     if (!job) return null;
-    await this.redis.set(`${this.prefix}job:${id}:cancel`, '1', 'EX', 86_400);
-    return this.view(job);
+    // An evacuation's cancel is its moves' cancel (a move that has finished is not undone).
+    for (const j of [id, ...(job.kind === 'evacuate' ? job.jobs : [])])
+      await this.redis.set(`${this.prefix}job:${j}:cancel`, '1', 'EX', 86_400);
+    return job;
   }
 
   /** Resolves when the job has finished (or after timeoutMs). */
@@ -139,232 +297,5 @@ export class JobSystem {
       if (!v || (v.state !== 'waiting' && v.state !== 'active') || Date.now() > deadline) return v;
       await new Promise((r) => setTimeout(r, 250));
     }
-  }
-
-  private async view(job: Job, known?: string): Promise<JobView> {
-    const req = job.data as MigrationRequest;
-    const result = (job.returnvalue as MigrationResult | null) ?? null;
-    const st = known ?? (await job.getState());
-    const state: JobView['state'] =
-      st === 'completed'
-        ? (result?.outcome ?? 'unknown')
-        : st === 'failed'
-          ? 'failed'
-          : st === 'active'
-            ? 'active'
-            : st === 'waiting' || st === 'delayed' || st === 'prioritized'
-              ? 'waiting'
-              : 'unknown';
-    return {
-      id: job.id!,
-      kind: 'migrate',
-      vm: req.vm,
-      from: req.from,
-      to: req.to,
-      reason: req.reason,
-      requestedBy: req.requestedBy,
-      state,
-      createdAt: job.timestamp,
-      progress: typeof job.progress === 'object' ? (job.progress as unknown as MigrationProgress) : null,
-      result:
-        result ??
-        (st === 'failed'
-          ? { ...baseResult(req), reason: job.failedReason ?? 'failed', finishedAt: job.finishedOn ?? 0 }
-          : null),
-    };
-  }
-
-  private async process(job: Job, _token?: string): Promise<MigrationResult> {
-    const req = job.data as MigrationRequest;
-    const id = job.id!;
-    const cancelKey = `${this.prefix}job:${id}:cancel`;
-    const attemptKey = `${this.prefix}job:${id}:attempt`;
-    const slotNames = [`host:${req.from}`, `host:${req.to}`, 'cluster'];
-    const handle = {
-      id,
-      progress: (p: MigrationProgress) => job.updateProgress(p as unknown as object),
-      cancelled: async () => (await this.redis.exists(cancelKey)) === 1,
-      heartbeat: () => this.slots.refresh(id, slotNames),
-    };
-    const actor = { actor: 'controller', actorName: 'controller', role: null };
-    let result: MigrationResult;
-    this.metrics?.migrationsActive.inc();
-    try {
-      if (await this.redis.exists(attemptKey)) {
-        result = await this.reconcile(req, attemptKey);
-      } else {
-        result = await this.withSlots(req, id, slotNames, handle, () =>
-          runMigration(req, handle, this.ports, async (startedAt) => {
-            await this.redis.set(attemptKey, JSON.stringify({ startedAt }), 'EX', 7 * 86_400);
-            await this.audit.record({
-              ...actor,
-              action: 'migration.start',
-              target: req.vm,
-              params: {
-                job: id,
-                from: req.from,
-                to: req.to,
-                reason: req.reason,
-                requestedBy: req.requestedBy.name,
-              },
-              outcome: 'succeeded',
-            });
-          }),
-        );
-      }
-    } finally {
-      this.metrics?.migrationsActive.dec();
-      await this.slots.release(id, slotNames).catch(() => undefined);
-      // The VM's lock is released only by its own job.
-      await this.redis
-        .eval(
-          "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0",
-          1,
-          `${this.prefix}vm:${req.vm}:job`,
-          id,
-        )
-        .catch(() => undefined);
-    }
-    await this.redis.del(attemptKey, cancelKey);
-    const m = this.metrics;
-    if (m) {
-      m.migrations.inc({ outcome: result.outcome, reason: req.reason.split(':')[0]! });
-      if (result.outcome === 'succeeded' && result.totalMs !== null)
-        m.migrationDuration.observe(result.totalMs / 1000);
-      if (result.libvirtDowntimeMs !== null) m.migrationDowntime.observe(result.libvirtDowntimeMs / 1000);
-      for (const w of result.probe) m.migrationOutage.observe(w.outageMs / 1000);
-    }
-    await this.audit.record({
-      ...actor,
-      action: 'migration.finish',
-      target: req.vm,
-      params: {
-        job: id,
-        from: req.from,
-        to: req.to,
-        host: result.host,
-        totalMs: result.totalMs,
-        libvirtDowntimeMs: result.libvirtDowntimeMs,
-        outageMs: result.probe[0]?.outageMs ?? null,
-      },
-      outcome:
-        result.outcome === 'succeeded' ? 'succeeded' : result.outcome === 'refused' ? 'rejected' : 'failed',
-      message: result.reason,
-    });
-    this.ports.log.info(
-      {
-        job: id,
-        vm: req.vm,
-        from: req.from,
-        to: req.to,
-        outcome: result.outcome,
-        reason: result.reason,
-        totalMs: result.totalMs,
-      },
-      'migration finished',
-    );
-    return result;
-  }
-
-  private async withSlots(
-    req: MigrationRequest,
-    id: string,
-    names: string[],
-    handle: { progress(p: MigrationProgress): Promise<void>; cancelled(): Promise<boolean> },
-    run: () => Promise<MigrationResult>,
-  ): Promise<MigrationResult> {
-    const p = this.ports.policy;
-    const wanted = names.map((name) => ({
-      name,
-      limit: name === 'cluster' ? p.clusterConcurrency : p.perHostConcurrency,
-    }));
-    let announced = false;
-    while (!(await this.slots.acquire(id, wanted))) {
-      if (await handle.cancelled())
-        return {
-          ...baseResult(req),
-          outcome: 'cancelled',
-          reason: 'cancelled while waiting for a slot',
-          host: req.from,
-          finishedAt: Date.now(),
-        };
-      if (!announced) {
-        announced = true;
-        await handle.progress({
-          phase: 'waiting-for-slot',
-          percent: 0,
-          dataTotalBytes: 0,
-          dataProcessedBytes: 0,
-          dataRemainingBytes: 0,
-          iteration: 0,
-          dirtyRateBytesPerSec: 0,
-          elapsedMs: 0,
-        });
-      }
-      await new Promise((r) => setTimeout(r, 250 + Math.random() * 250));
-    }
-    return run();
-  }
-
-  /**
-   * A job that was moving its VM when its worker died: wait until libvirt has no migration of
-   * the VM running, then report where it is and clean up a definition left behind.
-   */
-  private async reconcile(req: MigrationRequest, attemptKey: string): Promise<MigrationResult> {
-    const attempt = JSON.parse((await this.redis.get(attemptKey)) ?? '{}') as { startedAt?: number };
-    const src = this.ports.clientFor(req.from);
-    const deadline = Date.now() + this.ports.policy.timeoutMs + 60_000;
-    while (src && Date.now() < deadline) {
-      const dom = await src.lookupByName(req.vm).catch(() => null);
-      const js = dom ? await src.jobStats(dom).catch(() => null) : null;
-      if (
-        !js ||
-        js.type === 'none' ||
-        js.type === 'completed' ||
-        js.type === 'failed' ||
-        js.type === 'cancelled'
-      )
-        break;
-      await new Promise((r) => setTimeout(r, 500));
-    }
-    const running = await whereRunning(this.ports, req.vm, [req.from, req.to]);
-    const base = {
-      ...baseResult(req),
-      reconciled: true,
-      startedAt: attempt.startedAt ?? null,
-      finishedAt: Date.now(),
-      host: running.length === 1 ? running[0]! : running.join(',') || null,
-    };
-    if (running.length === 1 && running[0] === req.to) {
-      await this.undefineInactive(req.from, req.vm);
-      return {
-        ...base,
-        outcome: 'succeeded',
-        reason: 'keizokud restarted during the move; libvirt completed it',
-      };
-    }
-    if (running.length === 1 && running[0] === req.from) {
-      await this.undefineInactive(req.to, req.vm);
-      return {
-        ...base,
-        outcome: 'failed',
-        reason: `keizokud restarted during the move; the migration did not complete and ${req.vm} runs on ${req.from}`,
-      };
-    }
-    return {
-      ...base,
-      outcome: 'failed',
-      reason: `keizokud restarted during the move; ${req.vm} runs on ${running.length === 0 ? 'no host' : running.join(' and ')}`,
-    };
-  }
-
-  /** Removes a shut-off copy of the definition a move left on `host` (the VM runs elsewhere). */
-  private async undefineInactive(host: string, vm: string): Promise<void> {
-    const c = this.ports.clientFor(host);
-    if (!c) return;
-    const dom = await c.lookupByName(vm).catch(() => null);
-    if (!dom) return;
-    const st = await c.getState(dom).catch(() => null);
-    if (st?.state === 'shutoff') await c.undefine(dom).catch(() => undefined);
   }
 }

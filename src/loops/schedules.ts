@@ -3,7 +3,7 @@ import cron, { type ScheduledTask } from 'node-cron';
 import type { DeepReadonly, Holiday, MaintenanceWindowConfig, ScheduleConfig } from '../config/index.ts';
 import type { ClusterSnapshot } from '../core/model.ts';
 import { planScheduledAction } from '../core/schedule.ts';
-import type { LibvirtClient } from '../libvirt/client.ts';
+import type { PowerOutcome } from '../jobs/power-submit.ts';
 import type { AuditLog } from '../store/audit.ts';
 import type { PassResult, Reconciler } from './runner.ts';
 
@@ -23,6 +23,8 @@ export interface ScheduleRun {
   action: 'stop' | 'start' | 'window-open' | 'window-close' | 'drill';
   vms: string[];
   failed: { vm: string; error: string }[];
+  /** VMs the action was refused for, with the reason (e.g. a start while a host that might run the VM is unreachable). */
+  refused?: { vm: string; reason: string }[];
   skipped: string | null;
 }
 
@@ -33,7 +35,8 @@ export interface SchedulesOptions {
   holidays: readonly Holiday[];
   isLeader: () => boolean;
   snapshot: () => ClusterSnapshot;
-  clientFor: (host: string) => LibvirtClient | null;
+  /** Starts or shuts down a VM through the executor (jobs/power-submit.ts), as the controller. */
+  power: (kind: 'start' | 'shutdown', vm: string, schedule: string) => Promise<PowerOutcome>;
   /** Enters or leaves maintenance on a host (the same path as the API). */
   maintenance: (host: string, action: 'enter' | 'exit', moveBack: boolean) => Promise<{ jobs: unknown[] }>;
   /** Drills on a cron schedule, and how to start one. */
@@ -179,16 +182,19 @@ export class SchedulesLoop {
 
   private async record(name: string, run: ScheduleRun): Promise<void> {
     await this.o.redis.multi().lpush(this.key(name), JSON.stringify(run)).ltrim(this.key(name), 0, 19).exec();
-    for (const vm of run.vms.length ? run.vms : [null])
+    for (const vm of run.vms.length ? run.vms : [null]) {
+      const refused = run.refused?.find((r) => r.vm === vm)?.reason;
+      const failed = run.failed.find((f) => f.vm === vm)?.error;
       await this.o.audit.record({
         actor: 'controller',
         actorName: 'controller',
         action: `schedule.${run.action}`,
         target: vm,
         params: { schedule: name, skipped: run.skipped },
-        outcome: run.skipped ? 'rejected' : run.failed.some((f) => f.vm === vm) ? 'failed' : 'succeeded',
-        message: run.skipped ?? run.failed.find((f) => f.vm === vm)?.error ?? null,
+        outcome: run.skipped || refused ? 'rejected' : failed ? 'failed' : 'succeeded',
+        message: run.skipped ?? refused ?? failed ?? null,
       });
+    }
   }
 
   async fire(
@@ -198,22 +204,33 @@ export class SchedulesLoop {
   ): Promise<ScheduleRun | null> {
     if (!this.o.isLeader()) return null;
     const plan = planScheduledAction(this.o.snapshot(), s, action, at, this.o.timeZone, this.o.holidays);
-    const run: ScheduleRun = { at: at.getTime(), action, vms: [], failed: [], skipped: plan.skipped };
+    const run: ScheduleRun = {
+      at: at.getTime(),
+      action,
+      vms: [],
+      failed: [],
+      refused: [],
+      skipped: plan.skipped,
+    };
     for (const vm of plan.vms) {
-      const c = this.o.clientFor(vm.host);
+      run.vms.push(vm.name);
       try {
-        if (!c) throw new Error(`host ${vm.host} is not connected`);
-        const dom = await c.lookupByName(vm.name);
-        if (action === 'stop') await c.shutdown(dom);
-        else await c.start(dom);
-        run.vms.push(vm.name);
+        const r = await this.o.power(action === 'stop' ? 'shutdown' : 'start', vm.name, s.name);
+        if (!r.ok && r.why === 'failed') run.failed.push({ vm: vm.name, error: r.reason });
+        else if (!r.ok) run.refused!.push({ vm: vm.name, reason: r.reason });
       } catch (e) {
-        run.vms.push(vm.name);
         run.failed.push({ vm: vm.name, error: (e as Error).message });
       }
     }
     this.o.log.info(
-      { schedule: s.name, action, vms: run.vms, skipped: run.skipped, failed: run.failed },
+      {
+        schedule: s.name,
+        action,
+        vms: run.vms,
+        skipped: run.skipped,
+        failed: run.failed,
+        refused: run.refused,
+      },
       'schedule fired',
     );
     await this.record(s.name, run).catch((e: Error) =>

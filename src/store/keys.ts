@@ -6,7 +6,8 @@
  */
 export function redisKeys(prefix: string) {
   return {
-    /** BullMQ's own keys for every queue (`{prefix}bull:{queue}:*`); jobs kept 5,000 per state. */
+    /** BullMQ's own keys for every queue (`{prefix}bull:{queue}:*`: migrate, power, evacuate,
+     *  drill); jobs kept 5,000 per state. */
     bullPrefix: `${prefix}bull`,
 
     // ---- the leader lease (store/lease.ts)
@@ -26,7 +27,7 @@ export function redisKeys(prefix: string) {
     vmPlacement: (vm: string) => `${prefix}vm:${vm}:placement`,
     /** stream: placement changes and moves (with jobId and decisionId when known), MAXLEN ~1,000. */
     vmHistory: (vm: string) => `${prefix}vm:${vm}:history`,
-    /** string: the id of the one job that holds the VM's lock (jobs/). */
+    /** hash job, queue, gen, at: the one job that holds the VM's lock (jobs/vm-lock.ts); one per VM. */
     vmJob: (vm: string) => `${prefix}vm:${vm}:job`,
     /** zset: decision ids by time, the newest 50 (store/decisions.ts). */
     vmDecisions: (vm: string) => `${prefix}vm:${vm}:decisions`,
@@ -48,7 +49,7 @@ export function redisKeys(prefix: string) {
     // ---- hosts and maintenance (store/maintenance.ts)
     /** set: hosts in maintenance (at most one per host). */
     maintenance: `${prefix}maintenance`,
-    /** string JSON [{vm, to}]: what the last evacuation moved off the host. */
+    /** hash vm -> host: what evacuations moved off the host since it entered maintenance. */
     hostEvacuated: (host: string) => `${prefix}host:${host}:evacuated`,
 
     // ---- schedules and windows (loops/schedules.ts)

@@ -3,8 +3,10 @@ import type { Redis } from 'ioredis';
 /**
  * Hosts in maintenance (no VM is placed there; its VMs were evacuated), shared by replicas:
  *   {prefix}maintenance            set   host names
- *   {prefix}host:{h}:evacuated     JSON  [{ vm, to }] moved off by the last evacuation
- * A copy is kept in memory for the snapshot and refreshed by refresh().
+ *   {prefix}host:{h}:evacuated     hash  vm -> host it was moved to, by every evacuation
+ *                                        since the host entered maintenance
+ * Entering and leaving are written by jobs/evacuate.ts, in the same Redis step as the locks of
+ * the moves. A copy is kept in memory for the snapshot and refreshed by refresh().
  */
 export class MaintenanceBook {
   private current = new Set<string>();
@@ -14,36 +16,36 @@ export class MaintenanceBook {
     private readonly prefix: string,
   ) {}
 
+  get setKey(): string {
+    return `${this.prefix}maintenance`;
+  }
+
+  evacuatedKey(host: string): string {
+    return `${this.prefix}host:${host}:evacuated`;
+  }
+
   hosts(): ReadonlySet<string> {
     return this.current;
   }
 
   async refresh(): Promise<void> {
-    this.current = new Set(await this.redis.smembers(`${this.prefix}maintenance`));
+    this.current = new Set(await this.redis.smembers(this.setKey));
   }
 
-  async enter(host: string, evacuated: { vm: string; to: string }[]): Promise<void> {
-    await this.redis
-      .multi()
-      .sadd(`${this.prefix}maintenance`, host)
-      .set(`${this.prefix}host:${host}:evacuated`, JSON.stringify(evacuated))
-      .exec();
-    await this.refresh();
-  }
-
-  /** Leaves maintenance; returns what the last evacuation moved off the host. */
-  async exit(host: string): Promise<{ vm: string; to: string }[]> {
-    const raw = await this.redis.get(`${this.prefix}host:${host}:evacuated`);
-    await this.redis
-      .multi()
-      .srem(`${this.prefix}maintenance`, host)
-      .del(`${this.prefix}host:${host}:evacuated`)
-      .exec();
-    await this.refresh();
-    try {
-      return raw ? (JSON.parse(raw) as { vm: string; to: string }[]) : [];
-    } catch {
-      return [];
+  /** What evacuations moved off the host (a JSON list left by older versions becomes the hash). */
+  async evacuated(host: string): Promise<{ vm: string; to: string }[]> {
+    const key = this.evacuatedKey(host);
+    if ((await this.redis.type(key)) === 'string') {
+      let old: { vm: string; to: string }[] = [];
+      try {
+        old = JSON.parse((await this.redis.get(key)) ?? '[]') as { vm: string; to: string }[];
+      } catch {
+        // unreadable: dropped
+      }
+      const m = this.redis.multi().del(key);
+      for (const e of old) m.hset(key, e.vm, e.to);
+      await m.exec();
     }
+    return Object.entries(await this.redis.hgetall(key)).map(([vm, to]) => ({ vm, to }));
   }
 }

@@ -1,13 +1,10 @@
+import { randomUUID } from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import {
-  migrationRefusals,
-  type PlacementContext,
-  planEvacuation,
-  rankHosts,
-} from '../../core/placement/index.ts';
+import type { PlacementContext } from '../../core/placement/index.ts';
+import { planMigration } from '../../core/planners/migrate.ts';
+import type { Evacuations } from '../../jobs/evacuate.ts';
 import type { MigrationRequest } from '../../jobs/migrate.ts';
-import { JobConflict, type JobSystem, type JobView } from '../../jobs/queue.ts';
-import type { MaintenanceBook } from '../../store/maintenance.ts';
+import { JobConflict, type JobSystem, type JobView, SubmitRefused } from '../../jobs/queue.ts';
 import { type MigrationPolicyLimits, policyRefusals } from '../auth/policy-limits.ts';
 import { decide } from '../auth/rbac.ts';
 import type { ApiDeps } from '../deps.ts';
@@ -16,8 +13,8 @@ import { errorSchema, NAME_PATTERN, nameParam } from '../schemas.ts';
 
 export interface JobDeps {
   jobs: JobSystem;
-  maintenance: MaintenanceBook;
-  placement: PlacementContext & { haPriorityOf(vm: string): number };
+  evacuations: Evacuations;
+  placement: PlacementContext;
   /** What a role below operator may set in a migration's `policy` (config api.vmAdminMigrationPolicy). */
   policyLimits: MigrationPolicyLimits;
 }
@@ -38,7 +35,9 @@ const policySchema = {
 const idParam = {
   type: 'object',
   required: ['id'],
-  properties: { id: { type: 'string', pattern: '^mig-[0-9a-f-]{36}$' } },
+  properties: {
+    id: { type: 'string', pattern: '^(mig|start|shutdown|destroy|define|undefine|evac)-[0-9a-f-]{36}$' },
+  },
 } as const;
 
 function requester(req: FastifyRequest) {
@@ -46,13 +45,19 @@ function requester(req: FastifyRequest) {
   return { id: p.id, name: p.name };
 }
 
+/** Whether the principal may see the job: a VM's jobs by the VM's scope, a host's evacuation as host.read. */
+function mayRead(req: FastifyRequest, job: JobView): 'allow' | 'deny' | 'hide' {
+  const p = req.principal!;
+  if (job.vm === null) return decide(p, 'host.read') === 'allow' ? 'allow' : 'hide';
+  return decide(p, 'job.read', job.vm);
+}
+
 /** The job, if the principal may see it (a vm-admin sees its VMs' jobs only, others get 404). */
 async function visibleJob(req: FastifyRequest, j: JobDeps, id: string): Promise<JobView> {
   const job = await j.jobs.get(id);
   if (!job) throw new ApiError(404, 'not_found', `no job "${id}"`);
-  req.auditTarget = job.vm;
-  if (decide(req.principal!, 'job.read', job.vm) === 'hide')
-    throw new DeniedError(404, 'not_found', `no job "${id}"`);
+  req.auditTarget = job.vm ?? job.host;
+  if (mayRead(req, job) === 'hide') throw new DeniedError(404, 'not_found', `no job "${id}"`);
   return job;
 }
 
@@ -88,30 +93,32 @@ export function jobRoutes(app: FastifyInstance, d: ApiDeps, j: JobDeps): void {
       if (overreach.length > 0)
         throw new DeniedError(403, 'forbidden', `role ${req.principal!.role}: ${overreach.join('; ')}`);
       const snap = d.snapshot();
-      const vm = snap.vms.get(name);
-      if (!vm) throw new ApiError(404, 'not_found', `no VM named "${name}"`);
-      let to = body.to;
-      if (to === undefined) {
-        const site = snap.hosts.get(vm.host)?.site;
-        const best = rankHosts(snap, vm, j.placement, site ? { sites: [site] } : {}).find((v) => v.feasible);
-        if (!best) throw new ApiError(409, 'refused', `no host in site ${site} can take ${name}`);
-        to = best.host;
-      }
-      const refusals = migrationRefusals(snap, name, to, j.placement);
-      if (refusals.length > 0) throw new ApiError(409, 'refused', refusals.join('; '));
-      try {
-        const job = await j.jobs.enqueueMigration({
-          vm: name,
-          from: vm.host,
-          to,
+      if (!snap.vms.has(name)) throw new ApiError(404, 'not_found', `no VM named "${name}"`);
+      const decision = planMigration(
+        snap,
+        name,
+        {
+          ...(body.to !== undefined ? { to: body.to } : {}),
           copyStorage: body.copyStorage ?? false,
-          requestedBy: requester(req),
-          reason: 'api',
           ...(body.policy ? { policy: body.policy } : {}),
-        });
-        return reply.status(202).send(job);
+        },
+        j.placement,
+        {
+          id: `dec-${randomUUID()}`,
+          at: Date.now(),
+          planner: 'operator',
+          ref: 'api',
+          requestedBy: requester(req),
+        },
+      );
+      if (!decision.ok)
+        throw new ApiError(409, 'refused', decision.refused.flatMap((r) => r.reasons).join('; '));
+      try {
+        const { jobs } = await j.jobs.submit(decision);
+        return reply.status(202).send(jobs[0]);
       } catch (e) {
-        if (e instanceof JobConflict) throw new ApiError(409, 'conflict', e.message);
+        if (e instanceof JobConflict || e instanceof SubmitRefused)
+          throw new ApiError(409, 'conflict', e.message);
         throw e;
       }
     },
@@ -138,7 +145,7 @@ export function jobRoutes(app: FastifyInstance, d: ApiDeps, j: JobDeps): void {
       const q = req.query as { vm?: string; reason?: string; limit: number };
       const all = await j.jobs.list(1000);
       const jobs = all
-        .filter((job) => decide(req.principal!, 'job.read', job.vm) === 'allow')
+        .filter((job) => mayRead(req, job) === 'allow')
         .filter(
           (job) =>
             (q.vm === undefined || job.vm === q.vm) && (q.reason === undefined || job.reason === q.reason),
@@ -172,7 +179,11 @@ export function jobRoutes(app: FastifyInstance, d: ApiDeps, j: JobDeps): void {
     },
     async (req, reply) => {
       const job = await visibleJob(req, j, (req.params as { id: string }).id);
-      if (decide(req.principal!, 'job.cancel', job.vm) !== 'allow')
+      const may =
+        job.vm === null
+          ? decide(req.principal!, 'host.maintenance')
+          : decide(req.principal!, 'job.cancel', job.vm);
+      if (may !== 'allow')
         throw new DeniedError(403, 'forbidden', `role ${req.principal!.role} may not job.cancel`);
       if (job.state !== 'waiting' && job.state !== 'active')
         throw new ApiError(409, 'conflict', `job ${job.id} has already finished (${job.state})`);
@@ -205,66 +216,18 @@ export function jobRoutes(app: FastifyInstance, d: ApiDeps, j: JobDeps): void {
     async (req, reply) => {
       const { name } = req.params as { name: string };
       const body = req.body as { action: 'enter' | 'exit'; moveBack: boolean; anySite: boolean };
-      const r = await maintenance(d, j, name, body, requester(req));
-      return reply.status(202).send(r);
+      if (!d.snapshot().hosts.has(name)) throw new ApiError(404, 'not_found', `no host named "${name}"`);
+      try {
+        const r =
+          body.action === 'enter'
+            ? await j.evacuations.enter(name, { anySite: body.anySite }, requester(req), 'api')
+            : await j.evacuations.exit(name, { moveBack: body.moveBack }, requester(req), 'api');
+        return reply.status(202).send(r);
+      } catch (e) {
+        if (e instanceof SubmitRefused) throw new ApiError(409, 'refused', e.message);
+        if (e instanceof JobConflict) throw new ApiError(409, 'conflict', e.message);
+        throw e;
+      }
     },
   );
-}
-
-/** Shared by the API and scheduled maintenance windows. */
-export async function maintenance(
-  d: Pick<ApiDeps, 'snapshot'>,
-  j: JobDeps,
-  host: string,
-  o: { action: 'enter' | 'exit'; moveBack?: boolean; anySite?: boolean },
-  requestedBy: { id: string; name: string },
-): Promise<{ host: string; maintenance: boolean; jobs: JobView[]; plan?: unknown }> {
-  const snap = d.snapshot();
-  if (!snap.hosts.has(host)) throw new ApiError(404, 'not_found', `no host named "${host}"`);
-  if (o.action === 'enter') {
-    const plan = planEvacuation(snap, host, j.placement, { anySite: o.anySite ?? false });
-    if (!plan.ok)
-      throw new ApiError(
-        409,
-        'refused',
-        `cannot evacuate ${host}, nothing was moved: ${plan.refused.map((r) => `${r.vm}: ${r.reasons.join('; ')}`).join(' | ')}`,
-      );
-    await j.maintenance.enter(
-      host,
-      plan.moves.map((m) => ({ vm: m.vm, to: m.to })),
-    );
-    const jobs: JobView[] = [];
-    for (const m of plan.moves)
-      jobs.push(
-        await j.jobs.enqueueMigration({
-          vm: m.vm,
-          from: host,
-          to: m.to,
-          copyStorage: 'auto',
-          requestedBy,
-          reason: `maintenance:${host}`,
-        }),
-      );
-    return { host, maintenance: true, jobs, plan };
-  }
-  const evacuated = await j.maintenance.exit(host);
-  const jobs: JobView[] = [];
-  if (o.moveBack) {
-    const now = d.snapshot();
-    for (const e of evacuated) {
-      const vm = now.vms.get(e.vm);
-      if (vm?.state !== 'running' || vm.host === host) continue;
-      jobs.push(
-        await j.jobs.enqueueMigration({
-          vm: e.vm,
-          from: vm.host,
-          to: host,
-          copyStorage: 'auto',
-          requestedBy,
-          reason: `return:${host}`,
-        }),
-      );
-    }
-  }
-  return { host, maintenance: false, jobs };
 }

@@ -45,34 +45,6 @@ function findVm(d: ApiDeps, name: string, snap = d.snapshot()): VmSnapshot {
   return vm;
 }
 
-function clientOf(d: ApiDeps, vm: VmSnapshot) {
-  const c = d.clientFor(vm.host);
-  if (!c)
-    throw new ApiError(503, 'host_unreachable', `host "${vm.host}" of VM "${vm.name}" is not connected`);
-  return c;
-}
-
-/** libvirt's refusal as a 409 with its own words, anything else as a 502. */
-async function viaLibvirt<T>(what: string, fn: () => Promise<T>): Promise<T> {
-  try {
-    return await fn();
-  } catch (e) {
-    const err = e as Error & { isOperationInvalid?: () => boolean };
-    if (typeof err.isOperationInvalid === 'function' && err.isOperationInvalid())
-      throw new ApiError(409, 'conflict', `${what}: ${err.message}`);
-    throw new ApiError(502, 'libvirt_error', `${what}: ${err.message}`);
-  }
-}
-
-const actionResponse = {
-  202: {
-    type: 'object',
-    properties: { vm: { type: 'string' }, host: { type: 'string' }, action: { type: 'string' } },
-  },
-  '4xx': errorSchema,
-  '5xx': errorSchema,
-};
-
 export function vmRoutes(app: FastifyInstance, d: ApiDeps): void {
   app.get(
     '/v1/vms',
@@ -135,74 +107,6 @@ export function vmRoutes(app: FastifyInstance, d: ApiDeps): void {
       const vm = findVm(d, name, snap);
       const history = await d.store.history(name, 20).catch(() => []);
       return { ...vmView(d, snap, vm), history };
-    },
-  );
-
-  app.post(
-    '/v1/vms/:name/start',
-    {
-      config: { action: 'vm.start', vmParam: 'name' },
-      schema: { tags: ['vms'], params: nameParam, response: actionResponse },
-    },
-    async (req, reply) => {
-      const { name } = req.params as { name: string };
-      const vm = findVm(d, name);
-      // Never start a VM twice: refuse while any host reports it running.
-      if (vm.state === 'running' || vm.state === 'paused')
-        throw new ApiError(409, 'conflict', `VM "${name}" is already ${vm.state} on ${vm.host}`);
-      const c = clientOf(d, vm);
-      await viaLibvirt(`start ${name} on ${vm.host}`, async () => c.start(await c.lookupByName(name)));
-      return reply.status(202).send({ vm: name, host: vm.host, action: 'start' });
-    },
-  );
-
-  app.post(
-    '/v1/vms/:name/shutdown',
-    {
-      config: { action: 'vm.shutdown', vmParam: 'name' },
-      schema: {
-        tags: ['vms'],
-        summary: 'Ask the guest to shut down (ACPI power button)',
-        params: nameParam,
-        response: actionResponse,
-      },
-    },
-    async (req, reply) => {
-      const { name } = req.params as { name: string };
-      const vm = findVm(d, name);
-      if (vm.state !== 'running')
-        throw new ApiError(409, 'conflict', `VM "${name}" is ${vm.state}, not running`);
-      const c = clientOf(d, vm);
-      await viaLibvirt(`shutdown ${name}`, async () => c.shutdown(await c.lookupByName(name)));
-      return reply.status(202).send({ vm: name, host: vm.host, action: 'shutdown' });
-    },
-  );
-
-  app.post(
-    '/v1/vms/:name/destroy',
-    {
-      config: { action: 'vm.destroy', vmParam: 'name' },
-      schema: {
-        tags: ['vms'],
-        summary: 'Power the VM off at once (its definition stays); needs {"confirm": true}',
-        params: nameParam,
-        body: {
-          type: 'object',
-          additionalProperties: false,
-          required: ['confirm'],
-          properties: { confirm: { type: 'boolean', const: true } },
-        },
-        response: actionResponse,
-      },
-    },
-    async (req, reply) => {
-      const { name } = req.params as { name: string };
-      const vm = findVm(d, name);
-      if (vm.state !== 'running' && vm.state !== 'paused')
-        throw new ApiError(409, 'conflict', `VM "${name}" is ${vm.state}, not running`);
-      const c = clientOf(d, vm);
-      await viaLibvirt(`destroy ${name}`, async () => c.destroy(await c.lookupByName(name)));
-      return reply.status(202).send({ vm: name, host: vm.host, action: 'destroy' });
     },
   );
 

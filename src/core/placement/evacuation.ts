@@ -9,7 +9,7 @@ import {
   sharedCommitments,
 } from './context.ts';
 import type { ProfileName } from './profiles.ts';
-import { rank } from './runner.ts';
+import { type HostVerdict, rank } from './runner.ts';
 
 export interface EvacuationPlan {
   host: string;
@@ -20,6 +20,8 @@ export interface EvacuationPlan {
    * (no such host, or a host whose VMs are not known).
    */
   refused: { vm: string; reasons: string[] }[];
+  /** Per VM, every candidate host's verdict when its move was chosen (for the decision). */
+  candidates: Record<string, HostVerdict[]>;
 }
 
 const refuseAll = (host: string, reason: string): EvacuationPlan => ({
@@ -27,6 +29,7 @@ const refuseAll = (host: string, reason: string): EvacuationPlan => ({
   ok: false,
   moves: [],
   refused: [{ vm: '-', reasons: [reason] }],
+  candidates: {},
 });
 
 /**
@@ -66,9 +69,10 @@ export function planEvacuation(
       a.name.localeCompare(b.name),
   );
   const pass = newPass(view, ctx, c, { sites: o.anySite ? undefined : [host.site], leaving: hostName });
-  const plan: EvacuationPlan = { host: hostName, ok: true, moves: [], refused: [] };
+  const plan: EvacuationPlan = { host: hostName, ok: true, moves: [], refused: [], candidates: {} };
   for (const vm of vms) {
     const ranked = rank(pass, vm, o.profile ?? 'evacuate');
+    plan.candidates[vm.name] = ranked;
     const best = ranked.find((v) => v.feasible);
     if (!best) {
       plan.ok = false;

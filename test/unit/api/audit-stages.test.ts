@@ -130,20 +130,22 @@ describe('audit stages (F4)', () => {
   });
 });
 
-const job = (o: Partial<JobView> = {}): JobView => ({
-  id: 'mig-00000000-0000-4000-8000-000000000001',
-  kind: 'migrate',
-  vm: 'vm1',
-  from: 'h1',
-  to: 'h2',
-  reason: 'api',
-  requestedBy: { id: 'x', name: 'x' },
-  state: 'active',
-  createdAt: 0,
-  progress: null,
-  result: null,
-  ...o,
-});
+const job = (o: Partial<JobView> = {}): JobView =>
+  ({
+    id: 'mig-00000000-0000-4000-8000-000000000001',
+    kind: 'migrate',
+    vm: 'vm1',
+    from: 'h1',
+    to: 'h2',
+    reason: 'api',
+    requestedBy: { id: 'x', name: 'x' },
+    state: 'active',
+    createdAt: 0,
+    progress: null,
+    result: null,
+    decisionId: null,
+    ...o,
+  }) as JobView;
 
 function withJobs(app: FastifyInstance, jobs: JobView[]) {
   const cancelled: string[] = [];
@@ -156,7 +158,7 @@ function withJobs(app: FastifyInstance, jobs: JobView[]) {
       },
       list: async () => jobs,
     },
-    maintenance: {},
+    evacuations: {},
     placement: {},
   } as unknown as JobDeps;
   jobRoutes(

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { policyRefusals } from '../../../src/api/auth/policy-limits.ts';
 import { type JobDeps, jobRoutes } from '../../../src/api/routes/jobs.ts';
 import type { ClusterSnapshot, HostSnapshot } from '../../../src/core/model.ts';
+import type { Decision } from '../../../src/core/plan.ts';
 import type { MigrationRequest } from '../../../src/jobs/migrate.ts';
 import { api, bearer, TOKENS } from './fakes.ts';
 
@@ -48,12 +49,15 @@ async function migrateApi() {
   const enqueued: MigrationRequest[] = [];
   const j = {
     jobs: {
-      enqueueMigration: async (req: MigrationRequest) => {
-        enqueued.push(req);
-        return { id: 'mig-1', vm: req.vm, state: 'waiting' };
+      // The route submits the migration planner's decision: its action carries the policy.
+      submit: async (d: Decision) => {
+        for (const a of d.actions)
+          if (a.kind === 'migrate')
+            enqueued.push({ ...a, requestedBy: d.requestedBy, reason: d.ref } as MigrationRequest);
+        return { decision: { ...d, jobs: [] }, jobs: [{ id: 'mig-1', vm: 'vm1', state: 'waiting' }] };
       },
     },
-    maintenance: {},
+    evacuations: {},
     placement: {
       rulesOf: () => ({ affinityGroup: null, antiAffinityGroup: null }),
       cpuOvercommit: 4,

@@ -119,7 +119,12 @@ describe('planEvacuation', () => {
         { vm: 'w', to: 'h3', score: expect.closeTo(0.4358, 2) },
       ],
       refused: [],
+      candidates: expect.any(Object),
     });
+    // Each move's candidates are the verdicts it was chosen from: the chosen host first.
+    expect(Object.keys(plan.candidates)).toEqual(['db', 'u', 'v', 'w']);
+    for (const m of plan.moves)
+      expect(plan.candidates[m.vm]![0]).toMatchObject({ host: m.to, feasible: true });
   });
   it('refuses to plan for a host that is not up: the VMs it runs are not known', () => {
     for (const health of ['unknown', 'unreachable', 'suspect', 'partitioned', 'down', 'fenced'] as const) {
@@ -129,6 +134,7 @@ describe('planEvacuation', () => {
         ok: false,
         moves: [],
         refused: [{ vm: '-', reasons: [`host h1 is ${health}: the VMs on it are not known`] }],
+        candidates: {},
       });
     }
   });

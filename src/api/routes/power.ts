@@ -1,0 +1,111 @@
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { PowerKind } from '../../core/planners/power.ts';
+import { submitPower } from '../../jobs/power-submit.ts';
+import type { JobSystem } from '../../jobs/queue.ts';
+import type { Store } from '../../store/store.ts';
+import type { ApiDeps } from '../deps.ts';
+import { ApiError } from '../errors.ts';
+import { errorSchema, nameParam } from '../schemas.ts';
+
+/**
+ * Start, shutdown and destroy: each is a decision of the power planner, submitted as a job
+ * that runs under the VM's lock. A VM whose lock is held (a migration under way) answers 409
+ * naming the job. The route waits a few seconds for the job, so that libvirt's answer comes
+ * back in the response; a job still queued answers 202 with its id.
+ */
+
+export interface PowerDeps {
+  jobs: JobSystem;
+  store: Pick<Store, 'getPlacement'>;
+  /** How long a request waits for its job before answering 202 with it. */
+  waitMs?: number;
+}
+
+const actionResponse = {
+  202: {
+    type: 'object',
+    properties: {
+      vm: { type: 'string' },
+      host: { type: 'string' },
+      action: { type: 'string' },
+      job: { type: 'string' },
+      decision: { type: 'string' },
+      state: { type: 'string' },
+    },
+  },
+  '4xx': errorSchema,
+  '5xx': errorSchema,
+};
+
+/** Decides, submits and waits briefly; shared by the three routes. */
+async function powerAction(d: ApiDeps, p: PowerDeps, req: FastifyRequest, kind: PowerKind) {
+  const { name } = req.params as { name: string };
+  if (!d.snapshot().vms.has(name)) throw new ApiError(404, 'not_found', `no VM named "${name}"`);
+  const principal = req.principal!;
+  const r = await submitPower(
+    {
+      jobs: p.jobs,
+      snapshot: () => d.snapshot(),
+      lastPlacement: async (vm) => (await p.store.getPlacement(vm))?.host ?? null,
+    },
+    kind,
+    name,
+    { planner: 'operator', ref: 'api', requestedBy: { id: principal.id, name: principal.name } },
+    p.waitMs ?? 10_000,
+  );
+  if (!r.ok) {
+    if (r.why === 'failed') throw new ApiError(502, 'libvirt_error', r.reason);
+    throw new ApiError(409, 'conflict', r.reason);
+  }
+  return { vm: r.vm, host: r.host, action: kind, job: r.job.id, decision: r.decision, state: r.job.state };
+}
+
+export function powerRoutes(app: FastifyInstance, d: ApiDeps, p: PowerDeps): void {
+  app.post(
+    '/v1/vms/:name/start',
+    {
+      config: { action: 'vm.start', vmParam: 'name' },
+      schema: {
+        tags: ['vms'],
+        summary: 'Start a VM that is shut off; refused unless every host that might run it is up',
+        params: nameParam,
+        response: actionResponse,
+      },
+    },
+    async (req, reply) => reply.status(202).send(await powerAction(d, p, req, 'start')),
+  );
+
+  app.post(
+    '/v1/vms/:name/shutdown',
+    {
+      config: { action: 'vm.shutdown', vmParam: 'name' },
+      schema: {
+        tags: ['vms'],
+        summary: 'Ask the guest to shut down (ACPI power button)',
+        params: nameParam,
+        response: actionResponse,
+      },
+    },
+    async (req, reply) => reply.status(202).send(await powerAction(d, p, req, 'shutdown')),
+  );
+
+  app.post(
+    '/v1/vms/:name/destroy',
+    {
+      config: { action: 'vm.destroy', vmParam: 'name' },
+      schema: {
+        tags: ['vms'],
+        summary: 'Power the VM off at once (its definition stays); needs {"confirm": true}',
+        params: nameParam,
+        body: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['confirm'],
+          properties: { confirm: { type: 'boolean', const: true } },
+        },
+        response: actionResponse,
+      },
+    },
+    async (req, reply) => reply.status(202).send(await powerAction(d, p, req, 'destroy')),
+  );
+}

@@ -1,0 +1,26 @@
+import type { ClusterSnapshot } from '../model.ts';
+import type { Action } from '../plan.ts';
+
+/**
+ * What `submit` checks of each action of a decision against a fresh snapshot, just before the
+ * locks are taken (the decision may have been made on an older one). Pure. The executors check
+ * again right before acting.
+ */
+
+export const SUPPORTED_KINDS = new Set(['migrate', 'start', 'shutdown', 'destroy', 'define', 'undefine']);
+
+export function actionRefusals(snap: ClusterSnapshot, a: Action): string[] {
+  if (!SUPPORTED_KINDS.has(a.kind)) return [`${a.kind} actions are not supported yet`];
+  if (a.kind === 'fence' || a.kind === 'restart-elsewhere') return [];
+  const where = a.kind === 'migrate' ? a.from : a.host;
+  const host = snap.hosts.get(where);
+  const out: string[] = [];
+  if (!host) return [`no host named "${where}"`];
+  if (host.health !== 'up') out.push(`host ${where} is ${host.health}`);
+  if (a.kind === 'define') return out;
+  const vm = snap.vms.get(a.vm);
+  if (!vm) return [...out, `no VM named "${a.vm}"`];
+  if (vm.host !== where) out.push(`${a.vm} is on ${vm.host}, not ${where}`);
+  if (a.kind === 'migrate' && !snap.hosts.has(a.to)) out.push(`no host named "${a.to}"`);
+  return out;
+}

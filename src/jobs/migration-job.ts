@@ -1,0 +1,250 @@
+import type { Job } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type { Metrics } from '../metrics/registry.ts';
+import type { AuditLog } from '../store/audit.ts';
+import {
+  baseResult,
+  type MigrationPorts,
+  type MigrationProgress,
+  type MigrationRequest,
+  type MigrationResult,
+  runMigration,
+  whereRunning,
+} from './migrate.ts';
+import type { Slots } from './slots.ts';
+import type { VmLocks } from './vm-lock.ts';
+
+/**
+ * A migration job's run: claims the VM's lock with a new generation, waits for its slots,
+ * moves the VM (or, when a previous run had already asked libvirt to move it, reconciles from
+ * libvirt), and releases only what this run owns:
+ *   {prefix}job:{id}:cancel    set to cancel
+ *   {prefix}job:{id}:attempt   written, while this run owns the lock, just before libvirt is
+ *                              asked to move the VM: a re-run after a crash reconciles instead
+ */
+
+export const MIGRATE_QUEUE = 'migrate';
+
+export interface MigrationJobDeps {
+  redis: Redis;
+  prefix: string;
+  ports: MigrationPorts;
+  audit: AuditLog;
+  locks: VmLocks;
+  slots: Slots;
+  metrics?: Metrics;
+}
+
+const actor = { actor: 'controller', actorName: 'controller', role: null };
+
+export async function runMigrationJob(d: MigrationJobDeps, job: Job): Promise<MigrationResult> {
+  const req = job.data as MigrationRequest;
+  const id = job.id!;
+  const cancelKey = `${d.prefix}job:${id}:cancel`;
+  const attemptKey = `${d.prefix}job:${id}:attempt`;
+  const gen = await d.locks.claim(req.vm, id, MIGRATE_QUEUE);
+  if (gen === null) {
+    const holder = await d.locks.holder(req.vm);
+    return {
+      ...baseResult(req),
+      outcome: 'refused',
+      reason: `${req.vm} is held by job ${holder?.job ?? 'another job'}`,
+      host: req.from,
+      finishedAt: Date.now(),
+    };
+  }
+  // Slots are held per run, so a stalled re-run's release cannot free the winner's.
+  const holderId = `${id}:${gen}`;
+  const slotNames = [`host:${req.from}`, `host:${req.to}`, 'cluster'];
+  const handle = {
+    id,
+    progress: (p: MigrationProgress) => job.updateProgress(p as unknown as object),
+    cancelled: async () => (await d.redis.exists(cancelKey)) === 1,
+    heartbeat: () => d.slots.refresh(holderId, slotNames),
+  };
+  let result: MigrationResult;
+  let owner = false;
+  d.metrics?.migrationsActive.inc();
+  try {
+    if (await d.redis.exists(attemptKey)) {
+      result = await reconcile(d, req, attemptKey);
+    } else {
+      result = await withSlots(d, req, holderId, slotNames, handle, () =>
+        runMigration(req, handle, d.ports, async (startedAt) => {
+          const attempt = JSON.stringify({ startedAt });
+          if (!(await d.locks.setIfOwner(req.vm, id, gen, attemptKey, attempt, 7 * 86_400))) return false;
+          await d.audit.record({
+            ...actor,
+            action: 'migration.start',
+            target: req.vm,
+            params: {
+              job: id,
+              from: req.from,
+              to: req.to,
+              reason: req.reason,
+              requestedBy: req.requestedBy.name,
+              decision: req.decisionId ?? null,
+            },
+            outcome: 'succeeded',
+          });
+          return true;
+        }),
+      );
+    }
+  } finally {
+    d.metrics?.migrationsActive.dec();
+    await d.slots.release(holderId, slotNames).catch(() => undefined);
+    owner = await d.locks.release(req.vm, id, gen, [attemptKey, cancelKey]).catch(() => false);
+  }
+  // A run that no longer owns the lock was superseded: the owner reports the outcome.
+  if (owner) await report(d, req, id, result);
+  return result;
+}
+
+async function report(d: MigrationJobDeps, req: MigrationRequest, id: string, result: MigrationResult) {
+  const m = d.metrics;
+  if (m) {
+    m.migrations.inc({ outcome: result.outcome, reason: req.reason.split(':')[0]! });
+    if (result.outcome === 'succeeded' && result.totalMs !== null)
+      m.migrationDuration.observe(result.totalMs / 1000);
+    if (result.libvirtDowntimeMs !== null) m.migrationDowntime.observe(result.libvirtDowntimeMs / 1000);
+    for (const w of result.probe) m.migrationOutage.observe(w.outageMs / 1000);
+  }
+  await d.audit.record({
+    ...actor,
+    action: 'migration.finish',
+    target: req.vm,
+    params: {
+      job: id,
+      from: req.from,
+      to: req.to,
+      host: result.host,
+      totalMs: result.totalMs,
+      libvirtDowntimeMs: result.libvirtDowntimeMs,
+      outageMs: result.probe[0]?.outageMs ?? null,
+      decision: req.decisionId ?? null,
+    },
+    outcome:
+      result.outcome === 'succeeded' ? 'succeeded' : result.outcome === 'refused' ? 'rejected' : 'failed',
+    message: result.reason,
+  });
+  d.ports.log.info(
+    {
+      job: id,
+      vm: req.vm,
+      from: req.from,
+      to: req.to,
+      outcome: result.outcome,
+      reason: result.reason,
+      totalMs: result.totalMs,
+    },
+    'migration finished',
+  );
+}
+
+async function withSlots(
+  d: MigrationJobDeps,
+  req: MigrationRequest,
+  holder: string,
+  names: string[],
+  handle: { progress(p: MigrationProgress): Promise<void>; cancelled(): Promise<boolean> },
+  run: () => Promise<MigrationResult>,
+): Promise<MigrationResult> {
+  const p = d.ports.policy;
+  const wanted = names.map((name) => ({
+    name,
+    limit: name === 'cluster' ? p.clusterConcurrency : p.perHostConcurrency,
+  }));
+  let announced = false;
+  while (!(await d.slots.acquire(holder, wanted))) {
+    if (await handle.cancelled())
+      return {
+        ...baseResult(req),
+        outcome: 'cancelled',
+        reason: 'cancelled while waiting for a slot',
+        host: req.from,
+        finishedAt: Date.now(),
+      };
+    if (!announced) {
+      announced = true;
+      await handle.progress({
+        phase: 'waiting-for-slot',
+        percent: 0,
+        dataTotalBytes: 0,
+        dataProcessedBytes: 0,
+        dataRemainingBytes: 0,
+        iteration: 0,
+        dirtyRateBytesPerSec: 0,
+        elapsedMs: 0,
+      });
+    }
+    await new Promise((r) => setTimeout(r, 250 + Math.random() * 250));
+  }
+  return run();
+}
+
+/**
+ * A job that was moving its VM when its worker died: wait until libvirt has no migration of
+ * the VM running, then report where it is and clean up a definition left behind.
+ */
+async function reconcile(
+  d: MigrationJobDeps,
+  req: MigrationRequest,
+  attemptKey: string,
+): Promise<MigrationResult> {
+  const attempt = JSON.parse((await d.redis.get(attemptKey)) ?? '{}') as { startedAt?: number };
+  const src = d.ports.clientFor(req.from);
+  const deadline = Date.now() + d.ports.policy.timeoutMs + 60_000;
+  while (src && Date.now() < deadline) {
+    const dom = await src.lookupByName(req.vm).catch(() => null);
+    const js = dom ? await src.jobStats(dom).catch(() => null) : null;
+    if (
+      !js ||
+      js.type === 'none' ||
+      js.type === 'completed' ||
+      js.type === 'failed' ||
+      js.type === 'cancelled'
+    )
+      break;
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  const running = await whereRunning(d.ports, req.vm, [req.from, req.to]);
+  const base = {
+    ...baseResult(req),
+    reconciled: true,
+    startedAt: attempt.startedAt ?? null,
+    finishedAt: Date.now(),
+    host: running.length === 1 ? running[0]! : running.join(',') || null,
+  };
+  if (running.length === 1 && running[0] === req.to) {
+    await undefineInactive(d, req.from, req.vm);
+    return {
+      ...base,
+      outcome: 'succeeded',
+      reason: 'keizokud restarted during the move; libvirt completed it',
+    };
+  }
+  if (running.length === 1 && running[0] === req.from) {
+    await undefineInactive(d, req.to, req.vm);
+    return {
+      ...base,
+      outcome: 'failed',
+      reason: `keizokud restarted during the move; the migration did not complete and ${req.vm} runs on ${req.from}`,
+    };
+  }
+  return {
+    ...base,
+    outcome: 'failed',
+    reason: `keizokud restarted during the move; ${req.vm} runs on ${running.length === 0 ? 'no host' : running.join(' and ')}`,
+  };
+}
+
+/** Removes a shut-off copy of the definition a move left on `host` (the VM runs elsewhere). */
+async function undefineInactive(d: MigrationJobDeps, host: string, vm: string): Promise<void> {
+  const c = d.ports.clientFor(host);
+  if (!c) return;
+  const dom = await c.lookupByName(vm).catch(() => null);
+  if (!dom) return;
+  const st = await c.getState(dom).catch(() => null);
+  if (st?.state === 'shutoff') await c.undefine(dom).catch(() => undefined);
+}

@@ -1,0 +1,151 @@
+import type { Job } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type { Action } from '../core/plan.ts';
+import type { LibvirtClient } from '../libvirt/client.ts';
+import type { AuditLog } from '../store/audit.ts';
+import type { VmLocks } from './vm-lock.ts';
+
+/**
+ * The quick libvirt actions on one VM (start, shutdown, destroy, define, undefine), run by a
+ * job under the VM's lock. The executor checks the action again against fresh state right
+ * before acting (the decision may be seconds old), then acts; libvirt's own refusal is a
+ * refusal in its words.
+ */
+
+export type PowerAction = Extract<Action, { kind: 'start' | 'shutdown' | 'destroy' | 'define' | 'undefine' }>;
+export const POWER_KINDS: readonly PowerAction['kind'][] = [
+  'start',
+  'shutdown',
+  'destroy',
+  'define',
+  'undefine',
+];
+
+export interface PowerRequest {
+  action: PowerAction;
+  requestedBy: { id: string; name: string };
+  /** api, schedule:NAME, … */
+  reason: string;
+  decisionId: string | null;
+}
+
+export interface ActionResult {
+  outcome: 'succeeded' | 'failed' | 'refused' | 'cancelled';
+  reason: string | null;
+  vm: string;
+  host: string;
+  finishedAt: number;
+}
+
+export interface PowerPorts {
+  clientFor(host: string): LibvirtClient | null;
+  /** Why the action must not run now (empty: it may): the planner again, on a fresh snapshot. */
+  refusalsNow(action: PowerAction): Promise<string[]>;
+  /** The last known definition of the VM (for define). */
+  domainXmlOf(vm: string): Promise<string | null>;
+}
+
+export async function runPowerAction(
+  req: PowerRequest,
+  ports: PowerPorts,
+  cancelled: () => Promise<boolean>,
+): Promise<ActionResult> {
+  const a = req.action;
+  const done = (outcome: ActionResult['outcome'], reason: string | null): ActionResult => ({
+    outcome,
+    reason,
+    vm: a.vm,
+    host: a.host,
+    finishedAt: Date.now(),
+  });
+  if (await cancelled()) return done('cancelled', 'cancelled before it started');
+  const refusals = await ports.refusalsNow(a);
+  if (refusals.length > 0) return done('refused', refusals.join('; '));
+  const c = ports.clientFor(a.host);
+  if (!c) return done('refused', `host ${a.host} is not connected`);
+  try {
+    if (a.kind === 'define') {
+      const xml = await ports.domainXmlOf(a.vm);
+      if (!xml) return done('refused', `no stored definition of ${a.vm}`);
+      await c.defineXml(xml);
+      return done('succeeded', null);
+    }
+    const dom = await c.lookupByName(a.vm);
+    if (a.kind === 'start') await c.start(dom);
+    else if (a.kind === 'shutdown') await c.shutdown(dom);
+    else if (a.kind === 'destroy') await c.destroy(dom);
+    else {
+      const st = await c.getState(dom);
+      if (st.state !== 'shutoff') return done('refused', `${a.vm} is ${st.state} on ${a.host}, not shut off`);
+      await c.undefine(dom);
+    }
+    return done('succeeded', null);
+  } catch (e) {
+    const err = e as Error & { isOperationInvalid?: () => boolean };
+    const what = `${a.kind} ${a.vm} on ${a.host}: ${err.message}`;
+    if (typeof err.isOperationInvalid === 'function' && err.isOperationInvalid())
+      return done('refused', what);
+    return done('failed', what);
+  }
+}
+
+export const POWER_QUEUE = 'power';
+
+export interface PowerJobDeps {
+  redis: Redis;
+  prefix: string;
+  ports: PowerPorts;
+  audit: AuditLog;
+  locks: VmLocks;
+  log: { info(o: object, msg: string): void };
+}
+
+/** A power job's run under the VM's lock (claimed with a new generation, released by its owner only). */
+export async function runPowerJob(d: PowerJobDeps, job: Job): Promise<ActionResult> {
+  const req = job.data as PowerRequest;
+  const a = req.action;
+  const id = job.id!;
+  const cancelKey = `${d.prefix}job:${id}:cancel`;
+  const gen = await d.locks.claim(a.vm, id, POWER_QUEUE);
+  if (gen === null) {
+    const holder = await d.locks.holder(a.vm);
+    return {
+      outcome: 'refused',
+      reason: `${a.vm} is held by job ${holder?.job ?? 'another job'}`,
+      vm: a.vm,
+      host: a.host,
+      finishedAt: Date.now(),
+    };
+  }
+  let result: ActionResult;
+  let owner = false;
+  try {
+    result = await runPowerAction(req, d.ports, async () => (await d.redis.exists(cancelKey)) === 1);
+  } finally {
+    owner = await d.locks.release(a.vm, id, gen, [cancelKey]).catch(() => false);
+  }
+  if (owner) {
+    await d.audit.record({
+      actor: 'controller',
+      actorName: 'controller',
+      role: null,
+      action: `action.${a.kind}`,
+      target: a.vm,
+      params: {
+        job: id,
+        host: a.host,
+        reason: req.reason,
+        requestedBy: req.requestedBy.name,
+        decision: req.decisionId,
+      },
+      outcome:
+        result.outcome === 'succeeded' ? 'succeeded' : result.outcome === 'failed' ? 'failed' : 'rejected',
+      message: result.reason,
+    });
+    d.log.info(
+      { job: id, vm: a.vm, host: a.host, kind: a.kind, outcome: result.outcome, reason: result.reason },
+      'action finished',
+    );
+  }
+  return result;
+}
