@@ -27,8 +27,10 @@ export interface RunningKeizokud {
   /** Whether the daemon's process is still running. */
   alive(): boolean;
   kill(signal?: NodeJS.Signals): Promise<void>;
-  /** Starts the daemon again with the same config and Redis (after kill). */
-  restart(): Promise<void>;
+  /** Starts the daemon again with the same config and Redis (after kill); `wait: false` returns at once. */
+  restart(o?: { wait?: boolean }): Promise<void>;
+  /** Resolves when the daemon is ready and has seen every host (after `restart({ wait: false })`). */
+  waitUp(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -99,6 +101,7 @@ export async function startKeizokud(
     return { status: r.status, requestId: r.headers.get('x-request-id'), body: parsed };
   };
 
+  let restartedAt = 0;
   const kill = async (signal: NodeJS.Signals = 'SIGKILL') => {
     if (child.exitCode === null && child.signalCode === null) child.kill(signal);
     await exited;
@@ -129,12 +132,13 @@ export async function startKeizokud(
     request,
     alive: () => child.exitCode === null && child.signalCode === null,
     kill,
-    restart: async () => {
+    restart: async (o = {}) => {
       await kill();
-      const before = out.length;
+      restartedAt = out.length;
       spawnDaemon();
-      await waitUp(before);
+      if (o.wait !== false) await waitUp(restartedAt);
     },
+    waitUp: () => waitUp(restartedAt),
     stop: async () => {
       await kill('SIGTERM');
       redis.disconnect();
