@@ -65,7 +65,8 @@ describe('VM schedules against the lab', () => {
       if ((await state()) === want) return;
       await sleep(250);
     }
-    throw new Error(`sc1 never became ${want}`);
+    const runs = (await kz.request('GET', '/v1/schedules/night', admin)).body.runs?.slice(0, 4);
+    throw new Error(`sc1 never became ${want}; the schedule's last runs: ${JSON.stringify(runs)}`);
   };
 
   it('shuts the VM down at the stop time and starts it at the start time, audited as the controller', async () => {
