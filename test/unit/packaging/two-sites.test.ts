@@ -30,7 +30,7 @@ describe('examples/two-sites', () => {
     mkdirSync(join(etc, 'pki'), { recursive: true });
     for (const f of ['cacert.pem', 'clientcert.pem', 'api.crt'])
       writeFileSync(join(etc, 'pki', f), 'placeholder\n');
-    for (const f of ['clientkey.pem', 'api.key', 'ipmi.password'])
+    for (const f of ['clientkey.pem', 'api.key'])
       writeFileSync(join(etc, 'pki', f), 'placeholder\n', { mode: 0o600 });
     for (const s of ['east', 'west'])
       writeFileSync(join(etc, `probe-dc-${s}.token`), 'kz_placeholder\n', { mode: 0o600 });
