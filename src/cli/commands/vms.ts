@@ -33,12 +33,16 @@ function lifecycle(vm: Command, verb: 'start' | 'shutdown' | 'destroy', descript
         `destroy powers "${name}" off without a clean shutdown: add --yes to confirm`,
         EXIT.usage,
       );
-    const r = await clientFrom(cmd).call<{ vm: string; host: string }>(
+    const r = await clientFrom(cmd).call<{ vm: string; host: string; job?: string; state?: string }>(
       'POST',
       `/v1/vms/${enc(name)}/${verb}`,
       verb === 'destroy' ? { confirm: true } : undefined,
     );
-    emit({ json: jsonFlag(cmd) }, r, () => `${verb} of ${r.vm} on ${r.host} requested\n`);
+    emit({ json: jsonFlag(cmd) }, r, () =>
+      r.state === 'succeeded'
+        ? `${verb} of ${r.vm} on ${r.host} done (job ${r.job})\n`
+        : `${verb} of ${r.vm} on ${r.host} requested${r.job ? ` (job ${r.job}, ${r.state})` : ''}\n`,
+    );
   });
 }
 
