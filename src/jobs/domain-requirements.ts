@@ -1,7 +1,27 @@
 /**
  * What a domain needs of the host it moves to, read from its XML: the CPU model it was given,
- * the disks (files) it uses and the networks or bridges its interfaces attach to.
+ * the disks it uses (files, block devices, pool volumes, network disks) and the networks or
+ * bridges its interfaces attach to.
  */
+
+/** One `<disk>`: where its data is, as the XML says (storage.ts decides what that means for a move). */
+export interface DiskSource {
+  /** `<disk type>`: file, block, volume, network (dir, nvme, vhostuser… are kept as read). */
+  type: string;
+  /** disk, cdrom, floppy, lun */
+  device: string;
+  /** `<target dev>` (vda): how libvirt's migrate_disks names it. */
+  target: string | null;
+  /** `<source file>` (file) or `<source dev>` (block); null for the other types or no source. */
+  path: string | null;
+  /** `<source pool volume>` of a type='volume' disk. */
+  pool: string | null;
+  volume: string | null;
+  /** `<source protocol>` of a type='network' disk (rbd, iscsi, nbd, gluster…). */
+  protocol: string | null;
+  readonly: boolean;
+  shareable: boolean;
+}
 
 export interface DomainRequirements {
   /** The <cpu> element when it pins a model (mode custom), for virConnectCompareCPU. */
@@ -11,7 +31,7 @@ export interface DomainRequirements {
   virttype: string | null;
   arch: string | null;
   machine: string | null;
-  diskFiles: string[];
+  disks: DiskSource[];
   networks: string[];
   bridges: string[];
 }
@@ -24,13 +44,7 @@ const attr = (tag: string, name: string): string | null => {
 export function domainRequirements(xml: string): DomainRequirements {
   const cpu = /<cpu\b[^>]*?(?:\/>|>[\s\S]*?<\/cpu>)/.exec(xml)?.[0] ?? null;
   const mode = cpu ? (attr(cpu.slice(0, cpu.indexOf('>') + 1), 'mode') ?? 'custom') : 'none';
-  const diskFiles: string[] = [];
-  for (const m of xml.matchAll(/<disk\b([^>]*)>([\s\S]*?)<\/disk>/g)) {
-    if (attr(m[1]!, 'type') !== 'file') continue;
-    const source = /<source\b[^>]*>/.exec(m[2]!)?.[0];
-    const file = source ? attr(source, 'file') : null;
-    if (file) diskFiles.push(file);
-  }
+  const disks = [...xml.matchAll(/<disk\b([^>]*)>([\s\S]*?)<\/disk>/g)].map((m) => diskSource(m[1]!, m[2]!));
   const networks: string[] = [];
   const bridges: string[] = [];
   for (const m of xml.matchAll(/<interface\b([^>]*)>([\s\S]*?)<\/interface>/g)) {
@@ -47,9 +61,26 @@ export function domainRequirements(xml: string): DomainRequirements {
     machine: attr(osType.slice(osType.lastIndexOf('<type')), 'machine'),
     cpuXml: mode === 'custom' ? cpu : null,
     cpuMode: mode as DomainRequirements['cpuMode'],
-    diskFiles,
+    disks,
     networks,
     bridges,
+  };
+}
+
+function diskSource(tag: string, body: string): DiskSource {
+  const type = attr(tag, 'type') ?? 'file';
+  const source = /<source\b[^>]*>/.exec(body)?.[0] ?? '';
+  const target = /<target\b[^>]*>/.exec(body)?.[0] ?? '';
+  return {
+    type,
+    device: attr(tag, 'device') ?? 'disk',
+    target: attr(target, 'dev'),
+    path: type === 'file' ? attr(source, 'file') : type === 'block' ? attr(source, 'dev') : null,
+    pool: type === 'volume' ? attr(source, 'pool') : null,
+    volume: type === 'volume' ? attr(source, 'volume') : null,
+    protocol: type === 'network' ? attr(source, 'protocol') : null,
+    readonly: /<readonly\s*\/>/.test(body),
+    shareable: /<shareable\s*\/>/.test(body),
   };
 }
 

@@ -4,6 +4,7 @@ import { migrationRefusals, type PlacementContext } from '../core/placement/inde
 import type { DomainRef, LibvirtClient } from '../libvirt/client.ts';
 import { TcpSessionCheck, type TcpSessionResult } from '../probe/tcp-session.ts';
 import { domainRequirements, hostCpuModel } from './domain-requirements.ts';
+import { storageChecks, storageCopy } from './storage.ts';
 
 /**
  * One live migration, from pre-checks to the probe's verdict. Peer-to-peer: the source
@@ -61,7 +62,8 @@ export interface MigrationResult {
   to: string;
   /** Where the VM runs now, as libvirt reports it. */
   host: string | null;
-  checks: { check: string; ok: boolean; detail: string }[];
+  /** Storage checks also name their disk and whether it is copied (storage.ts). */
+  checks: { check: string; ok: boolean; detail: string; disk?: string; copy?: boolean }[];
   startedAt: number | null;
   finishedAt: number;
   /** Pre-checks (placement, CPU, storage, networks), before libvirt is asked to move. */
@@ -96,8 +98,6 @@ export interface JobHandle {
   /** Called while waiting and migrating, so slots and locks stay held. */
   heartbeat(): Promise<void>;
 }
-
-const LOCAL_POOL_TYPES = new Set(['dir', 'fs', 'logical', 'disk', 'zfs']);
 
 export class Refusal extends Error {
   override name = 'Refusal';
@@ -143,25 +143,7 @@ export async function libvirtChecks(
   } else {
     checks.push({ check: 'cpu', ok: true, detail: `CPU mode ${need.cpuMode}: no host-specific model` });
   }
-  for (const file of need.diskFiles) {
-    // A disk in a host-local pool (dir, fs, logical, disk, zfs) is a different file on every
-    // host even when the path exists there: it must be copied. Others are shared storage.
-    const poolType = await src.storagePoolTypeOf(file);
-    const local = poolType === null || LOCAL_POOL_TYPES.has(poolType);
-    const there = local ? false : await dst.hasVolumePath(file);
-    const copy = local && req.copyStorage !== false;
-    checks.push({
-      check: 'storage',
-      ok: there || copy,
-      detail: copy
-        ? `${file} (${poolType ?? 'no pool'}, local to ${req.from}) copied to ${req.to} (storage copy ${req.copyStorage === 'auto' ? 'needed' : 'requested'})`
-        : there
-          ? `${file} on shared storage (${poolType}) seen by ${req.to}`
-          : local
-            ? `${file} is local to ${req.from} (${poolType ?? 'no pool'}): request a storage copy`
-            : `${file} (${poolType}) is not visible on ${req.to}`,
-    });
-  }
+  checks.push(...(await storageChecks(req, src, dst, need.disks)));
   for (const net of need.networks) {
     const ok = await dst.networkActive(net);
     checks.push({
@@ -198,13 +180,6 @@ function progressOf(
     dirtyRateBytesPerSec: n(stats.memory_dirty_rate) * pageSize,
     elapsedMs: Date.now() - startedAt,
   };
-}
-
-/** Copy when asked to, or with 'auto' when a pre-check found a disk missing on the destination. */
-function copyNeeded(req: MigrationRequest, checks: MigrationResult['checks']): boolean {
-  if (req.copyStorage === 'auto')
-    return checks.some((c) => c.check === 'storage' && c.detail.includes('copied to'));
-  return req.copyStorage;
 }
 
 /** Where the VM is running now: the host names that report it running or paused. */
@@ -351,7 +326,8 @@ async function migrate(
       autoConverge: policy.autoConverge,
       postCopy: postCopyWanted,
       ...(policy.bandwidthMiBs > 0 ? { bandwidthMiBs: policy.bandwidthMiBs } : {}),
-      ...(copyNeeded(req, result.checks) ? { copyStorage: 'all' as const } : {}),
+      // Only the host-local disks the checks chose (storage.ts), never a shared one.
+      ...storageCopy(req, result.checks),
       timeoutMs: policy.timeoutMs + 60_000,
     })
     .then(

@@ -83,6 +83,8 @@ export interface MigrationOptions {
   persistent?: boolean;
   undefineSource?: boolean;
   copyStorage?: 'all' | 'inc';
+  /** With copyStorage: only these disks (target devs) are copied; default every writable disk. */
+  migrateDisks?: string[];
   autoConverge?: boolean;
   postCopy?: boolean;
   parallelConnections?: number;
@@ -302,6 +304,34 @@ export class LibvirtClient extends EventEmitter {
       return /<pool\b[^>]*\btype=['"]([^'"]+)['"]/.exec(xml)?.[1] ?? null;
     } catch (e) {
       if (e instanceof LibvirtError && e.codeName === 'VIR_ERR_NO_STORAGE_VOL') return null;
+      throw e;
+    }
+  }
+
+  /** The type of the storage pool of this name (dir, logical, rbd…), or null when there is none. */
+  async storagePoolTypeByName(name: string): Promise<string | null> {
+    try {
+      const { pool } = await this.rpc(P.REMOTE_PROC_STORAGE_POOL_LOOKUP_BY_NAME, { name });
+      const { xml } = await this.rpc(P.REMOTE_PROC_STORAGE_POOL_GET_XML_DESC, { pool, flags: 0 });
+      return /<pool\b[^>]*\btype=['"]([^'"]+)['"]/.exec(xml)?.[1] ?? null;
+    } catch (e) {
+      if (e instanceof LibvirtError && e.codeName === 'VIR_ERR_NO_STORAGE_POOL') return null;
+      throw e;
+    }
+  }
+
+  /** Whether the pool of this name exists and holds a volume of this name. */
+  async hasVolume(poolName: string, volume: string): Promise<boolean> {
+    try {
+      const { pool } = await this.rpc(P.REMOTE_PROC_STORAGE_POOL_LOOKUP_BY_NAME, { name: poolName });
+      await this.rpc(P.REMOTE_PROC_STORAGE_VOL_LOOKUP_BY_NAME, { pool, name: volume });
+      return true;
+    } catch (e) {
+      if (
+        e instanceof LibvirtError &&
+        (e.codeName === 'VIR_ERR_NO_STORAGE_POOL' || e.codeName === 'VIR_ERR_NO_STORAGE_VOL')
+      )
+        return false;
       throw e;
     }
   }
@@ -529,6 +559,10 @@ export class LibvirtClient extends EventEmitter {
     );
     for (const c of o.compression ?? [])
       params.push(...toTypedParams({ compression: c }, { compression: 'string' }));
+    for (const d of o.copyStorage ? (o.migrateDisks ?? []) : [])
+      params.push(
+        ...toTypedParams({ [MigrateParam.MIGRATE_DISKS]: d }, { [MigrateParam.MIGRATE_DISKS]: 'string' }),
+      );
     await this.rpc(
       P.REMOTE_PROC_DOMAIN_MIGRATE_PERFORM3_PARAMS,
       { dom, dconnuri: o.destinationUri, params, cookieIn: Buffer.alloc(0), flags },
