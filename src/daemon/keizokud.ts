@@ -414,7 +414,7 @@ async function run(loaded: LoadedConfig): Promise<number> {
   runner.start();
   await runner.trigger(inventory.name);
   jobs.startWorker((job) => evacuations.runParent(job));
-  drills.startWorker();
+  await drills.startWorker();
   schedules.start();
   const limits = new LimitsLoop({
     snapshot: () => inventory.snapshot(),

@@ -10,19 +10,21 @@ import type { MigrationRequest, ProbeWindow } from '../jobs/migrate.ts';
 import type { JobSystem, MigrationJobView } from '../jobs/queue.ts';
 import type { LibvirtClient } from '../libvirt/client.ts';
 import type { AuditLog } from '../store/audit.ts';
+import { type Clock, figures, type HostFailureDeps, runHostFailure, type VmHold } from './host-failure.ts';
 import {
   buildReport,
   type DrillMoveInput,
   type DrillReport,
-  type ProbeFigures,
   type RttPoint,
   writeReportFiles,
 } from './report/index.ts';
 
 /**
  * BCP drills: a scenario run against a VM, every move measured by the probe agents and judged
- * against the VM's tier. Drills are BullMQ jobs (one at a time), so a request survives a
- * restart; a drill interrupted by one ends as failed rather than being replayed.
+ * against the VM's tier. Drills are BullMQ jobs, one at a time in the whole cluster (the queue's
+ * global concurrency is 1, whatever the number of replicas), so a request survives a restart; a
+ * drill interrupted by one ends as failed rather than being replayed. host-failure.ts runs the
+ * host-failure scenario.
  *   {prefix}bull:drill:*      the queue
  *   {prefix}drills            hash id -> JSON DrillRecord (status and, when done, the report)
  * Reports are also written to drills.dir as ID.json, ID.md and ID.html.
@@ -83,6 +85,10 @@ export interface DrillDeps {
   dir: string;
   timeZone: string;
   migrationTimeoutMs: number;
+  /** How long a host-failure drill waits for the healed host to reconnect (default 90 s). */
+  reconnectWaitMs?: number;
+  /** Tests pass a fake clock to the host-failure drill. */
+  clock?: Clock;
   log: { info(o: object, msg: string): void; warn(o: object, msg: string): void };
 }
 
@@ -91,21 +97,6 @@ export class DrillError extends Error {
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-function figures(w: ProbeWindow | undefined): ProbeFigures | null {
-  if (!w) return null;
-  return {
-    sent: w.sent,
-    lost: w.lost,
-    lossRate: w.lossRate,
-    rttMinMs: w.rttMinMs,
-    rttMaxMs: w.rttMaxMs,
-    rttAvgMs: w.rttAvgMs,
-    outageMs: w.outageMs,
-    outageStartMs: (w.outageStartMs as number | null | undefined) ?? null,
-    outageEndMs: (w.outageEndMs as number | null | undefined) ?? null,
-  };
-}
 
 /** Drills kept in Redis for the API; older ones stay as files in drills.dir. */
 const KEPT_IN_REDIS = 1_000;
@@ -126,7 +117,9 @@ export class DrillSystem {
     this.key = `${d.prefix}drills`;
   }
 
-  startWorker(): void {
+  /** Runs drills in this process; with every replica's worker, still one drill at a time. */
+  async startWorker(): Promise<void> {
+    await this.queue.setGlobalConcurrency(1);
     this.worker = new Worker('drill', (job) => this.process(job), {
       connection: this.d.redisUrlOptions,
       prefix: `${this.d.prefix}bull`,
@@ -314,7 +307,7 @@ export class DrillSystem {
     let at = a;
     let stopped: string | null = null;
     if (req.scenario === 'host-failure') {
-      const r = await this.hostFailure(req, a, b, mechanism);
+      const r = await runHostFailure(this.hostFailureDeps(), req, a, b, mechanism);
       if (r.move) moves.push(r.move);
       stopped = r.stopped;
       record.movesDone = moves.length;
@@ -395,119 +388,29 @@ export class DrillSystem {
     return report;
   }
 
-  /**
-   * Powers the VM's host off (the lab's switch), restarts the VM from its definition on
-   * `to`, and measures the time until the probe sees it answer again (the RTO); then powers
-   * the host on and removes the stale definition there. The VM is never started twice: its
-   * old host is off before the restart.
-   */
-  private async hostFailure(
-    req: DrillRequest,
-    from: string,
-    to: string,
-    mechanism: Mechanism,
-  ): Promise<{ move: DrillMoveInput | null; stopped: string | null }> {
-    const src = this.d.clientFor(from);
-    const dst = this.d.clientFor(to);
-    if (!src || !dst) return { move: null, stopped: `host ${!src ? from : to} is not connected` };
-    const xml = await src.getXml(await src.lookupByName(req.vm), 2 /* VIR_DOMAIN_XML_INACTIVE */);
-    const actor = { actor: 'controller', actorName: 'controller', role: null };
-    // The RTO is measured from a VM that answers: a loss already running would be counted in.
-    if (!(await this.answering(req.vm, 30_000)))
-      return {
-        move: null,
-        stopped: `${req.vm} did not answer the probe steadily for 30 s before the fence: nothing was fenced`,
-      };
-    const t0 = Date.now();
-    await this.d.fencer.powerOff(from);
-    await this.d.audit.record({
-      ...actor,
-      action: 'host.fence',
-      target: from,
-      params: { drill: req.id },
-      outcome: 'succeeded',
-    });
-    let stopped: string | null = null;
-    let answeredAt: number | null = null;
-    try {
-      const dom = await dst.defineXml(xml);
-      // The host is off by now: no reply can come between here and the restart.
-      const restartAt = Date.now();
-      await dst.start(dom);
-      await this.d.audit.record({
-        ...actor,
-        action: 'vm.restart',
-        target: req.vm,
-        params: { drill: req.id, from, to },
-        outcome: 'succeeded',
-      });
-      const deadline = Date.now() + 180_000;
-      while (answeredAt === null && Date.now() < deadline) {
-        await sleep(500);
-        const s = await this.d.probes.series(req.vm, t0, Date.now()).catch(() => ({ outages: [] }));
-        // The first that ended after the restart (it may start after it at a slow probe pace).
-        const o = s.outages
-          .filter((x) => !x.open && x.endMs > restartAt)
-          .sort((x, y) => x.startMs - y.startMs)[0];
-        if (o) answeredAt = o.endMs;
-      }
-      if (answeredAt === null)
-        stopped = `${req.vm} did not answer the probe within 180 s of the restart on ${to}`;
-    } catch (e) {
-      stopped = `restart of ${req.vm} on ${to} failed: ${(e as Error).message}`;
-    } finally {
-      await this.d.fencer.powerOn(from).catch((e: Error) => {
-        stopped ??= `powering ${from} on again failed: ${e.message}`;
-      });
-      // The healed host still has the VM defined (shut off): it runs on `to` now.
-      for (let i = 0; i < 60; i++) {
-        const c = this.d.clientFor(from);
-        const dom = c ? await c.lookupByName(req.vm).catch(() => null) : null;
-        if (c && dom) {
-          await c.undefine(dom).catch(() => undefined);
-          break;
-        }
-        await sleep(500);
-      }
-    }
-    if (answeredAt === null) return { move: null, stopped };
-    await sleep(1_500);
-    // From the fence on: the VM answered up to it, so any outage in the window is the fence's.
-    const w = (await this.d.probes.windows(req.vm, t0, answeredAt + 1_500).catch(() => []))[0];
-    // The probe's own end of the outage is the recovery time when it has one.
-    const end = typeof w?.outageEndMs === 'number' && w.outageEndMs > t0 ? w.outageEndMs : answeredAt;
-    answeredAt = Math.max(answeredAt, end);
+  private hostFailureDeps(): HostFailureDeps {
     return {
-      move: {
-        index: 1,
-        vm: req.vm,
-        mechanism,
-        from,
-        to,
-        startedMs: t0,
-        endedMs: answeredAt,
-        totalMs: answeredAt - t0,
-        libvirtDowntimeMs: null,
-        probe: figures(w),
-        sessionSurvived: null,
-      },
-      stopped,
+      clientFor: (h) => this.d.clientFor(h),
+      fencer: this.d.fencer,
+      audit: this.d.audit,
+      probes: this.d.probes,
+      holdVm: (vm, drill) => this.holdVm(vm, drill),
+      reconnectWaitMs: this.d.reconnectWaitMs ?? 90_000,
+      ...(this.d.clock ? { clock: this.d.clock } : {}),
+      log: this.d.log,
     };
   }
 
-  /**
-   * Whether a probe agent saw the VM answer every probe of the last 3 s (any of its addresses,
-   * at least 3 probes), waiting up to `withinMs` for that.
-   */
-  private async answering(vm: string, withinMs: number): Promise<boolean> {
-    const deadline = Date.now() + withinMs;
-    for (;;) {
-      const now = Date.now();
-      const ws = await this.d.probes.windows(vm, now - 3_000, now).catch(() => []);
-      if (ws.some((w) => w.sent >= 3 && w.outageMs === 0)) return true;
-      if (Date.now() >= deadline) return false;
-      await sleep(500);
+  /** The VM's job lock, the one every job of the VM takes (vm:{vm}:job), held by this drill's job. */
+  private async holdVm(vm: string, drill: string): Promise<VmHold> {
+    const locks = this.d.jobs.locks;
+    const taken = await locks.take([{ vm, job: drill, queue: 'drill' }]);
+    if (!taken.ok) {
+      const c = taken.conflicts[0]!;
+      return { held: false, holder: `${c.job} (${c.queue})` };
     }
+    // Taken, not claimed by a run: generation 0 (a crashed drill's lock is free once BullMQ fails its job).
+    return { held: true, release: async () => void (await locks.release(vm, drill, 0)) };
   }
 
   private write(report: DrillReport): void {

@@ -217,7 +217,7 @@ describe('storage of a move (F18)', () => {
       cancelled: async () => false,
       heartbeat: async () => undefined,
     };
-    const r = await runMigration(req('auto'), handle, ports, async () => undefined);
+    const r = await runMigration(req('auto'), handle, ports, async () => true);
     expect(r.outcome, r.reason ?? '').toBe('succeeded');
     expect(migrations).toHaveLength(1);
     expect(migrations[0]).toMatchObject({ copyStorage: 'all', migrateDisks: ['vda', 'vdb'] });
