@@ -161,6 +161,8 @@ describe('lab: 3 hosts over 2 sites', () => {
     const web1 = state.vms.find((v) => v.name === 'web1')!; // now on h2
     const h2 = state.layout.hosts[1]!;
     const libvirtdPid = readState(state.id)!.hosts[1]!.libvirtdPid!;
+    // Answering before the fence, so silence after it is the fence's doing.
+    expect(await ping(web1.address)).toBe(true);
     await fenceHost(state.id, 'h2');
     expect(existsSync(`/proc/${libvirtdPid}`)).toBe(false);
     const r = spawnSync('virsh', ['-c', h2.uri, 'list'], { timeout: 4_000 });
@@ -172,5 +174,11 @@ describe('lab: 3 hosts over 2 sites', () => {
     await healHost(state.id, 'h2');
     pids.push(readState(state.id)!.hosts[1]!.reaperPid!, readState(state.id)!.hosts[1]!.libvirtdPid!);
     expect(spawnSync('virsh', ['-c', h2.uri, 'list'], { timeout: 10_000 }).status).toBe(0);
+    const domstate = spawnSync('virsh', ['-c', h2.uri, 'domstate', 'web1'], {
+      encoding: 'utf8',
+      timeout: 10_000,
+    });
+    expect(domstate.stdout.trim()).toBe('shut off');
+    expect(await ping(web1.address)).toBe(false);
   });
 });

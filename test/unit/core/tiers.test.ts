@@ -7,6 +7,7 @@ import {
   type ComplianceContext,
   complianceFor,
   judgeMove,
+  mergeWindows,
   monthlyPeriod,
   type Tier,
 } from '../../../src/core/tiers.ts';
@@ -233,19 +234,21 @@ describe('availability', () => {
   });
 
   it('counts overlapping and touching windows once', () => {
-    const a = availability(
-      [
-        { startMs: 100, endMs: 300 },
-        { startMs: 200, endMs: 400 },
-        { startMs: 250, endMs: 260 },
-        { startMs: 400, endMs: 450 },
-        { startMs: 700, endMs: 800 },
-      ],
-      0,
-      1000,
-    );
+    const windows = [
+      { startMs: 100, endMs: 300 },
+      { startMs: 200, endMs: 400 },
+      { startMs: 250, endMs: 260 },
+      { startMs: 400, endMs: 450 },
+      { startMs: 700, endMs: 800 },
+    ];
+    const a = availability(windows, 0, 1000);
     expect(a.outageMs).toBe(450);
     expect(a.fraction).toBeCloseTo(0.55, 12);
+    // The sum is the same whether touching windows merge or not: the merge itself is checked.
+    expect(mergeWindows(windows, 0, 1000)).toEqual([
+      { startMs: 100, endMs: 450 },
+      { startMs: 700, endMs: 800 },
+    ]);
   });
 
   it('clips windows to the period and ignores those outside it or empty', () => {

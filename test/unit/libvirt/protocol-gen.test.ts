@@ -358,6 +358,27 @@ describe('real libvirt structures', () => {
       ],
     };
     roundTrip(encodeRemoteConnectGetAllDomainStatsRet, decodeRemoteConnectGetAllDomainStatsRet, ret);
+    // Pinned bytes (a round trip alone misses a bug made the same way in both directions):
+    // one record; name "a" padded to 4; uuid 01..10; id 3; one param "cpu.time", ULLONG (4), 5.
+    const uuid = Buffer.from('0102030405060708090a0b0c0d0e0f10', 'hex');
+    const one: RemoteConnectGetAllDomainStatsRet = {
+      retStats: [
+        {
+          dom: { name: 'a', uuid, id: 3 },
+          params: [{ field: 'cpu.time', value: { type: VIR_TYPED_PARAM_ULLONG, ul: 5n } }],
+        },
+      ],
+    };
+    expect(encode(encodeRemoteConnectGetAllDomainStatsRet, one).toString('hex')).toBe(
+      '00000001' +
+        '0000000161000000' +
+        uuid.toString('hex') +
+        '00000003' +
+        '00000001' +
+        '000000086370752e74696d65' +
+        '00000004' +
+        '0000000000000005',
+    );
   });
 
   it('remote_error', () => {
@@ -380,6 +401,29 @@ describe('real libvirt structures', () => {
       dom,
       net: { name: 'default', uuid: dom.uuid },
     });
+    // Pinned bytes: optional strings and pointers are a 0/1 word, then the value if 1.
+    const small: RemoteError = {
+      ...err,
+      message: 'abc',
+      str1: 'x',
+    };
+    expect(encode(encodeRemoteError, small).toString('hex')).toBe(
+      '0000002a' + // code 42
+        '0000000a' + // domain 10
+        '00000001' +
+        '00000003' +
+        '61626300' + // message "abc"
+        '00000002' + // level
+        '00000000' + // dom: null
+        '00000001' +
+        '00000001' +
+        '78000000' + // str1 "x"
+        '00000000' + // str2: null
+        '00000000' + // str3: null
+        'ffffffff' + // int1 -1
+        '00000000' + // int2
+        '00000000', // net: null
+    );
   });
 
   it('virNetMessageHeader wire bytes', () => {
