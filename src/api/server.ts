@@ -97,9 +97,32 @@ export async function createApi(o: ApiOptions): Promise<FastifyInstance> {
   app.decorateRequest('auditReceived', false);
   app.decorateRequest('auditOutcomeTried', false);
 
+  // Handlers' answers are sent as they are: a response schema documents them (and the
+  // contract tests hold it to them) but never drops or coerces a field on the way out.
+  app.setSerializerCompiler(() => (data) => JSON.stringify(data));
+
   await app.register(swagger, {
     openapi: {
-      info: { title: 'keizoku API', version: '1' },
+      info: {
+        title: 'keizoku API',
+        version: '1',
+        description:
+          'keizokud: the VMs, hosts, jobs, decisions, drills, schedules, tiers and audit log of a keizoku cluster. Errors are {"error": {"code", "message"}}; every response has an x-request-id header. See docs/api.md.',
+        license: { name: 'Apache-2.0', url: 'https://www.apache.org/licenses/LICENSE-2.0' },
+      },
+      // Relative: the keizokud that serves this document (its api.listen, over TLS when configured).
+      servers: [{ url: '/', description: 'the keizokud that serves this document' }],
+      tags: [
+        { name: 'hosts', description: 'Hypervisor hosts: health, capacity, maintenance' },
+        { name: 'vms', description: 'VMs: state, policy, start, shutdown, destroy' },
+        { name: 'jobs', description: 'Migrations, power actions and evacuations, run under the VM lock' },
+        { name: 'decisions', description: 'Why a VM moved, and why there' },
+        { name: 'schedules', description: 'VM schedules, maintenance windows and scheduled drills' },
+        { name: 'drills', description: 'BCP drills measured by the probes, with reports' },
+        { name: 'tiers', description: 'Tier compliance and monthly availability' },
+        { name: 'probes', description: 'keizoku-probe agents: registration and outage reports' },
+        { name: 'audit', description: 'The audit log of every mutating request' },
+      ],
       components: {
         securitySchemes: { bearer: { type: 'http', scheme: 'bearer', description: 'kz_… API token' } },
       },

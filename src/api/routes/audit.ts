@@ -1,6 +1,26 @@
 import type { FastifyInstance } from 'fastify';
 import type { AuditOutcome } from '../../store/audit.ts';
 import type { ApiDeps } from '../deps.ts';
+import { errorResponses } from '../schemas.ts';
+
+const auditEntrySchema = {
+  type: 'object',
+  required: ['time', 'actor', 'actorName', 'role', 'action', 'target', 'outcome', 'status', 'message'],
+  properties: {
+    time: { type: 'string', description: 'ISO 8601' },
+    actor: { type: 'string', description: 'token id, anonymous, controller or local:<unix user>' },
+    actorName: { type: 'string' },
+    role: { type: ['string', 'null'] },
+    action: { type: 'string' },
+    target: { type: ['string', 'null'] },
+    params: { description: 'the request (path, body, query) with secret-looking values replaced' },
+    outcome: { type: 'string', enum: ['received', 'succeeded', 'failed', 'denied', 'rejected'] },
+    status: { type: ['integer', 'null'] },
+    message: { type: ['string', 'null'] },
+    requestId: { type: ['string', 'null'] },
+    remote: { type: ['string', 'null'] },
+  },
+} as const;
 
 export function auditRoutes(app: FastifyInstance, d: ApiDeps): void {
   app.get(
@@ -9,6 +29,7 @@ export function auditRoutes(app: FastifyInstance, d: ApiDeps): void {
       config: { action: 'audit.read' },
       schema: {
         tags: ['audit'],
+        operationId: 'listAudit',
         summary: 'Audit entries, newest first',
         querystring: {
           type: 'object',
@@ -22,6 +43,15 @@ export function auditRoutes(app: FastifyInstance, d: ApiDeps): void {
             outcome: { type: 'string', enum: ['received', 'succeeded', 'failed', 'denied', 'rejected'] },
             limit: { type: 'integer', minimum: 1, maximum: 10_000, default: 100 },
           },
+        },
+        response: {
+          200: {
+            description: 'The matching entries',
+            type: 'object',
+            required: ['entries'],
+            properties: { entries: { type: 'array', items: auditEntrySchema } },
+          },
+          ...errorResponses,
         },
       },
     },

@@ -4,7 +4,7 @@ import type { DecisionStore } from '../../store/decisions.ts';
 import { decisionView, type JobFacts } from '../decision-view.ts';
 import type { ApiDeps } from '../deps.ts';
 import { ApiError } from '../errors.ts';
-import { errorSchema, nameParam } from '../schemas.ts';
+import { errorResponses, nameParam, requesterSchema } from '../schemas.ts';
 
 /** "Why did this VM move, and why there": stored decisions, joined with their jobs at read time. */
 
@@ -53,13 +53,28 @@ const actionSchema = {
 
 export const decisionSchema = {
   type: 'object',
+  required: [
+    'id',
+    'planner',
+    'at',
+    'reason',
+    'ref',
+    'requestedBy',
+    'vms',
+    'candidates',
+    'actions',
+    'ok',
+    'refused',
+    'jobs',
+    'partial',
+  ],
   properties: {
     id: { type: 'string' },
     planner: { type: 'string' },
     at: { type: 'number' },
     reason: { type: 'string' },
     ref: { type: 'string' },
-    requestedBy: { type: 'object', properties: { id: { type: 'string' }, name: { type: 'string' } } },
+    requestedBy: requesterSchema,
     vms: { type: 'array', items: { type: 'string' } },
     candidates: { type: 'object', additionalProperties: { type: 'array', items: candidateSchema } },
     actions: { type: 'array', items: actionSchema },
@@ -75,6 +90,7 @@ export const decisionSchema = {
       type: 'array',
       items: {
         type: 'object',
+        required: ['id', 'vm', 'kind', 'state', 'outcome', 'reason', 'finishedAt', 'outageMs'],
         properties: {
           id: { type: 'string' },
           vm: nullable('string'),
@@ -114,9 +130,13 @@ export function decisionRoutes(app: FastifyInstance, d: ApiDeps, x: DecisionDeps
       config: { action: 'decision.read' },
       schema: {
         tags: ['decisions'],
+        operationId: 'getDecision',
         summary: 'One decision: why, every host considered, its actions and their jobs',
         params: idParam,
-        response: { 200: decisionSchema, '4xx': errorSchema },
+        response: {
+          200: { description: 'The decision as the principal may see it', ...decisionSchema },
+          ...errorResponses,
+        },
       },
     },
     async (req) => {
@@ -135,6 +155,7 @@ export function decisionRoutes(app: FastifyInstance, d: ApiDeps, x: DecisionDeps
       config: { action: 'decision.read', vmParam: 'name' },
       schema: {
         tags: ['decisions', 'vms'],
+        operationId: 'listVmDecisions',
         summary: 'The last decisions that touched the VM, newest first',
         params: nameParam,
         querystring: {
@@ -144,10 +165,12 @@ export function decisionRoutes(app: FastifyInstance, d: ApiDeps, x: DecisionDeps
         },
         response: {
           200: {
+            description: 'The decisions, newest first',
             type: 'object',
+            required: ['vm', 'decisions'],
             properties: { vm: { type: 'string' }, decisions: { type: 'array', items: decisionSchema } },
           },
-          '4xx': errorSchema,
+          ...errorResponses,
         },
       },
     },

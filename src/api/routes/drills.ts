@@ -3,7 +3,56 @@ import { renderHtml, renderJson, renderMarkdown } from '../../drills/report/inde
 import { DrillError, type DrillSystem, RUNNABLE_SCENARIOS } from '../../drills/runner.ts';
 import { decide } from '../auth/rbac.ts';
 import { ApiError, DeniedError } from '../errors.ts';
-import { errorSchema, NAME_PATTERN } from '../schemas.ts';
+import { errorResponses, NAME_PATTERN } from '../schemas.ts';
+
+/** A drill's report (docs/drills.md); its parts are described there, not here. */
+const reportSchema = {
+  type: 'object',
+  required: ['id', 'scenario', 'startedAt', 'endedAt', 'vms', 'tier', 'moves', 'summary'],
+  properties: {
+    format: { type: 'string', description: 'the report format version (?format=json only)' },
+    id: { type: 'string' },
+    scenario: { type: 'string' },
+    startedAt: { type: 'number' },
+    endedAt: { type: 'number' },
+    vms: { type: 'array', items: { type: 'string' } },
+    tier: { type: 'object', additionalProperties: true },
+    parameters: { type: 'object', additionalProperties: true },
+    moves: { type: 'array', items: { type: 'object', additionalProperties: true } },
+    rtt: { type: 'array', items: { type: 'object', additionalProperties: true } },
+    outages: { type: 'array', items: { type: 'object', additionalProperties: true } },
+    summary: { type: 'object', additionalProperties: true },
+  },
+} as const;
+
+const drillProperties = {
+  id: { type: 'string' },
+  scenario: { type: 'string' },
+  vm: { type: 'string' },
+  count: { type: 'integer' },
+  status: { type: 'string', enum: ['queued', 'running', 'passed', 'failed', 'error'] },
+  createdAt: { type: 'number' },
+  requestedBy: { type: 'string' },
+  movesDone: { type: 'integer' },
+  error: { type: ['string', 'null'] },
+} as const;
+const drillRequired = [
+  'id',
+  'scenario',
+  'vm',
+  'count',
+  'status',
+  'createdAt',
+  'requestedBy',
+  'movesDone',
+  'error',
+];
+
+const drillSchema = {
+  type: 'object',
+  required: [...drillRequired, 'report'],
+  properties: { ...drillProperties, report: { ...reportSchema, type: ['object', 'null'] } },
+} as const;
 
 const idParam = {
   type: 'object',
@@ -18,6 +67,7 @@ export function drillRoutes(app: FastifyInstance, drills: DrillSystem, timeZone:
       config: { action: 'drill.run' },
       schema: {
         tags: ['drills'],
+        operationId: 'runDrill',
         summary:
           'Run a drill (202 with its record); each move is measured by the probes and judged against the tier',
         body: {
@@ -32,7 +82,7 @@ export function drillRoutes(app: FastifyInstance, drills: DrillSystem, timeZone:
             pauseMs: { type: 'integer', minimum: 0, maximum: 600_000, default: 1000 },
           },
         },
-        response: { '4xx': errorSchema },
+        response: { 202: { description: 'The drill, queued', ...drillSchema }, ...errorResponses },
       },
     },
     async (req, reply) => {
@@ -65,10 +115,26 @@ export function drillRoutes(app: FastifyInstance, drills: DrillSystem, timeZone:
       config: { action: 'drill.read' },
       schema: {
         tags: ['drills'],
+        operationId: 'listDrills',
+        summary: 'Drill records, newest first (without their reports)',
         querystring: {
           type: 'object',
           additionalProperties: false,
           properties: { limit: { type: 'integer', minimum: 1, maximum: 1000, default: 100 } },
+        },
+        response: {
+          200: {
+            description: 'The drills',
+            type: 'object',
+            required: ['drills'],
+            properties: {
+              drills: {
+                type: 'array',
+                items: { type: 'object', required: drillRequired, properties: drillProperties },
+              },
+            },
+          },
+          ...errorResponses,
         },
       },
     },
@@ -81,6 +147,7 @@ export function drillRoutes(app: FastifyInstance, drills: DrillSystem, timeZone:
       config: { action: 'drill.read' },
       schema: {
         tags: ['drills'],
+        operationId: 'getDrill',
         summary: 'The drill and, once it ended, its report; ?format=md or html for the rendered report',
         params: idParam,
         querystring: {
@@ -90,7 +157,17 @@ export function drillRoutes(app: FastifyInstance, drills: DrillSystem, timeZone:
             format: { type: 'string', enum: ['record', 'json', 'md', 'html'], default: 'record' },
           },
         },
-        response: { '4xx': errorSchema },
+        response: {
+          200: {
+            description: 'format=record: the drill; json: its report; md, html: the rendered report',
+            content: {
+              'application/json': { schema: { anyOf: [drillSchema, reportSchema] } },
+              'text/markdown': { schema: { type: 'string' } },
+              'text/html': { schema: { type: 'string' } },
+            },
+          },
+          ...errorResponses,
+        },
       },
     },
     async (req, reply) => {

@@ -2,7 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import type { HostSnapshot } from '../../core/model.ts';
 import type { ApiDeps } from '../deps.ts';
 import { ApiError } from '../errors.ts';
-import { errorSchema, hostSchema, nameParam } from '../schemas.ts';
+import { errorResponses, hostSchema, nameParam } from '../schemas.ts';
 
 function hostView(h: HostSnapshot) {
   return {
@@ -29,7 +29,17 @@ export function hostRoutes(app: FastifyInstance, d: ApiDeps): void {
       config: { action: 'host.read' },
       schema: {
         tags: ['hosts'],
-        response: { 200: { type: 'object', properties: { hosts: { type: 'array', items: hostSchema } } } },
+        operationId: 'listHosts',
+        summary: 'Every host with its health, capacity and VMs',
+        response: {
+          200: {
+            description: 'The hosts, by name',
+            type: 'object',
+            required: ['hosts'],
+            properties: { hosts: { type: 'array', items: hostSchema } },
+          },
+          ...errorResponses,
+        },
       },
     },
     async () => ({
@@ -41,7 +51,13 @@ export function hostRoutes(app: FastifyInstance, d: ApiDeps): void {
     '/v1/hosts/:name',
     {
       config: { action: 'host.read' },
-      schema: { tags: ['hosts'], params: nameParam, response: { 200: hostSchema, '4xx': errorSchema } },
+      schema: {
+        tags: ['hosts'],
+        operationId: 'getHost',
+        summary: 'One host with its health evidence, capacity and VMs',
+        params: nameParam,
+        response: { 200: { description: 'The host', ...hostSchema }, ...errorResponses },
+      },
     },
     async (req) => {
       const { name } = req.params as { name: string };

@@ -9,7 +9,8 @@ import { type MigrationPolicyLimits, policyRefusals } from '../auth/policy-limit
 import { decide } from '../auth/rbac.ts';
 import type { ApiDeps } from '../deps.ts';
 import { ApiError, DeniedError } from '../errors.ts';
-import { errorSchema, NAME_PATTERN, nameParam } from '../schemas.ts';
+import { jobSchema, maintenanceAnswerSchema } from '../job-schemas.ts';
+import { errorResponses, NAME_PATTERN, nameParam } from '../schemas.ts';
 
 export interface JobDeps {
   jobs: JobSystem;
@@ -68,6 +69,7 @@ export function jobRoutes(app: FastifyInstance, d: ApiDeps, j: JobDeps): void {
       config: { action: 'vm.migrate', vmParam: 'name' },
       schema: {
         tags: ['jobs'],
+        operationId: 'migrateVm',
         summary: 'Live-migrate a VM (peer-to-peer); 202 with the job',
         params: nameParam,
         body: {
@@ -79,7 +81,10 @@ export function jobRoutes(app: FastifyInstance, d: ApiDeps, j: JobDeps): void {
             policy: policySchema,
           },
         },
-        response: { '4xx': errorSchema },
+        response: {
+          202: { ...jobSchema, description: 'The migration job, queued' },
+          ...errorResponses,
+        },
       },
     },
     async (req, reply) => {
@@ -130,6 +135,8 @@ export function jobRoutes(app: FastifyInstance, d: ApiDeps, j: JobDeps): void {
       config: { action: 'job.read' },
       schema: {
         tags: ['jobs'],
+        operationId: 'listJobs',
+        summary: 'Jobs of every kind the principal may see, newest first',
         querystring: {
           type: 'object',
           additionalProperties: false,
@@ -138,6 +145,15 @@ export function jobRoutes(app: FastifyInstance, d: ApiDeps, j: JobDeps): void {
             reason: { type: 'string', maxLength: 100 },
             limit: { type: 'integer', minimum: 1, maximum: 1000, default: 100 },
           },
+        },
+        response: {
+          200: {
+            description: 'The jobs',
+            type: 'object',
+            required: ['jobs'],
+            properties: { jobs: { type: 'array', items: jobSchema } },
+          },
+          ...errorResponses,
         },
       },
     },
@@ -159,7 +175,13 @@ export function jobRoutes(app: FastifyInstance, d: ApiDeps, j: JobDeps): void {
     '/v1/jobs/:id',
     {
       config: { action: 'job.read' },
-      schema: { tags: ['jobs'], params: idParam, response: { '4xx': errorSchema } },
+      schema: {
+        tags: ['jobs'],
+        operationId: 'getJob',
+        summary: 'One job: its state, progress and result',
+        params: idParam,
+        response: { 200: { ...jobSchema, description: 'The job' }, ...errorResponses },
+      },
     },
     async (req) => visibleJob(req, j, (req.params as { id: string }).id),
   );
@@ -171,10 +193,14 @@ export function jobRoutes(app: FastifyInstance, d: ApiDeps, j: JobDeps): void {
       config: { action: 'job.cancel', vmFromHandler: true },
       schema: {
         tags: ['jobs'],
+        operationId: 'cancelJob',
         summary:
           'Cancel: a waiting job ends as cancelled, a running migration is aborted (the VM stays on the source)',
         params: idParam,
-        response: { '4xx': errorSchema },
+        response: {
+          202: { ...jobSchema, description: 'The job as it is after the cancel was asked' },
+          ...errorResponses,
+        },
       },
     },
     async (req, reply) => {
@@ -197,6 +223,7 @@ export function jobRoutes(app: FastifyInstance, d: ApiDeps, j: JobDeps): void {
       config: { action: 'host.maintenance' },
       schema: {
         tags: ['hosts'],
+        operationId: 'setHostMaintenance',
         summary:
           'Enter maintenance (evacuate every VM, all or nothing) or exit it (optionally moving VMs back)',
         params: nameParam,
@@ -210,7 +237,10 @@ export function jobRoutes(app: FastifyInstance, d: ApiDeps, j: JobDeps): void {
             anySite: { type: 'boolean', default: false },
           },
         },
-        response: { '4xx': errorSchema },
+        response: {
+          202: { description: 'Marked, with the moves queued', ...maintenanceAnswerSchema },
+          ...errorResponses,
+        },
       },
     },
     async (req, reply) => {

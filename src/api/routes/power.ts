@@ -5,7 +5,7 @@ import type { JobSystem } from '../../jobs/queue.ts';
 import type { Store } from '../../store/store.ts';
 import type { ApiDeps } from '../deps.ts';
 import { ApiError } from '../errors.ts';
-import { errorSchema, nameParam } from '../schemas.ts';
+import { errorResponses, nameParam } from '../schemas.ts';
 
 /**
  * Start, shutdown and destroy: each is a decision of the power planner, submitted as a job
@@ -23,18 +23,23 @@ export interface PowerDeps {
 
 const actionResponse = {
   202: {
+    description:
+      "The action's job: finished (state succeeded) when libvirt answered within the wait, else still waiting or active",
     type: 'object',
+    required: ['vm', 'host', 'action', 'job', 'decision', 'state'],
     properties: {
       vm: { type: 'string' },
       host: { type: 'string' },
-      action: { type: 'string' },
-      job: { type: 'string' },
-      decision: { type: 'string' },
-      state: { type: 'string' },
+      action: { type: 'string', enum: ['start', 'shutdown', 'destroy'] },
+      job: { type: 'string', description: 'the job id (GET /v1/jobs/{id})' },
+      decision: { type: 'string', description: 'the decision id (GET /v1/decisions/{id})' },
+      state: {
+        type: 'string',
+        enum: ['waiting', 'active', 'succeeded', 'failed', 'aborted', 'cancelled', 'refused', 'unknown'],
+      },
     },
   },
-  '4xx': errorSchema,
-  '5xx': errorSchema,
+  ...errorResponses,
 };
 
 /** Decides, submits and waits briefly; shared by the three routes. */
@@ -67,6 +72,7 @@ export function powerRoutes(app: FastifyInstance, d: ApiDeps, p: PowerDeps): voi
       config: { action: 'vm.start', vmParam: 'name' },
       schema: {
         tags: ['vms'],
+        operationId: 'startVm',
         summary: 'Start a VM that is shut off; refused unless every host that might run it is up',
         params: nameParam,
         response: actionResponse,
@@ -81,6 +87,7 @@ export function powerRoutes(app: FastifyInstance, d: ApiDeps, p: PowerDeps): voi
       config: { action: 'vm.shutdown', vmParam: 'name' },
       schema: {
         tags: ['vms'],
+        operationId: 'shutdownVm',
         summary: 'Ask the guest to shut down (ACPI power button)',
         params: nameParam,
         response: actionResponse,
@@ -95,6 +102,7 @@ export function powerRoutes(app: FastifyInstance, d: ApiDeps, p: PowerDeps): voi
       config: { action: 'vm.destroy', vmParam: 'name' },
       schema: {
         tags: ['vms'],
+        operationId: 'destroyVm',
         summary: 'Power the VM off at once (its definition stays); needs {"confirm": true}',
         params: nameParam,
         body: {

@@ -3,7 +3,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { type OutageReport, ProbeBook } from '../../store/probe-book.ts';
 import type { ApiDeps } from '../deps.ts';
 import { ApiError } from '../errors.ts';
-import { NAME_PATTERN } from '../schemas.ts';
+import { errorResponses, NAME_PATTERN } from '../schemas.ts';
 
 /**
  * keizoku-probe agents register here (so that jobs can ask them for a measurement window) and
@@ -82,6 +82,7 @@ export function probeRoutes(app: FastifyInstance, d: ApiDeps): void {
       config: { action: 'probe.report', audit: false },
       schema: {
         tags: ['probes'],
+        operationId: 'registerProbe',
         summary: 'A probe agent registers (every few seconds)',
         body: {
           type: 'object',
@@ -93,6 +94,19 @@ export function probeRoutes(app: FastifyInstance, d: ApiDeps): void {
             url: { type: 'string', maxLength: 200 },
             intervalMs: { type: 'integer', minimum: 1, maximum: 60_000 },
           },
+        },
+        response: {
+          200: {
+            description: 'Registered under the name and site of the token (or the body, for an admin)',
+            type: 'object',
+            required: ['registered', 'site', 'url'],
+            properties: {
+              registered: { type: 'string', description: "the agent's name" },
+              site: { type: 'string' },
+              url: { type: 'string', description: 'the origin keizokud asks for windows' },
+            },
+          },
+          ...errorResponses,
         },
       },
     },
@@ -110,7 +124,35 @@ export function probeRoutes(app: FastifyInstance, d: ApiDeps): void {
     '/v1/probes',
     {
       config: { action: 'host.read' },
-      schema: { tags: ['probes'], summary: 'Probe agents seen in the last minute' },
+      schema: {
+        tags: ['probes'],
+        operationId: 'listProbes',
+        summary: 'Probe agents seen in the last minute',
+        response: {
+          200: {
+            description: 'The live agents',
+            type: 'object',
+            required: ['probes'],
+            properties: {
+              probes: {
+                type: 'array',
+                items: {
+                  type: 'object',
+                  required: ['name', 'site', 'url', 'intervalMs', 'seenAt'],
+                  properties: {
+                    name: { type: 'string' },
+                    site: { type: 'string' },
+                    url: { type: 'string' },
+                    intervalMs: { type: 'integer' },
+                    seenAt: { type: 'number' },
+                  },
+                },
+              },
+            },
+          },
+          ...errorResponses,
+        },
+      },
     },
     async () => ({ probes: await book.live() }),
   );
@@ -121,6 +163,7 @@ export function probeRoutes(app: FastifyInstance, d: ApiDeps): void {
       config: { action: 'probe.report' },
       schema: {
         tags: ['probes'],
+        operationId: 'reportProbeEvents',
         summary: 'Outages a probe saw',
         body: {
           type: 'object',
@@ -147,6 +190,25 @@ export function probeRoutes(app: FastifyInstance, d: ApiDeps): void {
               },
             },
           },
+        },
+        response: {
+          200: {
+            description: 'What was kept, and each event refused with why',
+            type: 'object',
+            required: ['accepted', 'refused'],
+            properties: {
+              accepted: { type: 'integer' },
+              refused: {
+                type: 'array',
+                items: {
+                  type: 'object',
+                  required: ['index', 'message'],
+                  properties: { index: { type: 'integer' }, message: { type: 'string' } },
+                },
+              },
+            },
+          },
+          ...errorResponses,
         },
       },
     },

@@ -11,7 +11,31 @@ import {
 import { inScope } from '../auth/rbac.ts';
 import type { ApiDeps } from '../deps.ts';
 import { ApiError } from '../errors.ts';
+import { errorResponses } from '../schemas.ts';
 import { probeBookOf } from './probes.ts';
+
+const complianceSchema = {
+  type: 'object',
+  required: ['vm', 'tier', 'compliant', 'checks'],
+  properties: {
+    vm: { type: 'string' },
+    tier: { type: ['string', 'null'] },
+    compliant: { type: 'boolean' },
+    checks: {
+      type: 'array',
+      items: {
+        type: 'object',
+        required: ['ok', 'reason'],
+        properties: {
+          mechanism: { type: 'string', description: 'a mechanism the tier needs, or' },
+          requirement: { type: 'string', enum: ['tier-assigned', 'tier-defined', 'sites', 'home-site'] },
+          ok: { type: 'boolean' },
+          reason: { type: 'string' },
+        },
+      },
+    },
+  },
+} as const;
 
 /** The mechanisms this keizokud runs; failover and DRS are not built yet, so tiers needing them are not met. */
 export const ENABLED_MECHANISMS: readonly Mechanism[] = [
@@ -34,7 +58,20 @@ export function tierRoutes(app: FastifyInstance, d: ApiDeps, t: TierDeps): void 
       config: { action: 'vm.read' },
       schema: {
         tags: ['tiers'],
+        operationId: 'getTierCompliance',
         summary: 'Per VM: does its placement and configuration give it every mechanism its tier needs?',
+        response: {
+          200: {
+            description: 'The mechanisms this keizokud runs, and each VM the principal may see',
+            type: 'object',
+            required: ['enabledMechanisms', 'vms'],
+            properties: {
+              enabledMechanisms: { type: 'array', items: { type: 'string' } },
+              vms: { type: 'array', items: complianceSchema },
+            },
+          },
+          ...errorResponses,
+        },
       },
     },
     async (req) => {
@@ -76,11 +113,95 @@ export function tierRoutes(app: FastifyInstance, d: ApiDeps, t: TierDeps): void 
       config: { action: 'vm.read' },
       schema: {
         tags: ['tiers'],
+        operationId: 'getTierAvailability',
         summary: "Monthly availability (稼働率) per VM and per tier from the probes' outage reports",
         querystring: {
           type: 'object',
           additionalProperties: false,
           properties: { month: { type: 'string', pattern: '^\\d{4}-(0[1-9]|1[0-2])$' } },
+        },
+        response: {
+          200: {
+            description: 'The month (so far) per VM with a tier, and per tier',
+            type: 'object',
+            required: ['month', 'timeZone', 'periodStartMs', 'periodEndMs', 'truncated', 'vms', 'tiers'],
+            properties: {
+              month: { type: 'string', description: 'YYYY-MM' },
+              timeZone: { type: 'string' },
+              periodStartMs: { type: 'number' },
+              periodEndMs: { type: 'number' },
+              truncated: {
+                type: 'boolean',
+                description: 'an agent reported more outages than one query reads: figures are low',
+              },
+              vms: {
+                type: 'array',
+                items: {
+                  type: 'object',
+                  required: ['vm', 'tier', 'availability', 'outageMs', 'outages'],
+                  properties: {
+                    vm: { type: 'string' },
+                    tier: { type: 'string' },
+                    availability: {
+                      type: 'object',
+                      required: [
+                        'periodStartMs',
+                        'periodEndMs',
+                        'totalMs',
+                        'outageMs',
+                        'fraction',
+                        'percent',
+                      ],
+                      properties: {
+                        periodStartMs: { type: 'number' },
+                        periodEndMs: { type: 'number' },
+                        totalMs: { type: 'number' },
+                        outageMs: { type: 'number', description: 'overlapping outages counted once' },
+                        fraction: { type: 'number' },
+                        percent: { type: 'number' },
+                      },
+                    },
+                    outageMs: { type: 'number' },
+                    outages: { type: 'integer' },
+                  },
+                },
+              },
+              tiers: {
+                type: 'array',
+                items: {
+                  type: 'object',
+                  required: [
+                    'tier',
+                    'targetPercent',
+                    'vms',
+                    'meanPercent',
+                    'minPercent',
+                    'minVm',
+                    'belowTarget',
+                    'meetsTarget',
+                  ],
+                  properties: {
+                    tier: { type: 'string' },
+                    targetPercent: { type: ['number', 'null'] },
+                    vms: { type: 'integer' },
+                    meanPercent: { type: ['number', 'null'] },
+                    minPercent: { type: ['number', 'null'] },
+                    minVm: { type: ['string', 'null'] },
+                    belowTarget: {
+                      type: 'array',
+                      items: {
+                        type: 'object',
+                        required: ['vm', 'percent'],
+                        properties: { vm: { type: 'string' }, percent: { type: 'number' } },
+                      },
+                    },
+                    meetsTarget: { type: ['boolean', 'null'] },
+                  },
+                },
+              },
+            },
+          },
+          ...errorResponses,
         },
       },
     },

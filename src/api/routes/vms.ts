@@ -3,7 +3,7 @@ import type { ClusterSnapshot, VmConflict, VmSnapshot } from '../../core/model.t
 import { scopeMatcher } from '../auth/rbac.ts';
 import type { ApiDeps } from '../deps.ts';
 import { ApiError } from '../errors.ts';
-import { errorSchema, nameParam, vmSchema } from '../schemas.ts';
+import { errorResponses, nameParam, policySchema, vmSchema } from '../schemas.ts';
 
 const KiB_PER_MiB = 1024;
 
@@ -52,8 +52,17 @@ export function vmRoutes(app: FastifyInstance, d: ApiDeps): void {
       config: { action: 'vm.read' },
       schema: {
         tags: ['vms'],
+        operationId: 'listVms',
         summary: 'Every VM the principal may see',
-        response: { 200: { type: 'object', properties: { vms: { type: 'array', items: vmSchema } } } },
+        response: {
+          200: {
+            description: 'The VMs, by name',
+            type: 'object',
+            required: ['vms'],
+            properties: { vms: { type: 'array', items: vmSchema } },
+          },
+          ...errorResponses,
+        },
       },
     },
     async (req) => {
@@ -74,17 +83,23 @@ export function vmRoutes(app: FastifyInstance, d: ApiDeps): void {
       config: { action: 'vm.read', vmParam: 'name' },
       schema: {
         tags: ['vms'],
+        operationId: 'getVm',
+        summary: 'One VM with its last 20 moves',
         params: nameParam,
         response: {
           200: {
+            description: 'The VM',
             type: 'object',
+            required: [...vmSchema.required, 'history'],
             properties: {
               ...vmSchema.properties,
               history: {
                 type: 'array',
                 items: {
                   type: 'object',
+                  required: ['id', 'at', 'kind', 'from', 'to', 'detail', 'jobId', 'decisionId'],
                   properties: {
+                    id: { type: 'string' },
                     at: { type: 'number' },
                     kind: { type: 'string' },
                     from: { type: ['string', 'null'] },
@@ -97,7 +112,7 @@ export function vmRoutes(app: FastifyInstance, d: ApiDeps): void {
               },
             },
           },
-          '4xx': errorSchema,
+          ...errorResponses,
         },
       },
     },
@@ -116,6 +131,7 @@ export function vmRoutes(app: FastifyInstance, d: ApiDeps): void {
       config: { action: 'vm.policy', vmParam: 'name' },
       schema: {
         tags: ['vms'],
+        operationId: 'setVmPolicy',
         summary: 'Override the tier, limits profile or HA priority the config gives the VM ({} clears)',
         params: nameParam,
         body: {
@@ -127,7 +143,15 @@ export function vmRoutes(app: FastifyInstance, d: ApiDeps): void {
             haPriority: { type: 'integer', minimum: 0, maximum: 1000 },
           },
         },
-        response: { '4xx': errorSchema },
+        response: {
+          200: {
+            description: 'The policy now in force',
+            type: 'object',
+            required: ['vm', 'policy'],
+            properties: { vm: { type: 'string' }, policy: policySchema },
+          },
+          ...errorResponses,
+        },
       },
     },
     async (req) => {
