@@ -99,6 +99,57 @@ export interface JobHandle {
   heartbeat(): Promise<void>;
 }
 
+/**
+ * The job's Redis calls made while libvirt moves the VM. None is awaited by the watch loop:
+ * while Redis is away (paused, restarting, unreachable) the move is still watched, timed out,
+ * cancelled and switched to post-copy by this process. A call still pending is not repeated;
+ * a failure is logged once until the call answers again.
+ */
+class RedisSide {
+  private readonly pending = new Set<string>();
+  private readonly failing = new Set<string>();
+  /** Set once a cancel check has answered yes. */
+  cancelSeen = false;
+
+  constructor(
+    private readonly job: JobHandle,
+    private readonly log: MigrationPorts['log'],
+    private readonly vm: string,
+  ) {}
+
+  private fire(name: string, call: () => Promise<unknown>): void {
+    if (this.pending.has(name)) return;
+    this.pending.add(name);
+    call().then(
+      () => {
+        this.pending.delete(name);
+        if (this.failing.delete(name)) this.log.info({ vm: this.vm, call: name }, 'job state answers again');
+      },
+      (e: Error) => {
+        this.pending.delete(name);
+        if (!this.failing.has(name))
+          this.log.warn(
+            { vm: this.vm, call: name, err: e.message },
+            'job state not reachable; the move is still watched',
+          );
+        this.failing.add(name);
+      },
+    );
+  }
+
+  heartbeat(): void {
+    this.fire('heartbeat', () => this.job.heartbeat());
+  }
+  progress(p: MigrationProgress): void {
+    this.fire('progress', () => this.job.progress(p));
+  }
+  checkCancel(): void {
+    this.fire('cancel', async () => {
+      if (await this.job.cancelled()) this.cancelSeen = true;
+    });
+  }
+}
+
 export class Refusal extends Error {
   override name = 'Refusal';
 }
@@ -231,8 +282,8 @@ export async function runMigration(
   req: MigrationRequest,
   job: JobHandle,
   ports: MigrationPorts,
-  /** Called just before libvirt is asked to move the VM; false: this run was superseded, do not move. */
-  onStart: (startedAt: number) => Promise<boolean>,
+  /** Called just before libvirt is asked to move the VM: true to move, or why this run must not (refused). */
+  onStart: (startedAt: number) => Promise<true | string>,
 ): Promise<MigrationResult> {
   const sessions: TcpSessionCheck[] = [];
   try {
@@ -248,7 +299,7 @@ async function migrate(
   req: MigrationRequest,
   job: JobHandle,
   ports: MigrationPorts,
-  onStart: (startedAt: number) => Promise<boolean>,
+  onStart: (startedAt: number) => Promise<true | string>,
   track: (s: TcpSessionCheck) => void,
 ): Promise<MigrationResult> {
   const policy = effectivePolicy(ports.policy, req);
@@ -311,9 +362,10 @@ async function migrate(
   const startedAt = Date.now();
   result.startedAt = startedAt;
   result.checkMs = startedAt - checkStart;
-  if (!(await onStart(startedAt))) {
+  const go = await onStart(startedAt);
+  if (go !== true) {
     result.host = req.from;
-    return finish('refused', 'a re-run of this job has taken over the VM; this run did not move it');
+    return finish('refused', go);
   }
   await src.migrateSetMaxDowntime(dom, policy.maxDowntimeMs).catch(() => undefined);
   const postCopyWanted = policy.postCopyAfterIterations > 0 || policy.postCopyAfterMs > 0;
@@ -340,16 +392,18 @@ async function migrate(
     );
   let abortReason: { outcome: MigrationOutcome; reason: string } | null = null;
   let lastIteration = 0;
+  const side = new RedisSide(job, ports.log, req.vm);
   while (settled === null) {
     await Promise.race([moving, sleep(policy.progressIntervalMs)]);
     if (settled !== null) break;
-    await job.heartbeat();
+    side.heartbeat();
+    side.checkCancel();
     const js = await src.jobStats(dom).catch(() => null);
     const elapsed = Date.now() - startedAt;
     if (js && js.type !== 'none') {
       const p = progressOf(js.stats, startedAt, result.postCopy ? 'post-copy' : 'migrating');
       lastIteration = p.iteration;
-      await job.progress(p);
+      side.progress(p);
       const postCopyDue =
         postCopyWanted &&
         !result.postCopy &&
@@ -372,8 +426,7 @@ async function migrate(
     if (abortReason === null && !result.postCopy) {
       if (elapsed > policy.timeoutMs)
         abortReason = { outcome: 'aborted', reason: `timed out after ${policy.timeoutMs} ms` };
-      else if (await job.cancelled())
-        abortReason = { outcome: 'cancelled', reason: 'cancelled while migrating' };
+      else if (side.cancelSeen) abortReason = { outcome: 'cancelled', reason: 'cancelled while migrating' };
       if (abortReason)
         await src.abortJob(dom).catch((e: Error) => ports.log.warn({ err: e.message }, 'abort failed'));
     }
@@ -392,7 +445,7 @@ async function migrate(
   }
   result.session = session ? (session as TcpSessionCheck).stop() : null;
   // Let the probe see the first replies after the move, then ask it for the window.
-  await job.progress({ ...idle('measuring', startedAt) });
+  side.progress(idle('measuring', startedAt));
   await sleep(1_500);
   result.probe = await ports.probeWindow(req.vm, startedAt - 1_000, endedAt + 1_500).catch(() => []);
   if (s.ok) return finish('succeeded', null);

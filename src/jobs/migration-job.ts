@@ -4,6 +4,7 @@ import type { Metrics } from '../metrics/registry.ts';
 import type { AuditLog } from '../store/audit.ts';
 import {
   baseResult,
+  effectivePolicy,
   type MigrationPorts,
   type MigrationProgress,
   type MigrationRequest,
@@ -11,7 +12,7 @@ import {
   runMigration,
   whereRunning,
 } from './migrate.ts';
-import type { Slots } from './slots.ts';
+import type { Slots, SlotWanted } from './slots.ts';
 import type { VmLocks } from './vm-lock.ts';
 
 /**
@@ -56,11 +57,24 @@ export async function runMigrationJob(d: MigrationJobDeps, job: Job): Promise<Mi
   // Slots are held per run, so a stalled re-run's release cannot free the winner's.
   const holderId = `${id}:${gen}`;
   const slotNames = [`host:${req.from}`, `host:${req.to}`, 'cluster'];
+  const p = d.ports.policy;
+  const wanted = slotNames.map((name) => ({
+    name,
+    limit: name === 'cluster' ? p.clusterConcurrency : p.perHostConcurrency,
+  }));
+  // Once taken, the claims are refreshed on a timer of their own (pre-checks, the session
+  // connect and the move itself may each outlast a claim); a lapsed claim is taken again, or
+  // the run does not start the move.
+  let slotLost = false;
+  const refreshSlots = async () => {
+    if (!(await d.slots.refresh(holderId, wanted))) slotLost = true;
+  };
+  let refresher: NodeJS.Timeout | null = null;
   const handle = {
     id,
     progress: (p: MigrationProgress) => job.updateProgress(p as unknown as object),
     cancelled: async () => (await d.redis.exists(cancelKey)) === 1,
-    heartbeat: () => d.slots.refresh(holderId, slotNames),
+    heartbeat: refreshSlots,
   };
   let result: MigrationResult;
   let owner = false;
@@ -69,10 +83,15 @@ export async function runMigrationJob(d: MigrationJobDeps, job: Job): Promise<Mi
     if (await d.redis.exists(attemptKey)) {
       result = await reconcile(d, req, attemptKey);
     } else {
-      result = await withSlots(d, req, holderId, slotNames, handle, () =>
-        runMigration(req, handle, d.ports, async (startedAt) => {
+      result = await withSlots(d, req, holderId, wanted, handle, () => {
+        refresher = setInterval(() => void refreshSlots().catch(() => undefined), d.slots.refreshMs);
+        return runMigration(req, handle, d.ports, async (startedAt) => {
+          await refreshSlots();
+          if (slotLost)
+            return 'its migration slot lapsed and was taken by another move; this run did not move it';
           const attempt = JSON.stringify({ startedAt });
-          if (!(await d.locks.setIfOwner(req.vm, id, gen, attemptKey, attempt, 7 * 86_400))) return false;
+          if (!(await d.locks.setIfOwner(req.vm, id, gen, attemptKey, attempt, 7 * 86_400)))
+            return 'a re-run of this job has taken over the VM; this run did not move it';
           await d.audit.record({
             ...actor,
             action: 'migration.start',
@@ -88,17 +107,42 @@ export async function runMigrationJob(d: MigrationJobDeps, job: Job): Promise<Mi
             outcome: 'succeeded',
           });
           return true;
-        }),
-      );
+        });
+      });
     }
   } finally {
+    if (refresher) clearInterval(refresher);
     d.metrics?.migrationsActive.dec();
-    await d.slots.release(holderId, slotNames).catch(() => undefined);
-    owner = await d.locks.release(req.vm, id, gen, [attemptKey, cancelKey]).catch(() => false);
+    // Redis may be away right after a move it did not see: wait for it rather than leave the
+    // lock, or report nothing (the outcome was taken from libvirt, it is not lost).
+    const log = (err: Error) =>
+      d.ports.log.warn({ job: id, vm: req.vm, err: err.message }, 'job state not reachable; retrying');
+    await untilAnswered(() => d.slots.release(holderId, slotNames), log).catch(() => undefined);
+    owner = await untilAnswered(() => d.locks.release(req.vm, id, gen, [attemptKey, cancelKey]), log).catch(
+      () => false,
+    );
   }
   // A run that no longer owns the lock was superseded: the owner reports the outcome.
   if (owner) await report(d, req, id, result);
   return result;
+}
+
+/** Retries a Redis step every second until it answers, for up to `forMs` (then its error). */
+export async function untilAnswered<T>(
+  step: () => Promise<T>,
+  onError: (e: Error) => void = () => undefined,
+  forMs = 120_000,
+): Promise<T> {
+  const until = Date.now() + forMs;
+  for (let first = true; ; first = false) {
+    try {
+      return await step();
+    } catch (e) {
+      if (first) onError(e as Error);
+      if (Date.now() > until) throw e;
+      await new Promise((r) => setTimeout(r, 1_000));
+    }
+  }
 }
 
 async function report(d: MigrationJobDeps, req: MigrationRequest, id: string, result: MigrationResult) {
@@ -110,7 +154,7 @@ async function report(d: MigrationJobDeps, req: MigrationRequest, id: string, re
     if (result.libvirtDowntimeMs !== null) m.migrationDowntime.observe(result.libvirtDowntimeMs / 1000);
     for (const w of result.probe) m.migrationOutage.observe(w.outageMs / 1000);
   }
-  await d.audit.record({
+  const entry = {
     ...actor,
     action: 'migration.finish',
     target: req.vm,
@@ -127,7 +171,8 @@ async function report(d: MigrationJobDeps, req: MigrationRequest, id: string, re
     outcome:
       result.outcome === 'succeeded' ? 'succeeded' : result.outcome === 'refused' ? 'rejected' : 'failed',
     message: result.reason,
-  });
+  } as const;
+  await untilAnswered(() => d.audit.record(entry));
   d.ports.log.info(
     {
       job: id,
@@ -146,15 +191,10 @@ async function withSlots(
   d: MigrationJobDeps,
   req: MigrationRequest,
   holder: string,
-  names: string[],
+  wanted: SlotWanted[],
   handle: { progress(p: MigrationProgress): Promise<void>; cancelled(): Promise<boolean> },
   run: () => Promise<MigrationResult>,
 ): Promise<MigrationResult> {
-  const p = d.ports.policy;
-  const wanted = names.map((name) => ({
-    name,
-    limit: name === 'cluster' ? p.clusterConcurrency : p.perHostConcurrency,
-  }));
   let announced = false;
   while (!(await d.slots.acquire(holder, wanted))) {
     if (await handle.cancelled())
@@ -185,7 +225,9 @@ async function withSlots(
 
 /**
  * A job that was moving its VM when its worker died: wait until libvirt has no migration of
- * the VM running, then report where it is and clean up a definition left behind.
+ * the VM running (aborting it once past the move's own timeout, as the dead run would have),
+ * then report where it is and clean up a definition left behind. A domain paused on the
+ * destination is an incoming move not yet finished, not a moved VM.
  */
 async function reconcile(
   d: MigrationJobDeps,
@@ -193,22 +235,31 @@ async function reconcile(
   attemptKey: string,
 ): Promise<MigrationResult> {
   const attempt = JSON.parse((await d.redis.get(attemptKey)) ?? '{}') as { startedAt?: number };
-  const src = d.ports.clientFor(req.from);
-  const deadline = Date.now() + d.ports.policy.timeoutMs + 60_000;
-  while (src && Date.now() < deadline) {
-    const dom = await src.lookupByName(req.vm).catch(() => null);
-    const js = dom ? await src.jobStats(dom).catch(() => null) : null;
-    if (
-      !js ||
-      js.type === 'none' ||
-      js.type === 'completed' ||
-      js.type === 'failed' ||
-      js.type === 'cancelled'
-    )
-      break;
+  const timeoutMs = effectivePolicy(d.ports.policy, req).timeoutMs;
+  const abortAt = (attempt.startedAt ?? Date.now()) + timeoutMs;
+  // As long as the dead run would have waited for libvirt (its call's own timeout), and a
+  // moment at least, so an incoming move seen paused can finish.
+  const deadline = Math.max(abortAt + 60_000, Date.now() + 2_000);
+  let aborted = false;
+  for (;;) {
+    const src = d.ports.clientFor(req.from);
+    const dom = src ? await src.lookupByName(req.vm).catch(() => null) : null;
+    const js = src && dom ? await src.jobStats(dom).catch(() => null) : null;
+    const moving = js !== null && !['none', 'completed', 'failed', 'cancelled'].includes(js.type);
+    const incoming = (await stateOn(d, req.to, req.vm)) === 'paused';
+    if (!moving && !(src === null && incoming)) break;
+    if (Date.now() >= deadline) break;
+    if (moving && !aborted && Date.now() >= abortAt) {
+      aborted = true;
+      d.ports.log.warn({ vm: req.vm, timeoutMs }, 'orphaned move past its timeout: aborting');
+      await src!.abortJob(dom!).catch((e: Error) => d.ports.log.warn({ err: e.message }, 'abort failed'));
+    }
     await new Promise((r) => setTimeout(r, 500));
   }
-  const running = await whereRunning(d.ports, req.vm, [req.from, req.to]);
+  const onTo = await stateOn(d, req.to, req.vm);
+  const running = (await whereRunning(d.ports, req.vm, [req.from, req.to])).filter(
+    (h) => h !== req.to || onTo === 'running',
+  );
   const base = {
     ...baseResult(req),
     reconciled: true,
@@ -216,6 +267,7 @@ async function reconcile(
     finishedAt: Date.now(),
     host: running.length === 1 ? running[0]! : running.join(',') || null,
   };
+  const why = aborted ? `aborted after its timeout of ${timeoutMs} ms` : 'the migration did not complete';
   if (running.length === 1 && running[0] === req.to) {
     await undefineInactive(d, req.from, req.vm);
     return {
@@ -228,15 +280,24 @@ async function reconcile(
     await undefineInactive(d, req.to, req.vm);
     return {
       ...base,
-      outcome: 'failed',
-      reason: `keizokud restarted during the move; the migration did not complete and ${req.vm} runs on ${req.from}`,
+      outcome: aborted ? 'aborted' : 'failed',
+      reason: `keizokud restarted during the move; ${why} and ${req.vm} runs on ${req.from}`,
     };
   }
+  const pausedThere = onTo === 'paused' ? `; paused on ${req.to}: the incoming move has not finished` : '';
   return {
     ...base,
     outcome: 'failed',
-    reason: `keizokud restarted during the move; ${req.vm} runs on ${running.length === 0 ? 'no host' : running.join(' and ')}`,
+    reason: `keizokud restarted during the move; ${req.vm} runs on ${running.length === 0 ? 'no host' : running.join(' and ')}${pausedThere}`,
   };
+}
+
+/** The VM's state on `host`, or null when it is not defined there or the host is not reachable. */
+async function stateOn(d: MigrationJobDeps, host: string, vm: string): Promise<string | null> {
+  const c = d.ports.clientFor(host);
+  if (!c) return null;
+  const dom = await c.lookupByName(vm).catch(() => null);
+  return dom ? ((await c.getState(dom).catch(() => null))?.state ?? null) : null;
 }
 
 /** Removes a shut-off copy of the definition a move left on `host` (the VM runs elsewhere). */

@@ -21,6 +21,11 @@ for i, key in ipairs(KEYS) do
 end
 return 1`;
 
+export interface SlotWanted {
+  name: string;
+  limit: number;
+}
+
 export class Slots {
   constructor(
     private readonly redis: Redis,
@@ -33,11 +38,7 @@ export class Slots {
   }
 
   /** Takes one slot of each named semaphore, or none when any is full. */
-  async acquire(
-    holder: string,
-    wanted: { name: string; limit: number }[],
-    now = Date.now(),
-  ): Promise<boolean> {
+  async acquire(holder: string, wanted: SlotWanted[], now = Date.now()): Promise<boolean> {
     const keys = this.keys(wanted.map((w) => w.name));
     const r = await this.redis.eval(
       ACQUIRE,
@@ -51,10 +52,18 @@ export class Slots {
     return r === 1;
   }
 
-  async refresh(holder: string, names: string[], now = Date.now()): Promise<void> {
-    const pipe = this.redis.pipeline();
-    for (const key of this.keys(names)) pipe.zadd(key, 'XX', String(now + this.ttlMs), holder);
-    await pipe.exec();
+  /** How often a holder should refresh: well within the claim's time to live. */
+  get refreshMs(): number {
+    return Math.max(10, Math.floor(this.ttlMs / 3));
+  }
+
+  /**
+   * Extends the holder's claims; a claim that expired meanwhile (a stall, Redis away) is taken
+   * again when there is room. False: a claim is lost (its semaphore filled up without it).
+   */
+  async refresh(holder: string, wanted: SlotWanted[], now = Date.now()): Promise<boolean> {
+    // The same step as acquire: a claim still held is extended, a lapsed one taken again if free.
+    return this.acquire(holder, wanted, now);
   }
 
   async release(holder: string, names: string[]): Promise<void> {
