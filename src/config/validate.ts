@@ -298,11 +298,13 @@ function checkListeners({ config, file }: CrossCheckInput, out: CrossCheckResult
       message: `expected at least libvirt.reconnectMinMs (${config.libvirt.reconnectMinMs}), got ${config.libvirt.reconnectMaxMs}`,
     });
   }
-  if (config.leader.renewMs >= config.leader.leaseMs) {
+  // Renewing at least three times per lease leaves room for a slow or lost renewal; closer,
+  // the lease lapses between renewals and leadership flaps.
+  if (config.leader.renewMs * 3 > config.leader.leaseMs) {
     out.errors.push({
       file,
       path: ['leader', 'renewMs'],
-      message: `expected less than leader.leaseMs (${config.leader.leaseMs}), got ${config.leader.renewMs}`,
+      message: `expected at most a third of leader.leaseMs (${config.leader.leaseMs}), so at most ${Math.floor(config.leader.leaseMs / 3)}, got ${config.leader.renewMs}`,
     });
   }
 }

@@ -318,6 +318,7 @@ async function run(loaded: LoadedConfig): Promise<number> {
     timeZone: config.timeZone,
     holidays: loaded.holidays,
     isLeader: () => lease.isLeader,
+    fence: () => lease.fence(),
     snapshot: () => inventory.snapshot(),
     power: (kind, vm, schedule) =>
       submitPower(
@@ -326,6 +327,7 @@ async function run(loaded: LoadedConfig): Promise<number> {
         vm,
         { planner: 'schedule', ref: `schedule:${schedule}`, requestedBy: controller },
         10_000,
+        () => lease.fence(),
       ),
     maintenance: (host, action, moveBack) =>
       action === 'enter'
@@ -422,6 +424,7 @@ async function run(loaded: LoadedConfig): Promise<number> {
     limitsProfileOf: (vm) => policies.policyOf(vm)?.limits ?? null,
     limits: loaded.limits,
     intervalMs: config.loops.limitsIntervalMs,
+    fence: () => lease.fence(),
     audit,
     metrics,
     log,

@@ -34,6 +34,8 @@ export async function submitPower(
   vm: string,
   who: { planner: PlannerName; ref: string; requestedBy: { id: string; name: string } },
   waitMs: number,
+  /** A leader-only caller's fencing check, right before the job is submitted (SubmitOptions.fence). */
+  fence?: () => Promise<void>,
 ): Promise<PowerOutcome> {
   const holder = await d.jobs.holderOf(vm);
   if (holder)
@@ -58,7 +60,7 @@ export async function submitPower(
     };
   let id: string;
   try {
-    id = (await d.jobs.submit(decision)).jobs[0]!.id;
+    id = (await d.jobs.submit(decision, fence ? { fence } : {})).jobs[0]!.id;
   } catch (e) {
     if (e instanceof JobConflict)
       return { ok: false, why: 'busy', reason: e.message, job: e.conflicts[0]?.job ?? null };

@@ -53,6 +53,8 @@ export interface SubmitOptions {
   reason?: string;
   /** Changes made in the same step as the locks (e.g. marking a host in maintenance). */
   effects?: readonly LockEffect[];
+  /** Awaited right before the locks are taken: a leader-only caller's fencing check (LeaderLease.fence). */
+  fence?: () => Promise<void>;
   /** A parent job that owns the jobs (BullMQ flow): created with them, run when they are done; its data gets `jobs` (their ids). */
   parent?: { queue: string; id: string; data: object };
 }
@@ -147,6 +149,7 @@ export class JobSystem {
       queue: action.kind === 'migrate' ? MIGRATE_QUEUE : POWER_QUEUE,
     }));
     const locks: LockRequest[] = planned.map((p) => ({ vm: actionVm(p.action)!, job: p.id, queue: p.queue }));
+    await o.fence?.();
     const taken = await this.locks.take(locks, o.effects);
     if (!taken.ok) {
       const conflicts = await Promise.all(

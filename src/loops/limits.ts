@@ -5,6 +5,7 @@ import type { ClusterSnapshot } from '../core/model.ts';
 import type { LibvirtClient } from '../libvirt/index.ts';
 import type { Metrics } from '../metrics/registry.ts';
 import type { AuditInput } from '../store/audit.ts';
+import { FencedError } from '../store/lease.ts';
 import type { PassResult, Reconciler } from './runner.ts';
 
 export type ComplianceStatus = 'compliant' | 'fixed' | 'failed' | 'unmanaged';
@@ -32,6 +33,11 @@ export interface LimitsLoopOptions {
   log: { info(o: object, msg: string): void; warn(o: object, msg: string): void };
   /** Where each change the loop makes is recorded (action `vm.limits`, actor controller). */
   audit?: { record(entry: AuditInput): Promise<unknown> };
+  /**
+   * Resolves only while this replica still leads (LeaderLease.fence); awaited right before each
+   * change to a host, since a pass can last long after its start's leadership check.
+   */
+  fence?: () => Promise<void>;
 }
 
 const macs = (xml: string) =>
@@ -144,6 +150,8 @@ export class LimitsLoop implements Reconciler {
       }
       return this.record(vm, host, profileName, 'failed', after, now, failure);
     } catch (e) {
+      // Deposed in the middle of the pass: no further change to any host.
+      if (e instanceof FencedError) throw e;
       return this.record(vm, host, profileName, 'failed', [], now, (e as Error).message);
     }
   }
@@ -174,19 +182,21 @@ export class LimitsLoop implements Reconciler {
   ): Promise<string | undefined> {
     const groups = new Set(drift.map((d) => d.group));
     const errors: string[] = [];
-    const attempt = async (what: string, p: Promise<void>) => {
+    const attempt = async (what: string, set: () => Promise<void>) => {
+      await this.o.fence?.(); // a FencedError ends the pass
       try {
-        await p;
+        await set();
       } catch (e) {
         errors.push(`${what}: ${(e as Error).message}`);
       }
     };
-    if (groups.has('scheduler')) await attempt('cpu', client.setSchedulerParameters(dom, want.scheduler));
-    if (groups.has('memory')) await attempt('memory', client.setMemoryParameters(dom, want.memory));
-    if (groups.has('blkio')) await attempt('disk', client.setBlkioParameters(dom, want.blkio));
+    if (groups.has('scheduler'))
+      await attempt('cpu', () => client.setSchedulerParameters(dom, want.scheduler));
+    if (groups.has('memory')) await attempt('memory', () => client.setMemoryParameters(dom, want.memory));
+    if (groups.has('blkio')) await attempt('disk', () => client.setBlkioParameters(dom, want.blkio));
     for (const [mac, p] of Object.entries(want.interfaces)) {
       if (groups.has(`interface ${mac}`))
-        await attempt(`network ${mac}`, client.setInterfaceParameters(dom, mac, p));
+        await attempt(`network ${mac}`, () => client.setInterfaceParameters(dom, mac, p));
     }
     return errors.length ? errors.join('; ') : undefined;
   }

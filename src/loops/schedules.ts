@@ -34,6 +34,12 @@ export interface SchedulesOptions {
   timeZone: string;
   holidays: readonly Holiday[];
   isLeader: () => boolean;
+  /**
+   * Resolves only while this replica's fencing token is the newest (LeaderLease.fence):
+   * awaited right before each start, shutdown, maintenance step or drill, since leadership can
+   * end within a run of many VMs.
+   */
+  fence?: () => Promise<void>;
   snapshot: () => ClusterSnapshot;
   /** Starts or shuts down a VM through the executor (jobs/power-submit.ts), as the controller. */
   power: (kind: 'start' | 'shutdown', vm: string, schedule: string) => Promise<PowerOutcome>;
@@ -57,6 +63,18 @@ export interface SchedulesOptions {
 
 export class SchedulesLoop {
   private tasks: { name: string; what: string; task: ScheduledTask }[] = [];
+
+  /** Whether this replica may act now: it leads, and Redis confirms its token is the newest. */
+  private async mayAct(): Promise<boolean> {
+    if (!this.o.isLeader()) return false;
+    try {
+      await this.o.fence?.();
+      return true;
+    } catch (e) {
+      this.o.log.warn({ err: (e as Error).message }, 'no longer the leader: scheduled actions stop');
+      return false;
+    }
+  }
 
   /** Closes every open window whose time is up (for the LoopRunner; nothing to do without windows). */
   readonly windowCloser: Reconciler = {
@@ -214,6 +232,10 @@ export class SchedulesLoop {
     };
     for (const vm of plan.vms) {
       run.vms.push(vm.name);
+      if (!(await this.mayAct())) {
+        run.refused!.push({ vm: vm.name, reason: 'this replica is no longer the leader' });
+        continue;
+      }
       try {
         const r = await this.o.power(action === 'stop' ? 'shutdown' : 'start', vm.name, s.name);
         if (!r.ok && r.why === 'failed') run.failed.push({ vm: vm.name, error: r.reason });
@@ -245,6 +267,7 @@ export class SchedulesLoop {
   ): Promise<void> {
     if (!this.o.isLeader() || !this.o.runDrill) return;
     const run: ScheduleRun = { at: at.getTime(), action: 'drill', vms: [d.vm], failed: [], skipped: null };
+    if (!(await this.mayAct())) return;
     try {
       const r = await this.o.runDrill(d);
       this.o.log.info({ drill: r.id, schedule: d.name }, 'scheduled drill queued');
@@ -273,6 +296,7 @@ export class SchedulesLoop {
         failed: [],
         skipped: null,
       };
+      if (!(await this.mayAct())) return;
       try {
         await this.o.maintenance(host, 'enter', false);
       } catch (e) {
@@ -291,6 +315,7 @@ export class SchedulesLoop {
         failed: [],
         skipped: null,
       };
+      if (!(await this.mayAct())) return;
       try {
         await this.o.maintenance(host, 'exit', w.moveBack);
       } catch (e) {

@@ -37,6 +37,15 @@ if redis.call('GET', KEYS[1]) ~= ARGV[1] then return redis.error_reply('FENCED')
 redis.call('SET', KEYS[2], ARGV[2])
 return 1`;
 
+// Only the holder of the newest token gets 1; a paused old leader gets FENCED.
+const FENCE_CHECK = `
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return redis.error_reply('FENCED') end
+return 1`;
+// An append to a stream by the holder of the newest token only. ARGV: token, maxlen, fields.
+const FENCED_XADD = `
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return redis.error_reply('FENCED') end
+return redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], '*', unpack(ARGV, 3))`;
+
 /**
  * Leader election with a fencing token. Only the holder runs decision loops; every leader-only
  * write goes through `fencedSet`, which Redis refuses unless the writer's token is the newest.
@@ -89,10 +98,30 @@ export class LeaderLease extends EventEmitter {
 
   /** Sets key to value only if this replica's token is the newest issued. */
   async fencedSet(key: string, value: string): Promise<void> {
+    await this.fenced((token) => this.redis.eval(FENCED_SET, 2, this.tokenKey, key, String(token), value));
+  }
+
+  /** Appends `fields` to the stream `key` (trimmed to about maxLen) only with the newest token. */
+  async fencedAppend(key: string, maxLen: number, fields: string[]): Promise<void> {
+    await this.fenced((token) =>
+      this.redis.eval(FENCED_XADD, 2, this.tokenKey, key, String(token), String(maxLen), ...fields),
+    );
+  }
+
+  /**
+   * Resolves only while this replica leads and its token is still the newest in Redis: called
+   * right before a leader-only action outside Redis (a libvirt call), which Redis cannot fence.
+   * Throws FencedError (and deposes) otherwise.
+   */
+  async fence(): Promise<void> {
+    await this.fenced((token) => this.redis.eval(FENCE_CHECK, 1, this.tokenKey, String(token)));
+  }
+
+  private async fenced(step: (token: number) => Promise<unknown>): Promise<void> {
     const token = this.currentToken;
     if (token === null) throw new FencedError('not the leader');
     try {
-      await this.redis.eval(FENCED_SET, 2, this.tokenKey, key, String(token), value);
+      await step(token);
     } catch (e) {
       if ((e as Error).message.includes('FENCED')) {
         this.depose(`fencing token ${token} is no longer the newest`);

@@ -191,14 +191,9 @@ export class Store {
     }
   }
 
+  /** Leader-only and fenced: a deposed leader's append is refused (FencedError), not written. */
   async appendHistory(vm: string, e: Omit<HistoryEvent, 'id'>): Promise<void> {
-    if (!this.lease.isLeader) return;
-    await this.redis.xadd(
-      this.key(vm, 'history'),
-      'MAXLEN',
-      '~',
-      String(HISTORY_MAX),
-      '*',
+    await this.lease.fencedAppend(this.key(vm, 'history'), HISTORY_MAX, [
       'at',
       String(e.at),
       'kind',
@@ -211,7 +206,7 @@ export class Store {
       e.detail,
       ...(e.jobId ? ['jobId', e.jobId] : []),
       ...(e.decisionId ? ['decisionId', e.decisionId] : []),
-    );
+    ]);
   }
 
   async history(vm: string, limit = 50): Promise<HistoryEvent[]> {

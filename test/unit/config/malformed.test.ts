@@ -45,7 +45,15 @@ const CASES: [string, string[]][] = [
     'bad-fence-method',
     ['{F}: hosts[0].fence.method: expected one of "none", "lab", "ipmi" or "ssh", got "stonith"'],
   ],
-  ['renew-after-lease', ['{F}: leader.renewMs: expected less than leader.leaseMs (5000), got 5000']],
+  [
+    'renew-after-lease',
+    ['{F}: leader.renewMs: expected at most a third of leader.leaseMs (5000), so at most 1666, got 5000'],
+  ],
+  // F21: renewing less than three times per lease lets leadership flap.
+  [
+    'renew-too-close',
+    ['{F}: leader.renewMs: expected at most a third of leader.leaseMs (6000), so at most 2000, got 2500'],
+  ],
   ['empty', ['{F}: the file is empty: expected a mapping with sites, hosts and redis']],
   ['top-level-list', ['{F}: expected a mapping with sites, hosts and redis, got a list']],
   ['does-not-exist', ['{F}: file not found']],
