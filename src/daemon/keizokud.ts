@@ -39,6 +39,7 @@ import { createMetrics } from '../metrics/registry.ts';
 import { HostPinger } from '../probe/host-pinger.ts';
 import { AuditLog } from '../store/audit.ts';
 import { DecisionStore } from '../store/decisions.ts';
+import { CLUSTER_PREFIX as PREFIX } from '../store/keys.ts';
 import { LeaderLease } from '../store/lease.ts';
 import { MaintenanceBook } from '../store/maintenance.ts';
 import { PolicyBook } from '../store/policy-book.ts';
@@ -49,8 +50,6 @@ import { probeSeries, probeWindows } from './probe-window.ts';
 import { drainOnSignals } from './shutdown.ts';
 import { tokenCommand } from './token-command.ts';
 
-/** Every key of this cluster's state in Redis starts with this. */
-const PREFIX = 'keizoku:default:';
 /** How long SIGTERM waits for running migrations and drills: under Kubernetes' default 30 s grace. */
 const DRAIN_TIMEOUT_MS = 25_000;
 

@@ -5,8 +5,7 @@ import { ROLES, type Role } from '../api/auth/rbac.ts';
 import { TokenError, type TokenInfo, TokenStore } from '../api/auth/tokens.ts';
 import { formatConfigError, isConfigError, type LoadedConfig, loadConfig } from '../config/index.ts';
 import { AuditLog } from '../store/audit.ts';
-
-const PREFIX = 'keizoku:default:';
+import { CLUSTER_PREFIX as PREFIX } from '../store/keys.ts';
 
 const USAGE = `usage: keizokud token create --config FILE --name NAME --role ROLE [--vms VM,...] [--allow-migrate]
                              [--probe-name AGENT --site SITE] [--json]

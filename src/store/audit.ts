@@ -2,6 +2,7 @@ import { mkdirSync, readdirSync, unlinkSync } from 'node:fs';
 import { type FileHandle, open } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Redis } from 'ioredis';
+import { redisKeys } from './keys.ts';
 
 /**
  * The audit log (standard spec 4.3: every operator action recorded and reviewed regularly).
@@ -73,7 +74,7 @@ export class AuditLog {
     prefix: string,
     private readonly o: { dir: string; retentionDays: number; streamMaxEntries: number; timeZone: string },
   ) {
-    this.streamKey = `${prefix}audit`;
+    this.streamKey = redisKeys(prefix).audit;
     this.dayFormat = new Intl.DateTimeFormat('en-CA', {
       timeZone: o.timeZone,
       year: 'numeric',

@@ -1,5 +1,6 @@
 import { EventEmitter } from 'node:events';
 import type { Redis } from 'ioredis';
+import { redisKeys } from './keys.ts';
 
 /** A leader-only write refused because a newer leader holds a higher fencing token. */
 export class FencedError extends Error {
@@ -64,8 +65,9 @@ export class LeaderLease extends EventEmitter {
     private readonly o: LeaseOptions,
   ) {
     super();
-    this.key = `${o.prefix}leader`;
-    this.tokenKey = `${o.prefix}leader:token`;
+    const keys = redisKeys(o.prefix);
+    this.key = keys.leader;
+    this.tokenKey = keys.leaderToken;
     this.now = o.now ?? (() => performance.now());
   }
 

@@ -1,27 +1,29 @@
 import type { Redis } from 'ioredis';
+import { type RedisKeys, redisKeys } from './keys.ts';
 
 /**
- * Hosts in maintenance (no VM is placed there; its VMs were evacuated), shared by replicas:
- *   {prefix}maintenance            set   host names
- *   {prefix}host:{h}:evacuated     hash  vm -> host it was moved to, by every evacuation
- *                                        since the host entered maintenance
+ * Hosts in maintenance (no VM is placed there; its VMs were evacuated), shared by replicas,
+ * and what evacuations moved off each (keys `maintenance`, `hostEvacuated` in store/keys.ts).
  * Entering and leaving are written by jobs/evacuate.ts, in the same Redis step as the locks of
  * the moves. A copy is kept in memory for the snapshot and refreshed by refresh().
  */
 export class MaintenanceBook {
   private current = new Set<string>();
+  private readonly keys: RedisKeys;
 
   constructor(
     private readonly redis: Redis,
-    private readonly prefix: string,
-  ) {}
+    prefix: string,
+  ) {
+    this.keys = redisKeys(prefix);
+  }
 
   get setKey(): string {
-    return `${this.prefix}maintenance`;
+    return this.keys.maintenance;
   }
 
   evacuatedKey(host: string): string {
-    return `${this.prefix}host:${host}:evacuated`;
+    return this.keys.hostEvacuated(host);
   }
 
   hosts(): ReadonlySet<string> {

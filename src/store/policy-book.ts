@@ -1,11 +1,12 @@
 import type { Redis } from 'ioredis';
 import { assignmentFor, type DeepReadonly, type VmAssignment } from '../config/index.ts';
 import { NO_LABELS, type VmLabels } from '../core/vm-labels.ts';
+import { redisKeys } from './keys.ts';
 
 /**
  * The policy in force for each VM: the config's `vms:` entry, with the fields an operator
- * overrode through the API on top. Overrides live in Redis ({prefix}policy-overrides, a hash
- * VM -> JSON) so every replica sees them; this keeps a copy that is refreshed on each call of
+ * overrode through the API on top. Overrides live in Redis (`policyOverrides` in store/keys.ts)
+ * so every replica sees them; this keeps a copy that is refreshed on each call of
  * refresh() and at once after a change made here.
  */
 
@@ -39,7 +40,7 @@ export class PolicyBook {
     /** A VM's labels (from its domain metadata), which `match.labels` selects by. */
     private readonly labelsOf: (vm: string) => VmLabels = () => NO_LABELS,
   ) {
-    this.key = `${prefix}policy-overrides`;
+    this.key = redisKeys(prefix).policyOverrides;
   }
 
   async refresh(): Promise<void> {

@@ -4,16 +4,9 @@ import { type RedisKeys, redisKeys } from './keys.ts';
 /**
  * The probe agents' registry and the outages they report (availability, 稼働率). Each agent's
  * outages are kept under its own key, so that one agent's reports can never push out
- * another's; every read is bounded by time and by count.
- *   {prefix}probes                hash  name -> JSON ProbeRegistration
- *   {prefix}probes:seen           zset  name by its last registration (ms); entries older than
- *                                       `registrationTtlMs` are dropped from both
- *   {prefix}outages:{probe}       zset  JSON OutageEvent by startMs (ms), per agent: older than
- *                                       `retentionMs` dropped, at most `maxPerProbe` kept (the
- *                                       newest by start); expires `retentionMs` after its last report
- *   {prefix}outages:probes        zset  agent name by its last report (ms), for the readers
- * (`{prefix}outages`, the single stream of earlier versions, is no longer read.) The names
- * come from store/keys.ts.
+ * another's; every read is bounded by time and by count. Keys (store/keys.ts): the registry
+ * (`probes`, `probesSeen`: pruned after `registrationTtlMs`), each agent's outages
+ * (`probeOutages`: `retentionMs`, `maxPerProbe`) and who reported (`outageReporters`).
  */
 
 export interface ProbeRegistration {

@@ -1,17 +1,13 @@
 import type { Redis } from 'ioredis';
 import { z } from 'zod';
 import type { DecisionRecord } from '../core/plan.ts';
+import { type RedisKeys, redisKeys } from './keys.ts';
 import type { LeaderLease } from './lease.ts';
 
 /**
- * keizokud's state in Redis, under one prefix per cluster:
- *   {prefix}vm:{name}:desired    JSON DesiredVm         what the config wants of the VM
- *   {prefix}vm:{name}:domain     JSON DomainRecord      last known domain XML and its host
- *   {prefix}vm:{name}:placement  JSON Placement         where it was last seen running
- *   {prefix}vm:{name}:history    stream                 placement changes and moves, newest last,
- *                                                       with the job and decision that moved it
- *   {prefix}vms                  set                    names of every VM with state here
- *   {prefix}leader, leader:token                        the lease (lease.ts)
+ * Each VM's state in Redis: what the config wants of it, its last known domain XML, where it
+ * was last seen running, and its history of placements and moves with the job and decision
+ * that moved it (keys `vms`, `vmDesired`, `vmDomain`, `vmPlacement`, `vmHistory` in store/keys.ts).
  * Writes that decide (desired state, placement, history) are the leader's, fenced by its token.
  */
 
@@ -89,15 +85,15 @@ export class StoreCorruptError extends Error {
 const HISTORY_MAX = 1000;
 
 export class Store {
+  private readonly keys: RedisKeys;
+
   constructor(
     private readonly redis: Redis,
-    private readonly prefix: string,
+    prefix: string,
     private readonly lease: LeaderLease,
     private readonly decisions?: DecisionLookup,
-  ) {}
-
-  private key(vm: string, what: string): string {
-    return `${this.prefix}vm:${vm}:${what}`;
+  ) {
+    this.keys = redisKeys(prefix);
   }
 
   private async read<T>(key: string, schema: z.ZodType<T>): Promise<T | null> {
@@ -118,25 +114,25 @@ export class Store {
   }
 
   async putDesired(vm: string, d: DesiredVm): Promise<void> {
-    await this.lease.fencedSet(this.key(vm, 'desired'), JSON.stringify(desiredSchema.parse(d)));
-    await this.redis.sadd(`${this.prefix}vms`, vm);
+    await this.lease.fencedSet(this.keys.vmDesired(vm), JSON.stringify(desiredSchema.parse(d)));
+    await this.redis.sadd(this.keys.vms, vm);
   }
 
   getDesired(vm: string): Promise<DesiredVm | null> {
-    return this.read(this.key(vm, 'desired'), desiredSchema);
+    return this.read(this.keys.vmDesired(vm), desiredSchema);
   }
 
   async putDomain(vm: string, d: DomainRecord): Promise<void> {
-    await this.lease.fencedSet(this.key(vm, 'domain'), JSON.stringify(d));
-    await this.redis.sadd(`${this.prefix}vms`, vm);
+    await this.lease.fencedSet(this.keys.vmDomain(vm), JSON.stringify(d));
+    await this.redis.sadd(this.keys.vms, vm);
   }
 
   getDomain(vm: string): Promise<DomainRecord | null> {
-    return this.read(this.key(vm, 'domain'), domainSchema);
+    return this.read(this.keys.vmDomain(vm), domainSchema);
   }
 
   getPlacement(vm: string): Promise<Placement | null> {
-    return this.read(this.key(vm, 'placement'), placementSchema);
+    return this.read(this.keys.vmPlacement(vm), placementSchema);
   }
 
   /**
@@ -169,8 +165,8 @@ export class Store {
     at: number,
     cause: MoveCause | null,
   ): Promise<void> {
-    await this.lease.fencedSet(this.key(vm, 'placement'), JSON.stringify({ host: to, since: at }));
-    await this.redis.sadd(`${this.prefix}vms`, vm);
+    await this.lease.fencedSet(this.keys.vmPlacement(vm), JSON.stringify({ host: to, since: at }));
+    await this.redis.sadd(this.keys.vms, vm);
     await this.appendHistory(vm, {
       at,
       kind: from === null ? 'placed' : 'moved',
@@ -193,7 +189,7 @@ export class Store {
 
   /** Leader-only and fenced: a deposed leader's append is refused (FencedError), not written. */
   async appendHistory(vm: string, e: Omit<HistoryEvent, 'id'>): Promise<void> {
-    await this.lease.fencedAppend(this.key(vm, 'history'), HISTORY_MAX, [
+    await this.lease.fencedAppend(this.keys.vmHistory(vm), HISTORY_MAX, [
       'at',
       String(e.at),
       'kind',
@@ -210,7 +206,7 @@ export class Store {
   }
 
   async history(vm: string, limit = 50): Promise<HistoryEvent[]> {
-    const rows = await this.redis.xrevrange(this.key(vm, 'history'), '+', '-', 'COUNT', limit);
+    const rows = await this.redis.xrevrange(this.keys.vmHistory(vm), '+', '-', 'COUNT', limit);
     return rows.reverse().map(([id, fields]) => {
       const f: Record<string, string> = {};
       for (let i = 0; i + 1 < fields.length; i += 2) f[fields[i]!] = fields[i + 1]!;
@@ -228,6 +224,6 @@ export class Store {
   }
 
   async listVms(): Promise<string[]> {
-    return (await this.redis.smembers(`${this.prefix}vms`)).sort();
+    return (await this.redis.smembers(this.keys.vms)).sort();
   }
 }

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createVm, type LabState, type PingSummary, readState, startPing, virsh } from '../../lab/index.ts';
+import { CLUSTER_PREFIX, redisKeys } from '../../src/store/keys.ts';
 import { type RunningKeizokud, startKeizokud } from '../support/keizokud.ts';
 import { sharedLab } from '../support/lab-fixture.ts';
 import { type RunningProbe, startProbeAgent } from '../support/probe-agent.ts';
@@ -162,7 +163,7 @@ describe('host maintenance against the lab', () => {
 
   it("keeps the agent's outages of those moves under its token's name, and took its registration", async () => {
     // Moves of a live migration last longer than two 20 ms intervals: the agent pushes them.
-    const key = 'keizoku:default:outages:test-probe';
+    const key = redisKeys(CLUSTER_PREFIX).probeOutages('test-probe');
     let stored: { probe: string; site: string; target: string; endMs: number; startMs: number }[] = [];
     for (let i = 0; i < 75 && stored.length === 0; i++) {
       stored = (await kz.redis.zrange(key, '0', '-1')).map((m) => JSON.parse(m));

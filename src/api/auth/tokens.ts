@@ -1,12 +1,13 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { z } from 'zod';
+import { redisKeys } from '../../store/keys.ts';
 import { type Principal, ROLES, type Role } from './rbac.ts';
 
 /**
  * API tokens: `kz_<id>_<secret>`. Only a SHA-256 of the whole token is stored (the secret is
  * 32 random bytes, so a fast hash is enough); the token itself is shown once, at creation.
- *   {prefix}tokens   hash  id -> JSON TokenRecord
+ * Records are kept in one hash (`tokens` in store/keys.ts).
  */
 
 const recordSchema = z.object({
@@ -45,7 +46,7 @@ export class TokenStore {
     prefix: string,
     private readonly cacheMs = 2_000,
   ) {
-    this.key = `${prefix}tokens`;
+    this.key = redisKeys(prefix).tokens;
   }
 
   async create(o: {

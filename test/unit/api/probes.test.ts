@@ -12,6 +12,7 @@ import { createApi } from '../../../src/api/server.ts';
 import { loadTiersFile } from '../../../src/config/index.ts';
 import type { ClusterSnapshot } from '../../../src/core/model.ts';
 import { AuditLog } from '../../../src/store/audit.ts';
+import { redisKeys } from '../../../src/store/keys.ts';
 import { ProbeBook, type ProbeBookOptions } from '../../../src/store/probe-book.ts';
 import { startRedis } from '../../support/redis.ts';
 
@@ -22,6 +23,7 @@ import { startRedis } from '../../support/redis.ts';
  */
 
 const PREFIX = 'kz-test:';
+const keys = redisKeys(PREFIX);
 const tiers = await loadTiersFile();
 let server: Awaited<ReturnType<typeof startRedis>>;
 let redis: Redis;
@@ -131,8 +133,8 @@ describe('F5a: a probe token speaks for one agent', () => {
       events: [outage('vm1', now - 60_000)],
     });
     expect(r).toMatchObject({ status: 200, body: { accepted: 1, refused: [] } });
-    expect(await redis.zcard(`${PREFIX}outages:p2`)).toBe(0);
-    const [stored] = await redis.zrange(`${PREFIX}outages:p1`, '0', '-1');
+    expect(await redis.zcard(keys.probeOutages('p2'))).toBe(0);
+    const [stored] = await redis.zrange(keys.probeOutages('p1'), '0', '-1');
     expect(JSON.parse(stored!)).toMatchObject({ probe: 'p1', site: 'dc1', target: 'vm1' });
 
     const reg = await call(t, 'POST', '/v1/probes', {
@@ -184,7 +186,7 @@ describe('F5a: a probe token speaks for one agent', () => {
     expect(r.body.refused[0].message).toMatch(/^events\[1\]\.endMs .* is before startMs/);
     expect(r.body.refused[1].message).toMatch(/^events\[2\]\.startMs .* more than 7 days ago/);
     expect(r.body.refused[2].message).toMatch(/^events\[3\]\.endMs .* in the future/);
-    expect(await redis.zcard(`${PREFIX}outages:p1`)).toBe(1);
+    expect(await redis.zcard(keys.probeOutages('p1'))).toBe(1);
   });
 });
 
@@ -198,7 +200,7 @@ describe('F5b: outages are kept per agent', () => {
       await call(flood, 'POST', '/v1/probe/events', {
         events: Array.from({ length: 100 }, (_, j) => outage('zz', now - 500_000 + i * 1_000 + j)),
       });
-    expect(await redis.zcard(`${PREFIX}outages:p2`)).toBe(50);
+    expect(await redis.zcard(keys.probeOutages('p2'))).toBe(50);
     const a = await call(honest, 'GET', '/v1/tiers/availability');
     expect(a.status).toBe(200);
     const vm1 = a.body.vms.find((v: { vm: string }) => v.vm === 'vm1');
