@@ -10,6 +10,7 @@ import type { MigrationRequest, ProbeWindow } from '../jobs/migrate.ts';
 import type { JobSystem, MigrationJobView } from '../jobs/queue.ts';
 import type { LibvirtClient } from '../libvirt/client.ts';
 import type { AuditLog } from '../store/audit.ts';
+import { type RedisKeys, redisKeys } from '../store/keys.ts';
 import { type Clock, figures, type HostFailureDeps, runHostFailure, type VmHold } from './host-failure.ts';
 import {
   buildReport,
@@ -24,10 +25,8 @@ import {
  * against the VM's tier. Drills are BullMQ jobs, one at a time in the whole cluster (the queue's
  * global concurrency is 1, whatever the number of replicas), so a request survives a restart; a
  * drill interrupted by one ends as failed rather than being replayed. host-failure.ts runs the
- * host-failure scenario.
- *   {prefix}bull:drill:*      the queue
- *   {prefix}drills            hash id -> JSON DrillRecord (status and, when done, the report)
- * Reports are also written to drills.dir as ID.json, ID.md and ID.html.
+ * host-failure scenario. Their queue and records are in Redis (`bullPrefix`, `drills*` in
+ * store/keys.ts). Reports are also written to drills.dir as ID.json, ID.md and ID.html.
  */
 
 export const RUNNABLE_SCENARIOS = ['live-migration', 'site-migration', 'host-failure'] as const;
@@ -102,19 +101,17 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const KEPT_IN_REDIS = 1_000;
 
 /**
- * Drill records in Redis:
- *   {prefix}drills           hash  id → JSON DrillRecord with its report
- *   {prefix}drills:summary   hash  id → JSON record without the report (for the list)
- *   {prefix}drills:index     zset  id by createdAt (newest KEPT_IN_REDIS kept)
+ * Drill records in Redis: each with its report, a summary of each for the list, and an index by
+ * creation time that keeps the newest KEPT_IN_REDIS (`drills`, `drillsSummary`, `drillsIndex`).
  */
 export class DrillSystem {
   private readonly queue: Queue;
   private worker: Worker | null = null;
-  private readonly key: string;
+  private readonly keys: RedisKeys;
 
   constructor(private readonly d: DrillDeps) {
-    this.queue = new Queue('drill', { connection: d.redisUrlOptions, prefix: `${d.prefix}bull` });
-    this.key = `${d.prefix}drills`;
+    this.keys = redisKeys(d.prefix);
+    this.queue = new Queue('drill', { connection: d.redisUrlOptions, prefix: this.keys.bullPrefix });
   }
 
   /** Runs drills in this process; with every replica's worker, still one drill at a time. */
@@ -122,7 +119,7 @@ export class DrillSystem {
     await this.queue.setGlobalConcurrency(1);
     this.worker = new Worker('drill', (job) => this.process(job), {
       connection: this.d.redisUrlOptions,
-      prefix: `${this.d.prefix}bull`,
+      prefix: this.keys.bullPrefix,
       concurrency: 1,
       lockDuration: 10_000,
       stalledInterval: 5_000,
@@ -213,15 +210,15 @@ export class DrillSystem {
   }
 
   async get(id: string): Promise<DrillRecord | null> {
-    const raw = await this.d.redis.hget(this.key, id);
+    const raw = await this.d.redis.hget(this.keys.drills, id);
     return raw ? (JSON.parse(raw) as DrillRecord) : null;
   }
 
   /** Newest first, without the reports' bulk (rtt series): reads only the summaries. */
   async list(limit = 100): Promise<Omit<DrillRecord, 'report'>[]> {
-    const ids = await this.d.redis.zrevrange(`${this.key}:index`, 0, limit - 1);
+    const ids = await this.d.redis.zrevrange(this.keys.drillsIndex, 0, limit - 1);
     if (!ids.length) return [];
-    const rows = await this.d.redis.hmget(`${this.key}:summary`, ...ids);
+    const rows = await this.d.redis.hmget(this.keys.drillsSummary, ...ids);
     return rows
       .filter((r): r is string => r !== null)
       .map((r) => JSON.parse(r) as Omit<DrillRecord, 'report'>);
@@ -241,18 +238,18 @@ export class DrillSystem {
     const summary = { ...rest, summary: report?.summary.overall ?? null };
     await this.d.redis
       .multi()
-      .hset(this.key, r.id, JSON.stringify(r))
-      .hset(`${this.key}:summary`, r.id, JSON.stringify(summary))
-      .zadd(`${this.key}:index`, r.createdAt, r.id)
+      .hset(this.keys.drills, r.id, JSON.stringify(r))
+      .hset(this.keys.drillsSummary, r.id, JSON.stringify(summary))
+      .zadd(this.keys.drillsIndex, r.createdAt, r.id)
       .exec();
-    const excess = (await this.d.redis.zcard(`${this.key}:index`)) - KEPT_IN_REDIS;
+    const excess = (await this.d.redis.zcard(this.keys.drillsIndex)) - KEPT_IN_REDIS;
     if (excess > 0) {
-      const old = await this.d.redis.zrange(`${this.key}:index`, '0', String(excess - 1));
+      const old = await this.d.redis.zrange(this.keys.drillsIndex, '0', String(excess - 1));
       await this.d.redis
         .multi()
-        .hdel(this.key, ...old)
-        .hdel(`${this.key}:summary`, ...old)
-        .zrem(`${this.key}:index`, ...old)
+        .hdel(this.keys.drills, ...old)
+        .hdel(this.keys.drillsSummary, ...old)
+        .zrem(this.keys.drillsIndex, ...old)
         .exec();
     }
   }

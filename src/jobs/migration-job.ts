@@ -2,6 +2,7 @@ import type { Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Metrics } from '../metrics/registry.ts';
 import type { AuditLog } from '../store/audit.ts';
+import { redisKeys } from '../store/keys.ts';
 import {
   baseResult,
   effectivePolicy,
@@ -18,10 +19,9 @@ import type { VmLocks } from './vm-lock.ts';
 /**
  * A migration job's run: claims the VM's lock with a new generation, waits for its slots,
  * moves the VM (or, when a previous run had already asked libvirt to move it, reconciles from
- * libvirt), and releases only what this run owns:
- *   {prefix}job:{id}:cancel    set to cancel
- *   {prefix}job:{id}:attempt   written, while this run owns the lock, just before libvirt is
- *                              asked to move the VM: a re-run after a crash reconciles instead
+ * libvirt), and releases only what this run owns. Its `jobCancel` key (store/keys.ts) asks it to
+ * stop; its `jobAttempt` key is written, while this run owns the lock, just before libvirt is
+ * asked to move the VM: a re-run after a crash reconciles instead.
  */
 
 export const MIGRATE_QUEUE = 'migrate';
@@ -41,8 +41,9 @@ const actor = { actor: 'controller', actorName: 'controller', role: null };
 export async function runMigrationJob(d: MigrationJobDeps, job: Job): Promise<MigrationResult> {
   const req = job.data as MigrationRequest;
   const id = job.id!;
-  const cancelKey = `${d.prefix}job:${id}:cancel`;
-  const attemptKey = `${d.prefix}job:${id}:attempt`;
+  const keys = redisKeys(d.prefix);
+  const cancelKey = keys.jobCancel(id);
+  const attemptKey = keys.jobAttempt(id);
   const gen = await d.locks.claim(req.vm, id, MIGRATE_QUEUE);
   if (gen === null) {
     const holder = await d.locks.holder(req.vm);

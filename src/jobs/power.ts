@@ -3,6 +3,7 @@ import type { Redis } from 'ioredis';
 import type { Action } from '../core/plan.ts';
 import type { LibvirtClient } from '../libvirt/client.ts';
 import type { AuditLog } from '../store/audit.ts';
+import { redisKeys } from '../store/keys.ts';
 import type { VmLocks } from './vm-lock.ts';
 
 /**
@@ -105,7 +106,7 @@ export async function runPowerJob(d: PowerJobDeps, job: Job): Promise<ActionResu
   const req = job.data as PowerRequest;
   const a = req.action;
   const id = job.id!;
-  const cancelKey = `${d.prefix}job:${id}:cancel`;
+  const cancelKey = redisKeys(d.prefix).jobCancel(id);
   const gen = await d.locks.claim(a.vm, id, POWER_QUEUE);
   if (gen === null) {
     const holder = await d.locks.holder(a.vm);

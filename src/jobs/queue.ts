@@ -6,6 +6,7 @@ import { actionRefusals } from '../core/planners/validate.ts';
 import type { Metrics } from '../metrics/registry.ts';
 import type { AuditLog } from '../store/audit.ts';
 import type { DecisionStore } from '../store/decisions.ts';
+import { type RedisKeys, redisKeys } from '../store/keys.ts';
 import { bullConnection } from './connection.ts';
 import type { MigrationPorts, MigrationRequest } from './migrate.ts';
 import { MIGRATE_QUEUE, runMigrationJob } from './migration-job.ts';
@@ -19,11 +20,8 @@ export type { JobView, MigrationJobView } from './views.ts';
 /**
  * The executor: every effect on a VM is a job, run by a worker under the VM's lock
  * (vm-lock.ts), and `submit(decision)` is the only way to create jobs. Any replica may submit
- * and run them; Redis holds:
- *   {prefix}bull:migrate:*   migrations (migration-job.ts)
- *   {prefix}bull:power:*     start, shutdown, destroy, define, undefine (power.ts)
- *   {prefix}vm:{vm}:job      the one job a VM may have at a time (vm-lock.ts)
- *   {prefix}slots:*          migration concurrency (slots.ts)
+ * and run them. Redis holds the queues (migrate, power, evacuate), the VMs' locks, the
+ * migration slots and the jobs' cancel and attempt keys (store/keys.ts).
  */
 
 /** A VM of the plan already has an unfinished job: nothing was submitted. */
@@ -73,6 +71,7 @@ export class JobSystem {
   private readonly slots: Slots;
   readonly locks: VmLocks;
   private readonly bullPrefix: string;
+  private readonly keys: RedisKeys;
 
   constructor(
     private readonly redisUrl: string,
@@ -84,7 +83,8 @@ export class JobSystem {
     private readonly decisions: DecisionStore,
     private readonly metrics?: Metrics,
   ) {
-    this.bullPrefix = `${prefix}bull`;
+    this.keys = redisKeys(prefix);
+    this.bullPrefix = this.keys.bullPrefix;
     const opts = { connection: bullConnection(redisUrl), prefix: this.bullPrefix };
     this.queues = new Map([MIGRATE_QUEUE, POWER_QUEUE, EVACUATE_QUEUE].map((q) => [q, new Queue(q, opts)]));
     this.flows = new FlowProducer(opts);
@@ -288,7 +288,7 @@ export class JobSystem {
     if (!job) return null;
     // An evacuation's cancel is its moves' cancel (a move that has finished is not undone).
     for (const j of [id, ...(job.kind === 'evacuate' ? job.jobs : [])])
-      await this.redis.set(`${this.prefix}job:${j}:cancel`, '1', 'EX', 86_400);
+      await this.redis.set(this.keys.jobCancel(j), '1', 'EX', 86_400);
     return job;
   }
 

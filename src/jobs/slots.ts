@@ -1,10 +1,10 @@
 import type { Redis } from 'ioredis';
+import { type RedisKeys, redisKeys } from '../store/keys.ts';
 
 /**
  * Cluster-wide counting semaphores in Redis, so that every replica's workers together respect
  * the per-host and per-cluster migration limits. A holder's claim expires unless refreshed,
- * so a crashed worker does not hold a slot forever.
- *   {prefix}slots:{name}   zset  holder -> expiry (ms)
+ * so a crashed worker does not hold a slot forever. One zset per semaphore (`slots` in store/keys.ts).
  */
 
 // KEYS: slot zsets. ARGV: holder, now, expiry, then one limit per key. All or none.
@@ -27,14 +27,18 @@ export interface SlotWanted {
 }
 
 export class Slots {
+  private readonly redisKeys: RedisKeys;
+
   constructor(
     private readonly redis: Redis,
-    private readonly prefix: string,
+    prefix: string,
     private readonly ttlMs = 30_000,
-  ) {}
+  ) {
+    this.redisKeys = redisKeys(prefix);
+  }
 
   private keys(names: string[]): string[] {
-    return names.map((n) => `${this.prefix}slots:${n}`);
+    return names.map((n) => this.redisKeys.slots(n));
   }
 
   /** Takes one slot of each named semaphore, or none when any is full. */
@@ -73,6 +77,6 @@ export class Slots {
   }
 
   async holders(name: string, now = Date.now()): Promise<string[]> {
-    return this.redis.zrangebyscore(`${this.prefix}slots:${name}`, String(now), '+inf');
+    return this.redis.zrangebyscore(this.redisKeys.slots(name), String(now), '+inf');
   }
 }

@@ -1,11 +1,11 @@
 import type { Redis } from 'ioredis';
+import { type RedisKeys, redisKeys } from '../store/keys.ts';
 
 /**
- * The one job a VM may have at a time, taken and released atomically in Redis:
- *   {prefix}vm:{vm}:job   hash  job (its id), queue (its BullMQ queue), gen (run generation),
- *                               at (ms, Redis time, when taken)
- * A lock is free when absent, or when its holder's BullMQ job has finished (`finishedOn`) or
- * no longer exists. The check reads the holder's job hash inside the same script as the take,
+ * The one job a VM may have at a time, taken and released atomically in Redis: a hash of the
+ * job's id, its BullMQ queue, the run's generation and when it was taken (Redis time), at
+ * `vmJob` in store/keys.ts. A lock is free when absent, or when its holder's BullMQ job has
+ * finished (`finishedOn`) or no longer exists. The check reads the holder's job hash inside the same script as the take,
  * so two takers can never both win. A holder whose job hash does not exist yet is busy for
  * `graceMs` after the take: the job is created just after its lock.
  *
@@ -139,16 +139,20 @@ if h then return h end
 return {}`;
 
 export class VmLocks {
+  private readonly keys: RedisKeys;
+
   constructor(
     private readonly redis: Redis,
-    private readonly prefix: string,
+    prefix: string,
     /** BullMQ's key prefix (queue keys are `{bull}:{queue}:{id}`). */
     private readonly bullPrefix: string,
     private readonly graceMs = 30_000,
-  ) {}
+  ) {
+    this.keys = redisKeys(prefix);
+  }
 
   key(vm: string): string {
-    return `${this.prefix}vm:${vm}:job`;
+    return this.keys.vmJob(vm);
   }
 
   /** Takes every lock, and applies the effects, in one step; or nothing, and says who holds what. */

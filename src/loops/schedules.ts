@@ -5,15 +5,14 @@ import type { ClusterSnapshot } from '../core/model.ts';
 import { planScheduledAction } from '../core/schedule.ts';
 import type { PowerOutcome } from '../jobs/power-submit.ts';
 import type { AuditLog } from '../store/audit.ts';
+import { type RedisKeys, redisKeys } from '../store/keys.ts';
 import type { PassResult, Reconciler } from './runner.ts';
 
 /**
  * VM schedules (shut down at night and on holidays, start in the morning) and maintenance
  * windows, fired by node-cron in the configured time zone. Only the leader acts; every action
- * is audit-logged as the controller, and the last run of each is kept in Redis for the API:
- *   {prefix}schedule:{name}:runs   list  JSON ScheduleRun, newest first (20 kept)
- *   {prefix}window:{name}:closesAt string epoch ms while the window is open
- * A window's close time is kept in Redis, not in a timer, so the window closes on time also
+ * is audit-logged as the controller, and the last runs of each are kept in Redis for the API
+ * (`scheduleRuns`, and `windowClosesAt` while a window is open, in store/keys.ts). A window's close time is kept in Redis, not in a timer, so the window closes on time also
  * after a restart or a change of leader in the middle of it: `windowCloser`, a leader-only
  * reconciler the daemon's LoopRunner runs every 5 s, closes the windows whose time is up.
  */
@@ -84,7 +83,11 @@ export class SchedulesLoop {
     pass: (now) => this.closeDue(now),
   };
 
-  constructor(private readonly o: SchedulesOptions) {}
+  private readonly keys: RedisKeys;
+
+  constructor(private readonly o: SchedulesOptions) {
+    this.keys = redisKeys(o.prefix);
+  }
 
   start(): void {
     const opts = { timezone: this.o.timeZone, noOverlap: true };
@@ -173,7 +176,7 @@ export class SchedulesLoop {
   }
 
   private closesAtKey(window: string): string {
-    return `${this.o.prefix}window:${window}:closesAt`;
+    return this.keys.windowClosesAt(window);
   }
 
   /** Closes every open window whose time is up; deleting the key first means only one closes it. */
@@ -195,7 +198,7 @@ export class SchedulesLoop {
   }
 
   private key(name: string): string {
-    return `${this.o.prefix}schedule:${name}:runs`;
+    return this.keys.scheduleRuns(name);
   }
 
   private async record(name: string, run: ScheduleRun): Promise<void> {
