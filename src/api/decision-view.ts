@@ -95,6 +95,16 @@ function redactor(names: Iterable<string>): (s: string) => string {
   return (s) => s.replace(re, HIDDEN_VM);
 }
 
+/**
+ * A sentence as `p` may read it: for a vm-admin, every VM of `knownVms` outside its scope is
+ * replaced by HIDDEN_VM (refusals quote filter verdicts, and the anti-affinity one names the
+ * VMs already on a host). Others read it as it is.
+ */
+export function sentenceFor(p: Principal, knownVms: Iterable<string>): (s: string) => string {
+  if (p.role !== 'vm-admin') return (s) => s;
+  return redactor([...knownVms].filter((vm) => !inScope(p, vm)));
+}
+
 function outageOf(j: JobFacts): number | null {
   const probes = j.result?.probe ?? [];
   return probes.length === 0 ? null : Math.max(...probes.map((p) => p.outageMs));

@@ -267,16 +267,31 @@ export class JobSystem {
     return null;
   }
 
-  async list(limit = 200): Promise<JobView[]> {
+  /**
+   * The newest `limit` jobs that `keep` accepts (a caller's scope and filters), newest first.
+   * Each queue's state lists are read page by page only until `limit` kept jobs are found
+   * (at most `scanCap` jobs each), so a narrow view does not load every job kept in Redis.
+   */
+  async list(limit = 200, keep: (j: JobView) => boolean = () => true, scanCap = 5_000): Promise<JobView[]> {
     // Asked per state, so that no job needs a state lookup of its own.
     const states = ['active', 'waiting', 'delayed', 'completed', 'failed'] as const;
-    const perQueue = await Promise.all(
-      [...this.queues.values()].map(async (q) => {
-        const perState = await Promise.all(states.map((t) => q.getJobs([t], 0, limit - 1)));
-        return perState.flatMap((jobs, i) => jobs.filter(Boolean).map((j) => toView(j as Job, states[i]!)));
+    const page = Math.min(Math.max(limit, 50), 1_000);
+    const sources = [...this.queues.values()].flatMap((q) => states.map((t) => ({ q, t })));
+    const found = await Promise.all(
+      sources.map(async ({ q, t }) => {
+        const out: JobView[] = [];
+        for (let start = 0; start < scanCap && out.length < limit; start += page) {
+          const jobs = (await q.getJobs([t], start, start + page - 1)).filter(Boolean) as Job[];
+          for (const j of jobs) {
+            const v = toView(j, t);
+            if (keep(v) && out.length < limit) out.push(v);
+          }
+          if (jobs.length < page) break;
+        }
+        return out;
       }),
     );
-    return perQueue
+    return found
       .flat()
       .sort((a, b) => b.createdAt - a.createdAt)
       .slice(0, limit);

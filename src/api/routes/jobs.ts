@@ -7,6 +7,7 @@ import type { MigrationRequest } from '../../jobs/migrate.ts';
 import { JobConflict, type JobSystem, type JobView, SubmitRefused } from '../../jobs/queue.ts';
 import { type MigrationPolicyLimits, policyRefusals } from '../auth/policy-limits.ts';
 import { decide } from '../auth/rbac.ts';
+import { sentenceFor } from '../decision-view.ts';
 import type { ApiDeps } from '../deps.ts';
 import { ApiError, DeniedError } from '../errors.ts';
 import { jobSchema, maintenanceAnswerSchema } from '../job-schemas.ts';
@@ -116,14 +117,16 @@ export function jobRoutes(app: FastifyInstance, d: ApiDeps, j: JobDeps): void {
           requestedBy: requester(req),
         },
       );
+      // A refusal quotes placement verdicts, which may name other VMs (F28).
+      const say = sentenceFor(req.principal!, snap.vms.keys());
       if (!decision.ok)
-        throw new ApiError(409, 'refused', decision.refused.flatMap((r) => r.reasons).join('; '));
+        throw new ApiError(409, 'refused', say(decision.refused.flatMap((r) => r.reasons).join('; ')));
       try {
         const { jobs } = await j.jobs.submit(decision);
         return reply.status(202).send(jobs[0]);
       } catch (e) {
         if (e instanceof JobConflict || e instanceof SubmitRefused)
-          throw new ApiError(409, 'conflict', e.message);
+          throw new ApiError(409, 'conflict', say(e.message));
         throw e;
       }
     },
@@ -159,14 +162,14 @@ export function jobRoutes(app: FastifyInstance, d: ApiDeps, j: JobDeps): void {
     },
     async (req) => {
       const q = req.query as { vm?: string; reason?: string; limit: number };
-      const all = await j.jobs.list(1000);
-      const jobs = all
-        .filter((job) => mayRead(req, job) === 'allow')
-        .filter(
-          (job) =>
-            (q.vm === undefined || job.vm === q.vm) && (q.reason === undefined || job.reason === q.reason),
-        )
-        .slice(0, q.limit);
+      // Only as many as asked for, in the caller's scope and filters (F13).
+      const jobs = await j.jobs.list(
+        q.limit,
+        (job) =>
+          mayRead(req, job) === 'allow' &&
+          (q.vm === undefined || job.vm === q.vm) &&
+          (q.reason === undefined || job.reason === q.reason),
+      );
       return { jobs };
     },
   );

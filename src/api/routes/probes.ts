@@ -2,7 +2,7 @@ import { isIP } from 'node:net';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { type OutageReport, ProbeBook } from '../../store/probe-book.ts';
 import type { ApiDeps } from '../deps.ts';
-import { ApiError } from '../errors.ts';
+import { ApiError, DeniedError } from '../errors.ts';
 import { errorResponses, NAME_PATTERN } from '../schemas.ts';
 
 /**
@@ -23,7 +23,7 @@ function agentOf(req: FastifyRequest, body: { name?: string; site?: string }, fi
   const p = req.principal!;
   if (p.role === 'probe') {
     if (!p.probe)
-      throw new ApiError(
+      throw new DeniedError(
         403,
         'forbidden',
         'this probe token is bound to no agent: create one with keizokud token create --role probe --probe-name NAME --site SITE',
@@ -63,7 +63,7 @@ export function registrationOrigin(raw: string, sourceIp: string): string {
     throw new ApiError(400, 'invalid_request', `body.url: "${m[2]}" is not an IP address`);
   const unspecified = host === '0.0.0.0' || normaliseIp(host) === '::';
   if (!unspecified && normaliseIp(host) !== source)
-    throw new ApiError(
+    throw new DeniedError(
       403,
       'forbidden',
       `body.url: an agent registers its own address; ${m[2]} is not ${source}, where this request came from`,

@@ -300,7 +300,7 @@ describe('F13: bounded reads', () => {
 });
 
 describe('F29: registrations are not operator actions', () => {
-  it('F29: a registration is counted, not audited; a refused one and an outage push are audited', async () => {
+  it('F29, F12: a registration is counted, not audited; a refused one (denied) and an outage push are audited', async () => {
     const t = await probeToken('p1');
     for (let i = 0; i < 3; i++)
       expect(
@@ -314,7 +314,8 @@ describe('F29: registrations are not operator actions', () => {
     await audit.close(); // waits for the entries in flight
     const entries = await audit.query({ limit: 100 });
     expect(entries.map((e) => [e.action, e.outcome, e.status]).reverse()).toEqual([
-      ['probe.report', 'rejected', 403],
+      // A registration for another address is a denial, audited as one (F12 on probe routes).
+      ['probe.report', 'denied', 403],
       ['probe.report', 'denied', 403],
       // The outage push: received before its handler ran, then its outcome.
       ['probe.report', 'received', null],

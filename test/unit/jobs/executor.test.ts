@@ -1,11 +1,13 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { MigrationConfig } from '../../../src/config/index.ts';
 import type { ClusterSnapshot, HostSnapshot, VmSnapshot } from '../../../src/core/model.ts';
 import type { Decision } from '../../../src/core/plan.ts';
+import { bullConnection } from '../../../src/jobs/connection.ts';
 import type { MigrationPorts } from '../../../src/jobs/migrate.ts';
 import type { PowerPorts } from '../../../src/jobs/power.ts';
 import { JobConflict, JobSystem, SubmitRefused } from '../../../src/jobs/queue.ts';
@@ -197,5 +199,40 @@ describe('executor (submit, VM locks, power jobs)', () => {
     expect(calls).toEqual(['start vm3 on h1']);
     expect(await jobs.holderOf('vm3')).toBeNull();
     expect(await redis.exists(`${P}vm:vm3:job`)).toBe(0);
+  });
+
+  it('F13: a list reads only what the caller needs: the newest few, or a narrow scope paged through', async () => {
+    const q = new Queue('migrate', { connection: bullConnection(server.url), prefix: `${P}bull` });
+    const data = (vm: string) => ({ ...migrate(vm), requestedBy: { id: 't', name: 't' }, reason: 'api' });
+    // Five of vm1's jobs, the oldest, then 300 of other VMs.
+    await q.addBulk(
+      [...Array(5)].map((_, i) => ({ name: 'migrate', data: data('vm1'), opts: { jobId: `mig-own-${i}` } })),
+    );
+    await q.addBulk(
+      [...Array(300)].map((_, i) => ({
+        name: 'migrate',
+        data: data(`vm-x${i}`),
+        opts: { jobId: `mig-x-${i}` },
+      })),
+    );
+    let loaded = 0;
+    const getJobs = Queue.prototype.getJobs;
+    Queue.prototype.getJobs = async function (this: Queue, ...a: Parameters<Queue['getJobs']>) {
+      const r = await getJobs.apply(this, a);
+      loaded += r.length;
+      return r;
+    };
+    try {
+      const newest = await jobs.list(10);
+      expect(newest).toHaveLength(10);
+      expect(loaded).toBeLessThanOrEqual(50);
+      loaded = 0;
+      const own = await jobs.list(10, (j) => j.vm === 'vm1');
+      expect(own.map((j) => j.id).sort()).toEqual([0, 1, 2, 3, 4].map((i) => `mig-own-${i}`));
+      expect(loaded).toBe(305);
+    } finally {
+      Queue.prototype.getJobs = getJobs;
+      await q.close();
+    }
   });
 });

@@ -1,0 +1,92 @@
+import { describe, expect, it } from 'vitest';
+import { type JobDeps, jobRoutes } from '../../../src/api/routes/jobs.ts';
+import type { ClusterSnapshot, HostSnapshot } from '../../../src/core/model.ts';
+import { api, bearer } from './fakes.ts';
+
+const host = (name: string): HostSnapshot => ({
+  name,
+  site: 'dc1',
+  health: 'up',
+  cpus: 8,
+  memoryKiB: 16 * 1024 * 1024,
+  cpuUtilisation: 0.1,
+  memoryUsedKiB: null,
+  maintenance: false,
+  observedAt: 0,
+  vms: [],
+});
+const snapshot: ClusterSnapshot = {
+  takenAt: 0,
+  sites: ['dc1'],
+  hosts: new Map([
+    ['h1', host('h1')],
+    ['h2', host('h2')],
+  ]),
+  vms: new Map([
+    [
+      'db-secret',
+      {
+        name: 'db-secret',
+        uuid: 'db-secret',
+        host: 'h2',
+        state: 'running',
+        vcpus: 1,
+        memoryKiB: 1024 * 1024,
+        cpuUsage: null,
+        memoryUsedKiB: null,
+      },
+    ],
+    [
+      'vm1',
+      {
+        name: 'vm1',
+        uuid: 'vm1',
+        host: 'h1',
+        state: 'running',
+        vcpus: 1,
+        memoryKiB: 1024 * 1024,
+        cpuUsage: null,
+        memoryUsedKiB: null,
+      },
+    ],
+  ]),
+};
+
+/** F28: a migrate refusal read by a vm-admin names no VM outside its scope. */
+async function refusalOf(who: string): Promise<{ status: number; message: string }> {
+  const { app } = await api();
+  const j = {
+    jobs: { submit: async () => ({ decision: null, jobs: [] }) },
+    evacuations: {},
+    placement: {
+      // vm1 and db-secret may not share a host.
+      rulesOf: () => ({ affinityGroup: null, antiAffinityGroup: 'spread' }),
+      cpuOvercommit: 4,
+      memoryFraction: 0.9,
+      haPriorityOf: () => 0,
+    },
+    policyLimits: { maxTimeoutMs: 300_000, minBandwidthMiBs: 100, allowPostCopy: false },
+  } as unknown as JobDeps;
+  jobRoutes(app, { snapshot: () => snapshot } as never, j);
+  const r = await app.inject({
+    method: 'POST',
+    url: '/v1/vms/vm1/migrate',
+    headers: bearer(who),
+    payload: { to: 'h2' },
+  });
+  return { status: r.statusCode, message: r.json().error.message };
+}
+
+describe('migrate refusals by role (F28)', () => {
+  it("F28: a vm-admin's anti-affinity refusal says another VM is on the host, not which", async () => {
+    const r = await refusalOf('owner');
+    expect(r.status).toBe(409);
+    expect(r.message).toBe('anti-affinity group "spread": (another VM) already on h2');
+    expect(r.message).not.toContain('db-secret');
+  });
+
+  it('F28: an operator reads the same refusal with the VM named', async () => {
+    const r = await refusalOf('operator');
+    expect(r).toEqual({ status: 409, message: 'anti-affinity group "spread": db-secret already on h2' });
+  });
+});
