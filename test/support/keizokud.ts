@@ -6,6 +6,7 @@ import { Redis } from 'ioredis';
 import { freePort, type LabState, labKeizokudConfig } from '../../lab/index.ts';
 import type { Role } from '../../src/api/auth/rbac.ts';
 import { TokenStore } from '../../src/api/auth/tokens.ts';
+import { Contract } from './openapi.ts';
 
 /** A real keizokud process against the lab and a real Redis, with its API on a free port. */
 export interface RunningKeizokud {
@@ -23,6 +24,10 @@ export interface RunningKeizokud {
   ): Promise<string>;
   /** Runs the `keizokud` command (e.g. `token create`) with this config. */
   cli(args: string[]): { status: number; stdout: string; stderr: string };
+  /**
+   * Every answer is checked against the OpenAPI document the daemon publishes: one that does
+   * not fit it (status, content type, body) throws, naming what differs.
+   */
   request(method: string, path: string, token: string | null, body?: unknown): Promise<ApiResponse>;
   /** Whether the daemon's process is still running. */
   alive(): boolean;
@@ -82,6 +87,8 @@ export async function startKeizokud(
   const redis = new Redis(redisUrl, { maxRetriesPerRequest: 1 });
   const tokens = new TokenStore(redis, 'keizoku:default:');
 
+  // What every answer of request() is held to: the document this daemon publishes.
+  let contract: Contract | null = null;
   const request = async (method: string, path: string, token: string | null, body?: unknown) => {
     const headers: Record<string, string> = {};
     if (token) headers.authorization = `Bearer ${token}`;
@@ -98,6 +105,16 @@ export async function startKeizokud(
     } catch {
       // left as text
     }
+    const violations =
+      contract?.check({
+        method,
+        url: path,
+        status: r.status,
+        contentType: r.headers.get('content-type'),
+        body: parsed,
+      }) ?? [];
+    if (violations.length > 0)
+      throw new Error(`the answer does not fit keizokud's OpenAPI document:\n${violations.join('\n')}`);
     return { status: r.status, requestId: r.headers.get('x-request-id'), body: parsed };
   };
 
@@ -164,5 +181,8 @@ export async function startKeizokud(
     }
   }
   await waitUp(0);
+  const doc = await fetch(`${url}/v1/openapi.json`);
+  if (!doc.ok) throw new Error(`GET /v1/openapi.json answered ${doc.status}`);
+  contract = new Contract(await doc.json());
   return running;
 }
