@@ -69,7 +69,13 @@ const migrationResultSchema = {
       items: {
         type: 'object',
         required: ['check', 'ok', 'detail'],
-        properties: { check: { type: 'string' }, ok: { type: 'boolean' }, detail: { type: 'string' } },
+        properties: {
+          check: { type: 'string', description: 'placement, cpu, storage, networks, …' },
+          ok: { type: 'boolean' },
+          detail: { type: 'string' },
+          disk: { type: 'string', description: "storage checks: the disk's target dev (vda)" },
+          copy: { type: 'boolean', description: 'storage checks: the disk is copied to the destination' },
+        },
       },
     },
     startedAt: nullable('number'),
