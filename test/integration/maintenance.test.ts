@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createVm, type LabState, type PingSummary, readState, startPing, virsh } from '../../lab/index.ts';
 import { CLUSTER_PREFIX, redisKeys } from '../../src/store/keys.ts';
@@ -143,6 +144,37 @@ describe('host maintenance against the lab', () => {
       expect(seenByProbe.outageMs, vm).toBeLessThan(2_000);
       expect(seenByProbe.lost, vm).toBeLessThan(seenByProbe.sent / 2);
     }
+    // Why mt1 moved, and why there: the evacuation's decision, its candidates, job and outage.
+    const why = spawnSync('node', ['bin/keizoku.mjs', 'vm', 'why', 'mt1', '--json'], {
+      encoding: 'utf8',
+      env: { ...process.env, KEIZOKU_URL: kz.url, KEIZOKU_TOKEN: admin, KEIZOKU_CONFIG: '' },
+    });
+    expect(why.status, why.stderr).toBe(0);
+    const decision = JSON.parse(why.stdout).decisions[0];
+    expect(decision).toMatchObject({ planner: 'evacuate', ref: 'maintenance:h1', ok: true });
+    expect(decision.vms.sort()).toEqual(onH1.sort());
+    const mt1Job = jobs.find((j) => j.vm === 'mt1');
+    expect(decision.jobs).toEqual(
+      expect.arrayContaining([expect.objectContaining({ id: mt1Job.id, vm: 'mt1', outcome: 'succeeded' })]),
+    );
+    const cands = decision.candidates.mt1 as {
+      host: string;
+      feasible: boolean;
+      rejectedBy: { code: string }[];
+    }[];
+    expect(cands.find((c) => c.host === 'h2')?.feasible).toBe(true);
+    // The probe watched the move: its outage is joined into the decision's job.
+    const joined = decision.jobs.find((j: { id: string }) => j.id === mt1Job.id);
+    expect(joined.outageMs).toBe(mt1Job.result.probe[0].outageMs);
+    const text = spawnSync('node', ['bin/keizoku.mjs', 'vm', 'why', 'mt1'], {
+      encoding: 'utf8',
+      env: { ...process.env, KEIZOKU_URL: kz.url, KEIZOKU_TOKEN: admin, KEIZOKU_CONFIG: '' },
+    });
+    console.log(text.stdout);
+    expect(text.stdout).toContain(decision.id);
+    expect(text.stdout).toMatch(/evacuate/);
+    expect(text.stdout).toMatch(/h2\s+chosen/);
+    expect(text.stdout).toContain(mt1Job.id);
     const h1 = (await kz.request('GET', '/v1/hosts/h1', admin)).body;
     expect(h1.maintenance).toBe(true);
     // Nothing may be placed on a host in maintenance.
