@@ -1,7 +1,7 @@
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { Redis } from 'ioredis';
 import { freePort, type LabState, labKeizokudConfig } from '../../lab/index.ts';
 import type { Role } from '../../src/api/auth/rbac.ts';
@@ -158,6 +158,9 @@ export async function startKeizokud(
     waitUp: () => waitUp(restartedAt),
     stop: async () => {
       await kill('SIGTERM');
+      // artifacts/keizokud/ keeps each daemon's log, for a failure that needs reading later.
+      mkdirSync('artifacts/keizokud', { recursive: true });
+      writeFileSync(join('artifacts/keizokud', `${basename(dir)}.log`), out);
       redis.disconnect();
       rmSync(dir, { recursive: true, force: true });
     },
