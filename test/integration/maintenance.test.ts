@@ -151,7 +151,12 @@ describe('host maintenance against the lab', () => {
     });
     expect(why.status, why.stderr).toBe(0);
     const decision = JSON.parse(why.stdout).decisions[0];
-    expect(decision).toMatchObject({ planner: 'evacuate', ref: 'maintenance:h1', ok: true });
+    expect(decision).toMatchObject({
+      planner: 'evacuate',
+      reason: 'host h1 enters maintenance',
+      ref: 'api',
+      ok: true,
+    });
     expect(decision.vms.sort()).toEqual(onH1.sort());
     const mt1Job = jobs.find((j) => j.vm === 'mt1');
     expect(decision.jobs).toEqual(
