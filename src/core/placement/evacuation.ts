@@ -72,7 +72,9 @@ export function planEvacuation(
   const plan: EvacuationPlan = { host: hostName, ok: true, moves: [], refused: [], candidates: {} };
   for (const vm of vms) {
     const ranked = rank(pass, vm, o.profile ?? 'evacuate');
-    plan.candidates[vm.name] = ranked;
+    // The decision shows every host, the emptied one and other sites with the filter that
+    // rejected them, so "why not there" has an answer too.
+    plan.candidates[vm.name] = rank(pass, vm, o.profile ?? 'evacuate', true);
     const best = ranked.find((v) => v.feasible);
     if (!best) {
       plan.ok = false;

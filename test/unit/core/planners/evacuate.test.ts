@@ -22,7 +22,12 @@ describe('evacuation planner', () => {
       { kind: 'migrate', vm: 'a', from: 'h1', to: 'h2', copyStorage: 'auto' },
     ]);
     expect(d.vms).toEqual(['b', 'a']);
-    expect(d.candidates.b!.map((c) => [c.host, c.feasible])).toEqual([['h2', true]]);
+    // Every host is a candidate in the record: the emptied one and the other site's, rejected.
+    expect(d.candidates.b!.map((c) => [c.host, c.feasible, c.rejectedBy.map((v) => v.code)])).toEqual([
+      ['h2', true, []],
+      ['h1', false, expect.arrayContaining(['SameHost'])],
+      ['h3', false, ['OtherSite']],
+    ]);
     expect(d.planner).toBe('evacuate');
   });
 
