@@ -261,8 +261,12 @@ export class JobSystem {
 
   async get(id: string): Promise<JobView | null> {
     for (const q of this.queues.values()) {
+      // The state before the job: a job read while active whose state is read after it
+      // completed would look finished without its result (a waiter would take it as done).
+      const st = await q.getJobState(id);
+      if (st === 'unknown') continue;
       const job = await q.getJob(id);
-      if (job) return toView(job, await job.getState());
+      if (job) return toView(job, st);
     }
     return null;
   }

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { MigrationConfig } from '../../../src/config/index.ts';
 import type { ClusterSnapshot, HostSnapshot, VmSnapshot } from '../../../src/core/model.ts';
 import type { Decision } from '../../../src/core/plan.ts';
@@ -68,11 +68,14 @@ describe('executor (submit, VM locks, power jobs)', () => {
   let jobs: JobSystem;
   let snap: ClusterSnapshot;
   const calls: string[] = [];
+  /** A start waits for this (to hold a job active). */
+  let startGate: Promise<void> = Promise.resolve();
 
   const fakeClient = (h: string) =>
     ({
       lookupByName: async (name: string) => ({ name, uuid: Buffer.alloc(16), id: 1 }),
       start: async (d: { name: string }) => {
+        await startGate;
         calls.push(`start ${d.name} on ${h}`);
         return d;
       },
@@ -120,6 +123,8 @@ describe('executor (submit, VM locks, power jobs)', () => {
     jobs = new JobSystem(server.url, P, ports, power, audit, redis, new DecisionStore(redis, P));
   });
   afterEach(async () => {
+    vi.restoreAllMocks();
+    startGate = Promise.resolve();
     await jobs.close();
   });
 
@@ -184,6 +189,31 @@ describe('executor (submit, VM locks, power jobs)', () => {
     const stored = await new DecisionStore(redis, P).get(d.id);
     expect(stored?.jobs).toEqual(record.jobs);
     expect(stored?.jobs.map((j) => j.id)).toEqual(views.map((v) => v.id));
+  });
+
+  it('never reports a job finished without its result when it completes between the reads of a look-up', async () => {
+    let open!: () => void;
+    startGate = new Promise<void>((r) => (open = r));
+    jobs.startWorker();
+    const { jobs: views } = await jobs.submit(decision([{ kind: 'start', vm: 'vm3', host: 'h1' }]));
+    const id = views[0]!.id;
+    while ((await jobs.get(id))?.state !== 'active') await new Promise((r) => setTimeout(r, 20));
+    // The next look-up reads the job while it is active, and the job completes right after.
+    const getJob = Queue.prototype.getJob;
+    let raced = false;
+    vi.spyOn(Queue.prototype, 'getJob').mockImplementation(async function (this: Queue, jobId: string) {
+      const job = await getJob.call(this, jobId);
+      if (job && jobId === id && !raced) {
+        raced = true;
+        open();
+        while (!(await redis.hget(`${P}bull:power:${id}`, 'finishedOn')))
+          await new Promise((r) => setTimeout(r, 20));
+      }
+      return job;
+    });
+    const done = await jobs.wait(id, 10_000);
+    expect(raced).toBe(true);
+    expect(done).toMatchObject({ state: 'succeeded', result: { outcome: 'succeeded', vm: 'vm3' } });
   });
 
   it('runs a start as a job under the VM lock, then frees the lock', async () => {
