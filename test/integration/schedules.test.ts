@@ -73,10 +73,14 @@ describe('VM schedules against the lab', () => {
     await until('running', 20_000);
     await until('shutoff', 45_000);
     await until('running', 30_000);
-    const runs = (await kz.request('GET', '/v1/schedules/night', admin)).body.runs as {
-      action: string;
-      vms: string[];
-    }[];
+    // A run is recorded once its jobs have ended, a moment after the VM is seen running.
+    type Run = { action: string; vms: string[] };
+    let runs: Run[] = [];
+    for (let i = 0; i < 40; i++) {
+      runs = (await kz.request('GET', '/v1/schedules/night', admin)).body.runs as Run[];
+      if (runs.some((r) => r.action === 'start' && r.vms.includes('sc1'))) break;
+      await sleep(250);
+    }
     expect(runs.some((r) => r.action === 'stop' && r.vms.includes('sc1'))).toBe(true);
     expect(runs.some((r) => r.action === 'start' && r.vms.includes('sc1'))).toBe(true);
     const audit = await kz.request('GET', '/v1/audit?actor=controller&target=sc1&limit=20', admin);

@@ -130,7 +130,18 @@ export function drillRoutes(app: FastifyInstance, drills: DrillSystem, timeZone:
             properties: {
               drills: {
                 type: 'array',
-                items: { type: 'object', required: drillRequired, properties: drillProperties },
+                items: {
+                  type: 'object',
+                  required: drillRequired,
+                  properties: {
+                    ...drillProperties,
+                    summary: {
+                      type: ['object', 'null'],
+                      additionalProperties: true,
+                      description: "The report's overall verdict once the drill ended (null before)",
+                    },
+                  },
+                },
               },
             },
           },
