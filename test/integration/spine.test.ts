@@ -218,9 +218,11 @@ describe('one executor, all-or-nothing plans, never twice (lab)', () => {
       answers.push({ ...r, ready });
     }
     await kz.waitUp();
-    // The first answers came while keizokud was still starting (before its first inventory pass).
+    // The first answers came before keizokud had seen h3: while it was still starting, or
+    // ready but before its link to h3 had answered a first read (h3 not up yet). How fast the
+    // daemon comes up decides which; either way the request met a host whose VMs were unknown.
     expect(
-      answers.some((a) => !a.ready),
+      answers.some((a) => !a.ready || /host h3 is (unknown|unreachable)/.test(a.body.error?.message ?? '')),
       JSON.stringify(answers),
     ).toBe(true);
     for (const a of answers) {
