@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LabState } from '../../lab/index.ts';
+import { CLUSTER_PREFIX, redisKeys } from '../../src/store/keys.ts';
 import { type RunningKeizokud, startKeizokud } from '../support/keizokud.ts';
 import { sharedLab } from '../support/lab-fixture.ts';
 import { startRedis } from '../support/redis.ts';
@@ -240,6 +241,62 @@ describe('API under malformed requests', () => {
     expect(audited.length).toBeGreaterThan(2_000);
     expect(missing.slice(0, 10)).toEqual([]);
   }, 300_000);
+
+  it('refuses probe forgery: a name not its own, outages out of time, a window URL not on the source address; each audited once', async () => {
+    const probe = await kz.token('probe', { name: 'fz-probe', site: 'dc1' });
+    const call = (method: string, path: string, body: unknown) =>
+      fetch(kz.url + path, {
+        method,
+        headers: { authorization: `Bearer ${probe}`, 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+      }).then(async (r) => ({
+        status: r.status,
+        id: r.headers.get('x-request-id') ?? '',
+        body: (await r.json()) as { accepted?: number; refused?: { index: number }[] },
+      }));
+    const now = Date.now();
+    const outage = (startMs: number, endMs: number) => ({
+      target: 'fz-vm',
+      addresses: ['10.0.0.1'],
+      startMs,
+      endMs,
+      outageMs: Math.max(0, endMs - startMs),
+      lost: 1,
+    });
+    // Outages claimed for another agent land under the token's own name; those out of time are refused.
+    const pushed = await call('POST', '/v1/probe/events', {
+      probe: 'real-probe',
+      site: 'dc2',
+      events: [
+        outage(now - 2_000, now - 1_000),
+        outage(now - 1_000, now - 2_000),
+        outage(now - 30 * 86_400_000, now - 29 * 86_400_000),
+        outage(now + 3_600_000, now + 3_601_000),
+      ],
+    });
+    expect(pushed.status, JSON.stringify(pushed.body)).toBe(200);
+    expect(pushed.body.accepted).toBe(1);
+    expect(pushed.body.refused?.map((x) => x.index)).toEqual([1, 2, 3]);
+    const keys = redisKeys(CLUSTER_PREFIX);
+    expect(await kz.redis.zcard(keys.probeOutages('real-probe'))).toBe(0);
+    expect(await kz.redis.zcard(keys.probeOutages('fz-probe'))).toBe(1);
+    // A window URL on another host than the agent's own source address: refused.
+    const ids: string[] = [pushed.id];
+    for (const url of [
+      'http://169.254.169.254:80',
+      'http://10.1.2.3:9100',
+      'http://127.0.0.1:9/#',
+      'http://user@127.0.0.1:9',
+    ]) {
+      const r = await call('POST', '/v1/probes', { name: 'real-probe', site: 'dc2', url, intervalMs: 20 });
+      expect(r.status, `${url}: ${JSON.stringify(r.body)}`).toBeGreaterThanOrEqual(400);
+      expect(r.status).toBeLessThan(500);
+      ids.push(r.id);
+    }
+    expect(kz.alive()).toBe(true);
+    const entries = await outcomeEntries(kz, admin);
+    for (const id of ids) expect(entries.get(id)?.length, id).toBe(1);
+  });
 });
 
 /** Outcome entries (not `received`) of the audit stream, by request id. */
