@@ -143,7 +143,13 @@ describe('one executor, all-or-nothing plans, never twice (lab)', () => {
       decisionId: down.body.decision,
     });
     await until('sp1 off', 60_000, async () => !(await running('h1')).includes('sp1'));
-    expect((await kz.request('POST', '/v1/vms/sp1/start', admin)).status).toBe(202);
+    // keizokud decides from what its inventory has seen: wait until it has seen sp1 shut off.
+    await until('sp1 seen shut off', 30_000, async () => {
+      const v = (await kz.request('GET', '/v1/vms/sp1', admin)).body;
+      return v.state === 'shutoff';
+    });
+    const start = await kz.request('POST', '/v1/vms/sp1/start', admin);
+    expect(start.status, JSON.stringify(start.body)).toBe(202);
     await seenRunning('sp1', 'h1');
   }, 240_000);
 
