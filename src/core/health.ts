@@ -16,7 +16,7 @@ export interface HealthInput {
   icmp?: { lastReplyAt: number | null; lastSentAt: number | null } | null;
   /** A fence record: when the host was powered off by a fence. */
   fencedAt?: number | null;
-  /** Probe witnesses that see the host's VMs answer / not answer (none report yet). */
+  /** Probe witnesses that see the host's VMs answer / not answer (core/witness.ts). */
   witnesses?: { up: number; down: number; total?: number } | null;
   /** The health last judged, and since when (null since while unknown). */
   previous?: { health: HostHealth; since: number | null } | null;
@@ -93,8 +93,8 @@ function judge(i: HealthInput, now: number, t: HealthThresholds, icmp: boolean |
  * - `partitioned`: the link is down but ICMP answers, or witnesses see its VMs answer: the
  *   host may still run them, so nothing of it may be restarted elsewhere;
  * - `down`: the link is down, ICMP is silent and a majority of the witnesses see its VMs
- *   silent. Only witness counts can make a host `down`, and nothing passes them yet, so today
- *   no host becomes `down` (failover will pass them);
+ *   silent. Only witness votes (core/witness.ts, gathered by the leader's witness loop) can
+ *   make a host `down`;
  * - `unknown`: never observed (no read tried yet, or the first one still within the threshold).
  * `since` is kept from `previous` while the health stays the same.
  */

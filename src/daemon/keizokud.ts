@@ -35,10 +35,12 @@ import { LimitsLoop } from '../loops/limits.ts';
 import { LoopRunner } from '../loops/runner.ts';
 import { SchedulesLoop } from '../loops/schedules.ts';
 import { bookRefresher, StateRecorder } from '../loops/state-recorder.ts';
+import { WitnessLoop } from '../loops/witnesses.ts';
 import { createMetrics } from '../metrics/registry.ts';
 import { HostPinger } from '../probe/host-pinger.ts';
 import { AuditLog } from '../store/audit.ts';
 import { DecisionStore } from '../store/decisions.ts';
+import { FenceBook } from '../store/fences.ts';
 import { CLUSTER_PREFIX as PREFIX } from '../store/keys.ts';
 import { LeaderLease } from '../store/lease.ts';
 import { MaintenanceBook } from '../store/maintenance.ts';
@@ -125,6 +127,8 @@ async function run(loaded: LoadedConfig): Promise<number> {
   await maintenanceBook
     .refresh()
     .catch((e: Error) => log.warn({ err: e.message }, 'reading maintenance failed'));
+  const fenceBook = new FenceBook(redis, PREFIX);
+  await fenceBook.refresh().catch((e: Error) => log.warn({ err: e.message }, 'reading fences failed'));
   const replicaId = `${hostname()}:${process.pid}`;
   const lease = new LeaderLease(redis, {
     prefix: PREFIX,
@@ -156,6 +160,8 @@ async function run(loaded: LoadedConfig): Promise<number> {
     config.hosts.map((h) => h.managementAddress),
     { intervalMs: config.loops.healthIntervalMs, timeoutMs: Math.min(1_000, config.loops.healthIntervalMs) },
   );
+  // Bound once the witness loop exists (it reads the inventory's snapshot).
+  let witnessVotesOf: (host: string) => ReturnType<WitnessLoop['of']> = () => null;
   const inventory = new InventoryLoop({
     hosts: config.hosts.map((h) => ({
       name: h.name,
@@ -177,6 +183,8 @@ async function run(loaded: LoadedConfig): Promise<number> {
       icmpFreshMs: 3 * config.loops.healthIntervalMs + 1_000,
     },
     maintenance: () => maintenanceBook.hosts(),
+    fencedAt: (h) => fenceBook.fencedAt(h),
+    witnesses: (h) => witnessVotesOf(h),
     onHealthChange: (h, previous) => {
       log.info({ host: h.name, health: h.health, previous, evidence: h.evidence }, 'host health changed');
       auditObserved('host.health', h.name, {
@@ -412,6 +420,13 @@ async function run(loaded: LoadedConfig): Promise<number> {
   const runner = new LoopRunner({ isLeader: () => lease.isLeader, metrics, log });
   runner.add(inventory);
   runner.add(inventory.health);
+  const witnesses = new WitnessLoop({
+    snapshot: () => inventory.snapshot(),
+    windows: (vm, from, to) => probeWindows(probeBook, vm, from, to, { timeoutMs: 1_000 }),
+    intervalMs: config.loops.healthIntervalMs,
+  });
+  witnessVotesOf = (h) => (lease.isLeader ? witnesses.of(h) : null);
+  runner.add(witnesses);
   runner.start();
   await runner.trigger(inventory.name);
   jobs.startWorker((job) => evacuations.runParent(job));
@@ -431,7 +446,7 @@ async function run(loaded: LoadedConfig): Promise<number> {
   // On the runner that already runs the inventory: added after its start, each starts at once.
   runner.add(limits);
   if (config.maintenanceWindows.length) runner.add(schedules.windowCloser);
-  runner.add(bookRefresher([policies, maintenanceBook], config.loops.inventoryIntervalMs));
+  runner.add(bookRefresher([policies, maintenanceBook, fenceBook], config.loops.inventoryIntervalMs));
   runner.add(
     new StateRecorder({
       snapshot: () => inventory.snapshot(),

@@ -13,14 +13,24 @@ import type { VmLocks } from './vm-lock.ts';
  * refusal in its words.
  */
 
-export type PowerAction = Extract<Action, { kind: 'start' | 'shutdown' | 'destroy' | 'define' | 'undefine' }>;
+export type PowerAction = Extract<
+  Action,
+  { kind: 'start' | 'shutdown' | 'destroy' | 'define' | 'undefine' | 'restart-elsewhere' }
+>;
 export const POWER_KINDS: readonly PowerAction['kind'][] = [
   'start',
   'shutdown',
   'destroy',
   'define',
   'undefine',
+  'restart-elsewhere',
 ];
+
+/** The host a power action acts on (a restart elsewhere acts on its target). */
+export const powerHost = (a: PowerAction): string => (a.kind === 'restart-elsewhere' ? a.to : a.host);
+
+/** How long a restart waits for libvirt to report the VM running after its start. */
+const RESTART_VERIFY_MS = 15_000;
 
 export interface PowerRequest {
   action: PowerAction;
@@ -56,15 +66,16 @@ export async function runPowerAction(
     outcome,
     reason,
     vm: a.vm,
-    host: a.host,
+    host: powerHost(a),
     finishedAt: Date.now(),
   });
   if (await cancelled()) return done('cancelled', 'cancelled before it started');
   const refusals = await ports.refusalsNow(a);
   if (refusals.length > 0) return done('refused', refusals.join('; '));
-  const c = ports.clientFor(a.host);
-  if (!c) return done('refused', `host ${a.host} is not connected`);
+  const c = ports.clientFor(powerHost(a));
+  if (!c) return done('refused', `host ${powerHost(a)} is not connected`);
   try {
+    if (a.kind === 'restart-elsewhere') return done(...(await restartOn(c, a, ports)));
     if (a.kind === 'define') {
       const xml = await ports.domainXmlOf(a.vm);
       if (!xml) return done('refused', `no stored definition of ${a.vm}`);
@@ -83,10 +94,40 @@ export async function runPowerAction(
     return done('succeeded', null);
   } catch (e) {
     const err = e as Error & { isOperationInvalid?: () => boolean };
-    const what = `${a.kind} ${a.vm} on ${a.host}: ${err.message}`;
+    const what = `${a.kind} ${a.vm} on ${powerHost(a)}: ${err.message}`;
     if (typeof err.isOperationInvalid === 'function' && err.isOperationInvalid())
       return done('refused', what);
     return done('failed', what);
+  }
+}
+
+/**
+ * A restart elsewhere: define the VM on the target from its stored definition (unless the
+ * target has it already), start it, and wait until libvirt reports it running. The disk lock
+ * manager (virtlockd) refuses the start when another live host still holds the VM's disks.
+ */
+async function restartOn(
+  c: LibvirtClient,
+  a: Extract<PowerAction, { kind: 'restart-elsewhere' }>,
+  ports: PowerPorts,
+): Promise<[ActionResult['outcome'], string | null]> {
+  let dom = await c.lookupByName(a.vm).catch(() => null);
+  if (dom) {
+    const st = await c.getState(dom);
+    if (st.state !== 'shutoff') return ['refused', `${a.vm} is already ${st.state} on ${a.to}`];
+  } else {
+    const xml = await ports.domainXmlOf(a.vm);
+    if (!xml) return ['refused', `no stored definition of ${a.vm}`];
+    dom = await c.defineXml(xml);
+  }
+  await c.start(dom);
+  const deadline = Date.now() + RESTART_VERIFY_MS;
+  for (;;) {
+    const st = await c.getState(dom);
+    if (st.state === 'running') return ['succeeded', null];
+    if (Date.now() > deadline)
+      return ['failed', `${a.vm} started on ${a.to} but is ${st.state} after ${RESTART_VERIFY_MS} ms`];
+    await new Promise((r) => setTimeout(r, 200));
   }
 }
 
@@ -114,7 +155,7 @@ export async function runPowerJob(d: PowerJobDeps, job: Job): Promise<ActionResu
       outcome: 'refused',
       reason: `${a.vm} is held by job ${holder?.job ?? 'another job'}`,
       vm: a.vm,
-      host: a.host,
+      host: powerHost(a),
       finishedAt: Date.now(),
     };
   }
@@ -134,7 +175,8 @@ export async function runPowerJob(d: PowerJobDeps, job: Job): Promise<ActionResu
       target: a.vm,
       params: {
         job: id,
-        host: a.host,
+        host: powerHost(a),
+        ...(a.kind === 'restart-elsewhere' ? { from: a.from } : {}),
         reason: req.reason,
         requestedBy: req.requestedBy.name,
         decision: req.decisionId,
@@ -144,7 +186,7 @@ export async function runPowerJob(d: PowerJobDeps, job: Job): Promise<ActionResu
       message: result.reason,
     });
     d.log.info(
-      { job: id, vm: a.vm, host: a.host, kind: a.kind, outcome: result.outcome, reason: result.reason },
+      { job: id, vm: a.vm, host: powerHost(a), kind: a.kind, outcome: result.outcome, reason: result.reason },
       'action finished',
     );
   }

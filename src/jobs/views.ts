@@ -6,7 +6,7 @@ import {
   type MigrationResult,
 } from './migrate.ts';
 import { MIGRATE_QUEUE } from './migration-job.ts';
-import type { ActionResult, PowerAction, PowerRequest } from './power.ts';
+import { type ActionResult, type PowerAction, type PowerRequest, powerHost } from './power.ts';
 
 /** Jobs as the API shows them: one shape per kind, with the fields every kind shares. */
 
@@ -140,9 +140,9 @@ export function toView(job: Job, st: string): JobView {
     ...common,
     kind: a.kind,
     vm: a.vm,
-    host: a.host,
-    from: a.host,
-    to: a.host,
+    host: powerHost(a),
+    from: a.kind === 'restart-elsewhere' ? a.from : a.host,
+    to: powerHost(a),
     reason: req.reason,
     requestedBy: req.requestedBy,
     decisionId: req.decisionId,
@@ -155,7 +155,7 @@ export function toView(job: Job, st: string): JobView {
             outcome: 'failed',
             reason: job.failedReason ?? 'failed',
             vm: a.vm,
-            host: a.host,
+            host: powerHost(a),
             finishedAt: job.finishedOn ?? 0,
           }
         : null),

@@ -45,6 +45,10 @@ export interface InventoryOptions {
   log: { info(o: object, msg: string): void; warn(o: object, msg: string): void };
   /** Hosts in maintenance, for the snapshot. */
   maintenance?: () => ReadonlySet<string>;
+  /** When a host was last fenced (a confirmed power off), for its health; null: never. */
+  fencedAt?: (host: string) => number | null;
+  /** Probe witnesses' votes on a host the controller lost (loops/witnesses.ts); null: none. */
+  witnesses?: (host: string) => HealthInput['witnesses'];
   /** Reconnect backoff bounds. */
   minBackoffMs?: number;
   maxBackoffMs?: number;
@@ -192,7 +196,13 @@ export class InventoryLoop implements Reconciler {
    */
   snapshot(now = Date.now()): ClusterSnapshot {
     const maintenance = this.o.maintenance?.() ?? new Set<string>();
-    const mkey = [...maintenance].sort().join('\n');
+    const fences = this.links
+      .map(
+        (l) =>
+          `${this.o.fencedAt?.(l.host.name) ?? ''}:${JSON.stringify(this.o.witnesses?.(l.host.name) ?? null)}`,
+      )
+      .join(',');
+    const mkey = `${[...maintenance].sort().join('\n')}|${fences}`;
     if (mkey !== this.cachedMaintenance) {
       this.cachedMaintenance = mkey;
       this.revision++;
@@ -257,6 +267,8 @@ export class InventoryLoop implements Reconciler {
       lastSuccessAt: l.lastSuccessAt,
       lastAttemptAt: l.lastAttemptAt,
       icmp: address ? (this.o.icmp?.last(address) ?? null) : null,
+      fencedAt: this.o.fencedAt?.(l.host.name) ?? null,
+      witnesses: this.o.witnesses?.(l.host.name) ?? null,
       previous: prev ? { health: prev.health, since: prev.healthSince ?? null } : null,
     };
   }

@@ -58,6 +58,8 @@ export function redisKeys(prefix: string) {
     slots: (name: string) => `${prefix}slots:${name}`,
 
     // ---- hosts and maintenance (store/maintenance.ts, written by jobs/evacuate.ts)
+    /** hash host -> JSON FenceRecord: the last confirmed fence of each host (store/fences.ts). */
+    fences: `${prefix}fences`,
     /** set: the hosts in maintenance (one member per host). */
     maintenance: `${prefix}maintenance`,
     /** hash vm -> host: what evacuations moved off the host since it entered maintenance (at

@@ -1,5 +1,5 @@
 import type { ClusterSnapshot, VmSnapshot } from '../model.ts';
-import type { Decision, PlannerName } from '../plan.ts';
+import type { Action, Decision, PlannerName } from '../plan.ts';
 import { actionRefusals } from './validate.ts';
 
 /**
@@ -89,11 +89,7 @@ export function planPower(
 }
 
 /** The executor's check right before acting: the submit checks, and for a start the never-twice rule again. */
-export function recheckPower(
-  snap: ClusterSnapshot,
-  a: { kind: 'start' | 'shutdown' | 'destroy' | 'define' | 'undefine'; vm: string; host: string },
-  lastPlacement: string | null,
-): string[] {
+export function recheckPower(snap: ClusterSnapshot, a: Action, lastPlacement: string | null): string[] {
   const out = actionRefusals(snap, a);
   if (a.kind === 'start') out.push(...startRefusals(snap, a.vm, lastPlacement));
   return [...new Set(out)];

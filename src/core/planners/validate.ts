@@ -1,5 +1,6 @@
 import type { ClusterSnapshot } from '../model.ts';
 import type { Action } from '../plan.ts';
+import { restartRefusals } from './restart.ts';
 
 /**
  * What `submit` checks of each action of a decision against a fresh snapshot, just before the
@@ -7,11 +8,20 @@ import type { Action } from '../plan.ts';
  * again right before acting.
  */
 
-export const SUPPORTED_KINDS = new Set(['migrate', 'start', 'shutdown', 'destroy', 'define', 'undefine']);
+export const SUPPORTED_KINDS = new Set([
+  'migrate',
+  'start',
+  'shutdown',
+  'destroy',
+  'define',
+  'undefine',
+  'restart-elsewhere',
+]);
 
 export function actionRefusals(snap: ClusterSnapshot, a: Action): string[] {
   if (!SUPPORTED_KINDS.has(a.kind)) return [`${a.kind} actions are not supported yet`];
-  if (a.kind === 'fence' || a.kind === 'restart-elsewhere') return [];
+  if (a.kind === 'fence') return [];
+  if (a.kind === 'restart-elsewhere') return restartRefusals(snap, a);
   const where = a.kind === 'migrate' ? a.from : a.host;
   const host = snap.hosts.get(where);
   const out: string[] = [];
