@@ -9,7 +9,7 @@ import { labStatus } from './src/status.ts';
 const USAGE = `usage: npm run lab -- <command> [--lab ID]
   up --hosts N --sites M [--wan-rate MBIT] [--domain-type qemu|kvm]
   down [--owner OWNER]     (--owner: every lab brought up by that owner, e.g. test:RUNID)
-  vm create NAME --host H [--disk local|none] [--memory MIB] [--label K=V]... [--no-wait]
+  vm create NAME --host H [--disk local|shared|none] [--memory MIB] [--label K=V]... [--no-wait]
   vm load NAME [--burn start|stop] [--dirty start|stop] [--mb N]
   fence H | partition H | heal H
   status [--json]
@@ -141,7 +141,7 @@ async function vmCommand(
     const vm = await createVm(id, {
       name,
       host: o.host,
-      disk: o.disk as 'local' | 'none' | undefined,
+      disk: o.disk as 'local' | 'shared' | 'none' | undefined,
       memoryMiB: o.memory === undefined ? undefined : int('memory', o.memory as string),
       labels: labelsOf(o.label as string[] | undefined),
       wait: !o['no-wait'],

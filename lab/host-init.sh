@@ -3,15 +3,21 @@
 # and a fresh private mount namespace (ip netns exec + unshare --mount). Gives the host
 # its own libvirt directories and cgroup subtree, then becomes a child subreaper running
 # libvirtd in the foreground.
-#   host-init.sh STATE_DIR CGROUP_NAME
+#   host-init.sh STATE_DIR CGROUP_NAME SHARED_DIR
 set -euo pipefail
 state=$1
 cg=$2
+shared=$3
 
 for d in run/libvirt var/lib/libvirt etc/libvirt var/log/libvirt var/cache/libvirt; do
   mkdir -p "/$d" "$state/$d"
   mount --bind "$state/$d" "/$d"
 done
+
+# The site's shared storage (a SAN or NFS export on real hosts): the same directory at the
+# same path in every host of the site, holding the disks of HA VMs.
+mkdir -p /srv/keizoku-shared "$shared"
+mount --bind "$shared" /srv/keizoku-shared
 
 # ip netns exec remounted /sys, which hid the cgroup mounts: mount the v1 controllers again,
 # move into this host's own subtree, then enter a cgroup namespace rooted there, so that
@@ -34,6 +40,11 @@ if [[ -f $state/sshd_config ]]; then
   mkdir -p /run/sshd
   /usr/sbin/sshd -D -e -f "$state/sshd_config" >>"$state/sshd.log" 2>&1 </dev/null &
 fi
+
+# virtlockd: libvirt's lock manager (qemu.conf lock_manager = "lockd") takes a lease on each
+# disk before QEMU starts, so this host refuses to start a VM whose disk another live host
+# holds. A child of this process, so a fence (killing the host's tree) releases its leases.
+virtlockd -p /run/libvirt/virtlockd.pid >>"$state/virtlockd.log" 2>&1 </dev/null &
 
 exec unshare --cgroup -- bash -c '
   set -euo pipefail

@@ -14,7 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { LabError } from './errors.ts';
 import { run, waitFor } from './exec.ts';
 import type { HostLayout } from './layout.ts';
-import { hostDir } from './state.ts';
+import { hostDir, sharedDir } from './state.ts';
 
 const HOST_INIT = join(dirname(fileURLToPath(import.meta.url)), '..', 'host-init.sh');
 const CGROUP_CONTROLLERS = ['cpu', 'cpuacct', 'cpuset', 'memory', 'devices', 'freezer', 'blkio', 'pids'];
@@ -65,8 +65,15 @@ function writeConfigs(labId: number, h: HostLayout, tls: HostTls): string {
       'dynamic_ownership = 0',
       'stdio_handler = "file"',
       `migration_host = "${h.mgmtAddress}"`,
+      'lock_manager = "lockd"',
       '',
     ].join('\n'),
+  );
+  // Leases are fcntl locks on the disk files themselves (no separate lockspace): a disk on the
+  // site's shared storage is one file for every host of the site, a local disk is per host.
+  writeFileSync(
+    join(etc, 'qemu-lockd.conf'),
+    ['auto_disk_leases = 1', 'require_lease_for_disks = 1', ''].join('\n'),
   );
   // sshd for the qemu+ssh transport: root by key only, started by host-init.sh inside the host.
   writeFileSync(
@@ -112,6 +119,7 @@ export async function startHost(
       HOST_INIT,
       dir,
       h.cgroup,
+      sharedDir(labId, h.site),
     ],
     { detached: true, stdio: ['ignore', log, log] },
   );

@@ -29,6 +29,8 @@ import {
   labDir,
   readState,
   removeLabDir,
+  SHARED_MOUNT,
+  sharedDir,
   type VmRecord,
   withLabLock,
   writeState,
@@ -159,7 +161,8 @@ export function requireHost(state: LabState, name: string): HostLayout {
 export interface CreateVmOptions {
   name: string;
   host: string;
-  disk?: 'local' | 'none';
+  /** local: a qcow2 in the host's own pool; shared: on the site's shared storage (HA VMs). */
+  disk?: 'local' | 'shared' | 'none';
   memoryMiB?: number;
   /** Labels in the domain's keizoku metadata, e.g. { season: 'tax' }. */
   labels?: Record<string, string>;
@@ -174,6 +177,10 @@ export async function createVm(id: number, opts: CreateVmOptions): Promise<VmRec
     if (vm.disk === 'local') {
       diskPath = `/var/lib/libvirt/images/${vm.name}.qcow2`;
       await virsh(host, ['vol-create-as', 'default', `${vm.name}.qcow2`, '64M', '--format', 'qcow2']);
+    } else if (vm.disk === 'shared') {
+      diskPath = `${SHARED_MOUNT}/${vm.name}.qcow2`;
+      const file = join(sharedDir(id, host.site), `${vm.name}.qcow2`);
+      await run('qemu-img', ['create', '-q', '-f', 'qcow2', file, '64M']);
     }
     const state = requireLab(id);
     const xml = domainXml({ vm, domainType: state.domainType, guestDir: GUEST_DIR, diskPath });
@@ -205,8 +212,8 @@ function reserveVm(state: LabState, opts: CreateVmOptions): { vm: VmRecord; host
     throw new LabError(`--memory must be 64-4096 MiB, got ${opts.memoryMiB}`);
   }
   const disk = opts.disk ?? 'none';
-  if (disk !== 'local' && disk !== 'none')
-    throw new LabError(`--disk must be 'local' or 'none', got '${disk}'`);
+  if (disk !== 'local' && disk !== 'shared' && disk !== 'none')
+    throw new LabError(`--disk must be 'local', 'shared' or 'none', got '${disk}'`);
   const used = new Set(state.vms.map((v) => v.octet));
   let octet = FIRST_VM_OCTET;
   while (used.has(octet)) octet++;

@@ -24,7 +24,7 @@ export interface VmRecord {
   address: string;
   mac: string;
   memoryMiB: number;
-  disk: 'local' | 'none';
+  disk: 'local' | 'shared' | 'none';
   /** Written into keizoku's metadata element as <kz:label name=...> (policies select by them). */
   labels?: Record<string, string>;
 }
@@ -51,6 +51,9 @@ export interface LabState {
 
 export const labDir = (id: number) => join(LAB_ROOT, String(id));
 export const hostDir = (id: number, host: string) => join(labDir(id), 'hosts', host);
+/** A site's shared storage, mounted at SHARED_MOUNT in every host of the site. */
+export const sharedDir = (id: number, site: string) => join(labDir(id), 'shared', site);
+export const SHARED_MOUNT = '/srv/keizoku-shared';
 const stateFile = (id: number) => join(labDir(id), 'state.json');
 
 /** Claims the lab id atomically: fails if a lab with this id exists (mkdir is the lock). */

@@ -19,7 +19,7 @@ export interface VmStatus {
   /** Host where it runs, else where it is defined, else null. */
   host: string | null;
   state: string;
-  disk: 'local' | 'none';
+  disk: 'local' | 'shared' | 'none';
   memoryMiB: number;
 }
 
