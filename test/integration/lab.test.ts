@@ -1,16 +1,20 @@
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   createVm,
   downLab,
   fenceHost,
+  type HostLayout,
   healHost,
   type LabState,
   labStatus,
   partitionHost,
   ping,
   readState,
+  virsh,
   virshMigrate,
   waitForPing,
 } from '../../lab/index.ts';
@@ -183,5 +187,29 @@ describe('lab: 3 hosts over 2 sites', () => {
     expect(running.status).toBe(0);
     expect(running.stdout.split('\n').map((l) => l.trim())).not.toContain('web1');
     expect(await ping(web1.address)).toBe(false);
+  });
+  it('refuses a second start of a shared-disk VM on another host of its site until its host is fenced', async () => {
+    const ha = await createVm(state.id, { name: 'ha1', host: 'h1', disk: 'shared' });
+    state = readState(state.id)!;
+    pids.push(state.hosts[0]!.reaperPid!);
+    const [h1, h2] = state.layout.hosts as [HostLayout, HostLayout];
+    const xml = (await virsh(h1, ['dumpxml', '--inactive', 'ha1'])).stdout;
+    const file = join(mkdtempSync(join(tmpdir(), 'kz-ha1-')), 'ha1.xml');
+    writeFileSync(file, xml);
+    await virsh(h2, ['define', file]);
+    // The disk is held by h1's QEMU and its virtlockd: h2 must not start a second copy.
+    const refused = await virsh(h2, ['start', 'ha1']).then(
+      () => null,
+      (e: Error) => e.message,
+    );
+    expect(refused).toMatch(/another process using the image \[\/srv\/keizoku-shared\/ha1.qcow2\]/);
+    expect(await ping(ha.address)).toBe(true);
+    // Once h1 is fenced its locks are gone with it, and the restart on h2 goes through.
+    await fenceHost(state.id, 'h1');
+    await virsh(h2, ['start', 'ha1']);
+    expect(await waitForPing(ha.address, 60_000).then(() => true)).toBe(true);
+    await healHost(state.id, 'h1');
+    state = readState(state.id)!;
+    pids.push(state.hosts[0]!.reaperPid!, state.hosts[0]!.libvirtdPid!);
   });
 });
