@@ -1,0 +1,3 @@
+export * from './demand.ts';
+export * from './options.ts';
+export * from './planner.ts';

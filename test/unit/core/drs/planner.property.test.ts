@@ -1,0 +1,149 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { type DrsInput, type MoveRecord, planDrs } from '../../../../src/core/drs/index.ts';
+import type { ClusterSnapshot } from '../../../../src/core/model.ts';
+import type { VmRules } from '../../../../src/core/placement/index.ts';
+import { context, host, snap, vm } from '../placement/fixtures.ts';
+
+// Random clusters with random CPU demand, rules, tiers, maintenance and recent moves: whatever
+// they are, a DRS plan keeps every host within its memory and vCPU allowance, keeps its
+// budgets, moves a VM at most once, keeps the rules, and is the same for the same input and seed.
+
+const NOW = 10_000_000;
+const clusterArb = fc
+  .record({
+    hosts: fc.array(
+      fc.record({
+        site: fc.constantFrom('dc1', 'dc2'),
+        cpus: fc.constantFrom(2, 4, 8),
+        memMiB: fc.constantFrom(1024, 2048, 4096),
+        maintenance: fc.integer({ min: 0, max: 5 }).map((x) => x === 0),
+        down: fc.integer({ min: 0, max: 8 }).map((x) => x === 0),
+      }),
+      { minLength: 2, maxLength: 8 },
+    ),
+    vms: fc.array(
+      fc.record({
+        host: fc.nat(),
+        memMiB: fc.constantFrom(128, 256, 512),
+        vcpus: fc.constantFrom(1, 2, 4),
+        cpu: fc.double({ min: 0, max: 1, noNaN: true }),
+        spike: fc.double({ min: 0, max: 1, noNaN: true }),
+        anti: fc.option(fc.constantFrom('a', 'b'), { freq: 3 }),
+        aff: fc.option(fc.constantFrom('x'), { freq: 6 }),
+        noDrs: fc.integer({ min: 0, max: 5 }).map((x) => x === 0),
+        movedAgo: fc.option(fc.integer({ min: 0, max: 3 * 3600_000 }), { freq: 4 }),
+      }),
+      { minLength: 1, maxLength: 40 },
+    ),
+    aggressiveness: fc.constantFrom(1, 2, 3, 4, 5),
+    seed: fc.nat(),
+  })
+  .map((g) => {
+    const hosts = g.hosts.map((h, i) =>
+      host(`h${i}`, h.site, h.memMiB, {
+        cpus: h.cpus,
+        maintenance: h.maintenance,
+        health: h.down ? 'down' : 'up',
+      }),
+    );
+    const vms = g.vms.map((v, i) => vm(`v${i}`, `h${v.host % hosts.length}`, v.memMiB, { vcpus: v.vcpus }));
+    const rules: Record<string, Partial<VmRules>> = {};
+    const history = new Map<string, { at: number; cpu: number }[]>();
+    const recentMoves: MoveRecord[] = [];
+    g.vms.forEach((v, i) => {
+      rules[`v${i}`] = { antiAffinityGroup: v.anti, affinityGroup: v.aff };
+      const base = v.cpu * v.vcpus;
+      history.set(`v${i}`, [
+        { at: NOW - 200_000, cpu: base },
+        { at: NOW - 100_000, cpu: base },
+        { at: NOW - 5_000, cpu: base + v.spike * v.vcpus },
+      ]);
+      if (v.movedAgo !== null)
+        recentMoves.push({
+          vm: `v${i}`,
+          from: `h${(v.host + 1) % hosts.length}`,
+          to: vms[i]!.host,
+          at: NOW - v.movedAgo,
+        });
+    });
+    const noDrs = new Set(g.vms.flatMap((v, i) => (v.noDrs ? [`v${i}`] : [])));
+    const input: DrsInput = {
+      snap: { ...snap(hosts, vms), takenAt: NOW },
+      now: NOW,
+      seed: g.seed,
+      history,
+      recentMoves,
+      placement: context(rules, { cpuOvercommit: 4, memoryFraction: 1 }),
+      drsAllowed: (n) => !noDrs.has(n),
+      options: { aggressiveness: g.aggressiveness as 1 | 2 | 3 | 4 | 5, maxMovesPerPass: 3 },
+      decision: { id: 'dec-1', ref: 'drs', requestedBy: { id: 'controller', name: 'controller' } },
+    };
+    return { input, noDrs, rules };
+  });
+
+/** Where every VM is once the plan's moves are made. */
+function after(s: ClusterSnapshot, moves: { vm: string; to: string }[]): Map<string, string> {
+  const where = new Map([...s.vms.values()].map((v) => [v.name, v.host]));
+  for (const m of moves) where.set(m.vm, m.to);
+  return where;
+}
+
+describe('DRS plan properties', () => {
+  it('keeps capacity, budgets, rules and stability, and is deterministic', () => {
+    fc.assert(
+      fc.property(clusterArb, ({ input, noDrs, rules }) => {
+        const plan = planDrs(input);
+        const { snap: s } = input;
+        const moves = plan.decision.actions
+          .map((a) => (a.kind === 'migrate' ? a : null))
+          .filter((a) => a !== null);
+        // No VM in two moves; the per-pass and per-host budgets.
+        expect(new Set(moves.map((m) => m.vm)).size).toBe(moves.length);
+        expect(moves.length).toBeLessThanOrEqual(plan.options.maxMovesPerPass);
+        const perHost = new Map<string, number>();
+        for (const m of moves) for (const h of [m.from, m.to]) perHost.set(h, (perHost.get(h) ?? 0) + 1);
+        for (const n of perHost.values()) expect(n).toBeLessThanOrEqual(plan.options.maxMovesPerHost);
+        const where = after(s, moves);
+        for (const m of moves) {
+          const from = s.hosts.get(m.from)!;
+          const to = s.hosts.get(m.to)!;
+          // Rules: tiers without drs, maintenance, health, site, stability.
+          expect(noDrs.has(m.vm)).toBe(false);
+          expect(to.maintenance || to.health !== 'up').toBe(false);
+          expect(from.maintenance || from.health !== 'up').toBe(false);
+          expect(to.site).toBe(from.site);
+          const last = input.recentMoves.find((r) => r.vm === m.vm);
+          if (last) expect(input.now - last.at).toBeGreaterThanOrEqual(plan.options.minMoveIntervalMs);
+        }
+        // Capacity after the plan, on every host a move went to.
+        for (const to of new Set(moves.map((m) => m.to))) {
+          const h = s.hosts.get(to)!;
+          const on = [...s.vms.values()].filter((v) => where.get(v.name) === to);
+          expect(on.reduce((x, v) => x + v.memoryKiB, 0)).toBeLessThanOrEqual(h.memoryKiB);
+          expect(on.reduce((x, v) => x + v.vcpus, 0)).toBeLessThanOrEqual(h.cpus * 4);
+          // Anti-affinity: no two members of one group on a host a move went to.
+          const groups = on.map((v) => rules[v.name]?.antiAffinityGroup).filter((g) => g);
+          expect(new Set(groups).size).toBe(groups.length);
+        }
+        // Affinity: a moved member of a group lands where another member is (or has none left).
+        for (const m of moves) {
+          const g = rules[m.vm]?.affinityGroup;
+          if (!g) continue;
+          const others = [...s.vms.values()].filter(
+            (v) => v.name !== m.vm && rules[v.name]?.affinityGroup === g,
+          );
+          if (others.length > 0) expect(others.some((v) => s.vms.get(v.name)!.host === m.to)).toBe(true);
+        }
+        // Same input and seed: the same plan.
+        expect(planDrs(input).decision).toEqual(plan.decision);
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('moves something in a generated case (the properties are not vacuous)', () => {
+    const plans = fc.sample(clusterArb, { numRuns: 300, seed: 7 }).map((c) => planDrs(c.input));
+    expect(plans.some((p) => p.decision.actions.length > 0)).toBe(true);
+  });
+});
