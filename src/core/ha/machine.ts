@@ -1,0 +1,418 @@
+import type { ClusterSnapshot, HealthEvidence, HostHealth } from '../model.ts';
+import type { Decision } from '../plan.ts';
+import { type FailoverPlacement, planRestarts, type RestartRequest } from './restart-plan.ts';
+
+/**
+ * The failover state machine. Pure: state, input, time and config in; the next state, the
+ * commands to run and the audit events out. The state is plain JSON (persist it after every
+ * step; a restarted controller continues from the last persisted state).
+ *
+ *   stepHa(state, input, now, cfg): { state, commands, events }
+ *
+ * Per host: ok -> suspect (not up) -> declared-down (health `down` from judgeHealth, i.e.
+ * controller link and ICMP silent and a witness majority sees its VMs silent, held for
+ * declareAfterMs) -> fencing (command fence) -> fenced (a fence result ok with power
+ * confirmed off, or method `none` and the host's disk lock reported expired) -> recovering
+ * (command restart with a failover Decision) -> done -> ok once the host is up again.
+ * - `partitioned` / `unreachable` / `suspect` never lead further than suspect: no restart.
+ * - A failed fence is retried after fenceBackoffMs x 2^(attempt-1) (at most fenceBackoffMaxMs),
+ *   with an alert event; nothing is restarted. A fence with no result after fenceTimeoutMs
+ *   counts as failed (e.g. the controller restarted while it ran).
+ * - HA pause (input.pausedUntil > now): no host is declared down and no fence starts; a fence
+ *   already running completes and its recovery proceeds (the host is off). Expires by itself.
+ * - A host in maintenance is never declared down (it is emptied and powered off on purpose).
+ * - VM-level HA: a VM that died on an up host is restarted in place up to restartsPerHour,
+ *   then relocated once, then put in `error` until an operator clears it.
+ */
+
+export type FenceMethod = 'ipmi' | 'redfish' | 'ssh' | 'lab' | 'none';
+
+export interface HaConfig {
+  declareAfterMs: number;
+  fenceBackoffMs: number;
+  fenceBackoffMaxMs: number;
+  fenceTimeoutMs: number;
+  /** How soon refused restarts are planned again. */
+  replanAfterMs: number;
+  restartsPerHour: number;
+  /** Fence method per host (default `lab`). */
+  fenceMethods?: Record<string, FenceMethod>;
+  anySite?: boolean;
+}
+
+export const DEFAULT_HA_CONFIG: Readonly<HaConfig> = {
+  declareAfterMs: 3_000,
+  fenceBackoffMs: 2_000,
+  fenceBackoffMaxMs: 60_000,
+  fenceTimeoutMs: 30_000,
+  replanAfterMs: 10_000,
+  restartsPerHour: 3,
+};
+
+export type HostPhase = 'ok' | 'suspect' | 'declared-down' | 'fencing' | 'fenced' | 'recovering' | 'done';
+
+export interface HaHostState {
+  phase: HostPhase;
+  since: number;
+  health: HostHealth;
+  /** Since when the host has been judged `down` (null: not down). */
+  downSince: number | null;
+  /** HA VMs the host last listed, recorded when it was declared down. */
+  vms: string[];
+  attempt: number;
+  fenceStartedAt: number | null;
+  nextFenceAt: number | null;
+  /** Recovery: VMs still to place, restarts in flight (vm -> host), hosts that failed per VM. */
+  pending: string[];
+  inFlight: Record<string, string>;
+  failedOn: Record<string, string[]>;
+  nextPlanAt: number | null;
+}
+
+export interface HaVmState {
+  phase: 'ok' | 'restarting' | 'error';
+  host: string;
+  /** When in-place restarts happened (kept for one hour). */
+  restarts: number[];
+  relocated: boolean;
+}
+
+export interface HaState {
+  hosts: Record<string, HaHostState>;
+  vms: Record<string, HaVmState>;
+  /** Decisions issued so far (ids are `dec-ha-<seq>`: deterministic). */
+  seq: number;
+}
+
+export const emptyHaState = (): HaState => ({ hosts: {}, vms: {}, seq: 0 });
+
+export interface FenceResult {
+  host: string;
+  attempt: number;
+  ok: boolean;
+  /** The power state was read back as off after the fence. */
+  powerOff: boolean;
+  error?: string;
+}
+
+export interface HaInput {
+  /** Every host's judged health (core/health.ts judgeHealth). */
+  health: Record<string, { health: HostHealth; evidence: HealthEvidence }>;
+  /** The cluster now (up hosts' VMs, maintenance flags, last-known VMs of hosts not up). */
+  snapshot: ClusterSnapshot;
+  placement: FailoverPlacement;
+  /** Stored size of a VM (its definition), null if unknown. */
+  specOf(vm: string): { vcpus: number; memoryKiB: number } | null;
+  pausedUntil?: number | null;
+  fenceResults?: readonly FenceResult[];
+  /** Hosts whose disk locks (lockd lease) are seen expired. */
+  diskLocksExpired?: readonly string[];
+  /** Outcome of restarts issued earlier: the VM started (and answers) on `host`, or not. */
+  restartResults?: readonly { vm: string; host: string; ok: boolean; error?: string }[];
+  /** VMs whose QEMU died while their host is up. */
+  vmDied?: readonly { vm: string; host: string }[];
+  /** VMs an operator cleared from `error`. */
+  operatorClear?: readonly string[];
+}
+
+export type HaCommand =
+  | { kind: 'fence'; host: string; attempt: number; method: FenceMethod }
+  | { kind: 'restart'; decision: Decision };
+
+export interface HaEvent {
+  at: number;
+  kind: 'health' | 'phase' | 'fence-failed' | 'alert' | 'restart' | 'refused' | 'vm' | 'pause';
+  host?: string;
+  vm?: string;
+  text: string;
+  evidence?: HealthEvidence;
+}
+
+const HOUR = 3_600_000;
+const CONTROLLER = { id: 'controller', name: 'keizokud' };
+
+const newHost = (now: number): HaHostState => ({
+  phase: 'ok',
+  since: now,
+  health: 'unknown',
+  downSince: null,
+  vms: [],
+  attempt: 0,
+  fenceStartedAt: null,
+  nextFenceAt: null,
+  pending: [],
+  inFlight: {},
+  failedOn: {},
+  nextPlanAt: null,
+});
+
+/** Witness counts and link as one phrase, for the audit line. */
+export function evidenceText(e: HealthEvidence): string {
+  const parts = [e.connected ? 'link up' : 'link down'];
+  if (e.icmp !== null) parts.push(e.icmp ? 'ICMP answers' : 'ICMP silent');
+  if (e.witnessesDown !== undefined || e.witnessesUp !== undefined) {
+    const total = (e.witnessesDown ?? 0) + (e.witnessesUp ?? 0);
+    parts.push(`witnesses ${e.witnessesDown ?? 0}/${total} silent`);
+  }
+  return parts.join(', ');
+}
+
+export function stepHa(
+  prev: HaState,
+  input: HaInput,
+  now: number,
+  cfg: HaConfig,
+): { state: HaState; commands: HaCommand[]; events: HaEvent[] } {
+  const state: HaState = structuredClone(prev);
+  const commands: HaCommand[] = [];
+  const events: HaEvent[] = [];
+  const paused = input.pausedUntil != null && input.pausedUntil > now;
+  const emit = (e: Omit<HaEvent, 'at'>) => events.push({ at: now, ...e });
+  const phase = (name: string, h: HaHostState, p: HostPhase, why: string) => {
+    h.phase = p;
+    h.since = now;
+    emit({ kind: 'phase', host: name, text: `host ${name} ${why}` });
+  };
+  const decide = (requests: RestartRequest[], reason: string): Decision => {
+    state.seq += 1;
+    return planRestarts(input.snapshot, requests, input.placement, {
+      id: `dec-ha-${state.seq}`,
+      at: now,
+      ref: 'failover',
+      requestedBy: CONTROLLER,
+      reason,
+      ...(cfg.anySite ? { anySite: true } : {}),
+    });
+  };
+  const method = (host: string): FenceMethod => cfg.fenceMethods?.[host] ?? 'lab';
+  const startFence = (name: string, h: HaHostState) => {
+    h.attempt += 1;
+    h.fenceStartedAt = now;
+    h.nextFenceAt = null;
+    if (method(name) !== 'none')
+      commands.push({ kind: 'fence', host: name, attempt: h.attempt, method: method(name) });
+  };
+  const fenceFailed = (name: string, h: HaHostState, why: string) => {
+    const wait = Math.min(cfg.fenceBackoffMaxMs, cfg.fenceBackoffMs * 2 ** (h.attempt - 1));
+    h.fenceStartedAt = null;
+    h.nextFenceAt = now + wait;
+    emit({
+      kind: 'fence-failed',
+      host: name,
+      text: `fence of ${name} failed (attempt ${h.attempt}): ${why}; no restart, retry in ${wait / 1000}s`,
+    });
+    emit({ kind: 'alert', host: name, text: `ALERT fence failed for host ${name}` });
+  };
+
+  // Fence results first: a result for the running attempt moves the host on.
+  for (const r of input.fenceResults ?? []) {
+    const h = state.hosts[r.host];
+    if (h?.phase !== 'fencing' || r.attempt !== h.attempt || h.fenceStartedAt === null) continue;
+    if (r.ok && r.powerOff) {
+      h.fenceStartedAt = null;
+      phase(r.host, h, 'fenced', `fenced (attempt ${r.attempt}, power confirmed off)`);
+    } else fenceFailed(r.host, h, r.ok ? 'power not confirmed off' : (r.error ?? 'fence error'));
+  }
+
+  for (const name of Object.keys(input.health).sort()) {
+    const judged = input.health[name]!;
+    let h = state.hosts[name];
+    if (!h) {
+      h = newHost(now);
+      state.hosts[name] = h;
+    }
+    if (h.health !== judged.health) {
+      emit({
+        kind: 'health',
+        host: name,
+        text: `host ${name} is ${judged.health} (${evidenceText(judged.evidence)})`,
+        evidence: judged.evidence,
+      });
+      h.health = judged.health;
+    }
+    h.downSince = judged.health === 'down' ? (h.downSince ?? now) : null;
+    const snapHost = input.snapshot.hosts.get(name);
+    const maintenance = snapHost?.maintenance ?? false;
+    switch (h.phase) {
+      case 'ok':
+      case 'suspect': {
+        if (judged.health === 'up') {
+          if (h.phase === 'suspect') phase(name, h, 'ok', 'is up again');
+          break;
+        }
+        if (judged.health === 'unknown') break;
+        if (h.phase === 'ok') phase(name, h, 'suspect', `is suspect (${judged.health})`);
+        if (judged.health !== 'down' || h.downSince === null || now - h.downSince < cfg.declareAfterMs) break;
+        if (maintenance) break;
+        if (paused) break;
+        h.vms = (snapHost?.lastKnownVms ?? []).filter((v) => input.placement.haPriorityOf(v) !== null).sort();
+        h.attempt = 0;
+        phase(name, h, 'declared-down', `declared down (${evidenceText(judged.evidence)})`);
+        phase(name, h, 'fencing', `fencing (method ${method(name)})`);
+        startFence(name, h);
+        break;
+      }
+      case 'fencing': {
+        if (method(name) === 'none') {
+          if (input.diskLocksExpired?.includes(name))
+            phase(name, h, 'fenced', 'fenced (method none: disk lock expired)');
+          break;
+        }
+        if (h.fenceStartedAt !== null && now - h.fenceStartedAt >= cfg.fenceTimeoutMs)
+          fenceFailed(name, h, `no result within ${cfg.fenceTimeoutMs / 1000}s`);
+        if (h.fenceStartedAt === null && h.nextFenceAt !== null && now >= h.nextFenceAt && !paused)
+          startFence(name, h);
+        break;
+      }
+      default:
+        break;
+    }
+    if (h.phase === 'fenced') {
+      h.pending = [...h.vms];
+      h.inFlight = {};
+      h.failedOn = {};
+      h.nextPlanAt = now;
+      phase(name, h, 'recovering', `recovering ${h.vms.length} HA VM(s)`);
+    }
+    if (h.phase === 'done' && judged.health === 'up') phase(name, h, 'ok', 'is up again');
+  }
+
+  // Restart results: host recoveries first, then VM-level restarts.
+  for (const r of input.restartResults ?? []) {
+    const owner = Object.entries(state.hosts).find(([, h]) => h.inFlight[r.vm] === r.host);
+    if (owner) {
+      const [, h] = owner;
+      delete h.inFlight[r.vm];
+      if (r.ok) emit({ kind: 'restart', vm: r.vm, host: r.host, text: `VM ${r.vm} running on ${r.host}` });
+      else {
+        h.failedOn[r.vm] = [...(h.failedOn[r.vm] ?? []), r.host];
+        h.pending.push(r.vm);
+        h.nextPlanAt = now;
+        emit({
+          kind: 'restart',
+          vm: r.vm,
+          host: r.host,
+          text: `restart of VM ${r.vm} on ${r.host} failed: ${r.error ?? 'error'}`,
+        });
+      }
+      continue;
+    }
+    const v = state.vms[r.vm];
+    if (v?.phase !== 'restarting') continue;
+    if (r.ok) {
+      v.phase = 'ok';
+      v.host = r.host;
+      emit({ kind: 'vm', vm: r.vm, host: r.host, text: `VM ${r.vm} running on ${r.host}` });
+    } else vmDied(r.vm, r.host);
+  }
+
+  function vmDied(vm: string, host: string) {
+    const v = state.vms[vm] ?? { phase: 'ok', host, restarts: [], relocated: false };
+    state.vms[vm] = v;
+    if (v.phase === 'error') return;
+    v.restarts = v.restarts.filter((t) => now - t < HOUR);
+    if (v.restarts.length === 0) v.relocated = false;
+    const spec = input.specOf(vm);
+    if (v.restarts.length < cfg.restartsPerHour) {
+      v.restarts.push(now);
+      v.phase = 'restarting';
+      v.host = host;
+      state.seq += 1;
+      commands.push({
+        kind: 'restart',
+        decision: {
+          id: `dec-ha-${state.seq}`,
+          planner: 'failover',
+          at: now,
+          reason: `VM ${vm} died on ${host}; restart in place (${v.restarts.length}/${cfg.restartsPerHour} this hour)`,
+          ref: 'failover',
+          requestedBy: CONTROLLER,
+          vms: [vm],
+          candidates: {},
+          actions: [{ kind: 'start', vm, host }],
+          ok: true,
+          refused: [],
+        },
+      });
+      emit({
+        kind: 'vm',
+        vm,
+        host,
+        text: `VM ${vm} died on ${host}: restart in place (${v.restarts.length}/${cfg.restartsPerHour})`,
+      });
+      return;
+    }
+    if (!v.relocated && spec) {
+      const d = decide(
+        [{ vm, from: host, ...spec, failedOn: [host] }],
+        `VM ${vm} died ${cfg.restartsPerHour} times on ${host} this hour; relocate`,
+      );
+      const to = d.actions[0]?.kind === 'restart-elsewhere' ? d.actions[0].to : null;
+      if (to && to !== host) {
+        v.relocated = true;
+        v.phase = 'restarting';
+        commands.push({ kind: 'restart', decision: d });
+        emit({
+          kind: 'vm',
+          vm,
+          host: to,
+          text: `VM ${vm} restart limit reached on ${host}: relocate to ${to}`,
+        });
+        return;
+      }
+    }
+    v.phase = 'error';
+    emit({
+      kind: 'alert',
+      vm,
+      text: `ALERT VM ${vm} in error after ${v.restarts.length} restarts this hour${v.relocated ? ' and a relocation' : ''}; an operator must clear it`,
+    });
+  }
+
+  for (const d of input.vmDied ?? []) {
+    if (input.health[d.host]?.health !== 'up') continue;
+    if (input.placement.haPriorityOf(d.vm) === null) continue;
+    vmDied(d.vm, d.host);
+  }
+  for (const vm of input.operatorClear ?? []) {
+    const v = state.vms[vm];
+    if (v?.phase !== 'error') continue;
+    v.phase = 'ok';
+    v.restarts = [];
+    v.relocated = false;
+    emit({ kind: 'vm', vm, text: `VM ${vm} cleared from error by an operator` });
+  }
+
+  // Recoveries: plan what is pending (after replanAfterMs for refused ones).
+  for (const name of Object.keys(state.hosts).sort()) {
+    const h = state.hosts[name]!;
+    if (h.phase !== 'recovering') continue;
+    if (h.pending.length > 0 && h.nextPlanAt !== null && now >= h.nextPlanAt) {
+      const requests: RestartRequest[] = [];
+      for (const vm of h.pending) {
+        const spec = input.specOf(vm);
+        if (spec) requests.push({ vm, from: name, ...spec, failedOn: h.failedOn[vm] ?? [] });
+      }
+      const d = decide(requests, `host ${name} fenced: restart its HA VMs`);
+      h.pending = d.refused.map((r) => r.vm);
+      for (const a of d.actions) if (a.kind === 'restart-elsewhere') h.inFlight[a.vm] = a.to;
+      if (d.actions.length > 0) {
+        commands.push({ kind: 'restart', decision: d });
+        for (const a of d.actions)
+          if (a.kind === 'restart-elsewhere')
+            emit({ kind: 'restart', vm: a.vm, host: a.to, text: `VM ${a.vm} placed on ${a.to}` });
+      }
+      for (const r of d.refused)
+        emit({
+          kind: 'refused',
+          vm: r.vm,
+          host: name,
+          text: `VM ${r.vm} fits nowhere, retry in ${cfg.replanAfterMs / 1000}s: ${r.reasons.join('; ')}`,
+        });
+      h.nextPlanAt = h.pending.length > 0 ? now + cfg.replanAfterMs : null;
+    }
+    if (h.pending.length === 0 && Object.keys(h.inFlight).length === 0)
+      phase(name, h, 'done', 'recovery done');
+  }
+  return { state, commands, events };
+}

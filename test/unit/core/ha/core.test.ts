@@ -1,0 +1,192 @@
+import { describe, expect, it } from 'vitest';
+import { checkAdmission, whatIf } from '../../../../src/core/ha/admission.ts';
+import {
+  DEFAULT_HA_CONFIG,
+  emptyHaState,
+  type HaInput,
+  type HaState,
+  stepHa,
+} from '../../../../src/core/ha/machine.ts';
+import { type FailoverPlacement, planRestarts } from '../../../../src/core/ha/restart-plan.ts';
+import type { ClusterSnapshot, HostHealth } from '../../../../src/core/model.ts';
+import { host, MiB, snap, vm } from '../planners/fixture.ts';
+
+const rules: Record<string, { affinityGroup: string | null; antiAffinityGroup: string | null }> = {};
+const prio: Record<string, number> = {};
+const placement: FailoverPlacement = {
+  rulesOf: (v) => rules[v] ?? { affinityGroup: null, antiAffinityGroup: null },
+  cpuOvercommit: 4,
+  memoryFraction: 1,
+  haPriorityOf: (v) => prio[v] ?? 0,
+  tierRankOf: () => 0,
+};
+const ctx = { id: 'dec-1', at: 0, ref: 'test', requestedBy: { id: 'c', name: 'c' } };
+const req = (name: string, from: string, memMiB = 100, failedOn: string[] = []) => ({
+  vm: name,
+  from,
+  vcpus: 1,
+  memoryKiB: memMiB * MiB,
+  failedOn,
+});
+
+describe('planRestarts', () => {
+  const cluster = () =>
+    snap([host('h1', 'a', 1000, { health: 'fenced' }), host('h2', 'a', 300), host('h3', 'a', 300)], []);
+
+  it('places higher priority first and refuses what fits nowhere, with reasons', () => {
+    prio.big = 1;
+    prio.small = 9;
+    const d = planRestarts(
+      cluster(),
+      [req('big', 'h1', 250), req('small', 'h1', 250), req('x', 'h1', 250)],
+      placement,
+      ctx,
+    );
+    expect(d.planner).toBe('failover');
+    expect(d.vms).toEqual(['small', 'big', 'x']);
+    expect(d.actions.map((a) => a.kind === 'restart-elsewhere' && a.to)).toEqual(['h2', 'h3']);
+    expect(d.ok).toBe(false);
+    expect(d.refused[0]!.vm).toBe('x');
+    expect(d.refused[0]!.reasons.join(' ')).toMatch(/guest memory free/);
+    delete prio.big;
+    delete prio.small;
+  });
+
+  it('keeps anti-affinity and keep-together', () => {
+    rules.a1 = { affinityGroup: null, antiAffinityGroup: 'g' };
+    rules.a2 = { affinityGroup: null, antiAffinityGroup: 'g' };
+    rules.t1 = { affinityGroup: 'k', antiAffinityGroup: null };
+    rules.t2 = { affinityGroup: 'k', antiAffinityGroup: null };
+    const d = planRestarts(
+      cluster(),
+      [req('a1', 'h1', 10), req('a2', 'h1', 10), req('t1', 'h1', 10), req('t2', 'h1', 10)],
+      placement,
+      ctx,
+    );
+    const to = Object.fromEntries(d.actions.map((a) => (a.kind === 'restart-elsewhere' ? [a.vm, a.to] : [])));
+    expect(to.a1).not.toBe(to.a2);
+    expect(to.t1).toBe(to.t2);
+    for (const k of Object.keys(rules)) delete rules[k];
+  });
+
+  it('avoids a host that failed for the VM while another fits, uses it when none does', () => {
+    const d = planRestarts(cluster(), [req('v', 'h1', 10, ['h2'])], placement, ctx);
+    expect(d.actions[0]).toMatchObject({ to: 'h3' });
+    const only = planRestarts(cluster(), [req('v', 'h1', 10, ['h2', 'h3'])], placement, ctx);
+    expect(only.actions).toHaveLength(1);
+  });
+});
+
+describe('admission', () => {
+  const two = (): ClusterSnapshot =>
+    snap([host('h1', 'a', 1000), host('h2', 'a', 1000)], [vm('v1', 'h1', 400), vm('v2', 'h2', 400)]);
+
+  it('whatIf plans the restarts of the failed host', () => {
+    const d = whatIf(two(), ['h1'], placement, ctx);
+    expect(d.actions).toEqual([{ kind: 'restart-elsewhere', vm: 'v1', from: 'h1', to: 'h2' }]);
+  });
+
+  it('refuses a start that breaks one tolerated failure, admits one that does not', () => {
+    expect(
+      checkAdmission(two(), { vm: 'v3', host: 'h1', vcpus: 1, memoryKiB: 100 * MiB }, placement, {
+        toleratedHostFailures: 1,
+      }),
+    ).toBeNull();
+    const r = checkAdmission(two(), { vm: 'v3', host: 'h1', vcpus: 1, memoryKiB: 300 * MiB }, placement, {
+      toleratedHostFailures: 1,
+    });
+    expect(r?.code).toBe('HaFailuresNotTolerated');
+    expect(r?.reason).toMatch(/unable to restart if h1 failed/);
+  });
+
+  it('keeps a capacity share free', () => {
+    const r = checkAdmission(two(), { vm: 'v3', host: 'h1', vcpus: 1, memoryKiB: 800 * MiB }, placement, {
+      reservedShare: 0.25,
+    });
+    expect(r?.code).toBe('HaCapacityReserved');
+  });
+});
+
+describe('stepHa', () => {
+  const ev = { connected: false, lastCallAgeMs: 1, icmp: false };
+  const input = (h1: HostHealth, extra: Partial<HaInput> = {}): HaInput => ({
+    health: { h1: { health: h1, evidence: ev }, h2: { health: 'up', evidence: { ...ev, connected: true } } },
+    snapshot: snap([host('h1', 'a', 1000, { health: h1, lastKnownVms: ['v1'] }), host('h2', 'a', 1000)], []),
+    placement,
+    specOf: () => ({ vcpus: 1, memoryKiB: 100 * MiB }),
+    ...extra,
+  });
+  const cfg = DEFAULT_HA_CONFIG;
+  const run = (steps: [number, HaInput][], s0: HaState = emptyHaState()) => {
+    let s = s0;
+    const commands = [];
+    for (const [t, i] of steps) {
+      const out = stepHa(s, i, t, cfg);
+      s = out.state;
+      commands.push(...out.commands.map((c) => ({ t, c })));
+    }
+    return { s, commands };
+  };
+
+  it('declares down only after declareAfterMs, fences, then restarts after a confirmed fence', () => {
+    const { s, commands } = run([
+      [0, input('up')],
+      [1000, input('down')],
+      [3000, input('down')],
+      [4000, input('down')],
+      [4500, input('down', { fenceResults: [{ host: 'h1', attempt: 1, ok: true, powerOff: true }] })],
+    ]);
+    expect(commands[0]).toMatchObject({ t: 4000, c: { kind: 'fence', host: 'h1', attempt: 1 } });
+    expect(commands[1]).toMatchObject({ t: 4500, c: { kind: 'restart' } });
+    expect(s.hosts.h1!.phase).toBe('recovering');
+  });
+
+  it('never restarts a partitioned or unreachable host', () => {
+    const steps: [number, HaInput][] = [];
+    for (let t = 0; t < 60_000; t += 1000) steps.push([t, input(t % 2000 ? 'partitioned' : 'unreachable')]);
+    expect(run(steps).commands).toEqual([]);
+  });
+
+  it('a failed fence backs off with an alert and no restart', () => {
+    const { commands } = run([
+      [0, input('down')],
+      [3000, input('down')],
+      [3100, input('down', { fenceResults: [{ host: 'h1', attempt: 1, ok: false, powerOff: false }] })],
+      [4000, input('down')],
+      [5100, input('down')],
+    ]);
+    expect(commands.map((c) => [c.t, c.c.kind])).toEqual([
+      [3000, 'fence'],
+      [5100, 'fence'],
+    ]);
+  });
+
+  it('pause stops declaring; method none waits for the disk lock', () => {
+    expect(
+      run([
+        [0, input('down', { pausedUntil: 99_999 })],
+        [5000, input('down', { pausedUntil: 99_999 })],
+      ]).commands,
+    ).toEqual([]);
+    const none = { ...cfg, fenceMethods: { h1: 'none' as const } };
+    let s = stepHa(emptyHaState(), input('down'), 0, none).state;
+    const out = stepHa(s, input('down'), 4000, none);
+    expect(out.commands).toEqual([]);
+    s = stepHa(out.state, input('down', { diskLocksExpired: ['h1'] }), 5000, none).state;
+    expect(s.hosts.h1!.phase).toBe('recovering');
+  });
+
+  it('VM-level HA: in place up to the limit, then relocation, then error', () => {
+    let s = emptyHaState();
+    const kinds: string[] = [];
+    for (let i = 0; i < 5; i++) {
+      const out = stepHa(s, input('up', { vmDied: [{ vm: 'v9', host: 'h1' }] }), i * 1000, cfg);
+      s = out.state;
+      kinds.push(
+        out.commands.map((c) => (c.kind === 'restart' ? c.decision.actions[0]!.kind : c.kind)).join(),
+      );
+    }
+    expect(kinds).toEqual(['start', 'start', 'start', 'restart-elsewhere', '']);
+    expect(s.vms.v9!.phase).toBe('error');
+  });
+});
