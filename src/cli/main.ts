@@ -2,6 +2,7 @@ import { Command, CommanderError } from 'commander';
 import { CliError, EXIT } from './client.ts';
 import { auditCommands } from './commands/audit.ts';
 import { drillCommands } from './commands/drills.ts';
+import { drsCommands } from './commands/drs.ts';
 import { hostCommands } from './commands/hosts.ts';
 import { jobCommands } from './commands/jobs.ts';
 import { scheduleCommands } from './commands/schedules.ts';
@@ -26,6 +27,7 @@ export function program(): Command {
   drillCommands(p);
   tierCommands(p);
   auditCommands(p);
+  drsCommands(p);
   for (const c of p.commands) {
     c.exitOverride();
     for (const sub of c.commands) sub.exitOverride();

@@ -1,3 +1,4 @@
 export * from './demand.ts';
 export * from './options.ts';
 export * from './planner.ts';
+export * from './simulate.ts';
