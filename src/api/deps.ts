@@ -2,6 +2,7 @@ import type { Redis } from 'ioredis';
 import type { ClusterSnapshot } from '../core/model.ts';
 import type { LibvirtClient } from '../libvirt/index.ts';
 import type { AuditLog } from '../store/audit.ts';
+import type { FenceBook } from '../store/fences.ts';
 import type { EffectivePolicy, PolicyOverride } from '../store/policy-book.ts';
 import type { ProbeBook } from '../store/probe-book.ts';
 import type { Store } from '../store/store.ts';
@@ -27,4 +28,6 @@ export interface ApiDeps {
   probeRegistrations?: { inc(labels: { probe: string }): void };
   redis: Redis;
   prefix: string;
+  /** Confirmed fences (store/fences.ts); without it a power off cannot be confirmed here. */
+  fences?: Pick<FenceBook, 'record'>;
 }

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 // keizokud: the controller. Validates its config (--check-config); keeps an inventory of every
 // host and VM over persistent libvirt connections; enforces per-VM resource limits; serves the
 // REST API; runs migration and drill jobs, maintenance, schedules; serves /metrics.
@@ -22,7 +23,9 @@ import {
   loadConfig,
   parseListen,
 } from '../config/index.ts';
+import { vmFromDomainXml } from '../core/domain-size.ts';
 import { recheckPower } from '../core/planners/power.ts';
+import { planRestarts } from '../core/planners/restart.ts';
 import { DrillSystem } from '../drills/runner.ts';
 import { fencerFor } from '../fence/fencer.ts';
 import { bullConnection } from '../jobs/connection.ts';
@@ -30,6 +33,7 @@ import { Evacuations } from '../jobs/evacuate.ts';
 import { submitPower } from '../jobs/power-submit.ts';
 import { JobSystem } from '../jobs/queue.ts';
 import type { ConnectOptions } from '../libvirt/index.ts';
+import { FailoverLoop } from '../loops/failover.ts';
 import { InventoryLoop } from '../loops/inventory.ts';
 import { LimitsLoop } from '../loops/limits.ts';
 import { LoopRunner } from '../loops/runner.ts';
@@ -281,6 +285,7 @@ async function run(loaded: LoadedConfig): Promise<number> {
     probeRegistrations: metrics.probeRegistrations,
     redis,
     prefix: PREFIX,
+    fences: fenceBook,
   };
   const jobDeps = {
     jobs,
@@ -454,6 +459,25 @@ async function run(loaded: LoadedConfig): Promise<number> {
       store,
       intervalMs: config.loops.inventoryIntervalMs,
       log,
+    }),
+  );
+  const tierMechanisms = new Map(loaded.tiers.tiers.map((t) => [t.id, new Set<string>(t.mechanisms)]));
+  runner.add(
+    new FailoverLoop({
+      snapshot: () => inventory.snapshot(),
+      jobs,
+      hasFailover: (vm) => tierMechanisms.get(policies.policyOf(vm)?.tier ?? '')?.has('failover') ?? false,
+      plan: (snap, host, vms) =>
+        planRestarts(snap, host, vms, placement, {
+          id: `dec-${randomUUID()}`,
+          at: Date.now(),
+          ref: `failover:${host}`,
+        }),
+      storedVm: async (vm, host) => vmFromDomainXml(vm, host, (await store.getDomain(vm))?.xml ?? null),
+      fenceCheck: () => lease.fence(),
+      audit,
+      log,
+      intervalMs: config.loops.healthIntervalMs,
     }),
   );
   // The first passes are not awaited: a VM in a migration holds libvirt's job lock, and with it

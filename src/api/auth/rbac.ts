@@ -26,6 +26,8 @@ export interface Principal {
 export type Action =
   | 'host.read'
   | 'host.maintenance'
+  /** Record that a lost host is powered off (its VMs may then restart elsewhere). */
+  | 'host.confirm-off'
   | 'vm.read'
   | 'vm.start'
   | 'vm.shutdown'
