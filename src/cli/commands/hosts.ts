@@ -47,4 +47,23 @@ export function hostCommands(program: Command): void {
       const h = await clientFrom(cmd).call<Host>('GET', `/v1/hosts/${enc(name)}`);
       emit({ json: jsonFlag(cmd) }, h, () => details({ ...h, vms: h.vms.join(', ') }));
     });
+  host
+    .command('confirm-off <host>')
+    .description(
+      'confirm that a lost host is powered off (checked by hand), so that its HA VMs restart elsewhere',
+    )
+    .option('--evidence <text>', 'how it was checked (kept in the fence record and the audit log)')
+    .requiredOption('--yes', 'you checked that the host is off: a running host would then run its VMs twice')
+    .action(async (name: string, o: { evidence?: string }, cmd: Command) => {
+      const r = await clientFrom(cmd).call<{ host: string; health: string; fencedAt: number }>(
+        'POST',
+        `/v1/hosts/${enc(name)}/confirm-off`,
+        { confirm: true, ...(o.evidence ? { evidence: o.evidence } : {}) },
+      );
+      emit(
+        { json: jsonFlag(cmd) },
+        r,
+        () => `host ${r.host} recorded as powered off; its HA VMs restart elsewhere`,
+      );
+    });
 }
