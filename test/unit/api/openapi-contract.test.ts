@@ -51,6 +51,7 @@ const EXCHANGES: [InjectOptions, number][] = [
   [as('admin', 'POST', '/v1/vms/vm1/destroy', { confirm: true }), 202],
   [as('admin', 'POST', '/v1/vms/vm1/start'), 409],
   [as('admin', 'POST', '/v1/hosts/h2/maintenance', { action: 'enter' }), 202],
+  [as('admin', 'POST', '/v1/hosts/h1/confirm-off', { confirm: true }), 409],
   [as('admin', 'GET', `/v1/decisions/${DEC_ID}`), 200],
   [as('admin', 'GET', '/v1/vms/web1/decisions'), 200],
   [as('admin', 'GET', '/v1/schedules'), 200],
