@@ -293,7 +293,8 @@ export function planDrs(input: DrsInput): DrsPlan {
           const s = score(vm, d, from, to, v);
           if (!s) continue;
           if (!e.best || s.gainVcpus > e.best.gainVcpus) e.best = s;
-          const tie = tieBreak(input.seed, vm.name, to.name);
+          // Equal gains: the bursting VM first (it is the cause, and still climbing), then the seed.
+          const tie = (d.burst ? 0 : 2 ** 32) + tieBreak(input.seed, vm.name, to.name);
           if (
             s.gainVcpus >= s.thresholdVcpus &&
             (!best ||
