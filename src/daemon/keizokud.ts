@@ -24,8 +24,8 @@ import {
   parseListen,
 } from '../config/index.ts';
 import { vmFromDomainXml } from '../core/domain-size.ts';
+import { planRestarts } from '../core/ha/restart-plan.ts';
 import { recheckPower } from '../core/planners/power.ts';
-import { planRestarts } from '../core/planners/restart.ts';
 import { DrillSystem } from '../drills/runner.ts';
 import { fencerFor } from '../fence/fencer.ts';
 import { bullConnection } from '../jobs/connection.ts';
@@ -461,6 +461,9 @@ async function run(loaded: LoadedConfig): Promise<number> {
       log,
     }),
   );
+  // tiers.yaml lists tiers from the lowest to the highest: the last is restarted first.
+  const tierIds = loaded.tiers.tiers.map((t) => t.id);
+  const tierRank = new Map(tierIds.map((id, i) => [id, tierIds.length - 1 - i]));
   const tierMechanisms = new Map(loaded.tiers.tiers.map((t) => [t.id, new Set<string>(t.mechanisms)]));
   runner.add(
     new FailoverLoop({
@@ -468,11 +471,22 @@ async function run(loaded: LoadedConfig): Promise<number> {
       jobs,
       hasFailover: (vm) => tierMechanisms.get(policies.policyOf(vm)?.tier ?? '')?.has('failover') ?? false,
       plan: (snap, host, vms) =>
-        planRestarts(snap, host, vms, placement, {
-          id: `dec-${randomUUID()}`,
-          at: Date.now(),
-          ref: `failover:${host}`,
-        }),
+        planRestarts(
+          snap,
+          vms.map((v) => ({ vm: v.name, from: host, vcpus: v.vcpus, memoryKiB: v.memoryKiB })),
+          {
+            ...placement,
+            haPriorityOf: (vm) => policies.policyOf(vm)?.haPriority ?? 0,
+            tierRankOf: (vm) => tierRank.get(policies.policyOf(vm)?.tier ?? '') ?? tierRank.size,
+          },
+          {
+            id: `dec-${randomUUID()}`,
+            at: Date.now(),
+            ref: `failover:${host}`,
+            requestedBy: { id: 'controller', name: 'controller' },
+            reason: `host ${host} is fenced; its HA VMs restart elsewhere`,
+          },
+        ),
       storedVm: async (vm, host) => vmFromDomainXml(vm, host, (await store.getDomain(vm))?.xml ?? null),
       fenceCheck: () => lease.fence(),
       audit,

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { planRestarts, restartRefusals } from '../../../../src/core/planners/restart.ts';
-import { host, placement, snap, vm } from './fixture.ts';
+import { restartRefusals } from '../../../../src/core/planners/restart.ts';
+import { host, snap, vm } from './fixture.ts';
 
 // The never-run-twice rule of a restart elsewhere, as submit and the executor check it.
 describe('restartRefusals', () => {
@@ -47,41 +47,5 @@ describe('restartRefusals', () => {
     );
     expect(restartRefusals(s, a)).toEqual(['target host h2 is in maintenance']);
     expect(restartRefusals(s, { ...a, to: 'h1' })).toContain('target host h1 is fenced');
-  });
-});
-
-describe('planRestarts', () => {
-  const lostHost = () => host('h1', 's1', 4096, { health: 'fenced', lastKnownVms: ['lo', 'hi', 'mid'] });
-  const ctx = { id: 'dec-f', at: 1, ref: 'failover:h1' };
-  const prio: Record<string, number> = { hi: 100, mid: 50, lo: 0 };
-  const p = { ...placement, haPriorityOf: (v: string) => prio[v] ?? 0 };
-
-  it('restarts higher priority first within the site, each placement committed before the next', () => {
-    const s = snap([lostHost(), host('h2', 's1', 1000), host('h3', 's2', 8192)], []);
-    const lost = [vm('lo', 'h1', 400), vm('hi', 'h1', 400), vm('mid', 'h1', 400)];
-    const d = planRestarts(s, 'h1', lost, p, ctx);
-    // h2 holds two of the three (1000 MiB); h3 is in another site.
-    expect(d.actions).toEqual([
-      { kind: 'restart-elsewhere', vm: 'hi', from: 'h1', to: 'h2' },
-      { kind: 'restart-elsewhere', vm: 'mid', from: 'h1', to: 'h2' },
-    ]);
-    expect(d.ok).toBe(false);
-    expect(d.refused.map((r) => r.vm)).toEqual(['lo']);
-    expect(d.refused[0]!.reasons.join(' ')).toMatch(/h2: .*memory/i);
-    expect(d.candidates.lo!.find((c) => c.host === 'h3')!.rejectedBy.map((r) => r.code)).toContain(
-      'OtherSite',
-    );
-    expect(d.candidates.hi!.find((c) => c.host === 'h1')!.feasible).toBe(false);
-  });
-
-  it('keeps anti-affinity: two VMs of one group never land on the same host', () => {
-    const s = snap([lostHost(), host('h2', 's1', 4096), host('h3', 's1', 4096)], []);
-    const rules = {
-      ...p,
-      rulesOf: (v: string) => ({ affinityGroup: null, antiAffinityGroup: v === 'lo' ? null : 'db' }),
-    };
-    const d = planRestarts(s, 'h1', [vm('hi', 'h1'), vm('mid', 'h1')], rules, ctx);
-    const targets = d.actions.map((a) => (a as { to: string }).to);
-    expect(new Set(targets).size).toBe(2);
   });
 });
