@@ -1,6 +1,14 @@
 import { spawnSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createVm, type LabState, type PingSummary, readState, startPing, virsh } from '../../lab/index.ts';
+import {
+  createVm,
+  type LabState,
+  type PingSummary,
+  readState,
+  startPing,
+  virsh,
+  virshMigrate,
+} from '../../lab/index.ts';
 import { CLUSTER_PREFIX, redisKeys } from '../../src/store/keys.ts';
 import { type RunningKeizokud, startKeizokud } from '../support/keizokud.ts';
 import { sharedLab } from '../support/lab-fixture.ts';
@@ -109,6 +117,16 @@ describe('host maintenance against the lab', () => {
   it('evacuates all VMs of h1 to h2, each one answering ping throughout, then moves them back on exit', async () => {
     for (let i = 0; i < 100 && (await kz.request('GET', '/v1/vms/mtbig', admin)).status !== 404; i++)
       await sleep(200);
+    // What a raw virsh live move of mt1 costs it on this machine now: the yardstick for the gaps.
+    let rawGapMs = 0;
+    for (const [from, to] of [
+      ['h1', 'h2'],
+      ['h2', 'h1'],
+    ] as const) {
+      const m = await virshMigrate(lab, 'mt1', from, to, ['--persistent', '--undefinesource'], 20);
+      rawGapMs = Math.max(rawGapMs, m.ping.maxGapMs);
+    }
+    const gapBoundMs = 4 * rawGapMs + 500;
     const onH1 = await running('h1');
     expect(onH1).toEqual(expect.arrayContaining(VMS));
     const pings = new Map(VMS.map((vm) => [vm, startPing(lab.vms.find((v) => v.name === vm)!.address, 20)]));
@@ -132,16 +150,17 @@ describe('host maintenance against the lab', () => {
     expect(await running('h2')).toEqual(expect.arrayContaining(onH1));
     for (const vm of VMS) {
       const s = seen.get(vm)!;
-      // Kept answering: replies all through, the longest silence well under the study's 2 s.
+      // Kept answering, moved live: the longest silence within four raw virsh moves' gap
+      // measured above (+0.5 s), far below the seconds of a stop and boot elsewhere.
       expect(s.received, vm).toBeGreaterThan(s.sent * 0.8);
-      expect(s.maxGapMs, vm).toBeLessThan(2_000);
+      expect(s.maxGapMs, `${vm}: raw virsh gap ${rawGapMs} ms`).toBeLessThan(gapBoundMs);
       const job = jobs.find((j) => j.vm === vm);
       expect(job.result.libvirtDowntimeMs, vm).toBeGreaterThan(0);
       // The probe agent's view of the move is recorded with the job: it kept answering.
       const seenByProbe = job.result.probe[0];
       expect(seenByProbe, vm).toMatchObject({ probe: 'test-probe' });
       expect(seenByProbe.sent, vm).toBeGreaterThan(20);
-      expect(seenByProbe.outageMs, vm).toBeLessThan(2_000);
+      expect(seenByProbe.outageMs, `${vm}: raw virsh gap ${rawGapMs} ms`).toBeLessThan(gapBoundMs);
       expect(seenByProbe.lost, vm).toBeLessThan(seenByProbe.sent / 2);
     }
     // Why mt1 moved, and why there: the evacuation's decision, its candidates, job and outage.

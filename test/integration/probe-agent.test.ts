@@ -18,6 +18,14 @@ import {
 import { sharedLab } from '../support/lab-fixture.ts';
 
 const INTERVAL_MS = 20;
+/** The capture's own worst pacing besides the outage: its second-longest spacing between replies. */
+const jitterMs = (replies: number[]) =>
+  replies
+    .slice(1)
+    .map((t, i) => t - replies[i]!)
+    .sort((a, b) => b - a)[1] ?? 0;
+/** Two ping intervals, or twice the capture's own jitter in this run when the machine is busy. */
+const agreementMs = (replies: number[]) => Math.max(2 * INTERVAL_MS + 16, 2 * jitterMs(replies));
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /**
@@ -134,7 +142,8 @@ controller: { url: "http://127.0.0.1:${controllerPort}", tokenFile: token, refre
       `migration: probe outage ${w.outageMs} ms, capture gap ${m.ping.maxGapMs} ms, libvirt ${m.downtimeMs} ms`,
     );
     expect(w.sent).toBeGreaterThan(50);
-    expect(Math.abs(w.outageMs - m.ping.maxGapMs)).toBeLessThanOrEqual(2 * INTERVAL_MS + 16);
+    // The agent's outage is the one an independent capture saw, not a guess from its own pacing.
+    expect(Math.abs(w.outageMs - m.ping.maxGapMs)).toBeLessThanOrEqual(agreementMs(m.ping.replies));
   });
 
   it('measures a fence and a manual restart on another host like the capture, and pushes the outage', async () => {
@@ -161,7 +170,7 @@ controller: { url: "http://127.0.0.1:${controllerPort}", tokenFile: token, refre
       const w = await window('pa2', t0 - 500, Date.now() - 1_000);
       console.log(`fence+restart: probe outage ${w.outageMs} ms, capture gap ${seen.maxGapMs} ms`);
       expect(w.outageMs).toBeGreaterThan(1_000);
-      expect(Math.abs(w.outageMs - seen.maxGapMs)).toBeLessThanOrEqual(2 * INTERVAL_MS + 16);
+      expect(Math.abs(w.outageMs - seen.maxGapMs)).toBeLessThanOrEqual(agreementMs(seen.replies));
       // The agent pushed that outage to the controller once it ended.
       for (let i = 0; i < 50 && !events.some((e) => e.target === 'pa2' && e.outageMs > 1_000); i++)
         await sleep(200);
