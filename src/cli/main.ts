@@ -3,6 +3,7 @@ import { CliError, EXIT } from './client.ts';
 import { auditCommands } from './commands/audit.ts';
 import { drillCommands } from './commands/drills.ts';
 import { drsCommands } from './commands/drs.ts';
+import { haCommands } from './commands/ha.ts';
 import { hostCommands } from './commands/hosts.ts';
 import { jobCommands } from './commands/jobs.ts';
 import { scheduleCommands } from './commands/schedules.ts';
@@ -28,6 +29,7 @@ export function program(): Command {
   tierCommands(p);
   auditCommands(p);
   drsCommands(p);
+  haCommands(p);
   for (const c of p.commands) {
     c.exitOverride();
     for (const sub of c.commands) sub.exitOverride();

@@ -129,6 +129,26 @@ export interface HaEvent {
 }
 
 const HOUR = 3_600_000;
+
+/** The snapshot with every restart in flight counted as running where it was placed. */
+function withInFlight(input: HaInput, state: HaState): ClusterSnapshot {
+  const vms = new Map(input.snapshot.vms);
+  for (const h of Object.values(state.hosts))
+    for (const [vm, to] of Object.entries(h.inFlight)) {
+      const spec = input.specOf(vm);
+      if (spec && !vms.has(vm))
+        vms.set(vm, {
+          name: vm,
+          uuid: vm,
+          host: to,
+          state: 'running',
+          ...spec,
+          cpuUsage: null,
+          memoryUsedKiB: null,
+        });
+    }
+  return { ...input.snapshot, vms };
+}
 const CONTROLLER = { id: 'controller', name: 'keizokud' };
 
 const newHost = (now: number): HaHostState => ({
@@ -151,8 +171,7 @@ export function evidenceText(e: HealthEvidence): string {
   const parts = [e.connected ? 'link up' : 'link down'];
   if (e.icmp !== null) parts.push(e.icmp ? 'ICMP answers' : 'ICMP silent');
   if (e.witnessesDown !== undefined || e.witnessesUp !== undefined) {
-    const total = (e.witnessesDown ?? 0) + (e.witnessesUp ?? 0);
-    parts.push(`witnesses ${e.witnessesDown ?? 0}/${total} silent`);
+    parts.push(`witnesses: ${e.witnessesDown ?? 0} see its VMs silent, ${e.witnessesUp ?? 0} answer`);
   }
   return parts.join(', ');
 }
@@ -241,7 +260,8 @@ export function stepHa(
           break;
         }
         if (judged.health === 'unknown') break;
-        if (h.phase === 'ok') phase(name, h, 'suspect', `is suspect (${judged.health})`);
+        if (h.phase === 'ok')
+          phase(name, h, 'suspect', `watched: not up (${judged.health}), nothing restarted yet`);
         if (judged.health !== 'down' || h.downSince === null || now - h.downSince < cfg.declareAfterMs) break;
         if (maintenance) break;
         if (paused) break;
@@ -381,37 +401,58 @@ export function stepHa(
     v.restarts = [];
     v.relocated = false;
     emit({ kind: 'vm', vm, text: `VM ${vm} cleared from error by an operator` });
+    if (!input.snapshot.vms.has(vm)) vmDied(vm, v.host);
   }
 
-  // Recoveries: plan what is pending (after replanAfterMs for refused ones).
-  for (const name of Object.keys(state.hosts).sort()) {
-    const h = state.hosts[name]!;
-    if (h.phase !== 'recovering') continue;
-    if (h.pending.length > 0 && h.nextPlanAt !== null && now >= h.nextPlanAt) {
-      const requests: RestartRequest[] = [];
+  // Recoveries: one plan for every host's pending VMs (after replanAfterMs for refused ones),
+  // on a view where restarts in flight already hold their hosts' capacity.
+  const due = Object.keys(state.hosts)
+    .sort()
+    .filter((n) => {
+      const h = state.hosts[n]!;
+      return h.phase === 'recovering' && h.pending.length > 0 && h.nextPlanAt !== null && now >= h.nextPlanAt;
+    });
+  if (due.length > 0) {
+    const requests: RestartRequest[] = [];
+    for (const name of due) {
+      const h = state.hosts[name]!;
       for (const vm of h.pending) {
         const spec = input.specOf(vm);
         if (spec) requests.push({ vm, from: name, ...spec, failedOn: h.failedOn[vm] ?? [] });
       }
-      const d = decide(requests, `host ${name} fenced: restart its HA VMs`);
-      h.pending = d.refused.map((r) => r.vm);
-      for (const a of d.actions) if (a.kind === 'restart-elsewhere') h.inFlight[a.vm] = a.to;
-      if (d.actions.length > 0) {
-        commands.push({ kind: 'restart', decision: d });
-        for (const a of d.actions)
-          if (a.kind === 'restart-elsewhere')
-            emit({ kind: 'restart', vm: a.vm, host: a.to, text: `VM ${a.vm} placed on ${a.to}` });
-      }
-      for (const r of d.refused)
-        emit({
-          kind: 'refused',
-          vm: r.vm,
-          host: name,
-          text: `VM ${r.vm} fits nowhere, retry in ${cfg.replanAfterMs / 1000}s: ${r.reasons.join('; ')}`,
-        });
-      h.nextPlanAt = h.pending.length > 0 ? now + cfg.replanAfterMs : null;
+      h.pending = [];
+      h.nextPlanAt = null;
     }
-    if (h.pending.length === 0 && Object.keys(h.inFlight).length === 0)
+    const d = planRestarts(withInFlight(input, state), requests, input.placement, {
+      id: `dec-ha-${++state.seq}`,
+      at: now,
+      ref: 'failover',
+      requestedBy: CONTROLLER,
+      reason: `host ${due.join(', ')} fenced: restart its HA VMs`,
+      ...(cfg.anySite ? { anySite: true } : {}),
+    });
+    for (const a of d.actions)
+      if (a.kind === 'restart-elsewhere') {
+        state.hosts[a.from]!.inFlight[a.vm] = a.to;
+        emit({ kind: 'restart', vm: a.vm, host: a.to, text: `VM ${a.vm} placed on ${a.to}` });
+      }
+    if (d.actions.length > 0) commands.push({ kind: 'restart', decision: d });
+    for (const r of d.refused) {
+      const from = requests.find((q) => q.vm === r.vm)!.from;
+      const h = state.hosts[from]!;
+      h.pending.push(r.vm);
+      h.nextPlanAt = now + cfg.replanAfterMs;
+      emit({
+        kind: 'refused',
+        vm: r.vm,
+        host: from,
+        text: `VM ${r.vm} fits nowhere, retry in ${cfg.replanAfterMs / 1000}s: ${r.reasons.join('; ')}`,
+      });
+    }
+  }
+  for (const name of Object.keys(state.hosts).sort()) {
+    const h = state.hosts[name]!;
+    if (h.phase === 'recovering' && h.pending.length === 0 && Object.keys(h.inFlight).length === 0)
       phase(name, h, 'done', 'recovery done');
   }
   return { state, commands, events };
