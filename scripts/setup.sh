@@ -16,7 +16,7 @@ fi
 
 packages=(qemu-system-x86 qemu-utils libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients
   busybox-static iproute2 iputils-ping fping cpio redis-server perl openssl openssh-server
-  chromium fonts-ipafont-gothic prometheus systemd)
+  chromium fonts-ipafont-gothic prometheus systemd ipmitool openipmi)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

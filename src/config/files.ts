@@ -48,7 +48,7 @@ function materialFiles(config: KeizokuConfig): FileRef[] {
   add(config.libvirt.ssh, ['libvirt', 'ssh'], ['keyFile', 'knownHostsFile']);
   add(config.api.tls, ['api', 'tls'], ['certFile', 'keyFile', 'clientCaFile']);
   for (const [i, host] of config.hosts.entries()) {
-    add(host.fence, ['hosts', i, 'fence'], ['passwordFile', 'keyFile', 'knownHostsFile']);
+    add(host.fence, ['hosts', i, 'fence'], ['passwordFile', 'keyFile', 'knownHostsFile', 'caFile']);
   }
   return refs;
 }

@@ -34,8 +34,24 @@ const fenceSchema = z.discriminatedUnion('method', [
     method: z.literal('ipmi'),
     address: hostAddress,
     username: text('a user name'),
+    port: z.int().min(1).max(65535).default(623),
     passwordFile: filePath,
     interface: z.enum(['lan', 'lanplus']).default('lanplus'),
+    /** How long to read the power status after the power off before the fence counts as failed. */
+    confirmTimeoutMs: millis(100, 30_000),
+  }),
+  z.strictObject({
+    method: z.literal('redfish'),
+    address: hostAddress,
+    port: z.int().min(1).max(65535).default(443),
+    systemId: text('a Redfish system id').default('1'),
+    username: text('a user name'),
+    passwordFile: filePath,
+    /** CA that signed the BMC's certificate; absent: the system's CAs. */
+    caFile: filePath.optional(),
+    /** Skip the BMC certificate check (a self-signed BMC certificate without a CA file). */
+    insecure: z.boolean().default(false),
+    confirmTimeoutMs: millis(100, 30_000),
   }),
   z.strictObject({
     method: z.literal('ssh'),
@@ -47,6 +63,9 @@ const fenceSchema = z.discriminatedUnion('method', [
     knownHostsFile: filePath,
     /** Run on the host to power it off at once. */
     command: text('a command'),
+    /** Run by keizokud to confirm off (exit 0 printing `off`); absent: the host stops answering ping. */
+    statusCommand: z.array(text('a command word')).min(1).optional(),
+    confirmTimeoutMs: millis(100, 30_000),
   }),
 ]);
 

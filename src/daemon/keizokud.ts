@@ -306,7 +306,9 @@ async function run(loaded: LoadedConfig): Promise<number> {
       windows: (vm, from, to) => probeWindows(probeBook, vm, from, to),
       series: (vm, from, to) => probeSeries(probeBook, vm, from, to),
     },
-    fencer: fencerFor(new Map(config.hosts.map((h) => [h.name, h.fence]))),
+    fencer: fencerFor(
+      new Map(config.hosts.map((h) => [h.name, { fence: h.fence, managementAddress: h.managementAddress }])),
+    ),
     clientFor: (h) => inventory.clientFor(h),
     audit,
     dir: config.drills.dir,

@@ -1,5 +1,9 @@
 import type { Mechanism } from '../config/index.ts';
 import type { Fencer } from '../fence/fencer.ts';
+
+/** A drill powers the host off and on; it does not need the fence result. */
+export type DrillFencer = Pick<Fencer, 'canCycle' | 'powerOff' | 'powerOn'>;
+
 import type { ProbeWindow } from '../jobs/migrate.ts';
 import type { LibvirtClient } from '../libvirt/client.ts';
 import { DomainXmlFlags } from '../libvirt/constants.ts';
@@ -37,7 +41,7 @@ export type VmHold = { held: true; release(): Promise<void> } | { held: false; h
 
 export interface HostFailureDeps {
   clientFor(host: string): LibvirtClient | null;
-  fencer: Fencer;
+  fencer: DrillFencer;
   audit: Pick<AuditLog, 'record'>;
   probes: ProbeSeries;
   /** Takes the VM's job lock (vm:{vm}:job) for the drill. */

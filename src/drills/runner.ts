@@ -5,12 +5,12 @@ import type { Mechanism } from '../config/index.ts';
 import type { ClusterSnapshot } from '../core/model.ts';
 import { type PlacementContext, rankHosts } from '../core/placement/index.ts';
 import type { Tiers } from '../core/tiers.ts';
-import type { Fencer } from '../fence/fencer.ts';
 import type { MigrationRequest, ProbeWindow } from '../jobs/migrate.ts';
 import type { JobSystem, MigrationJobView } from '../jobs/queue.ts';
 import type { LibvirtClient } from '../libvirt/client.ts';
 import type { AuditLog } from '../store/audit.ts';
 import { type RedisKeys, redisKeys } from '../store/keys.ts';
+import type { DrillFencer } from './host-failure.ts';
 import { type Clock, figures, type HostFailureDeps, runHostFailure, type VmHold } from './host-failure.ts';
 import {
   buildReport,
@@ -78,7 +78,7 @@ export interface DrillDeps {
   tierOf(vm: string): string | null;
   tiers: Tiers;
   probes: ProbeSeries;
-  fencer: Fencer;
+  fencer: DrillFencer;
   clientFor(host: string): LibvirtClient | null;
   audit: AuditLog;
   dir: string;

@@ -43,7 +43,7 @@ const CASES: [string, string[]][] = [
   ['bad-ha-priority', ['{F}: vms[0].haPriority: expected an integer from 0 to 1000, got 2000']],
   [
     'bad-fence-method',
-    ['{F}: hosts[0].fence.method: expected one of "none", "lab", "ipmi" or "ssh", got "stonith"'],
+    ['{F}: hosts[0].fence.method: expected one of "none", "lab", "ipmi", "redfish" or "ssh", got "stonith"'],
   ],
   [
     'renew-after-lease',

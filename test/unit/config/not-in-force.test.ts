@@ -76,7 +76,7 @@ describe('fields accepted but not in force', () => {
       'vms[0].dataClass',
     ]);
     expect(warnings[4]).toMatch(
-      /hosts\[0\]\.fence\.method: accepted but not in force: ipmi fencing is not built yet/,
+      /hosts\[0\]\.fence\.method: accepted but not in force: ipmi fencing is built but no failover loop fences/,
     );
     expect(warnings[5]).toMatch(/hosts\[1\]\.fence\.method: accepted but not in force: ssh fencing/);
     expect(warnings[6]).toMatch(/no cross-site replication yet/);
