@@ -59,12 +59,16 @@ describe('drills against the lab', () => {
       mode: 0o600,
     });
     const port = await freePort();
+    // iputils ping, not the default fping pool: in the host-failure drill the fping pool
+    // sometimes stops recording the restarted VM (docs/probe.md, known problem), and the drill
+    // then waits 180 s for a reply it never records.
     writeFileSync(
       join(dir, 'probe.yaml'),
       `name: lab-probe
 site: dc1
 listen: 127.0.0.1:${port}
 intervalMs: 20
+prober: ping
 followController: true
 controller: { url: "${kz.url}", tokenFile: probe-token, refreshSec: 1 }
 `,
