@@ -3,24 +3,13 @@
 // sized to ~60 % mean CPU: keizoku beside greedy and no DRS. Last stdout line: one JSON object.
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { type CpuSample, hostsFor, planDrs, type SimCluster, simulate } from '../src/core/drs/index.ts';
+import { type CpuSample, hostsFor, planDrs, rng, type SimCluster, simulate } from '../src/core/drs/index.ts';
 import type { ClusterSnapshot, HostSnapshot, VmSnapshot } from '../src/core/model.ts';
 import { readPlanetLab } from '../src/drs/traces.ts';
 
 const HOSTS = Number(process.env.BENCH_HOSTS ?? 1000);
 const VMS = Number(process.env.BENCH_VMS ?? 20_000);
 const TRACES = process.env.BENCH_TRACES ?? join(import.meta.dirname, '../../shared/traces/planetlab');
-
-function rng(seed: number) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function decisionBench() {
   const r = rng(1);

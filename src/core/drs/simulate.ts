@@ -46,7 +46,8 @@ export interface SimResult {
   moves: (MoveRecord & { reason: string })[];
 }
 
-function rng(seed: number) {
+/** A small seeded generator (mulberry32): the same seed gives the same cluster. */
+export function rng(seed: number) {
   let a = seed >>> 0;
   return () => {
     a = (a + 0x6d2b79f5) >>> 0;
