@@ -27,7 +27,7 @@ import type { FailoverPlacement } from './restart-plan.ts';
  * witness counts, fence records), stepHa decides, and its commands run in the world: a fence
  * powers the host off after fenceDelayS (unless it is set to fail), a restart starts the VM
  * after restartDelayS. Invariants are checked all along: no VM on two hosts, no restart before
- * its host's fence is confirmed, no restart of the VMs of a host that is still powered on.
+ * its host's fence is confirmed, no restart of a VM that still runs on its old host.
  */
 
 const name = z.string().min(1);
@@ -302,9 +302,11 @@ export function simulate(s: Scenario): { lines: string[]; violations: string[] }
       // A relocation of a VM that died on an up host (VM-level HA) fences nothing.
       if (a.kind === 'restart-elsewhere' && state.vms[a.vm]?.phase !== 'restarting') {
         const from = hosts.get(a.from)!;
-        if (from.power)
+        // A host powered on again after its fence runs none of its old VMs; only a copy still
+        // running there (a partition, not a power loss) makes the restart unsafe.
+        if (running.get(a.vm)?.has(a.from))
           violations.push(
-            `${fmt(t)} ${a.vm} restarted while ${a.from} is still powered on (partitioned, not down)`,
+            `${fmt(t)} ${a.vm} restarted while it still runs on ${a.from} (partitioned, not down)`,
           );
         const st = state.hosts[a.from];
         if (!st || (st.phase !== 'recovering' && st.phase !== 'done' && st.phase !== 'ok'))
