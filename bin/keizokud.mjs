@@ -4,4 +4,6 @@ import { register } from 'tsx/esm/api';
 
 register();
 const { main } = await import('../src/daemon/keizokud.ts');
-process.exitCode = await main(process.argv.slice(2));
+const code = await main(process.argv.slice(2));
+// Drained (or refused to start): exit now, whatever handle a library still holds open.
+process.exit(code);

@@ -314,6 +314,12 @@ export class InventoryLoop implements Reconciler {
     l.lastAttemptAt = startedAt;
     try {
       const client = await (this.o.connect ?? connectLibvirt)(l.host.uri, this.o.connectOptions(l.host));
+      // A connect that was in flight when the inventory closed would otherwise stay open
+      // (and keep a stopping keizokud alive).
+      if (this.stopped) {
+        await client.close().catch(() => undefined);
+        return;
+      }
       l.client = client;
       l.connectedAt = Date.now();
       l.backoffMs = this.minBackoff;

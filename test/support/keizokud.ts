@@ -157,12 +157,23 @@ export async function startKeizokud(
     },
     waitUp: () => waitUp(restartedAt),
     stop: async () => {
-      await kill('SIGTERM');
+      // keizokud's own drain gives up after 25 s; a daemon still alive well after that hangs
+      // on shutdown, which is a failure of its own (killed, so the run goes on).
+      let timer: NodeJS.Timeout | undefined;
+      const hung = await Promise.race([
+        kill('SIGTERM').then(() => false),
+        new Promise<boolean>((r) => {
+          timer = setTimeout(() => r(true), 40_000);
+        }),
+      ]);
+      clearTimeout(timer);
+      if (hung) await kill('SIGKILL');
       // artifacts/keizokud/ keeps each daemon's log, for a failure that needs reading later.
       mkdirSync('artifacts/keizokud', { recursive: true });
       writeFileSync(join('artifacts/keizokud', `${basename(dir)}.log`), out);
       redis.disconnect();
       rmSync(dir, { recursive: true, force: true });
+      if (hung) throw new Error(`keizokud did not exit within 40 s of SIGTERM:\n${out.slice(-2000)}`);
     },
   };
   // Up when keizokud is ready (loops started) and the inventory has seen every host.

@@ -36,7 +36,11 @@ class FakeClient extends EventEmitter {
     this.h.xmlFlags.push(flags);
     return this.answer(`<domain><uuid>${dom.uuid}</uuid></domain>`);
   };
-  close = () => Promise.resolve();
+  closed = false;
+  close = () => {
+    this.closed = true;
+    return Promise.resolve();
+  };
   /** The link drops (keepalive timeout, RST). */
   drop(): void {
     this.channel.emit('close', new Error('keepalive timed out'));
@@ -46,7 +50,7 @@ class FakeClient extends EventEmitter {
 const RUNNING = 1;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-function setup(o: { icmpAnswers?: () => boolean } = {}) {
+function setup(o: { icmpAnswers?: () => boolean; connectGate?: Promise<void> } = {}) {
   const hosts = { A: new FakeHost(), B: new FakeHost() };
   const xml: [string, string][] = [];
   const changes: [string, HostHealth, HostHealth][] = [];
@@ -76,6 +80,7 @@ function setup(o: { icmpAnswers?: () => boolean } = {}) {
     },
     connect: async (uri) => {
       const h = hosts[uri.slice(-1) as 'A' | 'B'];
+      await o.connectGate;
       h.client = new FakeClient(h);
       return h.client as unknown as LibvirtClient;
     },
@@ -90,6 +95,20 @@ afterEach(async () => {
 });
 
 describe('InventoryLoop', () => {
+  it('closes a connection that was still being made when the inventory closed', async () => {
+    let open!: () => void;
+    const t = setup({ connectGate: new Promise<void>((r) => (open = r)) });
+    const pass = t.inv.pass(Date.now());
+    await sleep(5);
+    const closed = t.inv.close();
+    open();
+    await Promise.all([pass, closed]);
+    // Both connects completed after close: the inventory must have closed them itself.
+    for (const [name, h] of Object.entries(t.hosts)) expect(h.client?.closed, name).toBe(true);
+    expect(t.inv.clientFor('A')).toBeNull();
+    expect(t.inv.clientFor('B')).toBeNull();
+  });
+
   it('stores the inactive XML of every domain once, and shares one snapshot until something changes', async () => {
     const t = setup();
     inv = t.inv;
