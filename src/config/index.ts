@@ -46,6 +46,9 @@ export { SHIPPED_POLICIES_DIR } from './policy-files.ts';
 export {
   type ApiConfig,
   configSchema,
+  DRS_MODES,
+  type DrsConfig,
+  type DrsMode,
   type FenceConfig,
   type HostConfig,
   type KeizokuConfig,

@@ -8,7 +8,7 @@ import type { KeizokuConfig, LoopsConfig } from './schema.ts';
  * that each reserved interval is still unread and every other one is read).
  */
 export const RESERVED_LOOP_INTERVALS: Readonly<Partial<Record<keyof LoopsConfig, string>>> = {
-  drsIntervalMs: 'there is no DRS loop yet',
+  drsIntervalMs: 'DRS plans every drs.intervalSec',
   haIntervalMs: 'there is no HA failover loop yet',
   maintenanceIntervalMs: 'maintenance runs as jobs, not on an interval',
   schedulesIntervalMs: 'schedules fire at their cron times',

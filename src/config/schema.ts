@@ -218,6 +218,19 @@ const loopsSchema = z.strictObject({
   schedulesIntervalMs: millis(100, 60_000),
 });
 
+/** What DRS does with the moves it plans: nothing, list them for an operator, or run them. */
+export const DRS_MODES = ['off', 'manual', 'automatic'] as const;
+const drsMode = z.enum(DRS_MODES);
+
+const drsSchema = z.strictObject({
+  /** The cluster's mode; vms[].drs overrides it per VM. */
+  mode: drsMode.default('off'),
+  /** 1 (only real contention, only moves that clearly pay) to 5 (also evens out load); docs/drs.md. */
+  aggressiveness: z.int().min(1).max(5).default(3),
+  /** Time between two plans; a VM that bursts is planned for at its next inventory sample. */
+  intervalSec: z.int().min(1).max(3600).default(30),
+});
+
 const leaderSchema = z.strictObject({
   leaseMs: millis(1_000, 10_000),
   renewMs: millis(100, 3_000),
@@ -250,6 +263,8 @@ const vmSchema = z.strictObject({
   affinityGroup: name.optional(),
   antiAffinityGroup: name.optional(),
   homeSite: name.optional(),
+  /** Overrides drs.mode for the VM (a tier without the drs mechanism is never moved either way). */
+  drs: drsMode.optional(),
   /** Overrides the tier's data class (the guideline sets it per system). */
   dataClass: z.enum(DATA_CLASS_IDS).optional(),
 });
@@ -273,6 +288,7 @@ export const configSchema = z.strictObject({
   metrics: z.strictObject({ listen }).optional(),
   loops: loopsSchema.prefault({}),
   leader: leaderSchema.prefault({}),
+  drs: drsSchema.prefault({}),
   policies: policiesSchema.prefault({}),
   vms: z.array(vmSchema).default([]),
 });
@@ -289,6 +305,8 @@ export type ScheduleConfig = z.output<typeof scheduleSchema>;
 export type MaintenanceWindowConfig = z.output<typeof maintenanceWindowSchema>;
 export type LoopsConfig = z.output<typeof loopsSchema>;
 export type LeaderConfig = z.output<typeof leaderSchema>;
+export type DrsConfig = z.output<typeof drsSchema>;
+export type DrsMode = (typeof DRS_MODES)[number];
 export type VmMatch = z.output<typeof matchSchema>;
 export type VmAssignment = z.output<typeof vmSchema>;
 

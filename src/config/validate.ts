@@ -210,6 +210,13 @@ function checkVms(input: CrossCheckInput, out: CrossCheckResult): void {
         message: `unknown site "${vm.homeSite}": expected ${oneOf(siteNames, 'sites')}`,
       });
     }
+    if (tier !== undefined && vm.drs !== undefined && vm.drs !== 'off' && !tier.mechanisms.includes('drs')) {
+      out.warnings.push({
+        file,
+        path: ['vms', i, 'drs'],
+        message: `tier "${tier.id}" does not have the drs mechanism, so DRS never moves these VMs (drs: ${vm.drs} changes nothing)`,
+      });
+    }
     if (vm.affinityGroup !== undefined && vm.affinityGroup === vm.antiAffinityGroup) {
       out.errors.push({
         file,

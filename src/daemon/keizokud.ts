@@ -33,6 +33,7 @@ import { Evacuations } from '../jobs/evacuate.ts';
 import { submitPower } from '../jobs/power-submit.ts';
 import { JobSystem } from '../jobs/queue.ts';
 import type { ConnectOptions } from '../libvirt/index.ts';
+import { DrsLoop } from '../loops/drs.ts';
 import { FailoverLoop } from '../loops/failover.ts';
 import { InventoryLoop } from '../loops/inventory.ts';
 import { LimitsLoop } from '../loops/limits.ts';
@@ -496,6 +497,24 @@ async function run(loaded: LoadedConfig): Promise<number> {
       intervalMs: config.loops.healthIntervalMs,
     }),
   );
+  const drsModeOf = (vm: string) =>
+    assignmentFor(config.vms, { name: vm, labels: inventory.labelsOf(vm) })?.drs ?? config.drs.mode;
+  const drs = new DrsLoop({
+    snapshot: () => inventory.snapshot(),
+    jobs,
+    placement,
+    modeOf: drsModeOf,
+    anyEnabled: () =>
+      config.drs.mode !== 'off' || config.vms.some((v) => v.drs !== undefined && v.drs !== 'off'),
+    tierAllows: (vm) => tierMechanisms.get(policies.policyOf(vm)?.tier ?? '')?.has('drs') ?? false,
+    aggressiveness: config.drs.aggressiveness as 1 | 2 | 3 | 4 | 5,
+    planIntervalMs: config.drs.intervalSec * 1000,
+    sampleIntervalMs: config.loops.inventoryIntervalMs,
+    fenceCheck: () => lease.fence(),
+    metrics,
+    log,
+  });
+  runner.add(drs);
   // The first passes are not awaited: a VM in a migration holds libvirt's job lock, and with it
   // the limits pass, for as long as the move (a restart in the middle of one would wait that
   // long to be ready).

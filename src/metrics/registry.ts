@@ -130,6 +130,27 @@ export function createMetrics() {
       buckets: [0.01, 0.025, 0.05, 0.1, 0.2, 0.3, 0.5, 1, 2, 5, 30, 60],
       registers: [registry],
     }),
+    drsImbalance: new Gauge({
+      name: 'keizoku_drs_imbalance_ratio',
+      help: "Standard deviation of the hosts' CPU demand / CPUs at DRS's last plan (0: even)",
+      registers: [registry],
+    }),
+    drsContention: new Gauge({
+      name: 'keizoku_drs_contention_vcpus',
+      help: "CPU demand above the hosts' CPUs at DRS's last plan, summed over hosts (vCPUs)",
+      registers: [registry],
+    }),
+    drsRecommendations: new Gauge({
+      name: 'keizoku_drs_recommendations',
+      help: 'DRS moves waiting for an operator (VMs in manual mode)',
+      registers: [registry],
+    }),
+    drsMoves: new Counter({
+      name: 'keizoku_drs_moves_total',
+      help: 'DRS moves by outcome of the submit (submitted, conflict, refused) and mode (automatic, manual: applied by an operator); the jobs end in keizoku_migrations_total{reason="drs"}',
+      labelNames: ['outcome', 'mode'],
+      registers: [registry],
+    }),
     migrationsActive: new Gauge({
       name: 'keizoku_migrations_active',
       help: 'Migration jobs being run by this replica',

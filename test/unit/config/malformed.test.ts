@@ -36,6 +36,14 @@ const CASES: [string, string[]][] = [
   ],
   ['unknown-site', ['{F}: hosts[1].site: unknown site "dc3": expected one of "dc1" or "dc2" (from sites)']],
   ['unknown-limits', [`{F}: vms[0].limits: unknown limits profile "huge": expected one of ${PROFILES}`]],
+  [
+    'bad-drs',
+    [
+      '{F}: drs.mode: expected one of "off", "manual" or "automatic", got "auto"',
+      '{F}: drs.aggressiveness: expected an integer from 1 to 5, got 7',
+      '{F}: vms[0].drs: expected one of "off", "manual" or "automatic", got "sometimes"',
+    ],
+  ],
   ['unknown-field', ['{F}: leader.leaseMS: unknown field, did you mean "leaseMs"?']],
   ['yaml-syntax', ['{F}: YAML syntax error at line 5, column 1: Sequence item without - indicator']],
   ['duplicate-key', ['{F}: YAML syntax error at line 11, column 1: Map keys must be unique']],

@@ -11,7 +11,7 @@ const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const MINIMAL = join(ROOT, 'test/fixtures/config/valid/minimal.yaml');
 
 const RESERVED_WARNINGS = [
-  'warning: examples/keizokud.yaml: loops.drsIntervalMs: accepted but not in force: there is no DRS loop yet',
+  'warning: examples/keizokud.yaml: loops.drsIntervalMs: accepted but not in force: DRS plans every drs.intervalSec',
   'warning: examples/keizokud.yaml: loops.haIntervalMs: accepted but not in force: there is no HA failover loop yet',
   'warning: examples/keizokud.yaml: loops.maintenanceIntervalMs: accepted but not in force: maintenance runs as jobs, not on an interval',
   'warning: examples/keizokud.yaml: loops.schedulesIntervalMs: accepted but not in force: schedules fire at their cron times',
