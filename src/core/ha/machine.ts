@@ -21,6 +21,10 @@ import { type FailoverPlacement, planRestarts, type RestartRequest } from './res
  * - HA pause (input.pausedUntil > now): no host is declared down and no fence starts; a fence
  *   already running completes and its recovery proceeds (the host is off). Expires by itself.
  * - A host in maintenance is never declared down (it is emptied and powered off on purpose).
+ * - Health `fenced` (a fence record newer than the host's last answer, e.g. an operator's
+ *   confirm-off) while ok, suspect or fencing: fenced at once, no fence runs.
+ * - A host back up before it was declared down: the HA VMs it listed while last up that it no
+ *   longer lists and that run nowhere died with it (VM-level HA below).
  * - VM-level HA: a VM that died on an up host is restarted in place up to restartsPerHour,
  *   then relocated once, then put in `error` until an operator clears it.
  */
@@ -59,6 +63,11 @@ export interface HaHostState {
   downSince: number | null;
   /** HA VMs the host last listed, recorded when it was declared down. */
   vms: string[];
+  /**
+   * HA VMs the host listed while last up (absent in state persisted by older versions). On its
+   * return from suspect, those it no longer lists and that run nowhere died with it.
+   */
+  listed?: string[];
   attempt: number;
   fenceStartedAt: number | null;
   nextFenceAt: number | null;
@@ -203,6 +212,8 @@ export function stepHa(
       ...(cfg.anySite ? { anySite: true } : {}),
     });
   };
+  const haVms = (vms: readonly string[] | undefined) =>
+    (vms ?? []).filter((v) => input.placement.haPriorityOf(v) !== null).sort();
   const method = (host: string): FenceMethod => cfg.fenceMethods?.[host] ?? 'lab';
   const startFence = (name: string, h: HaHostState) => {
     h.attempt += 1;
@@ -222,6 +233,14 @@ export function stepHa(
     });
     emit({ kind: 'alert', host: name, text: `ALERT fence failed for host ${name}` });
   };
+
+  /** HA VMs a host listed before it went not up and no longer lists now that it is back. */
+  const lostOnReturn: { vm: string; host: string }[] = [];
+  /** A VM some recovery or VM-level restart already takes care of. */
+  const handled = (vm: string) =>
+    state.vms[vm]?.phase === 'restarting' ||
+    state.vms[vm]?.phase === 'error' ||
+    Object.values(state.hosts).some((x) => x.pending.includes(vm) || vm in x.inFlight);
 
   // Fence results first: a result for the running attempt moves the host on.
   for (const r of input.fenceResults ?? []) {
@@ -255,8 +274,31 @@ export function stepHa(
     switch (h.phase) {
       case 'ok':
       case 'suspect': {
+        // A fence record newer than the host's last answer that the machine did not write
+        // (an operator confirmed the host off): the host is off, recover as after a fence.
+        if (judged.health === 'fenced') {
+          h.vms = haVms(snapHost?.lastKnownVms);
+          h.attempt = 0;
+          h.fenceStartedAt = null;
+          h.nextFenceAt = null;
+          phase(
+            name,
+            h,
+            'fenced',
+            "fenced (power confirmed off by a fence record, e.g. an operator's confirm-off; no fence run)",
+          );
+          break;
+        }
         if (judged.health === 'up') {
-          if (h.phase === 'suspect') phase(name, h, 'ok', 'is up again');
+          const listed = haVms(snapHost?.vms);
+          if (h.phase === 'suspect') {
+            phase(name, h, 'ok', 'is up again');
+            if (!maintenance)
+              for (const vm of h.listed ?? [])
+                if (!listed.includes(vm) && !input.snapshot.vms.has(vm) && !handled(vm))
+                  lostOnReturn.push({ vm, host: name });
+          }
+          h.listed = listed;
           break;
         }
         if (judged.health === 'unknown') break;
@@ -265,7 +307,7 @@ export function stepHa(
         if (judged.health !== 'down' || h.downSince === null || now - h.downSince < cfg.declareAfterMs) break;
         if (maintenance) break;
         if (paused) break;
-        h.vms = (snapHost?.lastKnownVms ?? []).filter((v) => input.placement.haPriorityOf(v) !== null).sort();
+        h.vms = haVms(snapHost?.lastKnownVms);
         h.attempt = 0;
         phase(name, h, 'declared-down', `declared down (${evidenceText(judged.evidence)})`);
         phase(name, h, 'fencing', `fencing (method ${method(name)})`);
@@ -273,6 +315,18 @@ export function stepHa(
         break;
       }
       case 'fencing': {
+        // The fence record arrived without a result (e.g. the result was lost with a restart).
+        if (judged.health === 'fenced') {
+          h.fenceStartedAt = null;
+          h.nextFenceAt = null;
+          phase(
+            name,
+            h,
+            'fenced',
+            "fenced (power confirmed off by a fence record, e.g. an operator's confirm-off; fence attempts stop)",
+          );
+          break;
+        }
         if (method(name) === 'none') {
           if (input.diskLocksExpired?.includes(name))
             phase(name, h, 'fenced', 'fenced (method none: disk lock expired)');
@@ -294,7 +348,10 @@ export function stepHa(
       h.nextPlanAt = now;
       phase(name, h, 'recovering', `recovering ${h.vms.length} HA VM(s)`);
     }
-    if (h.phase === 'done' && judged.health === 'up') phase(name, h, 'ok', 'is up again');
+    if (h.phase === 'done' && judged.health === 'up') {
+      phase(name, h, 'ok', 'is up again');
+      h.listed = haVms(snapHost?.vms);
+    }
   }
 
   // Restart results: host recoveries first, then VM-level restarts.
@@ -389,6 +446,17 @@ export function stepHa(
     });
   }
 
+  // A host powered off and on before it was declared down: its HA VMs stopped with it and
+  // run nowhere; they died on that host (restarted in place, or relocated past the limit).
+  for (const d of lostOnReturn) {
+    emit({
+      kind: 'vm',
+      vm: d.vm,
+      host: d.host,
+      text: `VM ${d.vm} ran on ${d.host} before it went not up and runs nowhere now that it is back`,
+    });
+    vmDied(d.vm, d.host);
+  }
   for (const d of input.vmDied ?? []) {
     if (input.health[d.host]?.health !== 'up') continue;
     if (input.placement.haPriorityOf(d.vm) === null) continue;
@@ -417,6 +485,18 @@ export function stepHa(
     for (const name of due) {
       const h = state.hosts[name]!;
       for (const vm of h.pending) {
+        // Seen running elsewhere (started by hand, or by a controller whose state was lost):
+        // starting it again would run it twice.
+        const seen = input.snapshot.vms.get(vm);
+        if (seen && seen.host !== name) {
+          emit({
+            kind: 'restart',
+            vm,
+            host: seen.host,
+            text: `VM ${vm} already runs on ${seen.host}: not restarted`,
+          });
+          continue;
+        }
         const spec = input.specOf(vm);
         if (spec) requests.push({ vm, from: name, ...spec, failedOn: h.failedOn[vm] ?? [] });
       }

@@ -27,14 +27,25 @@ import type { FailoverPlacement } from './restart-plan.ts';
  * witness counts, fence records), stepHa decides, and its commands run in the world: a fence
  * powers the host off after fenceDelayS (unless it is set to fail), a restart starts the VM
  * after restartDelayS. Invariants are checked all along: no VM on two hosts, no restart before
- * its host's fence is confirmed, no restart of a VM that still runs on its old host.
+ * its host's fence is confirmed, no restart of a VM that still runs anywhere, no restart from a
+ * host that is powered on and was never fenced.
  */
 
 const name = z.string().min(1);
+/** The events that name only a host. */
+export const HOST_EVENTS = [
+  'host-off',
+  'host-on',
+  'link-off',
+  'link-on',
+  'maintenance-on',
+  'maintenance-off',
+  'operator-confirm-off',
+] as const;
 const EventSchema = z.discriminatedUnion('do', [
   z.strictObject({
     at: z.number().min(0),
-    do: z.enum(['host-off', 'host-on', 'link-off', 'link-on', 'maintenance-on', 'maintenance-off']),
+    do: z.enum(HOST_EVENTS),
     host: name,
   }),
   z.strictObject({ at: z.number().min(0), do: z.literal('witness-silent'), count: z.number().int().min(0) }),
@@ -227,6 +238,11 @@ export function simulate(s: Scenario): { lines: string[]; violations: string[] }
         h!.link = true;
         log(t, `event: management link of ${h!.name} up`);
         break;
+      case 'operator-confirm-off':
+        // What POST /v1/hosts/{name}/confirm-off records: a fence record at this time.
+        h!.fencedAt = t;
+        log(t, `event: an operator confirms host ${h!.name} is off`);
+        break;
       case 'maintenance-on':
         h!.maintenance = true;
         log(t, `event: host ${h!.name} enters maintenance`);
@@ -299,14 +315,16 @@ export function simulate(s: Scenario): { lines: string[]; violations: string[] }
     for (const a of c.decision.actions) {
       if (a.kind !== 'restart-elsewhere' && a.kind !== 'start') continue;
       const to = a.kind === 'start' ? a.host : a.to;
+      const still = [...running.get(a.vm)!].sort();
+      if (still.length > 0)
+        violations.push(`${fmt(t)} ${a.vm} restarted while it still runs on ${still.join(', ')}`);
       // A relocation of a VM that died on an up host (VM-level HA) fences nothing.
       if (a.kind === 'restart-elsewhere' && state.vms[a.vm]?.phase !== 'restarting') {
         const from = hosts.get(a.from)!;
-        // A host powered on again after its fence runs none of its old VMs; only a copy still
-        // running there (a partition, not a power loss) makes the restart unsafe.
-        if (running.get(a.vm)?.has(a.from))
+        // Powered on after a fence is fine (the fence stopped its VMs); never fenced is not.
+        if (from.power && from.fencedAt === null)
           violations.push(
-            `${fmt(t)} ${a.vm} restarted while it still runs on ${a.from} (partitioned, not down)`,
+            `${fmt(t)} ${a.vm} restarted while ${a.from} is still powered on and was never fenced (partitioned, not down)`,
           );
         const st = state.hosts[a.from];
         if (!st || (st.phase !== 'recovering' && st.phase !== 'done' && st.phase !== 'ok'))

@@ -189,4 +189,41 @@ describe('stepHa', () => {
     expect(kinds).toEqual(['start', 'start', 'start', 'restart-elsewhere', '']);
     expect(s.vms.v9!.phase).toBe('error');
   });
+  it('a fence record it did not write (an operator confirm-off) recovers without a fence', () => {
+    const { s, commands } = run([
+      [0, input('up')],
+      [1000, input('partitioned')],
+      [2000, input('fenced')],
+    ]);
+    expect(commands.map((c) => c.c.kind)).toEqual(['restart']);
+    const d = commands[0]!.c;
+    expect(d.kind === 'restart' && d.decision.actions).toEqual([
+      { kind: 'restart-elsewhere', vm: 'v1', from: 'h1', to: 'h2' },
+    ]);
+    expect(s.hosts.h1!.phase).toBe('recovering');
+  });
+
+  it('a host back before it is declared down: the HA VMs it lost restart in place', () => {
+    const at = (health: HostHealth, listed: string[] = [], elsewhere: string[] = []): HaInput =>
+      input(health, {
+        health: { h1: { health, evidence: ev }, h2: { health: 'up', evidence: ev } },
+        snapshot: snap(
+          [
+            host('h1', 'a', 1000, { health, vms: health === 'up' ? listed : [] }),
+            host('h2', 'a', 1000, { vms: elsewhere }),
+          ],
+          [...(health === 'up' ? listed : []).map((v) => vm(v, 'h1')), ...elsewhere.map((v) => vm(v, 'h2'))],
+        ),
+      });
+    const starts = (last: HaInput) =>
+      run([
+        [0, at('up', ['v1', 'v2'])],
+        [1000, at('down')],
+        [2000, last],
+      ]).commands.map((c) => (c.c.kind === 'restart' ? c.c.decision.actions : c.c.kind));
+    expect(starts(at('up', ['v2']))).toEqual([[{ kind: 'start', vm: 'v1', host: 'h1' }]]);
+    // Still listed, or running elsewhere (moved meanwhile): nothing to restart.
+    expect(starts(at('up', ['v1', 'v2']))).toEqual([]);
+    expect(starts(at('up', ['v2'], ['v1']))).toEqual([]);
+  });
 });
