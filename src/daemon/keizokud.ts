@@ -10,6 +10,7 @@ import pino from 'pino';
 import { type ApiDeps, buildApi, TokenStore } from '../api/index.ts';
 import { decisionRoutes } from '../api/routes/decisions.ts';
 import { drillRoutes } from '../api/routes/drills.ts';
+import { drsRoutes } from '../api/routes/drs.ts';
 import { jobRoutes } from '../api/routes/jobs.ts';
 import { metricsRoute } from '../api/routes/metrics.ts';
 import { powerRoutes } from '../api/routes/power.ts';
@@ -353,6 +354,24 @@ async function run(loaded: LoadedConfig): Promise<number> {
     prefix: PREFIX,
     log,
   });
+  const drsTiers = new Set(loaded.tiers.tiers.filter((t) => t.mechanisms.includes('drs')).map((t) => t.id));
+  const drsModeOf = (vm: string) =>
+    assignmentFor(config.vms, { name: vm, labels: inventory.labelsOf(vm) })?.drs ?? config.drs.mode;
+  const drs = new DrsLoop({
+    snapshot: () => inventory.snapshot(),
+    jobs,
+    placement,
+    modeOf: drsModeOf,
+    anyEnabled: () =>
+      config.drs.mode !== 'off' || config.vms.some((v) => v.drs !== undefined && v.drs !== 'off'),
+    tierAllows: (vm) => drsTiers.has(policies.policyOf(vm)?.tier ?? ''),
+    aggressiveness: config.drs.aggressiveness as 1 | 2 | 3 | 4 | 5,
+    planIntervalMs: config.drs.intervalSec * 1000,
+    sampleIntervalMs: config.loops.inventoryIntervalMs,
+    fenceCheck: () => lease.fence(),
+    metrics,
+    log,
+  });
   const api = await buildApi(
     config.api,
     tokens,
@@ -362,6 +381,7 @@ async function run(loaded: LoadedConfig): Promise<number> {
       (app) => powerRoutes(app, apiDeps, { jobs, store }),
       (app) => decisionRoutes(app, apiDeps, { decisions, jobs }),
       (app) => scheduleRoutes(app, schedules),
+      (app) => drsRoutes(app, { drs, mode: config.drs.mode, aggressiveness: config.drs.aggressiveness }),
       (app) => drillRoutes(app, drills, config.timeZone),
       (app) =>
         tierRoutes(app, apiDeps, {
@@ -497,23 +517,6 @@ async function run(loaded: LoadedConfig): Promise<number> {
       intervalMs: config.loops.healthIntervalMs,
     }),
   );
-  const drsModeOf = (vm: string) =>
-    assignmentFor(config.vms, { name: vm, labels: inventory.labelsOf(vm) })?.drs ?? config.drs.mode;
-  const drs = new DrsLoop({
-    snapshot: () => inventory.snapshot(),
-    jobs,
-    placement,
-    modeOf: drsModeOf,
-    anyEnabled: () =>
-      config.drs.mode !== 'off' || config.vms.some((v) => v.drs !== undefined && v.drs !== 'off'),
-    tierAllows: (vm) => tierMechanisms.get(policies.policyOf(vm)?.tier ?? '')?.has('drs') ?? false,
-    aggressiveness: config.drs.aggressiveness as 1 | 2 | 3 | 4 | 5,
-    planIntervalMs: config.drs.intervalSec * 1000,
-    sampleIntervalMs: config.loops.inventoryIntervalMs,
-    fenceCheck: () => lease.fence(),
-    metrics,
-    log,
-  });
   runner.add(drs);
   // The first passes are not awaited: a VM in a migration holds libvirt's job lock, and with it
   // the limits pass, for as long as the move (a restart in the middle of one would wait that

@@ -66,7 +66,9 @@ export interface DrsLoopOptions {
   fenceCheck?: () => Promise<void>;
   metrics?: Pick<Metrics, 'drsImbalance' | 'drsContention' | 'drsRecommendations' | 'drsMoves'>;
   log: { info(o: object, msg: string): void; warn(o: object, msg: string): void };
+  /** Decision ids (default `dec-<uuid>`) and recommendation ids (default `rec-<uuid>`). */
   newId?: () => string;
+  newRecommendationId?: () => string;
   seed?: number;
 }
 
@@ -272,7 +274,7 @@ export class DrsLoop implements Reconciler {
     const same = [...this.recs.values()].find(
       (r) => r.vm === move.vm && r.from === move.from && r.to === move.to,
     );
-    const id = same?.id ?? `rec-${randomUUID()}`;
+    const id = same?.id ?? (this.o.newRecommendationId ?? (() => `rec-${randomUUID()}`))();
     const decision = moveDecision(plan, move, {
       id: this.newId(),
       ref: `drs:recommendation:${id}`,

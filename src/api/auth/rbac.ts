@@ -42,6 +42,8 @@ export type Action =
   | 'audit.read'
   | 'probe.report'
   | 'recommendation.read'
+  /** Run a move DRS recommends (operators and admins). */
+  | 'recommendation.apply'
   /** Prometheus /metrics on the API listener: it names every VM and host. */
   | 'metrics.read';
 

@@ -26,7 +26,7 @@ const verdictSchema = {
   },
 } as const;
 
-const candidateSchema = {
+export const candidateSchema = {
   type: 'object',
   properties: {
     host: { type: 'string' },

@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import { type Aggressiveness, simulate } from '../../core/drs/index.ts';
 import { readTrace, TraceError } from '../../drs/traces.ts';
 import { CliError, EXIT } from '../client.ts';
-import { jsonFlag } from '../context.ts';
+import { clientFrom, enc, jsonFlag } from '../context.ts';
 import { emit, table } from '../output.ts';
 
 const positive = (flag: string, v: string | undefined, integer = true): number => {
@@ -16,8 +16,132 @@ const positive = (flag: string, v: string | undefined, integer = true): number =
   return n;
 };
 
+interface MoveScore {
+  vm: string;
+  from: string;
+  to: string;
+  gainVcpus: number;
+  thresholdVcpus: number;
+  contentionRemovedVcpus: number;
+  imbalanceRemovedVcpus: number;
+  costVcpus: number;
+  expectedDowntimeMs: number;
+  reversal: boolean;
+}
+interface Recommendations {
+  mode: string;
+  aggressiveness: number;
+  plannedAt: number | null;
+  imbalance: number | null;
+  contentionVcpus: number | null;
+  recommendations: { id: string; vm: string; from: string; to: string; reason: string; score: MoveScore }[];
+}
+interface Explanation {
+  vm: string;
+  host: string;
+  mode: string;
+  explanation: {
+    verdict: string;
+    reasons: string[];
+    contentionVcpus: number;
+    demand: { vcpus: number; short: number; long: number; planned: number; burst: boolean };
+    best: MoveScore | null;
+  } | null;
+  hosts: {
+    host: string;
+    feasible: boolean;
+    rejectedBy: { code: string; reason: string }[];
+    scores: Record<string, number>;
+    score: number;
+  }[];
+}
+
+const at = (ms: number | null) => (ms === null ? 'never' : new Date(ms).toISOString());
+
+export function formatRecommendations(r: Recommendations): string {
+  const head = `mode ${r.mode}, aggressiveness ${r.aggressiveness}; last plan ${at(r.plannedAt)}, imbalance ${r.imbalance ?? '-'}, contention ${r.contentionVcpus ?? '-'} vCPUs\n`;
+  if (r.recommendations.length === 0) return `${head}no recommendations\n`;
+  return `${head}${table(
+    ['ID', 'VM', 'FROM', 'TO', 'GAIN', 'NEEDS', 'WHY'],
+    r.recommendations.map((x) => [
+      x.id,
+      x.vm,
+      x.from,
+      x.to,
+      x.score.gainVcpus.toFixed(2),
+      x.score.thresholdVcpus.toFixed(2),
+      x.reason,
+    ]),
+  )}`;
+}
+
+export function formatExplanation(e: Explanation): string {
+  const out = [`${e.vm} on ${e.host}, DRS mode ${e.mode}`];
+  const x = e.explanation;
+  if (!x) out.push('  DRS did not look at it: its host is under target');
+  else {
+    const d = x.demand;
+    out.push(
+      `  demand: ${d.planned} of ${d.vcpus} vCPUs (short ${d.short}, long ${d.long}${d.burst ? ', bursting' : ''}); contention ${x.contentionVcpus}`,
+    );
+    out.push(`  verdict: ${x.verdict}`);
+    for (const r of x.reasons) out.push(`    ${r}`);
+    if (x.best)
+      out.push(
+        `  best move: -> ${x.best.to}, gain ${x.best.gainVcpus} (contention ${x.best.contentionRemovedVcpus} + imbalance ${x.best.imbalanceRemovedVcpus} - cost ${x.best.costVcpus}), needs ${x.best.thresholdVcpus}${x.best.reversal ? ', reverses a recent move' : ''}`,
+      );
+  }
+  out.push('  other hosts:');
+  const rows = e.hosts.map((h) =>
+    h.feasible
+      ? [
+          h.host,
+          'feasible',
+          h.score.toFixed(2),
+          Object.entries(h.scores)
+            .map(([k, v]) => `${k} ${v.toFixed(2)}`)
+            .join(', '),
+        ]
+      : [h.host, 'rejected', '-', h.rejectedBy.map((f) => `${f.code}: ${f.reason}`).join('; ')],
+  );
+  out.push(
+    table(['HOST', 'VERDICT', 'SCORE', 'WHY NOT, OR SCORES'], rows)
+      .trimEnd()
+      .split('\n')
+      .map((l) => `    ${l}`)
+      .join('\n'),
+  );
+  return `${out.join('\n')}\n`;
+}
+
 export function drsCommands(program: Command): void {
   const drs = program.command('drs').description('DRS: load rebalancing (docs/drs.md)');
+  drs
+    .command('recommendations')
+    .description('the moves DRS recommends for VMs in manual mode')
+    .action(async (_o: unknown, cmd: Command) => {
+      const r = await clientFrom(cmd).call<Recommendations>('GET', '/v1/drs/recommendations');
+      emit({ json: jsonFlag(cmd) }, r, () => formatRecommendations(r));
+    });
+  drs
+    .command('apply <id>')
+    .description('run a recommended move now (operator or admin); prints its job')
+    .action(async (id: string, _o: unknown, cmd: Command) => {
+      const job = await clientFrom(cmd).call<{ id: string; vm: string; from: string; to: string }>(
+        'POST',
+        `/v1/drs/recommendations/${enc(id)}/apply`,
+      );
+      emit({ json: jsonFlag(cmd) }, job, () => `job ${job.id}: ${job.vm} ${job.from} -> ${job.to} queued\n`);
+    });
+  drs
+    .command('explain <vm>')
+    .description(
+      "why DRS moves the VM or leaves it: demand, the best move's score, every other host's verdict",
+    )
+    .action(async (vm: string, _o: unknown, cmd: Command) => {
+      const e = await clientFrom(cmd).call<Explanation>('GET', `/v1/drs/explain/${enc(vm)}`);
+      emit({ json: jsonFlag(cmd) }, e, () => formatExplanation(e));
+    });
   drs
     .command('simulate')
     .description('replay a utilisation trace through DRS, a greedy baseline and no DRS (local, no API)')

@@ -4,6 +4,7 @@ import type { ApiDeps } from '../../../src/api/deps.ts';
 import { auditRoutes } from '../../../src/api/routes/audit.ts';
 import { decisionRoutes } from '../../../src/api/routes/decisions.ts';
 import { drillRoutes } from '../../../src/api/routes/drills.ts';
+import { drsRoutes } from '../../../src/api/routes/drs.ts';
 import { hostRoutes } from '../../../src/api/routes/hosts.ts';
 import { type JobDeps, jobRoutes } from '../../../src/api/routes/jobs.ts';
 import { powerRoutes } from '../../../src/api/routes/power.ts';
@@ -16,6 +17,7 @@ import type { ClusterSnapshot, HostSnapshot, VmSnapshot } from '../../../src/cor
 import type { Decision } from '../../../src/core/plan.ts';
 import type { Tiers } from '../../../src/core/tiers.ts';
 import type { MigrationJobView, PowerJobView } from '../../../src/jobs/views.ts';
+import { DrsLoop } from '../../../src/loops/drs.ts';
 import { evacuation, JOB } from './decision-fixture.ts';
 import { fakeAudit, TOKENS } from './fakes.ts';
 
@@ -65,6 +67,18 @@ export const SNAPSHOT: ClusterSnapshot = {
 };
 
 export const MIG_ID = 'mig-00000000-0000-4000-8000-0000000000aa';
+export const REC_ID = 'rec-00000000-0000-4000-8000-000000000001';
+
+/** DRS's own cluster: vm1 uses a whole vCPU on h1 (1 CPU), h2 (8 CPUs) is idle. */
+const DRS_SNAPSHOT: ClusterSnapshot = {
+  ...SNAPSHOT,
+  takenAt: 1,
+  hosts: new Map([
+    ['h1', { ...host('h1', ['vm1']), cpus: 1 }],
+    ['h2', host('h2', [])],
+  ]),
+  vms: new Map([['vm1', { ...vm('vm1', 'h1', 'running'), cpuUsage: 1 }]]),
+};
 
 const requestedBy = { id: 'id-admin', name: 'admin' };
 const migration: MigrationJobView = {
@@ -289,6 +303,22 @@ export async function fullApi(): Promise<FastifyInstance> {
     timeZone: 'UTC',
     placement: { cpuOvercommit: 4, memoryFraction: 0.9 },
   });
+  // The real reconciler in manual mode over a fixed snapshot: one pass makes REC_ID.
+  const drs = new DrsLoop({
+    snapshot: () => DRS_SNAPSHOT,
+    jobs: jobSystem,
+    placement: jobDeps.placement,
+    modeOf: () => 'manual',
+    anyEnabled: () => true,
+    tierAllows: () => true,
+    aggressiveness: 5,
+    planIntervalMs: 30_000,
+    sampleIntervalMs: 1_000,
+    log: { info() {}, warn() {} },
+    newRecommendationId: () => REC_ID,
+  });
+  await drs.pass(1);
+  drsRoutes(app, { drs, mode: 'manual', aggressiveness: 5 });
   await app.ready();
   return app;
 }

@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Contract } from '../../support/openapi.ts';
 import { DEC_ID } from './decision-fixture.ts';
 import { bearer } from './fakes.ts';
-import { fullApi, MIG_ID } from './full-api.ts';
+import { fullApi, MIG_ID, REC_ID } from './full-api.ts';
 
 /**
  * The main routes' answers, successes and errors, checked against the published document
@@ -74,6 +74,12 @@ const EXCHANGES: [InjectOptions, number][] = [
   [as('admin', 'POST', '/v1/probe/events', { probe: 'p1', site: 'dc1', events: [] }), 200],
   [as('admin', 'GET', '/v1/tiers/compliance'), 200],
   [as('admin', 'GET', '/v1/tiers/availability?month=2026-01'), 200],
+  [as('viewer', 'GET', '/v1/drs/recommendations'), 200],
+  [as('admin', 'GET', '/v1/drs/explain/vm1'), 200],
+  [as('admin', 'GET', '/v1/drs/explain/nope'), 404],
+  [as('viewer', 'POST', `/v1/drs/recommendations/${REC_ID}/apply`), 403],
+  [as('admin', 'POST', `/v1/drs/recommendations/${REC_ID}/apply`), 202],
+  [as('admin', 'POST', `/v1/drs/recommendations/${REC_ID}/apply`), 404],
   [as('admin', 'GET', '/v1/nowhere'), 404],
 ];
 

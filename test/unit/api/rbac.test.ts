@@ -52,6 +52,13 @@ describe('decide', () => {
     expect(decide(p('probe'), 'vm.start', 'vm1')).toBe('deny');
     expect(decide(p('admin'), 'audit.read')).toBe('allow');
   });
+
+  it('lets operators and admins apply a DRS recommendation, nobody else', () => {
+    expect(decide(p('admin'), 'recommendation.apply')).toBe('allow');
+    expect(decide(p('operator'), 'recommendation.apply')).toBe('allow');
+    for (const role of ['viewer', 'probe', 'vm-admin'] as const)
+      expect(decide(p(role, ['web*'], true), 'recommendation.apply')).toBe('deny');
+  });
 });
 
 describe('redact', () => {
