@@ -9,13 +9,9 @@ import type { KeizokuConfig, LoopsConfig } from './schema.ts';
  */
 export const RESERVED_LOOP_INTERVALS: Readonly<Partial<Record<keyof LoopsConfig, string>>> = {
   drsIntervalMs: 'DRS plans every drs.intervalSec',
-  haIntervalMs: 'there is no HA failover loop yet',
   maintenanceIntervalMs: 'maintenance runs as jobs, not on an interval',
   schedulesIntervalMs: 'schedules fire at their cron times',
 };
-
-/** Fence methods in force today; ipmi, redfish and ssh fence (src/fence) but no failover loop calls them yet. */
-const BUILT_FENCE_METHODS = new Set(['none', 'lab']);
 
 const has = (o: unknown, key: string): boolean =>
   o !== null && typeof o === 'object' && Object.hasOwn(o, key);
@@ -30,14 +26,6 @@ export function notInForce(raw: unknown, config: KeizokuConfig, file: string): C
   for (const [field, why] of Object.entries(RESERVED_LOOP_INTERVALS))
     if (has(rawLoops, field))
       out.push({ file, path: ['loops', field], message: `accepted but not in force: ${why}` });
-  config.hosts.forEach((h, i) => {
-    if (!BUILT_FENCE_METHODS.has(h.fence.method))
-      out.push({
-        file,
-        path: ['hosts', i, 'fence', 'method'],
-        message: `accepted but not in force: ${h.fence.method} fencing is built but no failover loop fences host "${h.name}" yet (host-failure drills can use lab, ipmi or redfish)`,
-      });
-  });
   config.vms.forEach((vm, i) => {
     if (vm.dataClass !== undefined)
       out.push({

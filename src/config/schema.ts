@@ -231,6 +231,20 @@ const drsSchema = z.strictObject({
   intervalSec: z.int().min(1).max(3600).default(30),
 });
 
+/** Automatic failover timing (core/ha/machine.ts HaConfig; loops.haIntervalMs is its pass interval). */
+const haSchema = z.strictObject({
+  /** How long a host stays `down` (controller, ICMP and a witness majority agree) before it is fenced. */
+  declareAfterMs: millis(0, 3_000),
+  /** The first retry after a failed fence; doubled at each failure, up to fenceBackoffMaxMs. */
+  fenceBackoffMs: millis(100, 2_000),
+  fenceBackoffMaxMs: millis(100, 60_000),
+  /** A fence with no result by then counts as failed. */
+  fenceTimeoutMs: millis(1_000, 60_000),
+  /** How soon VMs that fit nowhere are planned again. */
+  replanAfterMs: millis(100, 10_000),
+  restartsPerHour: z.int().min(0).max(100).default(3),
+});
+
 const leaderSchema = z.strictObject({
   leaseMs: millis(1_000, 10_000),
   renewMs: millis(100, 3_000),
@@ -287,6 +301,7 @@ export const configSchema = z.strictObject({
   /** Absent: /metrics is served on the API listener. */
   metrics: z.strictObject({ listen }).optional(),
   loops: loopsSchema.prefault({}),
+  ha: haSchema.prefault({}),
   leader: leaderSchema.prefault({}),
   drs: drsSchema.prefault({}),
   policies: policiesSchema.prefault({}),
@@ -307,6 +322,7 @@ export type LoopsConfig = z.output<typeof loopsSchema>;
 export type LeaderConfig = z.output<typeof leaderSchema>;
 export type DrsConfig = z.output<typeof drsSchema>;
 export type DrsMode = (typeof DRS_MODES)[number];
+export type HaTimingConfig = z.output<typeof haSchema>;
 export type VmMatch = z.output<typeof matchSchema>;
 export type VmAssignment = z.output<typeof vmSchema>;
 

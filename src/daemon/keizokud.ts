@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 // keizokud: the controller. Validates its config (--check-config); keeps an inventory of every
 // host and VM over persistent libvirt connections; enforces per-VM resource limits; serves the
 // REST API; runs migration and drill jobs, maintenance, schedules; serves /metrics.
@@ -25,7 +24,6 @@ import {
   parseListen,
 } from '../config/index.ts';
 import { vmFromDomainXml } from '../core/domain-size.ts';
-import { planRestarts } from '../core/ha/restart-plan.ts';
 import { recheckPower } from '../core/planners/power.ts';
 import { DrillSystem } from '../drills/runner.ts';
 import { fencerFor } from '../fence/fencer.ts';
@@ -35,7 +33,7 @@ import { submitPower } from '../jobs/power-submit.ts';
 import { JobSystem } from '../jobs/queue.ts';
 import type { ConnectOptions } from '../libvirt/index.ts';
 import { DrsLoop } from '../loops/drs.ts';
-import { FailoverLoop } from '../loops/failover.ts';
+import { HaLoop } from '../loops/ha.ts';
 import { InventoryLoop } from '../loops/inventory.ts';
 import { LimitsLoop } from '../loops/limits.ts';
 import { LoopRunner } from '../loops/runner.ts';
@@ -47,6 +45,7 @@ import { HostPinger } from '../probe/host-pinger.ts';
 import { AuditLog } from '../store/audit.ts';
 import { DecisionStore } from '../store/decisions.ts';
 import { FenceBook } from '../store/fences.ts';
+import { HaStore } from '../store/ha.ts';
 import { CLUSTER_PREFIX as PREFIX } from '../store/keys.ts';
 import { LeaderLease } from '../store/lease.ts';
 import { MaintenanceBook } from '../store/maintenance.ts';
@@ -295,6 +294,9 @@ async function run(loaded: LoadedConfig): Promise<number> {
     placement,
     policyLimits: config.api.vmAdminMigrationPolicy,
   };
+  const fencer = fencerFor(
+    new Map(config.hosts.map((h) => [h.name, { fence: h.fence, managementAddress: h.managementAddress }])),
+  );
   const drills = new DrillSystem({
     redisUrlOptions: bullConnection(config.redis.url),
     redis,
@@ -308,9 +310,7 @@ async function run(loaded: LoadedConfig): Promise<number> {
       windows: (vm, from, to) => probeWindows(probeBook, vm, from, to),
       series: (vm, from, to) => probeSeries(probeBook, vm, from, to),
     },
-    fencer: fencerFor(
-      new Map(config.hosts.map((h) => [h.name, { fence: h.fence, managementAddress: h.managementAddress }])),
-    ),
+    fencer,
     clientFor: (h) => inventory.clientFor(h),
     audit,
     dir: config.drills.dir,
@@ -488,36 +488,38 @@ async function run(loaded: LoadedConfig): Promise<number> {
   const tierIds = loaded.tiers.tiers.map((t) => t.id);
   const tierRank = new Map(tierIds.map((id, i) => [id, tierIds.length - 1 - i]));
   const tierMechanisms = new Map(loaded.tiers.tiers.map((t) => [t.id, new Set<string>(t.mechanisms)]));
+  const tierHasFailover = (vm: string) =>
+    tierMechanisms.get(policies.policyOf(vm)?.tier ?? '')?.has('failover') ?? false;
+  const haStore = new HaStore(redis, PREFIX);
   runner.add(
-    new FailoverLoop({
+    new HaLoop({
       snapshot: () => inventory.snapshot(),
       jobs,
-      hasFailover: (vm) => tierMechanisms.get(policies.policyOf(vm)?.tier ?? '')?.has('failover') ?? false,
-      plan: (snap, host, vms) =>
-        planRestarts(
-          snap,
-          vms.map((v) => ({ vm: v.name, from: host, vcpus: v.vcpus, memoryKiB: v.memoryKiB })),
-          {
-            ...placement,
-            haPriorityOf: (vm) => policies.policyOf(vm)?.haPriority ?? 0,
-            tierRankOf: (vm) => tierRank.get(policies.policyOf(vm)?.tier ?? '') ?? tierRank.size,
-          },
-          {
-            id: `dec-${randomUUID()}`,
-            at: Date.now(),
-            ref: `failover:${host}`,
-            requestedBy: { id: 'controller', name: 'controller' },
-            reason: `host ${host} is fenced; its HA VMs restart elsewhere`,
-          },
-        ),
-      storedVm: async (vm, host) => vmFromDomainXml(vm, host, (await store.getDomain(vm))?.xml ?? null),
+      fence: (h) => fencer.fence(h),
+      recordFence: (r) => fenceBook.record(r),
+      store: haStore,
+      placement: {
+        ...placement,
+        haPriorityOf: (vm) => (tierHasFailover(vm) ? (policies.policyOf(vm)?.haPriority ?? 0) : null),
+        tierRankOf: (vm) => tierRank.get(policies.policyOf(vm)?.tier ?? '') ?? tierRank.size,
+      },
+      specOf: async (vm) => {
+        const d = await store.getDomain(vm);
+        return d ? vmFromDomainXml(vm, d.host, d.xml) : null;
+      },
+      config: {
+        ...config.ha,
+        fenceMethods: Object.fromEntries(config.hosts.map((h) => [h.name, h.fence.method])),
+      },
       fenceCheck: () => lease.fence(),
       audit,
+      metrics,
       log,
-      intervalMs: config.loops.healthIntervalMs,
+      intervalMs: config.loops.haIntervalMs,
     }),
   );
   runner.add(drs);
+
   // The first passes are not awaited: a VM in a migration holds libvirt's job lock, and with it
   // the limits pass, for as long as the move (a restart in the middle of one would wait that
   // long to be ready).

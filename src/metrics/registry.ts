@@ -151,6 +151,29 @@ export function createMetrics() {
       labelNames: ['outcome', 'mode'],
       registers: [registry],
     }),
+    haHostPhase: new Gauge({
+      name: 'keizoku_ha_host_phase',
+      help: "Each host's failover phase (ok, suspect, declared-down, fencing, fenced, recovering, done): 1 for the current one",
+      labelNames: ['host', 'phase'],
+      registers: [registry],
+    }),
+    haEvents: new Counter({
+      name: 'keizoku_ha_events_total',
+      help: 'Failover events by kind (health, phase, fence-failed, alert, restart, refused, vm)',
+      labelNames: ['kind'],
+      registers: [registry],
+    }),
+    haPaused: new Gauge({
+      name: 'keizoku_ha_paused',
+      help: '1 while automatic failover is paused (keizoku ha pause)',
+      registers: [registry],
+    }),
+    fences: new Counter({
+      name: 'keizoku_fences_total',
+      help: 'Fences run by failover, by outcome (confirmed-off, failed)',
+      labelNames: ['host', 'outcome'],
+      registers: [registry],
+    }),
     migrationsActive: new Gauge({
       name: 'keizoku_migrations_active',
       help: 'Migration jobs being run by this replica',

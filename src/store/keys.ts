@@ -60,6 +60,11 @@ export function redisKeys(prefix: string) {
     // ---- hosts and maintenance (store/maintenance.ts, written by jobs/evacuate.ts)
     /** hash host -> JSON FenceRecord: the last confirmed fence of each host (store/fences.ts). */
     fences: `${prefix}fences`,
+    /** string JSON HaRecord (store/ha.ts): the failover state machine (core/ha/machine.ts) and its jobs, written fenced by
+     *  the leader after every step (store/ha.ts); one key. */
+    haState: `${prefix}ha:state`,
+    /** string JSON HaPause, PX until it ends (expires by itself); one key. */
+    haPause: `${prefix}ha:pause`,
     /** set: the hosts in maintenance (one member per host). */
     maintenance: `${prefix}maintenance`,
     /** hash vm -> host: what evacuations moved off the host since it entered maintenance (at

@@ -21,7 +21,6 @@ describe('loadConfig', () => {
     expect(file).toBe(EXAMPLE);
     expect(warnings.map((w) => w.split(': ')[1])).toEqual([
       'loops.drsIntervalMs',
-      'loops.haIntervalMs',
       'loops.maintenanceIntervalMs',
       'loops.schedulesIntervalMs',
     ]);

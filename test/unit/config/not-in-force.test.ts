@@ -12,7 +12,6 @@ const MINIMAL = join(ROOT, 'test/fixtures/config/valid/minimal.yaml');
 
 const RESERVED_WARNINGS = [
   'warning: examples/keizokud.yaml: loops.drsIntervalMs: accepted but not in force: DRS plans every drs.intervalSec',
-  'warning: examples/keizokud.yaml: loops.haIntervalMs: accepted but not in force: there is no HA failover loop yet',
   'warning: examples/keizokud.yaml: loops.maintenanceIntervalMs: accepted but not in force: maintenance runs as jobs, not on an interval',
   'warning: examples/keizokud.yaml: loops.schedulesIntervalMs: accepted but not in force: schedules fire at their cron times',
 ];
@@ -41,7 +40,7 @@ describe('fields accepted but not in force', () => {
     expect(r.stderr.trim().split('\n')).toEqual(RESERVED_WARNINGS);
   });
 
-  it('names ipmi and ssh fencing, vms[].dataClass and each reserved interval, and nothing that works', async () => {
+  it('names vms[].dataClass and each reserved interval, and nothing that works (every fence method fences)', async () => {
     const file = join(dir, 'keizokud.yaml');
     writeFileSync(
       file,
@@ -68,18 +67,11 @@ describe('fields accepted but not in force', () => {
     const paths = warnings.map((w) => w.split(': ')[1]);
     expect(paths).toEqual([
       'loops.drsIntervalMs',
-      'loops.haIntervalMs',
       'loops.maintenanceIntervalMs',
       'loops.schedulesIntervalMs',
-      'hosts[0].fence.method',
-      'hosts[1].fence.method',
       'vms[0].dataClass',
     ]);
-    expect(warnings[4]).toMatch(
-      /hosts\[0\]\.fence\.method: accepted but not in force: ipmi fencing is built but no failover loop fences/,
-    );
-    expect(warnings[5]).toMatch(/hosts\[1\]\.fence\.method: accepted but not in force: ssh fencing/);
-    expect(warnings[6]).toMatch(/no cross-site replication yet/);
+    expect(warnings[3]).toMatch(/no cross-site replication yet/);
   });
 
   it('warns for no field left at its default', async () => {

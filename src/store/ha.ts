@@ -1,0 +1,67 @@
+import type { Redis } from 'ioredis';
+import type { HaState } from '../core/ha/machine.ts';
+import { type RedisKeys, redisKeys } from './keys.ts';
+
+/**
+ * The failover state machine's state and the HA pause, in Redis (keys `haState`, `haPause`).
+ * The state is what a new leader continues from (a controller killed mid-failover resumes the
+ * recovery, it does not start it again); the pause expires by itself.
+ */
+
+export interface HaPause {
+  /** Epoch ms when the pause ends. */
+  until: number;
+  since: number;
+  by: string;
+  reason: string | null;
+}
+
+/** The machine's state and, per VM restarting, the job that runs it. */
+export interface HaRecord {
+  machine: HaState;
+  jobs: Record<string, { job: string; to: string }>;
+}
+
+export class HaStore {
+  private readonly keys: RedisKeys;
+
+  constructor(
+    private readonly redis: Redis,
+    prefix: string,
+  ) {
+    this.keys = redisKeys(prefix);
+  }
+
+  async loadState(): Promise<HaRecord | null> {
+    const json = await this.redis.get(this.keys.haState);
+    if (!json) return null;
+    try {
+      return JSON.parse(json) as HaRecord;
+    } catch {
+      return null;
+    }
+  }
+
+  async saveState(s: HaRecord): Promise<void> {
+    await this.redis.set(this.keys.haState, JSON.stringify(s));
+  }
+
+  async pause(p: HaPause): Promise<void> {
+    await this.redis.set(this.keys.haPause, JSON.stringify(p), 'PX', Math.max(1, p.until - Date.now()));
+  }
+
+  async resume(): Promise<boolean> {
+    return (await this.redis.del(this.keys.haPause)) > 0;
+  }
+
+  async paused(): Promise<HaPause | null> {
+    const json = await this.redis.get(this.keys.haPause);
+    if (!json) return null;
+    try {
+      const p = JSON.parse(json) as HaPause;
+      return p.until > Date.now() ? p : null;
+    } catch {
+      return null;
+    }
+  }
+}

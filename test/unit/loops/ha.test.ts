@@ -1,0 +1,196 @@
+import { describe, expect, it } from 'vitest';
+import { DEFAULT_HA_CONFIG } from '../../../src/core/ha/machine.ts';
+import type { ClusterSnapshot, HostSnapshot } from '../../../src/core/model.ts';
+import type { Decision } from '../../../src/core/plan.ts';
+import type { FenceResult } from '../../../src/fence/run.ts';
+import type { JobView } from '../../../src/jobs/views.ts';
+import { HaLoop } from '../../../src/loops/ha.ts';
+import type { FenceRecord } from '../../../src/store/fences.ts';
+import type { HaPause, HaRecord } from '../../../src/store/ha.ts';
+import { host, snap } from '../core/planners/fixture.ts';
+
+const DOWN = {
+  connected: false,
+  lastCallAgeMs: 9_000,
+  icmp: false,
+  witnessesUp: 0,
+  witnessesDown: 3,
+};
+
+/** The loop's world: a cluster whose h1 is lost, fakes of the job system, fence and store. */
+function world(o: { fence?: (h: string) => Promise<FenceResult> } = {}) {
+  const hosts = (h1: Partial<HostSnapshot>) => [
+    host('h1', 's1', 4096, { vms: [], lastKnownVms: ['a', 'b'], evidence: DOWN, ...h1 }),
+    host('h2', 's1', 4096),
+  ];
+  const w = {
+    snap: snap(hosts({ health: 'down' }), []) as ClusterSnapshot,
+    stored: null as HaRecord | null,
+    pause: null as HaPause | null,
+    submitted: [] as Decision[],
+    jobState: 'active' as JobView['state'],
+    fenced: [] as FenceRecord[],
+    fences: 0,
+    audits: [] as { action: string; outcome: string; target: string | null }[],
+    h1: (x: Partial<HostSnapshot>) => {
+      w.snap = { ...w.snap, hosts: new Map(hosts(x).map((h) => [h.name, h])) };
+    },
+  };
+  const loop = () =>
+    new HaLoop({
+      snapshot: () => w.snap,
+      jobs: {
+        submit: async (d) => {
+          w.submitted.push(d);
+          const jobs = d.actions.map((a, i) =>
+            a.kind === 'restart-elsewhere' ? { id: `job-${i}`, kind: a.kind, vm: a.vm, to: a.to } : null,
+          );
+          return { decision: { ...d, jobs: [] }, jobs: jobs.filter(Boolean) } as never;
+        },
+        get: async (id) => ({ id, state: w.jobState, result: { reason: 'start failed' } }) as never,
+      },
+      fence:
+        o.fence ??
+        (async (h) => {
+          w.fences++;
+          return {
+            host: h,
+            method: 'lab',
+            ok: true,
+            confirmedOff: true,
+            startedAt: 1,
+            endedAt: 2,
+            evidence: 'off',
+          };
+        }),
+      recordFence: async (r) => {
+        w.fenced.push(r);
+      },
+      store: {
+        loadState: async () => (w.stored ? structuredClone(w.stored) : null),
+        saveState: async (r) => {
+          w.stored = structuredClone(r);
+        },
+        paused: async () => w.pause,
+      },
+      placement: {
+        rulesOf: () => ({ affinityGroup: null, antiAffinityGroup: null }),
+        cpuOvercommit: 4,
+        memoryFraction: 1,
+        // b's tier has no failover: it is never restarted.
+        haPriorityOf: (v) => (v === 'b' ? null : 5),
+        tierRankOf: () => 0,
+      },
+      specOf: async () => ({ vcpus: 1, memoryKiB: 512 * 1024 }),
+      config: { ...DEFAULT_HA_CONFIG, declareAfterMs: 0, fenceMethods: { h1: 'lab', h2: 'lab' } },
+      fenceCheck: async () => undefined,
+      audit: {
+        record: async (e) => {
+          w.audits.push({ action: e.action, outcome: e.outcome, target: e.target });
+          return e as never;
+        },
+      },
+      log: { info() {}, warn() {} },
+      intervalMs: 100,
+    });
+  return { w, loop };
+}
+
+const settle = () => new Promise((r) => setTimeout(r, 5));
+
+describe('HaLoop', () => {
+  it('fences a down host, restarts its HA VMs once the health says fenced, and ends done', async () => {
+    const { w, loop } = world();
+    const l = loop();
+    await l.pass();
+    await settle();
+    expect(w.fences).toBe(1);
+    expect(w.fenced.map((f) => [f.host, f.ref])).toEqual([['h1', 'failover:h1']]);
+    expect(w.stored?.machine.hosts.h1?.phase).toBe('fencing');
+    // The fence result waits for the health model: the executor checks `fenced`, not the machine.
+    await l.pass();
+    expect(w.submitted).toEqual([]);
+    w.h1({ health: 'fenced' });
+    await l.pass();
+    expect(w.submitted).toHaveLength(1);
+    expect(w.submitted[0]!.actions).toEqual([{ kind: 'restart-elsewhere', vm: 'a', from: 'h1', to: 'h2' }]);
+    expect(w.submitted[0]!.ref).toBe('failover:h1');
+    expect(w.stored?.jobs).toEqual({ a: { job: 'job-0', to: 'h2' } });
+    // A new leader continues from the stored state: no second fence, no second restart.
+    const next = loop();
+    await next.pass();
+    expect(w.fences).toBe(1);
+    expect(w.submitted).toHaveLength(1);
+    w.jobState = 'succeeded';
+    await next.pass();
+    expect(w.stored?.machine.hosts.h1?.phase).toBe('done');
+    expect(w.stored?.jobs).toEqual({});
+    const actions = w.audits.map((a) => a.action);
+    expect(actions).toContain('host.fence');
+    expect(actions.filter((a) => a === 'ha.phase').length).toBeGreaterThanOrEqual(4);
+  });
+
+  it('restarts nothing after a failed fence, audits it as failed, and retries after the backoff', async () => {
+    let calls = 0;
+    const { w, loop } = world({
+      fence: async (h) => {
+        calls++;
+        return {
+          host: h,
+          method: 'ipmi',
+          ok: false,
+          confirmedOff: false,
+          startedAt: 1,
+          endedAt: 2,
+          error: 'BMC did not answer',
+          evidence: 'no answer',
+        };
+      },
+    });
+    const l = loop();
+    await l.pass();
+    await settle();
+    await l.pass();
+    expect(w.submitted).toEqual([]);
+    expect(w.fenced).toEqual([]);
+    expect(w.audits).toContainEqual({ action: 'host.fence', outcome: 'failed', target: 'h1' });
+    expect(w.audits).toContainEqual({ action: 'ha.fence-failed', outcome: 'failed', target: 'h1' });
+    expect(w.stored?.machine.hosts.h1?.nextFenceAt).not.toBeNull();
+    expect(calls).toBe(1);
+  });
+
+  it('a restart whose job failed is planned again, never on the host that failed it while another remains', async () => {
+    const { w, loop } = world();
+    w.snap = snap(
+      [
+        host('h1', 's1', 4096, { health: 'down', lastKnownVms: ['a'], evidence: DOWN }),
+        host('h2', 's1', 4096),
+        host('h3', 's1', 2048),
+      ],
+      [],
+    );
+    const l = loop();
+    await l.pass();
+    await settle();
+    w.snap = {
+      ...w.snap,
+      hosts: new Map(w.snap.hosts).set('h1', { ...w.snap.hosts.get('h1')!, health: 'fenced' }),
+    };
+    await l.pass();
+    const first = w.submitted[0]!.actions[0] as { to: string };
+    w.jobState = 'failed';
+    await l.pass();
+    expect(w.submitted).toHaveLength(2);
+    const second = w.submitted[1]!.actions[0] as { to: string };
+    expect(second.to).not.toBe(first.to);
+  });
+
+  it('declares nothing down while HA is paused', async () => {
+    const { w, loop } = world();
+    w.pause = { until: Date.now() + 60_000, since: Date.now(), by: 'ops', reason: 'switch reboot' };
+    await loop().pass();
+    await settle();
+    expect(w.fences).toBe(0);
+    expect(w.stored?.machine.hosts.h1?.phase).toBe('suspect');
+  });
+});
