@@ -1,4 +1,5 @@
 import type { ClusterSnapshot, HealthEvidence, HostHealth } from '../model.ts';
+import { ACTIVE } from '../placement/context.ts';
 import type { Decision } from '../plan.ts';
 import { type FailoverPlacement, planRestarts, type RestartRequest } from './restart-plan.ts';
 
@@ -23,8 +24,11 @@ import { type FailoverPlacement, planRestarts, type RestartRequest } from './res
  * - A host in maintenance is never declared down (it is emptied and powered off on purpose).
  * - Health `fenced` (a fence record newer than the host's last answer, e.g. an operator's
  *   confirm-off) while ok, suspect or fencing: fenced at once, no fence runs.
- * - A host back up before it was declared down: the HA VMs it listed while last up that it no
- *   longer lists and that run nowhere died with it (VM-level HA below).
+ * - A host back up before it was declared down, or while its fence still fails (fencing
+ *   stops): the HA VMs it ran while last up that run nowhere now died with it (VM-level HA
+ *   below). Back up during its recovery: the VMs still waiting for a place restart in place.
+ * - A VM-level restart that fails because its host is no longer up goes with the host (never
+ *   started elsewhere before the host is fenced).
  * - VM-level HA: a VM that died on an up host is restarted in place up to restartsPerHour,
  *   then relocated once, then put in `error` until an operator clears it.
  */
@@ -214,6 +218,14 @@ export function stepHa(
   };
   const haVms = (vms: readonly string[] | undefined) =>
     (vms ?? []).filter((v) => input.placement.haPriorityOf(v) !== null).sort();
+  /** Where the snapshot sees the VM active (running, paused...), or null. */
+  const activeOn = (vm: string): string | null => {
+    const v = input.snapshot.vms.get(vm);
+    return v && ACTIVE.has(v.state) ? v.host : null;
+  };
+  /** The HA VMs active on an up host (a host lists its defined, shut-off VMs too). */
+  const activeHere = (host: string) =>
+    haVms(input.snapshot.hosts.get(host)?.vms).filter((vm) => activeOn(vm) === host);
   const method = (host: string): FenceMethod => cfg.fenceMethods?.[host] ?? 'lab';
   const startFence = (name: string, h: HaHostState) => {
     h.attempt += 1;
@@ -235,12 +247,32 @@ export function stepHa(
   };
 
   /** HA VMs a host listed before it went not up and no longer lists now that it is back. */
-  const lostOnReturn: { vm: string; host: string }[] = [];
+  const lostOnReturn: { vm: string; host: string; why: string }[] = [];
   /** A VM some recovery or VM-level restart already takes care of. */
   const handled = (vm: string) =>
     state.vms[vm]?.phase === 'restarting' ||
     state.vms[vm]?.phase === 'error' ||
     Object.values(state.hosts).some((x) => x.pending.includes(vm) || vm in x.inFlight);
+
+  /** A host's HA VMs when it is declared down or fenced: what it last listed, and what it was
+   * given since (a VM-level restart that could not run there), unless running or restarted
+   * elsewhere. */
+  const hostVms = (h: HaHostState, lastKnown: readonly string[] | undefined) =>
+    [...new Set([...haVms(lastKnown), ...(h.listed ?? [])])]
+      .filter((vm) => activeOn(vm) === null && !handled(vm))
+      .sort();
+  /** From suspect or fencing back to ok: the HA VMs it ran before and lost meanwhile died there. */
+  const backUp = (name: string, h: HaHostState, why: string, declared: readonly string[] = []) => {
+    phase(name, h, 'ok', why);
+    if (input.snapshot.hosts.get(name)?.maintenance) return;
+    for (const vm of [...new Set([...(h.listed ?? []), ...declared])].sort())
+      if (activeOn(vm) === null && !handled(vm))
+        lostOnReturn.push({
+          vm,
+          host: name,
+          why: `VM ${vm} ran on ${name} before it went not up and runs nowhere now that it is back`,
+        });
+  };
 
   // Fence results first: a result for the running attempt moves the host on.
   for (const r of input.fenceResults ?? []) {
@@ -277,7 +309,7 @@ export function stepHa(
         // A fence record newer than the host's last answer that the machine did not write
         // (an operator confirmed the host off): the host is off, recover as after a fence.
         if (judged.health === 'fenced') {
-          h.vms = haVms(snapHost?.lastKnownVms);
+          h.vms = hostVms(h, snapHost?.lastKnownVms);
           h.attempt = 0;
           h.fenceStartedAt = null;
           h.nextFenceAt = null;
@@ -290,15 +322,8 @@ export function stepHa(
           break;
         }
         if (judged.health === 'up') {
-          const listed = haVms(snapHost?.vms);
-          if (h.phase === 'suspect') {
-            phase(name, h, 'ok', 'is up again');
-            if (!maintenance)
-              for (const vm of h.listed ?? [])
-                if (!listed.includes(vm) && !input.snapshot.vms.has(vm) && !handled(vm))
-                  lostOnReturn.push({ vm, host: name });
-          }
-          h.listed = listed;
+          if (h.phase === 'suspect') backUp(name, h, 'is up again');
+          h.listed = activeHere(name);
           break;
         }
         if (judged.health === 'unknown') break;
@@ -307,7 +332,7 @@ export function stepHa(
         if (judged.health !== 'down' || h.downSince === null || now - h.downSince < cfg.declareAfterMs) break;
         if (maintenance) break;
         if (paused) break;
-        h.vms = haVms(snapHost?.lastKnownVms);
+        h.vms = hostVms(h, snapHost?.lastKnownVms);
         h.attempt = 0;
         phase(name, h, 'declared-down', `declared down (${evidenceText(judged.evidence)})`);
         phase(name, h, 'fencing', `fencing (method ${method(name)})`);
@@ -325,6 +350,15 @@ export function stepHa(
             'fenced',
             "fenced (power confirmed off by a fence record, e.g. an operator's confirm-off; fence attempts stop)",
           );
+          break;
+        }
+        // Answers again before any fence confirmed it off: nothing was restarted, so stop
+        // fencing it (a fence that lands after all makes it fenced again and recovers it).
+        if (judged.health === 'up') {
+          h.fenceStartedAt = null;
+          h.nextFenceAt = null;
+          backUp(name, h, 'is up again before a fence confirmed it off; fencing stops', h.vms);
+          h.listed = activeHere(name);
           break;
         }
         if (method(name) === 'none') {
@@ -348,9 +382,23 @@ export function stepHa(
       h.nextPlanAt = now;
       phase(name, h, 'recovering', `recovering ${h.vms.length} HA VM(s)`);
     }
+    // Back up (powered on after its fence) while VMs still wait for a place: they cannot be
+    // restarted elsewhere from a host that is no longer fenced, and it runs none of them, so
+    // they take the VM-level path there (in place).
+    if (h.phase === 'recovering' && judged.health === 'up' && h.pending.length > 0) {
+      for (const vm of h.pending.splice(0))
+        if (activeOn(vm) === null)
+          lostOnReturn.push({
+            vm,
+            host: name,
+            why: `VM ${vm} still waits for a place and ${name} is up again, running nothing of it`,
+          });
+      h.nextPlanAt = null;
+      if (Object.keys(h.inFlight).length === 0) phase(name, h, 'done', 'recovery done');
+    }
     if (h.phase === 'done' && judged.health === 'up') {
       phase(name, h, 'ok', 'is up again');
-      h.listed = haVms(snapHost?.vms);
+      h.listed = activeHere(name);
     }
   }
 
@@ -380,7 +428,34 @@ export function stepHa(
       v.phase = 'ok';
       v.host = r.host;
       emit({ kind: 'vm', vm: r.vm, host: r.host, text: `VM ${r.vm} running on ${r.host}` });
-    } else vmDied(r.vm, r.host);
+    } else if (input.health[r.host]?.health === 'up') vmDied(r.vm, r.host);
+    else handToHost(r.vm, r.host);
+  }
+
+  /**
+   * A VM-level restart on a host that is no longer up failed: the VM may yet run there (a
+   * partition), so it is not started anywhere else; it goes with its host, restarted when the
+   * host is fenced, or in place when it is back up.
+   */
+  function handToHost(vm: string, host: string) {
+    const v = state.vms[vm]!;
+    v.phase = 'ok';
+    v.host = host;
+    const h = state.hosts[host];
+    if (!h) return;
+    emit({
+      kind: 'vm',
+      vm,
+      host,
+      text: `VM ${vm} did not restart on ${host}, which is ${h.health}: it goes with the host`,
+    });
+    const add = (list: string[]) => (list.includes(vm) ? list : [...list, vm].sort());
+    if (h.phase === 'recovering' || h.phase === 'done') {
+      h.pending = add(h.pending);
+      h.nextPlanAt = now;
+      if (h.phase === 'done') phase(host, h, 'recovering', `recovering ${vm} too`);
+    } else if (h.phase === 'ok' || h.phase === 'suspect') h.listed = add(h.listed ?? []);
+    else h.vms = add(h.vms);
   }
 
   function vmDied(vm: string, host: string) {
@@ -449,12 +524,7 @@ export function stepHa(
   // A host powered off and on before it was declared down: its HA VMs stopped with it and
   // run nowhere; they died on that host (restarted in place, or relocated past the limit).
   for (const d of lostOnReturn) {
-    emit({
-      kind: 'vm',
-      vm: d.vm,
-      host: d.host,
-      text: `VM ${d.vm} ran on ${d.host} before it went not up and runs nowhere now that it is back`,
-    });
+    emit({ kind: 'vm', vm: d.vm, host: d.host, text: d.why });
     vmDied(d.vm, d.host);
   }
   for (const d of input.vmDied ?? []) {
@@ -469,7 +539,7 @@ export function stepHa(
     v.restarts = [];
     v.relocated = false;
     emit({ kind: 'vm', vm, text: `VM ${vm} cleared from error by an operator` });
-    if (!input.snapshot.vms.has(vm)) vmDied(vm, v.host);
+    if (activeOn(vm) === null) vmDied(vm, v.host);
   }
 
   // Recoveries: one plan for every host's pending VMs (after replanAfterMs for refused ones),
@@ -487,14 +557,9 @@ export function stepHa(
       for (const vm of h.pending) {
         // Seen running elsewhere (started by hand, or by a controller whose state was lost):
         // starting it again would run it twice.
-        const seen = input.snapshot.vms.get(vm);
-        if (seen && seen.host !== name) {
-          emit({
-            kind: 'restart',
-            vm,
-            host: seen.host,
-            text: `VM ${vm} already runs on ${seen.host}: not restarted`,
-          });
+        const seen = activeOn(vm);
+        if (seen !== null && seen !== name) {
+          emit({ kind: 'restart', vm, host: seen, text: `VM ${vm} already runs on ${seen}: not restarted` });
           continue;
         }
         const spec = input.specOf(vm);

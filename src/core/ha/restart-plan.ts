@@ -1,5 +1,5 @@
 import type { ClusterSnapshot, VmSnapshot } from '../model.ts';
-import { newPass } from '../placement/context.ts';
+import { ACTIVE, newPass } from '../placement/context.ts';
 import { commitMove, commitments, type PlacementContext, rank, toCandidates } from '../placement/index.ts';
 import type { Action, Decision } from '../plan.ts';
 
@@ -66,12 +66,104 @@ export function restartOrder(requests: readonly RestartRequest[], p: FailoverPla
   );
 }
 
+/**
+ * The affinity groups to hold back: every member is restarted now (none runs elsewhere to join)
+ * and some member fits nowhere. Placing the others would split the group for good, since
+ * keep-together then binds the late member to a host it does not fit on.
+ */
+function groupsToHold(
+  snap: ClusterSnapshot,
+  requests: readonly RestartRequest[],
+  refused: readonly string[],
+  placement: FailoverPlacement,
+): Set<string> {
+  const asked = new Set(requests.map((r) => r.vm));
+  const running = new Set<string>();
+  for (const v of snap.vms.values()) {
+    const g = placement.rulesOf(v.name).affinityGroup;
+    if (g && ACTIVE.has(v.state) && !asked.has(v.name)) running.add(g);
+  }
+  const hold = new Set<string>();
+  for (const vm of refused) {
+    const g = placement.rulesOf(vm).affinityGroup;
+    if (
+      g &&
+      !running.has(g) &&
+      requests.some((r) => r.vm !== vm && placement.rulesOf(r.vm).affinityGroup === g)
+    )
+      hold.add(g);
+  }
+  return hold;
+}
+
 export function planRestarts(
   snap: ClusterSnapshot,
   requests: readonly RestartRequest[],
   placement: FailoverPlacement,
   ctx: RestartContext,
 ): Decision {
+  // Hold back split groups until a pass splits none (holding one frees room for the others).
+  const hold = new Set<string>();
+  const held = (r: RestartRequest) => hold.has(placement.rulesOf(r.vm).affinityGroup ?? '');
+  const first = placeAll(snap, requests, placement, ctx.anySite === true);
+  let placed = first;
+  for (;;) {
+    const more = groupsToHold(
+      snap,
+      requests,
+      placed.refused.map((r) => r.vm),
+      placement,
+    );
+    const before = hold.size;
+    for (const g of more) hold.add(g);
+    if (hold.size === before) break;
+    placed = placeAll(
+      snap,
+      requests.filter((r) => !held(r)),
+      placement,
+      ctx.anySite === true,
+    );
+  }
+  for (const r of restartOrder(requests.filter(held), placement)) {
+    if (placed.refused.some((x) => x.vm === r.vm)) continue;
+    const g = placement.rulesOf(r.vm).affinityGroup!;
+    const members = restartOrder(requests, placement)
+      .filter((x) => placement.rulesOf(x.vm).affinityGroup === g)
+      .map((x) => x.vm);
+    // The first pass's affinity verdicts point at where a split-off member was put: not a reason.
+    const own = (first.refused.find((x) => x.vm === r.vm)?.reasons ?? []).filter(
+      (x) => !x.includes(`affinity group "${g}" runs on`),
+    );
+    placed.refused.push({
+      vm: r.vm,
+      reasons: [`keep-together group "${g}" (${members.join(', ')}) fits on no single host`, ...own],
+    });
+    placed.candidates[r.vm] = first.candidates[r.vm] ?? [];
+  }
+  const ordered = restartOrder(requests, placement);
+  const froms = [...new Set(requests.map((r) => r.from))].sort();
+  return {
+    id: ctx.id,
+    planner: 'failover',
+    at: ctx.at,
+    reason: ctx.reason ?? `restart the HA VMs of ${froms.join(', ') || 'no host'}`,
+    ref: ctx.ref,
+    requestedBy: ctx.requestedBy,
+    vms: ordered.map((r) => r.vm),
+    candidates: placed.candidates,
+    actions: placed.actions,
+    ok: placed.refused.length === 0,
+    refused: placed.refused,
+  };
+}
+
+/** Places each request in restart order on a working copy of the commitments. */
+function placeAll(
+  snap: ClusterSnapshot,
+  requests: readonly RestartRequest[],
+  placement: FailoverPlacement,
+  anySite: boolean,
+): Pick<Decision, 'actions' | 'refused' | 'candidates'> {
   const c = commitments(snap);
   const actions: Action[] = [];
   const refused: Decision['refused'] = [];
@@ -80,7 +172,7 @@ export function planRestarts(
   for (const r of ordered) {
     const vm = asVm(r);
     const from = snap.hosts.get(r.from);
-    const sites = ctx.anySite || !from ? undefined : [from.site];
+    const sites = anySite || !from ? undefined : [from.site];
     const pass = newPass(snap, placement, c, { sites });
     const ranked = rank(pass, vm, 'failover');
     candidates[r.vm] = toCandidates(ranked);
@@ -100,18 +192,5 @@ export function planRestarts(
     actions.push({ kind: 'restart-elsewhere', vm: r.vm, from: r.from, to: best.host });
     commitMove(c, vm, r.from, best.host);
   }
-  const froms = [...new Set(requests.map((r) => r.from))].sort();
-  return {
-    id: ctx.id,
-    planner: 'failover',
-    at: ctx.at,
-    reason: ctx.reason ?? `restart the HA VMs of ${froms.join(', ') || 'no host'}`,
-    ref: ctx.ref,
-    requestedBy: ctx.requestedBy,
-    vms: ordered.map((r) => r.vm),
-    candidates,
-    actions,
-    ok: refused.length === 0,
-    refused,
-  };
+  return { actions, refused, candidates };
 }

@@ -4,6 +4,7 @@ import { parseYaml } from '../../config/yaml-file.ts';
 import { validate } from '../../config/zod-issues.ts';
 import { type HealthInput, judgeHealth } from '../health.ts';
 import type { ClusterSnapshot, HostSnapshot, VmSnapshot } from '../model.ts';
+import { checkAdmission } from './admission.ts';
 import {
   DEFAULT_HA_CONFIG,
   emptyHaState,
@@ -62,6 +63,7 @@ const EventSchema = z.discriminatedUnion('do', [
   }),
   z.strictObject({ at: z.number().min(0), do: z.literal('ha-pause'), forS: z.number().min(0) }),
   z.strictObject({ at: z.number().min(0), do: z.enum(['vm-crash', 'operator-clear']), vm: name }),
+  z.strictObject({ at: z.number().min(0), do: z.literal('start-vm'), vm: name, host: name }),
   z.strictObject({
     at: z.number().min(0),
     do: z.literal('restart-fails'),
@@ -82,6 +84,7 @@ const ScenarioSchema = z.strictObject({
     .strictObject({
       declareAfterS: z.number().min(0).optional(),
       fenceBackoffS: z.number().min(0).optional(),
+      fenceBackoffMaxS: z.number().min(0).optional(),
       fenceTimeoutS: z.number().min(0).optional(),
       replanAfterS: z.number().min(0).optional(),
       restartsPerHour: z.number().int().min(0).optional(),
@@ -110,9 +113,18 @@ const ScenarioSchema = z.strictObject({
         priority: z.number().int().nullable().default(0),
         affinity: z.string().nullable().default(null),
         antiAffinity: z.string().nullable().default(null),
+        /** false: defined, not running (a `start-vm` event starts it). */
+        running: z.boolean().default(true),
       }),
     ),
   }),
+  /** Admission control applied to `start-vm` events (admission.ts checkAdmission). */
+  admission: z
+    .strictObject({
+      toleratedHostFailures: z.number().int().min(0).optional(),
+      reservedShare: z.number().min(0).max(1).optional(),
+    })
+    .default({}),
   events: z.array(EventSchema).default([]),
 });
 
@@ -137,6 +149,12 @@ export function parseScenario(text: string, shown: string): Scenario {
       issues.push({ file: shown, path: ['events', i, 'host'], message: `no host named "${e.host}"` });
     if ('vm' in e && !vms.has(e.vm))
       issues.push({ file: shown, path: ['events', i, 'vm'], message: `no VM named "${e.vm}"` });
+    if (e.do === 'start-vm' && e.at < s.tickS)
+      issues.push({
+        file: shown,
+        path: ['events', i, 'at'],
+        message: `start-vm needs at >= tickS (${s.tickS}): admission sees the cluster of the tick before`,
+      });
   });
   if (issues.length > 0) throw new ConfigError(issues);
   return s;
@@ -164,6 +182,7 @@ export function simulate(s: Scenario): { lines: string[]; violations: string[] }
     ...DEFAULT_HA_CONFIG,
     ...(s.ha.declareAfterS !== undefined ? { declareAfterMs: s.ha.declareAfterS * 1000 } : {}),
     ...(s.ha.fenceBackoffS !== undefined ? { fenceBackoffMs: s.ha.fenceBackoffS * 1000 } : {}),
+    ...(s.ha.fenceBackoffMaxS !== undefined ? { fenceBackoffMaxMs: s.ha.fenceBackoffMaxS * 1000 } : {}),
     ...(s.ha.fenceTimeoutS !== undefined ? { fenceTimeoutMs: s.ha.fenceTimeoutS * 1000 } : {}),
     ...(s.ha.replanAfterS !== undefined ? { replanAfterMs: s.ha.replanAfterS * 1000 } : {}),
     ...(s.ha.restartsPerHour !== undefined ? { restartsPerHour: s.ha.restartsPerHour } : {}),
@@ -189,7 +208,10 @@ export function simulate(s: Scenario): { lines: string[]; violations: string[] }
     });
   const spec = new Map(s.cluster.vms.map((v) => [v.name, v]));
   /** Where each VM runs (a set: the invariant is that it never holds two). */
-  const running = new Map<string, Set<string>>(s.cluster.vms.map((v) => [v.name, new Set([v.host])]));
+  const running = new Map<string, Set<string>>(
+    s.cluster.vms.map((v) => [v.name, new Set(v.running ? [v.host] : [])]),
+  );
+  let lastSnapshot: ClusterSnapshot | null = null;
   const restartFails = new Map<string, number>();
   const placement: FailoverPlacement = {
     rulesOf: (vm) => ({
@@ -278,6 +300,30 @@ export function simulate(s: Scenario): { lines: string[]; violations: string[] }
         operatorClear.push(e.vm);
         log(t, `event: operator clears VM ${e.vm}`);
         break;
+      case 'start-vm': {
+        const v = spec.get(e.vm)!;
+        const where = running.get(e.vm)!;
+        if (where.size > 0) {
+          log(
+            t,
+            `event: start of VM ${e.vm} on ${e.host} refused: it runs on ${[...where].sort().join(', ')}`,
+          );
+          break;
+        }
+        const refusal = checkAdmission(
+          lastSnapshot!,
+          { vm: e.vm, host: e.host, vcpus: v.vcpus, memoryKiB: v.memoryMiB * 1024 },
+          placement,
+          s.admission,
+        );
+        if (refusal) {
+          log(t, `event: start of VM ${e.vm} on ${e.host} refused (${refusal.code}): ${refusal.reason}`);
+          break;
+        }
+        where.add(e.host);
+        log(t, `event: VM ${e.vm} started on ${e.host} (admitted)`);
+        break;
+      }
       case 'restart-fails':
         restartFails.set(`${e.vm}@${e.host}`, e.times);
         log(t, `event: starting ${e.vm} on ${e.host} will fail ${e.times} time(s)`);
@@ -435,6 +481,7 @@ export function simulate(s: Scenario): { lines: string[]; violations: string[] }
       hosts: snapHosts,
       vms: snapVms,
     };
+    lastSnapshot = snapshot;
     const input: HaInput = {
       health,
       snapshot,

@@ -69,6 +69,23 @@ describe('planRestarts', () => {
     for (const k of Object.keys(rules)) delete rules[k];
   });
 
+  it('holds a keep-together group back whole when one member fits nowhere', () => {
+    rules.t1 = { affinityGroup: 'k', antiAffinityGroup: null };
+    rules.t2 = { affinityGroup: 'k', antiAffinityGroup: null };
+    const d = planRestarts(
+      cluster(),
+      [req('t1', 'h1', 200), req('t2', 'h1', 200), req('x', 'h1', 250)],
+      placement,
+      ctx,
+    );
+    // t1 alone would fit on h2 or h3, but t2 could never join it there: neither is placed,
+    // and the room goes to x.
+    expect(d.actions).toEqual([{ kind: 'restart-elsewhere', vm: 'x', from: 'h1', to: 'h2' }]);
+    expect(d.refused.map((r) => r.vm).sort()).toEqual(['t1', 't2']);
+    expect(d.refused[0]!.reasons[0]).toMatch(/keep-together group "k" \(t1, t2\) fits on no single host/);
+    for (const k of Object.keys(rules)) delete rules[k];
+  });
+
   it('avoids a host that failed for the VM while another fits, uses it when none does', () => {
     const d = planRestarts(cluster(), [req('v', 'h1', 10, ['h2'])], placement, ctx);
     expect(d.actions[0]).toMatchObject({ to: 'h3' });

@@ -11,7 +11,7 @@ const ROOT = 'test/fixtures/ha-scenarios';
 
 describe('failover scenarios', () => {
   const dirs = readdirSync(ROOT).sort();
-  it('has scenarios', () => expect(dirs.length).toBeGreaterThanOrEqual(20));
+  it('has scenarios', () => expect(dirs.length).toBeGreaterThanOrEqual(30));
   for (const d of dirs)
     it(d, async () => {
       const r = await runScenarioDir(join(ROOT, d));
