@@ -58,9 +58,11 @@ describe('FpingPool', () => {
       expect(w.lost).toBe(0);
       expect(w.outages).toEqual([]);
       expect(w.received).toBeGreaterThan(100); // two runs of ~1.2 s at 100 Hz
-      // fping paces each address at 10 ms (iputils: 16 ms at -i 0.01); room for a busy machine.
+      // Each address is paced at the 10 ms asked for (-p), never faster, and not 10 ms between
+      // any two packets (that would be 30 ms per address with three). A median of fping's own
+      // send times: 10.0 ms here with a core kept busy too, so 1.5 x leaves a busy machine room.
       expect(w.medianIntervalMs!).toBeGreaterThan(9);
-      expect(w.medianIntervalMs!).toBeLessThan(12);
+      expect(w.medianIntervalMs!).toBeLessThan(10 * 1.5);
       // Sequence numbers stay unique across the restart.
       const seqs = p.samples().map((s) => s.seq);
       expect(new Set(seqs).size).toBe(seqs.length);
