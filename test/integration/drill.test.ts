@@ -129,7 +129,9 @@ controller: { url: "${kz.url}", tokenFile: probe-token, refreshSec: 1 }
     });
     // The probe's record covers the whole drill, moves included.
     expect(report.rtt.length).toBeGreaterThan(1_000);
-    expect(report.rtt[0].tMs - report.startedAt).toBeLessThan(2_000);
+    // (from before the first move started to after the last one started: not a speed bound)
+    expect(report.rtt[0].tMs).toBeLessThanOrEqual(report.moves[0].startedMs);
+    expect(report.rtt.at(-1).tMs).toBeGreaterThanOrEqual(report.moves.at(-1).startedMs);
     expect(d.status).toBe(report.summary.overall.status === 'pass' ? 'passed' : 'failed');
     expect(d.status).toBe('passed');
     // Kept as files too, and rendered by the API.
@@ -197,7 +199,6 @@ controller: { url: "${kz.url}", tokenFile: probe-token, refreshSec: 1 }
     // the first probe the VM missed, after the fence took effect (the lab's power switch is a
     // node process of its own: its start-up, seconds on a busy machine, lies between the two).
     expect(move.probe.outageMs).toBeLessThanOrEqual(move.totalMs + 1);
-    expect(move.totalMs - move.probe.outageMs).toBeLessThan(5_000);
     expect(d.report.summary.mechanisms[0]).toMatchObject({ objectiveMs: 70_000 });
     expect(d.status).toBe('passed');
     // Runs on exactly one host, defined only there; the fence and restart are audited.
@@ -224,6 +225,17 @@ controller: { url: "${kz.url}", tokenFile: probe-token, refreshSec: 1 }
       (e: { action: string; target: string }) => `${e.action} ${e.target}`,
     );
     expect(actions).toEqual(expect.arrayContaining(['host.fence h3', 'vm.restart dr2', 'drill.finish dr2']));
+    // The outage is the fence's, whatever the power switch took on this machine: its first
+    // missed probe came after the fence request and before the restart (the host was off then).
+    const restart = audit.body.entries.find(
+      (e: { action: string; target: string }) => e.action === 'vm.restart' && e.target === 'dr2',
+    );
+    const restartedAt = Date.parse(restart.time);
+    console.log(
+      `host failure: fence request to first missed probe ${move.probe.outageStartMs - move.startedMs} ms, to restart ${restartedAt - move.startedMs} ms; RTO ${move.totalMs} ms, outage ${move.probe.outageMs} ms`,
+    );
+    expect(move.probe.outageStartMs).toBeGreaterThanOrEqual(move.startedMs);
+    expect(move.probe.outageStartMs).toBeLessThanOrEqual(restartedAt);
   }, 360_000);
 
   it('refuses a drill it cannot judge or run, with the reason', async () => {

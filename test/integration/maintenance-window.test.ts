@@ -74,9 +74,15 @@ describe('maintenance window against the lab', () => {
     expect(open.openUntil).toBe(opensAt + 60_000);
     expect(open.runs[0]).toMatchObject({ action: 'window-open', vms: ['h2'], failed: [] });
 
-    // The close is due in the middle of the restart's lease wait or after it: nobody holds a timer.
-    expect(Date.now()).toBeLessThan(opensAt + 50_000);
+    // The kill lands while the window is open, before its close is due, so the restarted process
+    // has to close it from what Redis holds (no timer survives a kill). Not a speed bound: the
+    // window's own minute is the limit, and the evacuation takes seconds of it.
+    const killedAt = Date.now();
     await kz.kill('SIGKILL');
+    console.log(`window open, mw1 evacuated; killed ${killedAt - opensAt} ms after the window opened`);
+    expect(killedAt, `killed ${killedAt - opensAt} ms after the window opened`).toBeLessThan(
+      opensAt + 60_000,
+    );
     await kz.restart();
 
     await until('window closed and mw1 back on h2', 180_000, async () => {
