@@ -13,6 +13,8 @@ export interface VirshMigration {
   flags: string[];
   /** Wall time of the virsh command. */
   wallMs: number;
+  /** When the virsh command returned (epoch ms, the clock of the ping replies). */
+  endedAt: number;
   /** libvirt's own figures for the completed job, read on the destination. */
   elapsedMs: number;
   downtimeMs: number;
@@ -51,7 +53,8 @@ export async function virshMigrate(
       `virsh migrate ${vm} ${from} -> ${to}: ${(e as { stderr?: string }).stderr?.trim() ?? e}`,
     );
   }
-  const wallMs = Date.now() - t0;
+  const endedAt = Date.now();
+  const wallMs = endedAt - t0;
   await new Promise((r) => setTimeout(r, 300));
   const ping = await cap.stop();
   const { stdout } = await execFileP('virsh', ['-c', uri(to), 'domjobinfo', '--completed', vm]);
@@ -62,6 +65,7 @@ export async function virshMigrate(
     to,
     flags,
     wallMs,
+    endedAt,
     elapsedMs: num('Time elapsed'),
     downtimeMs: num('Total downtime'),
     ping,

@@ -101,13 +101,14 @@ describe('lab: 3 hosts over 2 sites', () => {
     const m = await virshMigrate(state, 'web1', 'h1', 'h2');
     const s = await labStatus(readState(state.id)!);
     expect(s.vms.find((v) => v.name === 'web1')).toMatchObject({ host: 'h2', state: 'running' });
-    // It kept answering: replies before and after the move, and it answers now.
+    // It kept answering: replies before and after the move (one after virsh returned), and it
+    // answers now.
     expect(m.ping.replies.length).toBeGreaterThan(10);
-    expect(m.ping.replies.at(-1)!).toBeGreaterThan(Date.now() - 2_000);
+    expect(m.ping.replies.at(-1)!).toBeGreaterThan(m.endedAt);
     expect(m.downtimeMs).toBeGreaterThan(0);
     expect(await ping(state.vms.find((v) => v.name === 'web1')!.address)).toBe(true);
     console.log(
-      `within-site: ${m.wallMs} ms, downtime ${m.downtimeMs} ms, ping ${m.ping.sent}/${m.ping.received}, gap ${m.ping.maxGapMs} ms`,
+      `within-site: ${m.wallMs} ms, downtime ${m.downtimeMs} ms, ping ${m.ping.sent}/${m.ping.received}, gap ${m.ping.maxGapMs} ms, last reply ${m.ping.replies.at(-1)! - m.endedAt} ms after virsh returned`,
     );
   });
 
@@ -115,13 +116,16 @@ describe('lab: 3 hosts over 2 sites', () => {
     const m = await virshMigrate(state, 'core1', 'h3', 'h1', ['--copy-storage-all']);
     const s = await labStatus(readState(state.id)!);
     expect(s.vms.find((v) => v.name === 'core1')).toMatchObject({ host: 'h1', state: 'running' });
-    expect(m.ping.replies.at(-1)!).toBeGreaterThan(Date.now() - 2_000);
+    // It answered during the move (live: the source ran through the copy). After a storage copy
+    // across the WAN the first reply on the destination can come later than the capture's
+    // 300 ms past virsh's return (seen: none in it once); the wait below covers that.
+    expect(m.ping.replies.at(-1)!).toBeGreaterThan(m.endedAt - m.wallMs);
     // It answers now too. Once in two full runs under load a single 2 s ping right after the
     // storage copy went unanswered: wait up to 10 s, and say how long it took.
     const t0 = Date.now();
     await waitForPing(state.vms.find((v) => v.name === 'core1')!.address, 10_000);
     console.log(
-      `cross-site: ${m.wallMs} ms, downtime ${m.downtimeMs} ms, ping ${m.ping.sent}/${m.ping.received}, gap ${m.ping.maxGapMs} ms, answered again after ${Date.now() - t0} ms`,
+      `cross-site: ${m.wallMs} ms, downtime ${m.downtimeMs} ms, ping ${m.ping.sent}/${m.ping.received}, gap ${m.ping.maxGapMs} ms, last reply ${m.ping.replies.at(-1)! - m.endedAt} ms after virsh returned, answered again after ${Date.now() - t0} ms`,
     );
   });
 
