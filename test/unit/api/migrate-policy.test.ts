@@ -1,48 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import { policyRefusals } from '../../../src/api/auth/policy-limits.ts';
 import { type JobDeps, jobRoutes } from '../../../src/api/routes/jobs.ts';
-import type { ClusterSnapshot, HostSnapshot } from '../../../src/core/model.ts';
 import type { Decision } from '../../../src/core/plan.ts';
 import type { MigrationRequest } from '../../../src/jobs/migrate.ts';
+import { snapshot } from '../jobs/fake-move.ts';
 import { api, bearer, TOKENS } from './fakes.ts';
 
 const LIMITS = { maxTimeoutMs: 300_000, minBandwidthMiBs: 100, allowPostCopy: false };
-
-const host = (name: string): HostSnapshot => ({
-  name,
-  site: 'dc1',
-  health: 'up',
-  cpus: 8,
-  memoryKiB: 16 * 1024 * 1024,
-  cpuUtilisation: 0.1,
-  memoryUsedKiB: null,
-  maintenance: false,
-  observedAt: 0,
-  vms: [],
-});
-const snapshot: ClusterSnapshot = {
-  takenAt: 0,
-  sites: ['dc1'],
-  hosts: new Map([
-    ['h1', host('h1')],
-    ['h2', host('h2')],
-  ]),
-  vms: new Map([
-    [
-      'vm1',
-      {
-        name: 'vm1',
-        uuid: 'vm1',
-        host: 'h1',
-        state: 'running',
-        vcpus: 1,
-        memoryKiB: 1024 * 1024,
-        cpuUsage: null,
-        memoryUsedKiB: null,
-      },
-    ],
-  ]),
-};
 
 async function migrateApi() {
   const { app, audit } = await api();

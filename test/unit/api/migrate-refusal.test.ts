@@ -1,56 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { type JobDeps, jobRoutes } from '../../../src/api/routes/jobs.ts';
-import type { ClusterSnapshot, HostSnapshot } from '../../../src/core/model.ts';
+import { twoHosts } from '../jobs/fake-move.ts';
 import { api, bearer } from './fakes.ts';
 
-const host = (name: string): HostSnapshot => ({
-  name,
-  site: 'dc1',
-  health: 'up',
-  cpus: 8,
-  memoryKiB: 16 * 1024 * 1024,
-  cpuUtilisation: 0.1,
-  memoryUsedKiB: null,
-  maintenance: false,
-  observedAt: 0,
-  vms: [],
-});
-const snapshot: ClusterSnapshot = {
-  takenAt: 0,
-  sites: ['dc1'],
-  hosts: new Map([
-    ['h1', host('h1')],
-    ['h2', host('h2')],
-  ]),
-  vms: new Map([
-    [
-      'db-secret',
-      {
-        name: 'db-secret',
-        uuid: 'db-secret',
-        host: 'h2',
-        state: 'running',
-        vcpus: 1,
-        memoryKiB: 1024 * 1024,
-        cpuUsage: null,
-        memoryUsedKiB: null,
-      },
-    ],
-    [
-      'vm1',
-      {
-        name: 'vm1',
-        uuid: 'vm1',
-        host: 'h1',
-        state: 'running',
-        vcpus: 1,
-        memoryKiB: 1024 * 1024,
-        cpuUsage: null,
-        memoryUsedKiB: null,
-      },
-    ],
-  ]),
-};
+const snapshot = twoHosts({ 'db-secret': 'h2', vm1: 'h1' });
 
 /** F28: a migrate refusal read by a vm-admin names no VM outside its scope. */
 async function refusalOf(who: string): Promise<{ status: number; message: string }> {

@@ -6,9 +6,11 @@ import type { LibvirtClient } from '../../../src/libvirt/client.ts';
 /**
  * A two-host cluster (h1, h2) and a fake libvirt that moves vm1 from h1 to h2 under test
  * control: the move runs until `complete()` or until keizokud aborts it, and records every
- * call. Shared by the job tests (supervision, stalled re-runs, reconcile, slots).
+ * call. Shared by the job tests (supervision, stalled re-runs, reconcile, slots) and the
+ * migrate API tests.
  */
 
+/** A dc1 host with 8 CPUs and 16 GiB. */
 const host = (name: string): HostSnapshot => ({
   name,
   site: 'dc1',
@@ -22,29 +24,34 @@ const host = (name: string): HostSnapshot => ({
   vms: [],
 });
 
-export const snapshot: ClusterSnapshot = {
-  takenAt: 0,
-  sites: ['dc1'],
-  hosts: new Map([
-    ['h1', host('h1')],
-    ['h2', host('h2')],
-  ]),
-  vms: new Map([
-    [
-      'vm1',
-      {
-        name: 'vm1',
-        uuid: 'vm1',
-        host: 'h1',
-        state: 'running',
-        vcpus: 1,
-        memoryKiB: 1024 * 1024,
-        cpuUsage: null,
-        memoryUsedKiB: null,
-      },
-    ],
-  ]),
-};
+/** Hosts h1 and h2 in dc1, each VM (1 vCPU, 1 GiB) running on the host `vms` names for it. */
+export function twoHosts(vms: Record<string, string>): ClusterSnapshot {
+  return {
+    takenAt: 0,
+    sites: ['dc1'],
+    hosts: new Map([
+      ['h1', host('h1')],
+      ['h2', host('h2')],
+    ]),
+    vms: new Map(
+      Object.entries(vms).map(([name, on]) => [
+        name,
+        {
+          name,
+          uuid: name,
+          host: on,
+          state: 'running',
+          vcpus: 1,
+          memoryKiB: 1024 * 1024,
+          cpuUsage: null,
+          memoryUsedKiB: null,
+        },
+      ]),
+    ),
+  };
+}
+
+export const snapshot: ClusterSnapshot = twoHosts({ vm1: 'h1' });
 
 export const moveRequest = {
   vm: 'vm1',

@@ -1,45 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import type { MigrationConfig } from '../../../src/config/index.ts';
-import type { ClusterSnapshot, HostSnapshot } from '../../../src/core/model.ts';
 import { type MigrationPorts, runMigration } from '../../../src/jobs/migrate.ts';
 import type { LibvirtClient } from '../../../src/libvirt/client.ts';
 import { guest } from '../probe/echo-guest.ts';
-
-const host = (name: string): HostSnapshot => ({
-  name,
-  site: 'dc1',
-  health: 'up',
-  cpus: 8,
-  memoryKiB: 16 * 1024 * 1024,
-  cpuUtilisation: 0.1,
-  memoryUsedKiB: null,
-  maintenance: false,
-  observedAt: 0,
-  vms: [],
-});
-const snapshot: ClusterSnapshot = {
-  takenAt: 0,
-  sites: ['dc1'],
-  hosts: new Map([
-    ['h1', host('h1')],
-    ['h2', host('h2')],
-  ]),
-  vms: new Map([
-    [
-      'vm1',
-      {
-        name: 'vm1',
-        uuid: 'vm1',
-        host: 'h1',
-        state: 'running',
-        vcpus: 1,
-        memoryKiB: 1024 * 1024,
-        cpuUsage: null,
-        memoryUsedKiB: null,
-      },
-    ],
-  ]),
-};
+import { snapshot } from './fake-move.ts';
 
 /** A libvirt whose migration never ends; the pre-checks pass. */
 let abort: (() => void) | null = null;

@@ -1,51 +1,17 @@
-import type { ClusterSnapshot, HostSnapshot, VmSnapshot } from '../../../../src/core/model.ts';
-import type { PlacementContext } from '../../../../src/core/placement/index.ts';
+import type { HostSnapshot } from '../../../../src/core/model.ts';
+import { context, host as placementHost } from '../placement/fixtures.ts';
 
-export const MiB = 1024;
+// The placement tests' fixture, with the four-CPU hosts the planner, failover and loop tests
+// were written against.
+export { MiB, snap, vm } from '../placement/fixtures.ts';
 
 export const host = (
   name: string,
   site: string,
   memMiB: number,
   o: Partial<HostSnapshot> = {},
-): HostSnapshot => ({
-  name,
-  site,
-  health: 'up',
-  cpus: 4,
-  memoryKiB: memMiB * MiB,
-  cpuUtilisation: 0.1,
-  memoryUsedKiB: null,
-  maintenance: false,
-  observedAt: 0,
-  vms: [],
-  ...o,
-});
+): HostSnapshot => placementHost(name, site, memMiB, { cpus: 4, ...o });
 
-export const vm = (name: string, h: string, memMiB = 100, o: Partial<VmSnapshot> = {}): VmSnapshot => ({
-  name,
-  uuid: name,
-  host: h,
-  state: 'running',
-  vcpus: 1,
-  memoryKiB: memMiB * MiB,
-  cpuUsage: null,
-  memoryUsedKiB: null,
-  ...o,
-});
-
-export const snap = (hosts: HostSnapshot[], vms: VmSnapshot[]): ClusterSnapshot => ({
-  takenAt: 0,
-  sites: [...new Set(hosts.map((h) => h.site))],
-  hosts: new Map(hosts.map((h) => [h.name, h])),
-  vms: new Map(vms.map((v) => [v.name, v])),
-});
-
-export const placement: PlacementContext & { haPriorityOf(vm: string): number } = {
-  rulesOf: () => ({ affinityGroup: null, antiAffinityGroup: null }),
-  cpuOvercommit: 4,
-  memoryFraction: 1,
-  haPriorityOf: () => 0,
-};
+export const placement = context();
 
 export const who = { id: 'dec-1', at: 5, ref: 'api', requestedBy: { id: 't1', name: 'ops' } };
