@@ -7,6 +7,10 @@ export default defineConfig({
         test: {
           name: 'unit',
           include: ['test/unit/**/*.test.ts'],
+          // A liveness bound, not a speed one: some unit tests start node processes (config
+          // checks, the healthcheck, the daemons), which take seconds each with a core kept busy
+          // (over 5 s, vitest's default, in a full run beside a CPU burner). A hang still fails.
+          testTimeout: 30_000,
           globalSetup: ['test/support/fixture-modes.ts'],
         },
       },

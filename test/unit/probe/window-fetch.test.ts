@@ -53,7 +53,9 @@ const behaviours: Record<string, (res: ServerResponse) => void> = {
     more();
   },
   wrong: (res) => res.writeHead(200, json).end(JSON.stringify({ ...figures, sent: 'many' })),
-  slow: (res) => setTimeout(() => res.writeHead(200, json).end(JSON.stringify(figures)), 1_000),
+  // Answers well past the fetch's 1.5 s timeout below, which leaves a busy machine room to
+  // answer the good probe (300 ms was too little beside a CPU burner).
+  slow: (res) => setTimeout(() => res.writeHead(200, json).end(JSON.stringify(figures)), 5_000),
   target: (res) => res.writeHead(200, json).end(JSON.stringify(figures)),
 };
 const servers: Server[] = [];
@@ -87,7 +89,7 @@ const book = (names: string[]) => ({
 describe('probeWindows', () => {
   it('F5c: the window fetch refuses redirects and oversize replies', async () => {
     const names = ['good', 'redirect', 'huge', 'stream', 'wrong', 'slow'];
-    const windows = await probeWindows(book(names), 'vm1', 1_000, 2_000, { timeoutMs: 300 });
+    const windows = await probeWindows(book(names), 'vm1', 1_000, 2_000, { timeoutMs: 1_500 });
     expect(windows.map((w) => w.probe)).toEqual(['good']);
     // The redirect was not followed.
     expect(hits.target).toEqual([]);
@@ -97,7 +99,7 @@ describe('probeWindows', () => {
   });
 
   it('F5c: a series is read through the same checks', async () => {
-    expect(await probeSeries(book(['redirect', 'wrong']), 'vm1', 0, 1, { timeoutMs: 300 })).toEqual({
+    expect(await probeSeries(book(['redirect', 'wrong']), 'vm1', 0, 1, { timeoutMs: 1_500 })).toEqual({
       rtt: [],
       outages: [],
     });
