@@ -1,5 +1,6 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { checkAdmission, whatIf } from '../../../../src/core/ha/admission.ts';
+import { checkAdmission, restartsSurelyFit, whatIf } from '../../../../src/core/ha/admission.ts';
 import {
   DEFAULT_HA_CONFIG,
   emptyHaState,
@@ -242,5 +243,85 @@ describe('stepHa', () => {
     // Still listed, or running elsewhere (moved meanwhile): nothing to restart.
     expect(starts(at('up', ['v1', 'v2']))).toEqual([]);
     expect(starts(at('up', ['v2'], ['v1']))).toEqual([]);
+  });
+});
+
+describe('admission quick test', () => {
+  /** The exhaustive rule the quick test must agree with: every combination through whatIf. */
+  function exhaustive(
+    s: ClusterSnapshot,
+    change: { vm: string; host: string; vcpus: number; memoryKiB: number },
+    p: FailoverPlacement,
+    n: number,
+  ): string | null {
+    const after: ClusterSnapshot = {
+      ...s,
+      vms: new Map(s.vms).set(change.vm, vm(change.vm, change.host, 0, change)),
+    };
+    const up = [...after.hosts.values()].filter((h) => h.health === 'up').map((h) => h.name);
+    const sets = (from: string[], k: number): string[][] =>
+      k === 0 ? [[]] : from.flatMap((x, i) => sets(from.slice(i + 1), k - 1).map((r) => [x, ...r]));
+    for (const fail of sets(up.sort(), Math.min(n, up.length))) {
+      const a = whatIf(after, fail, p, ctx).refused.length;
+      if (a > 0 && a > whatIf(s, fail, p, ctx).refused.length) return 'HaFailuresNotTolerated';
+    }
+    return null;
+  }
+
+  it('agrees with trying every combination, and never skips one whose plan refuses', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.record({ mem: fc.integer({ min: 1, max: 16 }), site: fc.constantFrom('a', 'b') }), {
+          minLength: 2,
+          maxLength: 6,
+        }),
+        fc.array(
+          fc.record({
+            host: fc.nat(),
+            mem: fc.integer({ min: 1, max: 6 }),
+            vcpus: fc.integer({ min: 1, max: 4 }),
+            anti: fc.constantFrom(null, 'g1', 'g2'),
+            together: fc.constantFrom(null, null, null, 'k'),
+            ha: fc.boolean(),
+          }),
+          { maxLength: 14 },
+        ),
+        fc.record({ host: fc.nat(), mem: fc.integer({ min: 1, max: 8 }) }),
+        fc.integer({ min: 1, max: 2 }),
+        (hs, vs, ch, n) => {
+          const hosts = hs.map((h, i) => host(`h${i}`, h.site, h.mem * 1024, { cpus: 2 }));
+          const vms = vs.map((v, i) =>
+            vm(`v${i}`, `h${v.host % hs.length}`, v.mem * 1024, { vcpus: v.vcpus }),
+          );
+          const p: FailoverPlacement = {
+            rulesOf: (name) => {
+              const v = vs[Number(name.slice(1))];
+              return { affinityGroup: v?.together ?? null, antiAffinityGroup: v?.anti ?? null };
+            },
+            cpuOvercommit: 2,
+            memoryFraction: 1,
+            haPriorityOf: (name) => (name === 'new' || vs[Number(name.slice(1))]?.ha ? 0 : null),
+            tierRankOf: () => 0,
+          };
+          const s = snap(hosts, vms);
+          const change = {
+            vm: 'new',
+            host: `h${ch.host % hs.length}`,
+            vcpus: 1,
+            memoryKiB: ch.mem * 1024 * MiB,
+          };
+          const got = checkAdmission(s, change, p, { toleratedHostFailures: n })?.code ?? null;
+          expect(got).toBe(exhaustive(s, change, p, n));
+          const after: ClusterSnapshot = {
+            ...s,
+            vms: new Map(s.vms).set('new', vm('new', change.host, ch.mem * 1024)),
+          };
+          for (const h of hosts)
+            if (restartsSurelyFit(after, [h.name], p))
+              expect(whatIf(after, [h.name], p, ctx).refused).toEqual([]);
+        },
+      ),
+      { numRuns: 300 },
+    );
   });
 });
