@@ -36,6 +36,8 @@ export interface ComplianceContext {
   snapshot: Pick<ClusterSnapshot, 'sites' | 'hosts' | 'vms'>;
   /** The mechanisms keizoku runs (a mechanism switched off cannot serve any tier). */
   enabled: ReadonlySet<Mechanism> | readonly Mechanism[];
+  /** Mechanisms keizoku runs but this VM's settings switch off, with the sentence why (e.g. drs mode off). */
+  offForVm?: Partial<Record<Mechanism, string>>;
   /** Limits profiles that exist; when given, an assigned profile must be one of them. */
   limitsProfiles?: readonly string[];
   /** Capacity and affinity rules for failover targets (defaults: 4x vCPUs, 90 % of memory). */
@@ -166,6 +168,11 @@ export function complianceFor(vm: ComplianceVm, ctx: ComplianceContext): Complia
         ok: false,
         reason: `Tier ${tier.id} relies on ${mechanism}, which is not enabled in keizoku.`,
       });
+      continue;
+    }
+    const off = ctx.offForVm?.[mechanism];
+    if (off !== undefined) {
+      checks.push({ mechanism, ok: false, reason: off });
       continue;
     }
     switch (mechanism) {

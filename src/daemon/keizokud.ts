@@ -388,6 +388,7 @@ async function run(loaded: LoadedConfig): Promise<number> {
           tiers: loaded.tiers,
           timeZone: config.timeZone,
           placement: config.placement,
+          drsModeOf: drsModeOf,
         }),
     ],
     log,

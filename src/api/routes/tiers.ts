@@ -47,6 +47,8 @@ export const ENABLED_MECHANISMS: readonly Mechanism[] = [
 
 export interface TierDeps {
   tiers: Tiers;
+  /** The VM's DRS mode (absent: DRS counts as on for every VM). */
+  drsModeOf?: (vm: string) => 'off' | 'manual' | 'automatic';
   timeZone: string;
   placement: { cpuOvercommit: number; memoryFraction: number };
 }
@@ -99,6 +101,9 @@ export function tierRoutes(app: FastifyInstance, d: ApiDeps, t: TierDeps): void 
               tiers: t.tiers,
               snapshot: snap,
               enabled: ENABLED_MECHANISMS,
+              ...(t.drsModeOf?.(v.name) === 'off'
+                ? { offForVm: { drs: `${v.name} has DRS mode off (drs.mode, or vms[].drs of its entry).` } }
+                : {}),
               limitsProfiles: d.limitsProfiles,
               placement: t.placement,
             },

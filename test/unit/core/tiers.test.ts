@@ -174,6 +174,21 @@ describe('complianceFor', () => {
     ]);
   });
 
+  it('fails a mechanism the VM switches off (drs mode off) with the sentence given', () => {
+    const c = complianceFor(
+      {
+        name: 'web1',
+        host: 'h1',
+        site: 'dc1',
+        assignment: { tier: 'frontend-seasonal', limits: 'capped-50' },
+      },
+      ctx(oneSite, { offForVm: { drs: 'web1 has DRS mode off (drs.mode, vms[].drs).' } }),
+    );
+    expect(c.checks.filter((x) => !x.ok)).toEqual([
+      { mechanism: 'drs', ok: false, reason: 'web1 has DRS mode off (drs.mode, vms[].drs).' },
+    ]);
+  });
+
   it('fails failover when no other host of the site has room, and live migration on a lone host', () => {
     const s = snap(
       ['dc1'],
