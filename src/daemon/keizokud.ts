@@ -133,6 +133,7 @@ async function run(loaded: LoadedConfig): Promise<number> {
     .refresh()
     .catch((e: Error) => log.warn({ err: e.message }, 'reading maintenance failed'));
   const fenceBook = new FenceBook(redis, PREFIX);
+  const haStore = new HaStore(redis, PREFIX);
   await fenceBook.refresh().catch((e: Error) => log.warn({ err: e.message }, 'reading fences failed'));
   const replicaId = `${hostname()}:${process.pid}`;
   const lease = new LeaderLease(redis, {
@@ -311,6 +312,8 @@ async function run(loaded: LoadedConfig): Promise<number> {
       series: (vm, from, to) => probeSeries(probeBook, vm, from, to),
     },
     fencer,
+    fences: fenceBook,
+    haPaused: () => haStore.paused(),
     clientFor: (h) => inventory.clientFor(h),
     audit,
     dir: config.drills.dir,
@@ -491,7 +494,6 @@ async function run(loaded: LoadedConfig): Promise<number> {
   const tierMechanisms = new Map(loaded.tiers.tiers.map((t) => [t.id, new Set<string>(t.mechanisms)]));
   const tierHasFailover = (vm: string) =>
     tierMechanisms.get(policies.policyOf(vm)?.tier ?? '')?.has('failover') ?? false;
-  const haStore = new HaStore(redis, PREFIX);
   runner.add(
     new HaLoop({
       snapshot: () => inventory.snapshot(),

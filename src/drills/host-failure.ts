@@ -1,29 +1,37 @@
 import type { Mechanism } from '../config/index.ts';
 import type { Fencer } from '../fence/fencer.ts';
-
-/** A drill powers the host off and on; it does not need the fence result. */
-export type DrillFencer = Pick<Fencer, 'canCycle' | 'powerOff' | 'powerOn'>;
-
 import type { ProbeWindow } from '../jobs/migrate.ts';
 import type { LibvirtClient } from '../libvirt/client.ts';
-import { DomainXmlFlags } from '../libvirt/constants.ts';
 import { LibvirtError } from '../libvirt/errors.ts';
 import type { AuditLog } from '../store/audit.ts';
+import type { FenceRecord } from '../store/fences.ts';
 import type { DrillMoveInput, ProbeFigures } from './report/index.ts';
 import type { ProbeSeries } from './runner.ts';
 
+/** A drill powers the host off (confirmed off, with the method's evidence) and on again. */
+export type DrillFencer = Pick<Fencer, 'canCycle' | 'fence' | 'powerOn'>;
+
 /**
- * The host-failure drill: power the VM's host off (the lab's switch), restart the VM from its
- * definition on another host, measure the time until the probe sees it answer again (the RTO),
- * then power the host on and remove the stale definition there. The VM is never started twice:
- * - the drill holds the VM's job lock from before its checks to the end, so no migration (or
- *   other drill) moves it meanwhile;
- * - right before the fence it reads again, from libvirt, that the VM runs on the host to fence
- *   and not on the restart host, and takes the definition then (never one read before a wait);
- * - the `host.fence` entry is written before the power-off, inside the same try as the restart:
- *   a failed write fences nothing, and once the host is off the drill always powers it on again;
- * - the stale definition on the healed host is removed only when that domain is shut off; a
- *   copy that autostarted is destroyed first, and a host that does not reconnect is reported.
+ * The host-failure drill: power the VM's host off with its fence method, record the confirmed
+ * fence, and let automatic failover (loops/ha.ts) restart the VM elsewhere, as it would after a
+ * real host loss; measure the time from the fence until the probe sees the VM answer again (the
+ * RTO), then power the host on and remove the stale definition there. The drill never starts
+ * the VM itself. It cannot run twice:
+ * - the drill holds the VM's job lock from before its checks until the host is confirmed off,
+ *   so no migration moves it meanwhile; right before the fence it reads again, from libvirt and
+ *   the inventory, that the VM runs on the host to fence;
+ * - the lock is released before the fence is recorded: until then the host is not `fenced` and
+ *   no restart can be planned, and the VM runs nowhere, so nothing else can take the lock
+ *   for it; the failover's restart job needs it once the fence is recorded;
+ * - the restart is the failover's `restart-elsewhere` job: submitted and run only while the
+ *   old host is `fenced` and no other host might run the VM (core/planners/restart.ts
+ *   restartRefusals, checked again by the executor on a fresh snapshot), and the site's disk
+ *   locks refuse a start while another live host holds the disk;
+ * - the `host.fence` entry is written before the power-off: a failed write fences nothing; once
+ *   the power-off was asked for, the drill always powers the host on again;
+ * - the stale definition on the healed host is removed only once the VM was seen running
+ *   elsewhere, and only when that domain is shut off; a copy that autostarted is destroyed
+ *   first, and a host that does not reconnect is reported.
  */
 
 export interface Clock {
@@ -42,12 +50,21 @@ export type VmHold = { held: true; release(): Promise<void> } | { held: false; h
 export interface HostFailureDeps {
   clientFor(host: string): LibvirtClient | null;
   fencer: DrillFencer;
+  /** Records a confirmed power off (FenceBook.record): the host is then `fenced`. */
+  recordFence(r: FenceRecord): Promise<void>;
+  /** Why automatic failover would not restart the VM now (its tier, an HA pause); null: it would. */
+  failoverRefusal(vm: string): Promise<string | null>;
+  /** Where the inventory sees the VM now, null when it runs nowhere it can see. */
+  locate(vm: string): { host: string; state: string } | null;
+  siteOf(host: string): string | null;
   audit: Pick<AuditLog, 'record'>;
   probes: ProbeSeries;
   /** Takes the VM's job lock (vm:{vm}:job) for the drill. */
   holdVm(vm: string, drill: string): Promise<VmHold>;
   /** How long the clean-up waits for the healed host's connection (the inventory's backoff reaches 30 s). */
   reconnectWaitMs: number;
+  /** How long the drill waits for the failover to restart the VM and the probe to see it (default 180 s). */
+  restartWaitMs?: number;
   clock?: Clock;
   log: { warn(o: object, msg: string): void };
 }
@@ -58,6 +75,7 @@ export interface HostFailureRequest {
 }
 
 const actor = { actor: 'controller', actorName: 'controller', role: null };
+const ACTIVE = new Set(['running', 'paused', 'blocked', 'pmsuspended']);
 
 export function figures(w: ProbeWindow | undefined): ProbeFigures | null {
   if (!w) return null;
@@ -80,121 +98,153 @@ const stateOn = async (c: LibvirtClient | null, vm: string): Promise<string | nu
   return dom ? ((await c.getState(dom).catch(() => null))?.state ?? 'unknown') : null;
 };
 
+type Result = { move: DrillMoveInput | null; stopped: string | null };
+/** The host confirmed off: when the fence was asked for and when it was confirmed. */
+type Fenced = { t0: number; offAt: number; record: FenceRecord };
+
 export async function runHostFailure(
   d: HostFailureDeps,
   req: HostFailureRequest,
   from: string,
-  to: string,
-  mechanism: Mechanism,
-): Promise<{ move: DrillMoveInput | null; stopped: string | null }> {
+): Promise<Result> {
+  const clock = d.clock ?? realClock;
   const hold = await d.holdVm(req.vm, req.id);
   if (!hold.held) return { move: null, stopped: `${req.vm} has job ${hold.holder}: nothing was fenced` };
+  let fenced: Fenced | { stopped: string; asked: boolean };
   try {
-    return await underLock(d, req, from, to, mechanism);
+    fenced = await checkAndPowerOff(d, clock, req, from);
   } finally {
+    // Before the fence is recorded: the failover's restart job takes this lock.
     await hold
       .release()
       .catch((e: Error) => d.log.warn({ vm: req.vm, err: e.message }, 'drill lock release'));
   }
+  if ('stopped' in fenced) {
+    // The host may be off in part even when the fence was not confirmed: on again, nothing removed.
+    if (fenced.asked)
+      await d.fencer.powerOn(from).catch((e: Error) => {
+        d.log.warn({ host: from, err: e.message }, 'powering the host on after a failed fence');
+      });
+    return { move: null, stopped: fenced.stopped };
+  }
+  return afterFence(d, clock, req, from, fenced);
 }
 
-async function underLock(
+/** Under the VM's lock: the checks, the audited fence request, and the confirmed power off. */
+async function checkAndPowerOff(
   d: HostFailureDeps,
+  clock: Clock,
   req: HostFailureRequest,
   from: string,
-  to: string,
-  mechanism: Mechanism,
-): Promise<{ move: DrillMoveInput | null; stopped: string | null }> {
-  const clock = d.clock ?? realClock;
+): Promise<Fenced | { stopped: string; asked: boolean }> {
+  const stop = (stopped: string) => ({ stopped, asked: false });
   // The RTO is measured from a VM that answers: a loss already running would be counted in.
   if (!(await answering(d, clock, req.vm, 30_000)))
-    return {
-      move: null,
-      stopped: `${req.vm} did not answer the probe steadily for 30 s before the fence: nothing was fenced`,
-    };
-  // Where it runs and its definition, read now: the wait above may have lasted 30 s.
+    return stop(`${req.vm} did not answer the probe steadily for 30 s before the fence: nothing was fenced`);
+  // The failover does the restart: a VM it would not restart is not fenced (it would stay down).
+  const refused = await d.failoverRefusal(req.vm);
+  if (refused) return stop(`${refused}: nothing was fenced`);
+  // Where it runs, read now: the wait above may have lasted 30 s.
   const src = d.clientFor(from);
-  const dst = d.clientFor(to);
-  if (!src || !dst)
-    return { move: null, stopped: `host ${!src ? from : to} is not connected: nothing was fenced` };
-  const [onFrom, onTo] = [await stateOn(src, req.vm), await stateOn(dst, req.vm)];
-  if (onFrom !== 'running' || onTo === 'running' || onTo === 'paused')
-    return {
-      move: null,
-      stopped: `${req.vm} no longer runs on ${from} (there: ${onFrom ?? 'not defined'}; on ${to}: ${onTo ?? 'not defined'}): nothing was fenced`,
-    };
-  const xml = await src.getXml(await src.lookupByName(req.vm), DomainXmlFlags.INACTIVE);
-
+  if (!src) return stop(`host ${from} is not connected: nothing was fenced`);
+  const onFrom = await stateOn(src, req.vm);
+  const seen = d.locate(req.vm);
+  if (onFrom !== 'running' || seen?.host !== from)
+    return stop(
+      `${req.vm} no longer runs on ${from} (there: ${onFrom ?? 'not defined'}; the inventory sees it ${seen ? `${seen.state} on ${seen.host}` : 'nowhere'}): nothing was fenced`,
+    );
   const t0 = clock.now();
-  let fenced = false;
-  let stopped: string | null = null;
-  let answeredAt: number | null = null;
   try {
     // Written before acting: a failed write fences nothing.
     await d.audit.record({
       ...actor,
       action: 'host.fence',
       target: from,
-      params: { drill: req.id, vm: req.vm, restartOn: to },
+      params: { drill: req.id, vm: req.vm },
       outcome: 'succeeded',
     });
-    fenced = true;
-    await d.fencer.powerOff(from);
-    const dom = await dst.defineXml(xml);
-    // The host is off by now: no reply can come between here and the restart.
-    const restartAt = clock.now();
-    await dst.start(dom);
-    await d.audit
-      .record({
-        ...actor,
-        action: 'vm.restart',
-        target: req.vm,
-        params: { drill: req.id, from, to },
-        outcome: 'succeeded',
-      })
-      .catch((e: Error) => d.log.warn({ vm: req.vm, err: e.message }, 'audit of the drill restart failed'));
-    const deadline = clock.now() + 180_000;
-    while (answeredAt === null && clock.now() < deadline) {
-      await clock.sleep(500);
-      const s = await d.probes.series(req.vm, t0, clock.now()).catch(() => ({ outages: [] }));
-      // The first that ended after the restart (it may start after it at a slow probe pace).
-      const o = s.outages
-        .filter((x) => !x.open && x.endMs > restartAt)
-        .sort((x, y) => x.startMs - y.startMs)[0];
-      if (o) answeredAt = o.endMs;
-    }
-    if (answeredAt === null)
-      stopped = `${req.vm} did not answer the probe within 180 s of the restart on ${to}`;
   } catch (e) {
-    stopped = fenced
-      ? `restart of ${req.vm} on ${to} failed: ${(e as Error).message}`
-      : `the fence of ${from} could not be audited (${(e as Error).message}): nothing was fenced`;
+    return stop(`the fence of ${from} could not be audited (${(e as Error).message}): nothing was fenced`);
+  }
+  const r = await d.fencer
+    .fence(from)
+    .catch((e: Error) => ({ ok: false, confirmedOff: false, error: e.message }));
+  if (!r.ok || !r.confirmedOff || !('method' in r))
+    return {
+      stopped: `the fence of ${from} was not confirmed (${r.error ?? 'power state not read back as off'}): the VM was not restarted`,
+      asked: true,
+    };
+  return {
+    t0,
+    offAt: clock.now(),
+    record: { host: from, method: r.method, at: r.endedAt, evidence: r.evidence, ref: `drill:${req.id}` },
+  };
+}
+
+/**
+ * The host is off: record the fence, wait for the failover to restart the VM on another host
+ * and for the probe to see it answer, then power the host on and remove the stale definition.
+ */
+async function afterFence(
+  d: HostFailureDeps,
+  clock: Clock,
+  req: HostFailureRequest,
+  from: string,
+  f: Fenced,
+): Promise<Result> {
+  const waitMs = d.restartWaitMs ?? 180_000;
+  let stopped: string | null = null;
+  let answeredAt: number | null = null;
+  let restartedOn: string | null = null;
+  try {
+    // Recorded by the drill, so the failover starts at once instead of waiting for the witnesses.
+    await d.recordFence(f.record);
+    const deadline = clock.now() + waitMs;
+    while ((answeredAt === null || restartedOn === null) && clock.now() < deadline) {
+      await clock.sleep(500);
+      const at = d.locate(req.vm);
+      if (at && at.host !== from && ACTIVE.has(at.state)) restartedOn ??= at.host;
+      const s = await d.probes.series(req.vm, f.t0, clock.now()).catch(() => ({ outages: [] }));
+      // The outage the host's power off caused: the VM answered nothing once the host was off.
+      const o = s.outages
+        .filter((x) => !x.open && x.endMs > f.offAt)
+        .sort((x, y) => x.startMs - y.startMs)[0];
+      if (o) answeredAt ??= o.endMs;
+    }
+    if (restartedOn === null)
+      stopped = `the failover did not restart ${req.vm} within ${Math.round(waitMs / 1000)} s of the fence of ${from} (see GET /v1/vms/${req.vm}/decisions and the ha.* audit entries)`;
+    else if (answeredAt === null)
+      stopped = `${req.vm} did not answer the probe within ${Math.round(waitMs / 1000)} s of the fence (restarted on ${restartedOn})`;
+  } catch (e) {
+    stopped = `recording the fence of ${from} failed (${(e as Error).message}): the failover was not started, ${from} is powered on again`;
   } finally {
-    if (fenced) {
-      await d.fencer.powerOn(from).catch((e: Error) => {
-        stopped ??= `powering ${from} on again failed: ${e.message}`;
-      });
+    await d.fencer.powerOn(from).catch((e: Error) => {
+      stopped ??= `powering ${from} on again failed: ${e.message}`;
+    });
+    // Only a VM seen running elsewhere leaves a stale copy; otherwise the one on the host is the VM.
+    if (restartedOn !== null) {
       const left = await removeStale(d, clock, from, req.vm);
       if (left) stopped ??= left;
     }
   }
-  if (answeredAt === null) return { move: null, stopped };
+  if (answeredAt === null || restartedOn === null) return { move: null, stopped };
   await clock.sleep(1_500);
   // From the fence on: the VM answered up to it, so any outage in the window is the fence's.
-  const w = (await d.probes.windows(req.vm, t0, answeredAt + 1_500).catch(() => []))[0];
+  const w = (await d.probes.windows(req.vm, f.t0, answeredAt + 1_500).catch(() => []))[0];
   // The probe's own end of the outage is the recovery time when it has one.
-  const end = typeof w?.outageEndMs === 'number' && w.outageEndMs > t0 ? w.outageEndMs : answeredAt;
+  const end = typeof w?.outageEndMs === 'number' && w.outageEndMs > f.t0 ? w.outageEndMs : answeredAt;
   answeredAt = Math.max(answeredAt, end);
+  const mechanism: Mechanism = d.siteOf(restartedOn) === d.siteOf(from) ? 'failover' : 'cross-site-failover';
   return {
     move: {
       index: 1,
       vm: req.vm,
       mechanism,
       from,
-      to,
-      startedMs: t0,
+      to: restartedOn,
+      startedMs: f.t0,
       endedMs: answeredAt,
-      totalMs: answeredAt - t0,
+      totalMs: answeredAt - f.t0,
       libvirtDowntimeMs: null,
       probe: figures(w),
       sessionSurvived: null,

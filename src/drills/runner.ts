@@ -9,6 +9,8 @@ import type { MigrationRequest, ProbeWindow } from '../jobs/migrate.ts';
 import type { JobSystem, MigrationJobView } from '../jobs/queue.ts';
 import type { LibvirtClient } from '../libvirt/client.ts';
 import type { AuditLog } from '../store/audit.ts';
+import type { FenceBook } from '../store/fences.ts';
+import type { HaPause } from '../store/ha.ts';
 import { type RedisKeys, redisKeys } from '../store/keys.ts';
 import type { DrillFencer } from './host-failure.ts';
 import { type Clock, figures, type HostFailureDeps, runHostFailure, type VmHold } from './host-failure.ts';
@@ -38,7 +40,10 @@ export interface DrillRequest {
   vm: string;
   /** Moves to make (back and forth). */
   count: number;
-  /** The other host (default: the best host of the VM's site, or of another site for site-migration). */
+  /**
+   * The other host (default: the best host of the VM's site, or of another site for
+   * site-migration). Not for host-failure: the failover chooses where the VM restarts.
+   */
   to?: string;
   pauseMs: number;
   policy?: MigrationRequest['policy'];
@@ -79,6 +84,10 @@ export interface DrillDeps {
   tiers: Tiers;
   probes: ProbeSeries;
   fencer: DrillFencer;
+  /** Where the host-failure drill records its confirmed fence (the failover then restarts the VM). */
+  fences: Pick<FenceBook, 'record'>;
+  /** The HA pause (store/ha.ts): while paused, nothing is restarted, so no host-failure drill runs. */
+  haPaused(): Promise<HaPause | null>;
   clientFor(host: string): LibvirtClient | null;
   audit: AuditLog;
   dir: string;
@@ -145,20 +154,20 @@ export class DrillSystem {
     const site = snap.hosts.get(vm.host)?.site;
     if (req.scenario === 'host-failure') {
       if (req.count !== 1) throw new DrillError('a host-failure drill fences the host once: count must be 1');
-      const why = this.d.fencer.canCycle(vm.host);
+      const why = this.d.fencer.canCycle(vm.host) ?? this.tierRefusal(req.vm, tier);
       if (why) throw new DrillError(why);
+      if (req.to !== undefined)
+        throw new DrillError(
+          'a host-failure drill lets the failover choose where the VM restarts: do not give `to`',
+        );
     }
     let b = req.to;
     if (b === undefined) {
-      // A host-failure drill restarts the VM as a failover would: ranked by that profile.
+      // A host-failure drill: where the failover would restart the VM now (its profile, its
+      // site); the failover decides when it runs, the report says where it did.
       const profile = req.scenario === 'host-failure' ? 'failover' : 'migrate';
-      const ranked = (sites: string[]) =>
-        rankHosts(snap, vm, this.d.placement, { sites, profile }).find((v) => v.feasible);
       const sites = snap.sites.filter((s) => (req.scenario === 'site-migration' ? s !== site : s === site));
-      // A failover restarts in the site if it can, else in another site.
-      const best =
-        ranked(sites) ??
-        (req.scenario === 'host-failure' ? ranked(snap.sites.filter((s) => s !== site)) : undefined);
+      const best = rankHosts(snap, vm, this.d.placement, { sites, profile }).find((v) => v.feasible);
       if (!best)
         throw new DrillError(
           req.scenario === 'site-migration'
@@ -187,6 +196,10 @@ export class DrillSystem {
 
   async enqueue(req: Omit<DrillRequest, 'id'>): Promise<DrillRecord> {
     this.plan(req);
+    if (req.scenario === 'host-failure') {
+      const paused = await this.pauseRefusal();
+      if (paused) throw new DrillError(paused);
+    }
     const id = `drill-${randomUUID()}`;
     const record: DrillRecord = {
       id,
@@ -304,7 +317,7 @@ export class DrillSystem {
     let at = a;
     let stopped: string | null = null;
     if (req.scenario === 'host-failure') {
-      const r = await runHostFailure(this.hostFailureDeps(), req, a, b, mechanism);
+      const r = await runHostFailure(this.hostFailureDeps(), req, a);
       if (r.move) moves.push(r.move);
       stopped = r.stopped;
       record.movesDone = moves.length;
@@ -366,7 +379,10 @@ export class DrillSystem {
         vms: [req.vm],
         tier,
         parameters: {
-          hosts: `${a} <-> ${b}`,
+          hosts:
+            req.scenario === 'host-failure'
+              ? `${a} -> ${moves[0]?.to ?? '(not restarted)'}`
+              : `${a} <-> ${b}`,
           count: req.count,
           pauseMs: req.pauseMs,
           requestedBy: req.requestedBy.name,
@@ -389,6 +405,18 @@ export class DrillSystem {
     return {
       clientFor: (h) => this.d.clientFor(h),
       fencer: this.d.fencer,
+      recordFence: (r) => this.d.fences.record(r),
+      failoverRefusal: async (vm) => {
+        const tier = this.d.tierOf(vm);
+        return (
+          (tier ? this.tierRefusal(vm, tier) : `${vm} has no tier assigned`) ?? (await this.pauseRefusal())
+        );
+      },
+      locate: (vm) => {
+        const v = this.d.snapshot().vms.get(vm);
+        return v ? { host: v.host, state: v.state } : null;
+      },
+      siteOf: (h) => this.d.snapshot().hosts.get(h)?.site ?? null,
       audit: this.d.audit,
       probes: this.d.probes,
       holdVm: (vm, drill) => this.holdVm(vm, drill),
@@ -396,6 +424,20 @@ export class DrillSystem {
       ...(this.d.clock ? { clock: this.d.clock } : {}),
       log: this.d.log,
     };
+  }
+
+  /** Why the failover would not restart a VM of this tier (null: it would). */
+  private tierRefusal(vm: string, tier: string): string | null {
+    const t = this.d.tiers.tiers.find((x) => x.id === tier);
+    return t?.mechanisms.includes('failover')
+      ? null
+      : `tier ${tier} of ${vm} has no failover mechanism: the failover would not restart it, so a host-failure drill would only take it down`;
+  }
+
+  private async pauseRefusal(): Promise<string | null> {
+    const p = await this.d.haPaused();
+    if (!p) return null;
+    return `HA is paused until ${new Date(p.until).toISOString()} (by ${p.by}${p.reason ? `: ${p.reason}` : ''}): the failover would not restart the VM`;
   }
 
   /** The VM's job lock, the one every job of the VM takes (vm:{vm}:job), held by this drill's job. */

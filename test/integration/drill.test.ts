@@ -11,10 +11,19 @@ import { startRedis } from '../support/redis.ts';
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const ARTIFACTS = resolve('test-artifacts');
 
+/** QEMU processes of the VM on this machine (every lab host's QEMU runs here). */
+const qemuProcesses = (vm: string) =>
+  Number(
+    spawnSync('pgrep', ['-c', '-f', `qemu-system.*guest=${vm},debug-threads=on`], {
+      encoding: 'utf8',
+    }).stdout.trim(),
+  );
+
 /**
  * Drills end to end: keizokud and a real keizoku-probe agent registered with it, a
- * live-migration drill of 20 moves and a site-migration drill, each move measured by the
- * agent and judged against the VM's tier; the HTML report opened in headless Chromium.
+ * live-migration drill of 20 moves, a site-migration drill and a host-failure drill (whose
+ * restart is automatic failover's), each move measured by the agent and judged against the
+ * VM's tier; the HTML report opened in headless Chromium.
  */
 describe('drills against the lab', () => {
   let lab: LabState;
@@ -43,6 +52,8 @@ describe('drills against the lab', () => {
     await Promise.all([
       createVm(lab.id, { name: 'dr1', host: 'h1' }),
       createVm(lab.id, { name: 'dr2', host: 'h3' }),
+      // On the site's shared storage, as an HA VM is: the failover restarts it on h1.
+      createVm(lab.id, { name: 'dr3', host: 'h2', disk: 'shared' }),
     ]);
     lab = readState(lab.id)!;
     dir = mkdtempSync(join(tmpdir(), 'kz-drill-'));
@@ -50,6 +61,7 @@ describe('drills against the lab', () => {
       vms: [
         { match: { name: 'dr1' }, tier: 'frontend', limits: 'standard' },
         { match: { name: 'dr2' }, tier: 'core', limits: 'standard' },
+        { match: { name: 'dr3' }, tier: 'frontend', limits: 'standard' },
       ],
       drills: { dir: join(dir, 'reports') },
       migration: { sessionCheckPort: 7 },
@@ -78,14 +90,14 @@ controller: { url: "${kz.url}", tokenFile: probe-token, refreshSec: 1 }
     });
     agent.stdout!.on('data', (b: Buffer) => (agentOutput += b.toString()));
     agent.stderr!.on('data', (b: Buffer) => (agentOutput += b.toString()));
-    // Registered with keizokud and probing both VMs.
+    // Registered with keizokud and probing every VM.
     for (let i = 0; i < 150; i++) {
       const probes = await kz.request('GET', '/v1/probes', admin);
       const targets = await fetch(`http://127.0.0.1:${port}/v1/targets`).then(
         (r) => r.json() as Promise<{ targets: { name: string; samples: number }[] }>,
         () => ({ targets: [] }),
       );
-      const probing = ['dr1', 'dr2'].every((vm) =>
+      const probing = ['dr1', 'dr2', 'dr3'].every((vm) =>
         targets.targets.some((t) => t.name === vm && t.samples > 50),
       );
       if (probes.body.probes?.length === 1 && probing) break;
@@ -185,13 +197,14 @@ controller: { url: "${kz.url}", tokenFile: probe-token, refreshSec: 1 }
     expect(d.status).toBe('passed');
   }, 300_000);
 
-  it('runs a host-failure drill: fences the host, restarts the VM in the other site, measures the RTO', async () => {
-    const d = await runDrill({ scenario: 'host-failure', vm: 'dr2' }, 300_000);
+  it('runs a host-failure drill: fences the host, automatic failover restarts the VM in its site, RTO measured', async () => {
+    const d = await runDrill({ scenario: 'host-failure', vm: 'dr3' }, 300_000);
     expect(d.error).toBeNull();
     expect(d.report.summary.overall.reason).not.toMatch(/stopped early/);
     const [move] = d.report.moves;
-    expect(move).toMatchObject({ mechanism: 'cross-site-failover', from: 'h3', libvirtDowntimeMs: null });
-    expect(move.to).toMatch(/^h[12]$/);
+    // h1 is the other host of h2's site: where the failover placement restarts it.
+    expect(move).toMatchObject({ mechanism: 'failover', from: 'h2', to: 'h1', libvirtDowntimeMs: null });
+    expect(d.report.parameters.hosts).toBe('h2 -> h1');
     // The RTO runs from the power-off to the first reply the probe saw after the restart.
     expect(move.totalMs).toBeGreaterThan(1_000);
     expect(move.probe.outageMs).toBeGreaterThan(1_000);
@@ -199,9 +212,26 @@ controller: { url: "${kz.url}", tokenFile: probe-token, refreshSec: 1 }
     // the first probe the VM missed, after the fence took effect (the lab's power switch is a
     // node process of its own: its start-up, seconds on a busy machine, lies between the two).
     expect(move.probe.outageMs).toBeLessThanOrEqual(move.totalMs + 1);
-    expect(d.report.summary.mechanisms[0]).toMatchObject({ objectiveMs: 70_000 });
+    expect(d.report.summary.mechanisms[0]).toMatchObject({ objectiveMs: 60_000 });
     expect(d.status).toBe('passed');
-    // Runs on exactly one host, defined only there; the fence and restart are audited.
+
+    // The restart was the failover's: a failover decision restart-elsewhere h2 -> h1, its job
+    // succeeded; the drill itself started nothing (no vm.restart of its own).
+    const why = await kz.request('GET', '/v1/vms/dr3/decisions', admin);
+    const failovers = (
+      why.body.decisions as {
+        planner: string;
+        at: number;
+        actions: { kind: string; from: string; to: string }[];
+      }[]
+    ).filter((x) => x.planner === 'failover');
+    expect(failovers, JSON.stringify(why.body)).toHaveLength(1);
+    expect(failovers[0]!.actions).toEqual([{ kind: 'restart-elsewhere', vm: 'dr3', from: 'h2', to: 'h1' }]);
+    // Decided after the fence request and before the VM answered again.
+    expect(failovers[0]!.at).toBeGreaterThanOrEqual(move.startedMs);
+    expect(failovers[0]!.at).toBeLessThanOrEqual(move.endedMs);
+
+    // Runs on exactly one host, defined only there, one QEMU process.
     const defined: string[] = [];
     const running: string[] = [];
     for (const h of lab.layout.hosts) {
@@ -215,27 +245,26 @@ controller: { url: "${kz.url}", tokenFile: probe-token, refreshSec: 1 }
       const act = spawnSync('ip', ['netns', 'exec', h.netns, 'virsh', '-q', '-c', h.uri, 'list', '--name'], {
         encoding: 'utf8',
       }).stdout;
-      if (all.split('\n').includes('dr2')) defined.push(h.name);
-      if (act.split('\n').includes('dr2')) running.push(h.name);
+      if (all.split('\n').includes('dr3')) defined.push(h.name);
+      if (act.split('\n').includes('dr3')) running.push(h.name);
     }
-    expect(running).toEqual([move.to]);
-    expect(defined).toEqual([move.to]);
-    const audit = await kz.request('GET', '/v1/audit?actor=controller&limit=50', admin);
+    expect(running).toEqual(['h1']);
+    expect(defined).toEqual(['h1']);
+    expect(qemuProcesses('dr3')).toBe(1);
+    const audit = await kz.request('GET', '/v1/audit?actor=controller&limit=100', admin);
     const actions = audit.body.entries.map(
       (e: { action: string; target: string }) => `${e.action} ${e.target}`,
     );
-    expect(actions).toEqual(expect.arrayContaining(['host.fence h3', 'vm.restart dr2', 'drill.finish dr2']));
+    expect(actions).toEqual(expect.arrayContaining(['host.fence h2', 'drill.finish dr3']));
+    expect(actions).not.toContain('vm.restart dr3');
     // The outage is the fence's, whatever the power switch took on this machine: its first
-    // missed probe came after the fence request and before the restart (the host was off then).
-    const restart = audit.body.entries.find(
-      (e: { action: string; target: string }) => e.action === 'vm.restart' && e.target === 'dr2',
-    );
-    const restartedAt = Date.parse(restart.time);
+    // missed probe came after the fence request and before the failover decided the restart
+    // (the host was off then).
     console.log(
-      `host failure: fence request to first missed probe ${move.probe.outageStartMs - move.startedMs} ms, to restart ${restartedAt - move.startedMs} ms; RTO ${move.totalMs} ms, outage ${move.probe.outageMs} ms`,
+      `host failure: fence request to first missed probe ${move.probe.outageStartMs - move.startedMs} ms, to failover decision ${failovers[0]!.at - move.startedMs} ms; RTO ${move.totalMs} ms, outage ${move.probe.outageMs} ms`,
     );
     expect(move.probe.outageStartMs).toBeGreaterThanOrEqual(move.startedMs);
-    expect(move.probe.outageStartMs).toBeLessThanOrEqual(restartedAt);
+    expect(move.probe.outageStartMs).toBeLessThanOrEqual(failovers[0]!.at);
   }, 360_000);
 
   it('refuses a drill it cannot judge or run, with the reason', async () => {
@@ -248,6 +277,15 @@ controller: { url: "${kz.url}", tokenFile: probe-token, refreshSec: 1 }
     });
     expect(twice.status).toBe(409);
     expect(twice.body.error.message).toBe('a host-failure drill fences the host once: count must be 1');
+    const target = await kz.request('POST', '/v1/drills', admin, {
+      scenario: 'host-failure',
+      vm: 'dr1',
+      to: 'h2',
+    });
+    expect(target.status).toBe(409);
+    expect(target.body.error.message).toBe(
+      'a host-failure drill lets the failover choose where the VM restarts: do not give `to`',
+    );
     const noTier = await kz.request('POST', '/v1/drills', admin, { scenario: 'live-migration', vm: 'rb9' });
     expect(noTier.status).toBe(409);
     expect(noTier.body.error.message).toBe('no VM named "rb9"');

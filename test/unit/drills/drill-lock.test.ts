@@ -5,12 +5,14 @@ import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ClusterSnapshot, HostSnapshot } from '../../../src/core/model.ts';
+import type { Tiers } from '../../../src/core/tiers.ts';
 import { DrillSystem } from '../../../src/drills/runner.ts';
 import { bullConnection } from '../../../src/jobs/connection.ts';
 import type { JobSystem } from '../../../src/jobs/queue.ts';
 import { VmLocks } from '../../../src/jobs/vm-lock.ts';
 import type { LibvirtClient } from '../../../src/libvirt/client.ts';
 import type { AuditLog } from '../../../src/store/audit.ts';
+import type { HaPause } from '../../../src/store/ha.ts';
 import { startRedis } from '../../support/redis.ts';
 import { tiers } from './fixture.ts';
 
@@ -79,17 +81,13 @@ describe('drills and the VM lock in Redis (F9)', () => {
     } as ClusterSnapshot;
     let fencing = 0;
     let most = 0;
-    // h1 runs the VM and h2 has none (the re-read before the fence passes); the restart fails.
+    // h1 runs the VM (the re-read before the fence passes); the fence is not confirmed.
     const h1 = {
       lookupByName: async (name: string) => ({ name }),
       getState: async () => ({ state: 'running', reason: 0 }),
       getXml: async () => '<domain/>',
     } as unknown as LibvirtClient;
-    const h2 = {
-      lookupByName: async () => Promise.reject(new Error('not defined')),
-      defineXml: async () => Promise.reject(new Error('no room')),
-    } as unknown as LibvirtClient;
-    const system = () =>
+    const system = (o: { tiers?: Tiers; paused?: HaPause } = {}) =>
       new DrillSystem({
         redisUrlOptions: bullConnection(redis.url),
         redis: r,
@@ -102,7 +100,7 @@ describe('drills and the VM lock in Redis (F9)', () => {
           memoryFraction: 0.9,
         },
         tierOf: () => 'core',
-        tiers,
+        tiers: o.tiers ?? tiers,
         probes: {
           windows: async () => [
             {
@@ -121,15 +119,28 @@ describe('drills and the VM lock in Redis (F9)', () => {
         },
         fencer: {
           canCycle: () => null,
-          powerOff: async () => {
+          fence: async (host) => {
             fencing++;
             most = Math.max(most, fencing);
             await new Promise((res) => setTimeout(res, 400));
             fencing--;
+            const at = Date.now();
+            return {
+              host,
+              method: 'lab',
+              ok: false,
+              confirmedOff: false,
+              startedAt: at,
+              endedAt: at,
+              error: 'lab 0 fence h1: no such lab',
+              evidence: 'nothing was done',
+            };
           },
           powerOn: async () => undefined,
         },
-        clientFor: (h) => (h === 'h1' ? h1 : h2),
+        fences: { record: async () => undefined },
+        haPaused: async () => o.paused ?? null,
+        clientFor: (h) => (h === 'h1' ? h1 : null),
         audit: { record: async () => ({}) } as unknown as AuditLog,
         dir: mkdtempSync(join(tmpdir(), 'kz-drills-')),
         timeZone: 'UTC',
@@ -144,7 +155,6 @@ describe('drills and the VM lock in Redis (F9)', () => {
     const one = {
       scenario: 'host-failure' as const,
       count: 1,
-      to: 'h2',
       pauseMs: 0,
       requestedBy: { id: 't', name: 't' },
     };
@@ -152,9 +162,34 @@ describe('drills and the VM lock in Redis (F9)', () => {
     const d2 = await a.enqueue({ ...one, vm: 'vm2' });
     const [r1, r2] = [await a.wait(d1.id, 20_000), await a.wait(d2.id, 20_000)];
     expect([r1?.status, r2?.status]).toEqual(['failed', 'failed']);
-    expect(r1?.report?.parameters.stopped).toBe('restart of vm1 on h2 failed: no room');
+    expect(r1?.report?.parameters.stopped).toBe(
+      'the fence of h1 was not confirmed (lab 0 fence h1: no such lab): the VM was not restarted',
+    );
     expect(most).toBe(1);
     await a.close();
     await b.close();
+
+    // A drill the failover would not complete is refused before it is queued, with the reason.
+    const one1 = { ...one, vm: 'vm1' };
+    const noFailover = system({
+      tiers: {
+        ...tiers,
+        tiers: tiers.tiers.map((t) =>
+          t.id === 'core' ? { ...t, mechanisms: t.mechanisms.filter((m) => m !== 'failover') } : t,
+        ),
+      },
+    });
+    await expect(noFailover.enqueue(one1)).rejects.toThrow(
+      'tier core of vm1 has no failover mechanism: the failover would not restart it, so a host-failure drill would only take it down',
+    );
+    const until = Date.UTC(2026, 11, 2, 15, 0);
+    const paused = system({ paused: { until, since: 0, by: 'ops', reason: 'switch reboot' } });
+    await expect(paused.enqueue(one1)).rejects.toThrow(
+      'HA is paused until 2026-12-02T15:00:00.000Z (by ops: switch reboot): the failover would not restart the VM',
+    );
+    await expect(paused.enqueue({ ...one1, to: 'h2' })).rejects.toThrow(
+      'a host-failure drill lets the failover choose where the VM restarts: do not give `to`',
+    );
+    await Promise.all([noFailover.close(), paused.close()]);
   });
 });

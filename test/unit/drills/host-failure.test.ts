@@ -6,13 +6,15 @@ import {
   type VmHold,
 } from '../../../src/drills/host-failure.ts';
 import type { LibvirtClient } from '../../../src/libvirt/client.ts';
-import { DomainXmlFlags } from '../../../src/libvirt/constants.ts';
 import { LibvirtError } from '../../../src/libvirt/errors.ts';
+import type { FenceRecord } from '../../../src/store/fences.ts';
 
 /**
  * The host-failure drill against fake hosts: each host has domains with a state and an XML, is
  * connected or not, and the fake clock runs `at` hooks when time passes (a migration in the
- * middle of the drill's wait, a host that reconnects late).
+ * middle of the drill's wait, a host that reconnects late). A fake failover restarts the VM on
+ * h2 a while after the fence is recorded, once the VM's lock is free, as the HA loop's
+ * restart job would.
  */
 interface Dom {
   state: string;
@@ -22,7 +24,6 @@ interface Dom {
 class World {
   readonly hosts = new Map<string, { doms: Map<string, Dom>; connected: boolean; autostart: boolean }>();
   readonly log: string[] = [];
-  readonly xmlFlags: number[] = [];
   now = 1_000_000;
   private hooks: { at: number; run: () => void }[] = [];
   /** ms after power-on that the host's connection comes back (null: never). */
@@ -64,11 +65,6 @@ class World {
     return {
       lookupByName: (n: string) => live(() => dom(n)),
       getState: (d: { name: string }) => live(() => ({ state: h.doms.get(d.name)!.state, reason: 0 })),
-      getXml: (d: { name: string }, flags: number) =>
-        live(() => {
-          this.xmlFlags.push(flags);
-          return h.doms.get(d.name)!.xml;
-        }),
       defineXml: (xml: string) =>
         live(() => {
           const n = /<name>([^<]+)<\/name>/.exec(xml)![1]!;
@@ -79,7 +75,6 @@ class World {
       start: (d: { name: string }) =>
         live(() => {
           h.doms.get(d.name)!.state = 'running';
-          this.restartedAt = this.now;
           this.log.push(`start ${name}`);
         }),
       destroy: (d: { name: string }) =>
@@ -105,18 +100,57 @@ class World {
     this.log.push(`migrated ${from} -> ${to}`);
   }
 
-  deps(o: { hold?: VmHold; audit?: (action: string) => void } = {}): HostFailureDeps & { holds: string[] } {
+  /** Who holds the VM's job lock (the drill's hold, or null). */
+  lockHolder: string | null = null;
+  fences: FenceRecord[] = [];
+  /** The fake failover: how long after a recorded fence it restarts the VM, where (null: never). */
+  failover: { afterMs: number; on: string } | null = { afterMs: 2_000, on: 'h2' };
+
+  /** The failover's restart job: it needs the VM's lock, so a held lock makes it retry. */
+  private restartByFailover(vm: string): void {
+    if (!this.failover) return;
+    const { afterMs, on } = this.failover;
+    this.at(afterMs, () => {
+      if (this.lockHolder !== null) {
+        this.log.push(`failover refused: lock held by ${this.lockHolder}`);
+        this.restartByFailover(vm);
+        return;
+      }
+      const old = [...this.hosts.values()].find((h) => h.doms.has(vm))!.doms.get(vm)!;
+      this.hosts.get(on)!.doms.set(vm, { state: 'running', xml: old.xml });
+      this.restartedAt = this.now;
+      this.log.push(`failover restart ${on}`);
+    });
+  }
+
+  deps(
+    o: {
+      hold?: VmHold;
+      audit?: (action: string) => void;
+      refusal?: string;
+      recordFence?: () => Promise<void>;
+    } = {},
+  ): HostFailureDeps & { holds: string[] } {
     const holds: string[] = [];
     return {
       holds,
       clientFor: (h) => (this.hosts.get(h)?.connected ? this.client(h) : null),
       fencer: {
         canCycle: () => null,
-        powerOff: async (host) => {
-          this.log.push(`powerOff ${host}`);
+        fence: async (host) => {
+          this.log.push(`fence ${host}`);
           const h = this.hosts.get(host)!;
           h.connected = false;
           for (const d of h.doms.values()) d.state = 'shutoff';
+          return {
+            host,
+            method: 'lab',
+            ok: true,
+            confirmedOff: true,
+            startedAt: this.now,
+            endedAt: this.now,
+            evidence: `lab 0 fence ${host} exited 0`,
+          };
         },
         powerOn: async (host) => {
           this.log.push(`powerOn ${host}`);
@@ -128,6 +162,20 @@ class World {
             });
         },
       },
+      recordFence: async (r) => {
+        await o.recordFence?.();
+        this.fences.push(r);
+        this.log.push(`recordFence ${r.host} ${r.ref}`);
+        this.restartByFailover(REQ.vm);
+      },
+      failoverRefusal: async () => o.refusal ?? null,
+      // The inventory: a VM on a connected host.
+      locate: (vm) => {
+        for (const [name, h] of this.hosts)
+          if (h.connected && h.doms.has(vm)) return { host: name, state: h.doms.get(vm)!.state };
+        return null;
+      },
+      siteOf: (h) => (h === 'h3' ? 'dc2' : 'dc1'),
       audit: {
         record: async (e: { action: string }) => {
           o.audit?.(e.action);
@@ -154,19 +202,21 @@ class World {
           outages:
             this.restartedAt === null
               ? []
-              : [{ startMs: this.restartedAt - 100, endMs: this.restartedAt + 900, open: false }],
+              : [{ startMs: this.restartedAt - 2_100, endMs: this.restartedAt + 900, open: false }],
         }),
       },
       holdVm: async (vm, drill) => {
         holds.push(`take ${vm} ${drill}`);
-        return (
-          o.hold ?? {
-            held: true,
-            release: async () => {
-              holds.push(`release ${vm}`);
-            },
-          }
-        );
+        if (o.hold) return o.hold;
+        this.lockHolder = drill;
+        return {
+          held: true,
+          release: async () => {
+            this.lockHolder = null;
+            holds.push(`release ${vm}`);
+            this.log.push('release');
+          },
+        };
       },
       reconnectWaitMs: 90_000,
       clock: this.clock,
@@ -178,6 +228,46 @@ class World {
 const REQ = { id: 'drill-1', vm: 'vm1' };
 
 describe('host-failure drill (F9)', () => {
+  it("F9a: the restart is the failover's, not the drill's: the drill fences, records the fence, and waits", async () => {
+    const w = new World();
+    const d = w.deps();
+    const r = await runHostFailure(d, REQ, 'h1');
+    expect(r.stopped).toBeNull();
+    // The lock is released after the power off and before the fence record: the failover's
+    // restart job, which needs it, never finds it held.
+    expect(w.log.slice(0, 5)).toEqual([
+      'audit host.fence',
+      'fence h1',
+      'release',
+      'recordFence h1 drill:drill-1',
+      'failover restart h2',
+    ]);
+    expect(w.log.some((l) => /^(define|start) /.test(l))).toBe(false);
+    expect(w.log.filter((l) => l.startsWith('failover refused'))).toEqual([]);
+    expect(w.fences).toEqual([
+      {
+        host: 'h1',
+        method: 'lab',
+        at: w.fences[0]!.at,
+        evidence: 'lab 0 fence h1 exited 0',
+        ref: 'drill:drill-1',
+      },
+    ]);
+    // Where the VM ended up is the move's target; the RTO runs from the fence to the first reply.
+    expect(r.move).toMatchObject({ mechanism: 'failover', from: 'h1', to: 'h2', libvirtDowntimeMs: null });
+    expect(r.move!.endedMs).toBe(w.restartedAt! + 900);
+    expect(r.move!.totalMs).toBe(r.move!.endedMs - r.move!.startedMs);
+    expect(r.move!.startedMs).toBeLessThan(w.restartedAt!);
+  });
+
+  it('F9a: a VM the failover restarts in another site is a cross-site failover', async () => {
+    const w = new World();
+    w.failover = { afterMs: 5_000, on: 'h3' };
+    const r = await runHostFailure(w.deps(), REQ, 'h1');
+    expect(r.stopped).toBeNull();
+    expect(r.move).toMatchObject({ mechanism: 'cross-site-failover', to: 'h3' });
+  });
+
   it("F9a: a host-failure drill re-reads the VM's host right before the fence and refuses if it moved", async () => {
     const w = new World();
     // The VM answers only after a while (the drill waits), and a migration moves it meanwhile.
@@ -189,83 +279,100 @@ describe('host-failure drill (F9)', () => {
     w.at(10_000, () => {
       answers = true;
     });
-    const r = await runHostFailure(d, REQ, 'h1', 'h2', 'failover');
+    const r = await runHostFailure(d, REQ, 'h1');
     expect(r.move).toBeNull();
     expect(r.stopped).toBe(
-      'vm1 no longer runs on h1 (there: not defined; on h2: not defined): nothing was fenced',
+      'vm1 no longer runs on h1 (there: not defined; the inventory sees it running on h3): nothing was fenced',
     );
-    expect(w.log).toEqual(['migrated h1 -> h3']);
-    expect(w.hosts.get('h2')!.doms.has('vm1')).toBe(false);
+    expect(w.log).toEqual(['migrated h1 -> h3', 'release']);
   });
 
-  it('F9a: the VM is restarted from the definition read right before the fence (INACTIVE), not one read before the wait', async () => {
+  it('F9a: a VM the failover would not restart (tier without failover, HA paused) is not fenced', async () => {
     const w = new World();
-    let answers = false;
-    const d = w.deps();
-    const windows = d.probes.windows;
-    d.probes.windows = async (...a) => (answers ? windows(...a) : []);
-    const fresh = '<domain><name>vm1</name><memory>2</memory></domain>';
-    w.at(3_000, () => {
-      w.hosts.get('h1')!.doms.get('vm1')!.xml = fresh;
+    const d = w.deps({ refusal: 'HA is paused until 2026-12-02T15:00:00.000Z (by ops)' });
+    const r = await runHostFailure(d, REQ, 'h1');
+    expect(r).toEqual({
+      move: null,
+      stopped: 'HA is paused until 2026-12-02T15:00:00.000Z (by ops): nothing was fenced',
     });
-    w.at(10_000, () => {
-      answers = true;
-    });
-    const r = await runHostFailure(d, REQ, 'h1', 'h2', 'failover');
-    expect(r.stopped).toBeNull();
-    expect(w.log).toContain(`define h2 ${fresh}`);
-    expect(w.xmlFlags).toEqual([DomainXmlFlags.INACTIVE]);
+    expect(w.log).toEqual(['release']);
+    expect(w.hosts.get('h1')!.doms.get('vm1')!.state).toBe('running');
   });
 
-  it("F9a: the drill holds the VM's job lock from before its checks to the end, and a VM with a job is not fenced", async () => {
-    const w = new World();
-    const d = w.deps();
-    const r = await runHostFailure(d, REQ, 'h1', 'h2', 'failover');
-    expect(r.stopped).toBeNull();
-    expect(d.holds).toEqual(['take vm1 drill-1', 'release vm1']);
+  it('F9a: a VM with a job is not fenced', async () => {
     const busy = new World();
-    const r2 = await runHostFailure(
+    const r = await runHostFailure(
       busy.deps({ hold: { held: false, holder: 'mig-42 (migrate)' } }),
       REQ,
       'h1',
-      'h2',
-      'failover',
     );
-    expect(r2.stopped).toBe('vm1 has job mig-42 (migrate): nothing was fenced');
+    expect(r.stopped).toBe('vm1 has job mig-42 (migrate): nothing was fenced');
     expect(busy.log).toEqual([]);
   });
 
-  it('F9b: a failed host.fence audit write fences nothing, so the host is never left off with the VM not restarted', async () => {
+  it('F9b: a failed host.fence audit write fences nothing, so the host is never left off', async () => {
     const w = new World();
     const d = w.deps({
       audit: (a) => {
         if (a === 'host.fence') throw new Error('disk full');
       },
     });
-    const r = await runHostFailure(d, REQ, 'h1', 'h2', 'failover');
+    const r = await runHostFailure(d, REQ, 'h1');
     expect(r.stopped).toBe('the fence of h1 could not be audited (disk full): nothing was fenced');
-    expect(w.log.filter((l) => l.startsWith('power'))).toEqual([]);
+    expect(w.log.filter((l) => /^(fence|power)/.test(l))).toEqual([]);
     expect(w.hosts.get('h1')!.doms.get('vm1')!.state).toBe('running');
   });
 
-  it('F9b: a restart that fails after the fence still powers the host on again', async () => {
+  it('F9b: a fence not confirmed off records nothing and powers the host on again, removing nothing', async () => {
     const w = new World();
     const d = w.deps();
-    const client = d.clientFor;
-    d.clientFor = (h) => {
-      const c = client(h);
-      if (c && h === 'h2') c.start = async () => Promise.reject(new Error('no room'));
-      return c;
-    };
-    const r = await runHostFailure(d, REQ, 'h1', 'h2', 'failover');
-    expect(r.stopped).toBe('restart of vm1 on h2 failed: no room');
-    expect(w.log).toContain('powerOn h1');
+    d.fencer.fence = async (host) => ({
+      host,
+      method: 'ipmi',
+      ok: false,
+      confirmedOff: false,
+      startedAt: w.now,
+      endedAt: w.now,
+      error: 'chassis power status: on',
+      evidence: 'status read 10 times',
+    });
+    const r = await runHostFailure(d, REQ, 'h1');
+    expect(r.stopped).toBe(
+      'the fence of h1 was not confirmed (chassis power status: on): the VM was not restarted',
+    );
+    expect(w.fences).toEqual([]);
+    expect(w.log).toEqual(['audit host.fence', 'release', 'powerOn h1']);
+    expect(w.hosts.get('h1')!.doms.has('vm1')).toBe(true);
+  });
+
+  it('F9b: a failover that does not restart the VM in time is reported; the host is powered on and keeps the VM', async () => {
+    const w = new World();
+    w.failover = null;
+    const r = await runHostFailure({ ...w.deps(), restartWaitMs: 60_000 }, REQ, 'h1');
+    expect(r.move).toBeNull();
+    expect(r.stopped).toBe(
+      'the failover did not restart vm1 within 60 s of the fence of h1 (see GET /v1/vms/vm1/decisions and the ha.* audit entries)',
+    );
+    expect(w.log.at(-1)).toBe('powerOn h1');
+    // Its only copy: not undefined (VM-level HA restarts it there once the host is back).
+    expect(w.hosts.get('h1')!.doms.has('vm1')).toBe(true);
+  });
+
+  it('F9b: a fence that cannot be recorded starts no failover; the host is powered on again', async () => {
+    const w = new World();
+    const d = w.deps({ recordFence: async () => Promise.reject(new Error('redis down')) });
+    const r = await runHostFailure(d, REQ, 'h1');
+    expect(r.stopped).toBe(
+      'recording the fence of h1 failed (redis down): the failover was not started, h1 is powered on again',
+    );
+    expect(w.log.slice(-2)).toEqual(['release', 'powerOn h1']);
+    expect(w.hosts.get('h1')!.doms.has('vm1')).toBe(true);
   });
 
   it("F9c: the clean-up waits out the inventory's reconnect backoff (40 s here) and then undefines the shut-off copy", async () => {
     const w = new World();
     w.reconnectAfterMs = 40_000;
-    const r = await runHostFailure(w.deps(), REQ, 'h1', 'h2', 'failover');
+    const r = await runHostFailure(w.deps(), REQ, 'h1');
     expect(r.stopped).toBeNull();
     expect(w.hosts.get('h1')!.doms.has('vm1')).toBe(false);
     expect(w.log.slice(-2)).toEqual(['powerOn h1', 'undefine h1']);
@@ -274,7 +381,7 @@ describe('host-failure drill (F9)', () => {
   it('F9c: a copy that autostarted on the healed host is destroyed before it is undefined, never left running', async () => {
     const w = new World();
     w.hosts.get('h1')!.autostart = true;
-    const r = await runHostFailure(w.deps(), REQ, 'h1', 'h2', 'failover');
+    const r = await runHostFailure(w.deps(), REQ, 'h1');
     expect(r.stopped).toBeNull();
     expect(w.log.slice(-3)).toEqual(['powerOn h1', 'destroy h1', 'undefine h1']);
     expect(w.hosts.get('h1')!.doms.has('vm1')).toBe(false);
@@ -284,7 +391,7 @@ describe('host-failure drill (F9)', () => {
   it('F9c: a healed host that does not reconnect is reported with the stale definition it may hold', async () => {
     const w = new World();
     w.reconnectAfterMs = null;
-    const r = await runHostFailure(w.deps(), REQ, 'h1', 'h2', 'failover');
+    const r = await runHostFailure(w.deps(), REQ, 'h1');
     expect(r.stopped).toBe(
       'h1 did not reconnect within 90 s of powering on: the stale definition of vm1 may still be there (virsh undefine vm1)',
     );
