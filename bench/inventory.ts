@@ -8,12 +8,9 @@ import { buildSnapshot } from '../src/core/snapshot.ts';
 import { InventoryLoop } from '../src/loops/inventory.ts';
 import { createMetrics } from '../src/metrics/registry.ts';
 import { upFreeLab } from './free-lab.ts';
+import { median } from './stats.ts';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 20);
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return (s[(s.length - 1) >> 1]! + s[s.length >> 1]!) / 2;
-};
 const mib = (b: number) => Number((b / 1024 / 1024).toFixed(1));
 
 /** 1,000 hosts x 20 VMs from one recorded host observation, two rounds apart for rates. */

@@ -12,14 +12,9 @@ import {
   type VirshMigration,
   virshMigrate,
 } from '../lab/index.ts';
+import { median, p95 } from './stats.ts';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length ? (s[(s.length - 1) >> 1]! + s[s.length >> 1]!) / 2 : Number.NaN;
-};
-const p95 = (xs: number[]) =>
-  [...xs].sort((a, b) => a - b)[Math.max(0, Math.ceil(xs.length * 0.95) - 1)] ?? Number.NaN;
 
 async function freeLab(): Promise<number> {
   for (let id = 10; id <= 49; id++) {

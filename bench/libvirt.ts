@@ -7,15 +7,11 @@ import { promisify } from 'node:util';
 import { createVm, downLab, readState } from '../lab/index.ts';
 import { connectLibvirt } from '../src/libvirt/index.ts';
 import { upFreeLab } from './free-lab.ts';
+import { median } from './stats.ts';
 
 const execFileP = promisify(execFile);
 const RUNS = Number(process.env.BENCH_RUNS ?? 30);
 const VMS = Number(process.env.BENCH_VMS ?? 10);
-
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return (s[(s.length - 1) >> 1]! + s[s.length >> 1]!) / 2;
-};
 
 async function main() {
   const id = await upFreeLab({ hosts: 1, sites: 1 });

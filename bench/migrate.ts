@@ -8,19 +8,11 @@ import { TcpSessionCheck } from '../src/probe/tcp-session.ts';
 import { startKeizokud } from '../test/support/keizokud.ts';
 import { startRedis } from '../test/support/redis.ts';
 import { upFreeLab } from './free-lab.ts';
+import { median, p95, r1 } from './stats.ts';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 10);
 const VM = 'bm1';
 const sorted = (xs: number[]) => [...xs].sort((a, b) => a - b);
-const median = (xs: number[]) => {
-  const s = sorted(xs);
-  return s.length ? (s[(s.length - 1) >> 1]! + s[s.length >> 1]!) / 2 : Number.NaN;
-};
-const p95 = (xs: number[]) => {
-  const s = sorted(xs);
-  return s[Math.min(s.length - 1, Math.ceil(0.95 * s.length) - 1)] ?? Number.NaN;
-};
-const r1 = (x: number) => Math.round(x * 10) / 10;
 
 async function main() {
   const id = await upFreeLab({ hosts: 3, sites: 2 });
