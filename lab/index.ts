@@ -1,5 +1,6 @@
 // The lab's TypeScript API, used by integration tests, benchmarks and the demo.
 export { LabError } from './src/errors.ts';
+export { waitFor } from './src/exec.ts';
 export { guestLoad, parseGuestStatus } from './src/guest.ts';
 export { virsh } from './src/host.ts';
 export { freePort, labKeizokudConfig } from './src/keizokud-config.ts';

@@ -261,6 +261,8 @@ export class HaLoop implements Reconciler {
 
   private report(e: HaEvent): void {
     this.o.metrics?.haEvents.inc({ kind: e.kind });
+    // The inventory logs and audits every health change already (host.health).
+    if (e.kind === 'health') return;
     if (e.kind === 'refused') {
       if (this.refusedSeen.has(e.text)) return;
       this.refusedSeen.add(e.text);

@@ -1,25 +1,11 @@
-import { readdirSync, readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createVm, type LabState, ping, readState, virsh, waitForPing } from '../../lab/index.ts';
 import { type RunningKeizokud, startKeizokud } from '../support/keizokud.ts';
 import { labCli, sharedLab } from '../support/lab-fixture.ts';
+import { qemuCopies } from '../support/qemu.ts';
 import { startRedis } from '../support/redis.ts';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** QEMU processes on this machine whose command line names the VM (all lab hosts share it). */
-function qemuCopies(vm: string): number {
-  let n = 0;
-  for (const pid of readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
-    try {
-      const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
-      if (cmd[0]?.includes('qemu-system') && cmd.includes(`guest=${vm},debug-threads=on`)) n++;
-    } catch {
-      // gone meanwhile
-    }
-  }
-  return n;
-}
 
 /**
  * Restart after a confirmed power off, against the lab: an HA VM on the site's shared storage

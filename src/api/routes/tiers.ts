@@ -37,10 +37,11 @@ const complianceSchema = {
   },
 } as const;
 
-/** The mechanisms this keizokud runs; failover is not built yet, so tiers needing it are not met. */
+/** The mechanisms this keizokud runs (cross-site failover is not built: tiers needing it are not met). */
 export const ENABLED_MECHANISMS: readonly Mechanism[] = [
   'resource-limits',
   'live-migration',
+  'failover',
   'drs',
   'cross-site-live-migration',
 ];

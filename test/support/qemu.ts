@@ -1,0 +1,19 @@
+import { readdirSync, readFileSync } from 'node:fs';
+
+/**
+ * QEMU processes on this machine whose command line names the VM. Every lab host shares the
+ * machine, so this counts the copies of a VM across all hosts: the one-copy invariant of
+ * failover, checked from outside keizokud and libvirt.
+ */
+export function qemuCopies(vm: string): number {
+  let n = 0;
+  for (const pid of readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
+    try {
+      const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+      if (cmd[0]?.includes('qemu-system') && cmd.includes(`guest=${vm},debug-threads=on`)) n++;
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return n;
+}
