@@ -1,9 +1,10 @@
 import { spawnSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createVm, guestLoad, type LabState, readState, startPing, virsh } from '../../lab/index.ts';
+import { createVm, guestLoad, type LabState, readState, startPing } from '../../lab/index.ts';
 import { type RunningKeizokud, startKeizokud } from '../support/keizokud.ts';
 import { sharedLab } from '../support/lab-fixture.ts';
 import { startRedis } from '../support/redis.ts';
+import { waitInventory as waitInventoryOf, waitJobEnd, whereIs } from '../support/vm-jobs.ts';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -15,37 +16,11 @@ describe('migration jobs against the lab', () => {
   let admin: string;
 
   const address = (vm: string) => lab.vms.find((v) => v.name === vm)!.address;
-  /** Hosts whose libvirt reports the VM running, and those that still have it defined. */
-  const where = async (vm: string) => {
-    const running: string[] = [];
-    const defined: string[] = [];
-    for (const h of lab.layout.hosts) {
-      const r = await virsh(h, ['list', '--all', '--name']).catch(() => ({ stdout: '' }));
-      const act = await virsh(h, ['list', '--name']).catch(() => ({ stdout: '' }));
-      if (r.stdout.split('\n').includes(vm)) defined.push(h.name);
-      if (act.stdout.split('\n').includes(vm)) running.push(h.name);
-    }
-    return { running, defined };
-  };
+  const where = (vm: string) => whereIs(lab, vm);
   const migrate = (vm: string, body: Record<string, unknown>) =>
     kz.request('POST', `/v1/vms/${vm}/migrate`, admin, body);
-  const waitJob = async (id: string, timeoutMs = 120_000) => {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const r = await kz.request('GET', `/v1/jobs/${id}`, admin);
-      if (r.body.state !== 'waiting' && r.body.state !== 'active') return r.body;
-      if (Date.now() > deadline) throw new Error(`job ${id} still ${r.body.state}`);
-      await sleep(250);
-    }
-  };
-  const waitInventory = async (vm: string, onHost: string) => {
-    for (let i = 0; i < 100; i++) {
-      const r = await kz.request('GET', `/v1/vms/${vm}`, admin);
-      if (r.body.host === onHost && r.body.state === 'running') return;
-      await sleep(200);
-    }
-    throw new Error(`inventory never showed ${vm} running on ${onHost}`);
-  };
+  const waitJob = (id: string, timeoutMs?: number) => waitJobEnd(kz, admin, id, timeoutMs);
+  const waitInventory = (vm: string, onHost: string) => waitInventoryOf(kz, admin, vm, onHost);
 
   beforeAll(async () => {
     redis = await startRedis();

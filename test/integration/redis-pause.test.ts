@@ -4,6 +4,7 @@ import { createVm, guestLoad, type LabState, readState, virsh } from '../../lab/
 import { type RunningKeizokud, startKeizokud } from '../support/keizokud.ts';
 import { sharedLab } from '../support/lab-fixture.ts';
 import { startRedis } from '../support/redis.ts';
+import { waitInventory as waitInventoryOf, waitJobEnd, whereIs } from '../support/vm-jobs.ts';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -19,17 +20,7 @@ describe('F14: a migration while Redis is paused', () => {
   let admin: string;
 
   const address = (vm: string) => lab.vms.find((v) => v.name === vm)!.address;
-  const where = async (vm: string) => {
-    const running: string[] = [];
-    const defined: string[] = [];
-    for (const h of lab.layout.hosts) {
-      const all = await virsh(h, ['list', '--all', '--name']).catch(() => ({ stdout: '' }));
-      const act = await virsh(h, ['list', '--name']).catch(() => ({ stdout: '' }));
-      if (all.stdout.split('\n').includes(vm)) defined.push(h.name);
-      if (act.stdout.split('\n').includes(vm)) running.push(h.name);
-    }
-    return { running, defined };
-  };
+  const where = (vm: string) => whereIs(lab, vm);
   const hostOf = (name: string) => lab.layout.hosts.find((h) => h.name === name)!;
   /** libvirt's own view of the move: the job type virsh domjobinfo reports on the source. */
   const libvirtJob = async (vm: string, on: string) => {
@@ -42,15 +33,7 @@ describe('F14: a migration while Redis is paused', () => {
     });
     expect(r.stdout.trim(), r.stderr).toBe('OK');
   };
-  const waitJob = async (id: string, timeoutMs = 120_000) => {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const r = await kz.request('GET', `/v1/jobs/${id}`, admin);
-      if (r.body.state !== 'waiting' && r.body.state !== 'active') return r.body;
-      if (Date.now() > deadline) throw new Error(`job ${id} still ${r.body.state}`);
-      await sleep(250);
-    }
-  };
+  const waitJob = (id: string, timeoutMs?: number) => waitJobEnd(kz, admin, id, timeoutMs);
   const waitMigrating = async (id: string) => {
     for (let i = 0; i < 200; i++) {
       const j = await kz.request('GET', `/v1/jobs/${id}`, admin);
@@ -59,14 +42,7 @@ describe('F14: a migration while Redis is paused', () => {
     }
     throw new Error(`job ${id} never reached the migrating phase`);
   };
-  const waitInventory = async (vm: string, onHost: string) => {
-    for (let i = 0; i < 100; i++) {
-      const r = await kz.request('GET', `/v1/vms/${vm}`, admin);
-      if (r.body.host === onHost && r.body.state === 'running') return;
-      await sleep(200);
-    }
-    throw new Error(`inventory never showed ${vm} running on ${onHost}`);
-  };
+  const waitInventory = (vm: string, onHost: string) => waitInventoryOf(kz, admin, vm, onHost);
 
   beforeAll(async () => {
     redis = await startRedis();
