@@ -12,7 +12,6 @@ import { median, p95, r1 } from './stats.ts';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 10);
 const VM = 'bm1';
-const sorted = (xs: number[]) => [...xs].sort((a, b) => a - b);
 
 async function main() {
   const id = await upFreeLab({ hosts: 3, sites: 2 });
