@@ -168,6 +168,8 @@ async function run(loaded: LoadedConfig): Promise<number> {
   );
   // Bound once the witness loop exists (it reads the inventory's snapshot).
   let witnessVotesOf: (host: string) => ReturnType<WitnessLoop['of']> = () => null;
+  // Failover acts on a health change at once, not at its next interval (set once it exists).
+  let wakeHa: () => void = () => undefined;
   const inventory = new InventoryLoop({
     hosts: config.hosts.map((h) => ({
       name: h.name,
@@ -192,6 +194,7 @@ async function run(loaded: LoadedConfig): Promise<number> {
     fencedAt: (h) => fenceBook.fencedAt(h),
     witnesses: (h) => witnessVotesOf(h),
     onHealthChange: (h, previous) => {
+      wakeHa();
       log.info({ host: h.name, health: h.health, previous, evidence: h.evidence }, 'host health changed');
       auditObserved('host.health', h.name, {
         health: h.health,
@@ -519,8 +522,12 @@ async function run(loaded: LoadedConfig): Promise<number> {
       metrics,
       log,
       intervalMs: config.loops.haIntervalMs,
+      wake: () => wakeHa(),
     }),
   );
+  wakeHa = () => {
+    if (lease.isLeader) void runner.trigger('ha').catch(() => undefined);
+  };
   runner.add(drs);
 
   // The first passes are not awaited: a VM in a migration holds libvirt's job lock, and with it

@@ -55,6 +55,8 @@ export interface HaLoopOptions {
   metrics?: Pick<Metrics, 'haEvents' | 'haHostPhase' | 'haPaused' | 'fences'>;
   log: { info(o: object, msg: string): void; warn(o: object, msg: string): void };
   intervalMs: number;
+  /** Asks for a pass soon (a fence finished): the machine hears of it without waiting an interval. */
+  wake?: () => void;
   now?: () => number;
 }
 
@@ -71,6 +73,7 @@ export class HaLoop implements Reconciler {
   private readonly seen = new Map<string, { vcpus: number; memoryKiB: number }>();
   /** Refusals already audited, by text (the machine repeats them at every re-plan). */
   private readonly refusedSeen = new Set<string>();
+  private declareTimer: NodeJS.Timeout | null = null;
 
   constructor(private readonly o: HaLoopOptions) {
     this.intervalMs = o.intervalMs;
@@ -121,7 +124,30 @@ export class HaLoop implements Reconciler {
     let partial = false;
     for (const c of step.commands) if (!(await this.run(c, record))) partial = true;
     if (step.commands.some((c) => c.kind === 'restart')) await this.o.store.saveState(record);
+    this.wakeAtDeclare(step.state, now);
     return { result: partial ? 'partial' : 'success' };
+  }
+
+  /** A host seen down is declared when its declare delay ends, not at the next interval after. */
+  private wakeAtDeclare(state: HaState, now: number): void {
+    if (!this.o.wake || this.declareTimer) return;
+    const due = Object.values(state.hosts)
+      .filter((h) => h.phase === 'suspect' && h.downSince !== null)
+      .map((h) => h.downSince! + this.o.config.declareAfterMs - now);
+    if (due.length === 0) return;
+    this.declareTimer = setTimeout(
+      () => {
+        this.declareTimer = null;
+        this.o.wake?.();
+      },
+      Math.max(0, Math.min(...due)),
+    );
+    this.declareTimer.unref();
+  }
+
+  async close(): Promise<void> {
+    if (this.declareTimer) clearTimeout(this.declareTimer);
+    this.declareTimer = null;
   }
 
   /** What became of each restart in flight: its job's outcome (a job that is gone counts as failed). */
@@ -256,6 +282,7 @@ export class HaLoop implements Reconciler {
         powerOff: r.ok && r.confirmedOff,
         ...(r.error ? { error: r.error } : {}),
       });
+      this.o.wake?.();
     })().finally(() => this.fencing.delete(host));
   }
 

@@ -18,7 +18,9 @@ const DOWN = {
 };
 
 /** The loop's world: a cluster whose h1 is lost, fakes of the job system, fence and store. */
-function world(o: { fence?: (h: string) => Promise<FenceResult> } = {}) {
+function world(
+  o: { fence?: (h: string) => Promise<FenceResult>; declareAfterMs?: number; wake?: () => void } = {},
+) {
   const hosts = (h1: Partial<HostSnapshot>) => [
     host('h1', 's1', 4096, { vms: [], lastKnownVms: ['a', 'b'], evidence: DOWN, ...h1 }),
     host('h2', 's1', 4096),
@@ -82,7 +84,12 @@ function world(o: { fence?: (h: string) => Promise<FenceResult> } = {}) {
         tierRankOf: () => 0,
       },
       specOf: async () => ({ vcpus: 1, memoryKiB: 512 * 1024 }),
-      config: { ...DEFAULT_HA_CONFIG, declareAfterMs: 0, fenceMethods: { h1: 'lab', h2: 'lab' } },
+      config: {
+        ...DEFAULT_HA_CONFIG,
+        declareAfterMs: o.declareAfterMs ?? 0,
+        fenceMethods: { h1: 'lab', h2: 'lab' },
+      },
+      ...(o.wake ? { wake: o.wake } : {}),
       fenceCheck: async () => undefined,
       audit: {
         record: async (e) => {
@@ -192,5 +199,20 @@ describe('HaLoop', () => {
     await settle();
     expect(w.fences).toBe(0);
     expect(w.stored?.machine.hosts.h1?.phase).toBe('suspect');
+  });
+
+  it('wakes itself when the declare delay of a down host ends and when a fence finishes', async () => {
+    let wakes = 0;
+    const { w, loop } = world({ declareAfterMs: 30, wake: () => wakes++ });
+    const l = loop();
+    await l.pass();
+    expect(w.stored?.machine.hosts.h1?.phase).toBe('suspect');
+    await new Promise((r) => setTimeout(r, 60));
+    expect(wakes).toBe(1);
+    await l.pass();
+    expect(w.stored?.machine.hosts.h1?.phase).toBe('fencing');
+    await settle();
+    expect(wakes).toBe(2);
+    await l.close();
   });
 });
