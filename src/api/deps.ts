@@ -3,6 +3,7 @@ import type { ClusterSnapshot } from '../core/model.ts';
 import type { LibvirtClient } from '../libvirt/index.ts';
 import type { AuditLog } from '../store/audit.ts';
 import type { FenceBook } from '../store/fences.ts';
+import type { HaPause } from '../store/ha.ts';
 import type { EffectivePolicy, PolicyOverride } from '../store/policy-book.ts';
 import type { ProbeBook } from '../store/probe-book.ts';
 import type { Store } from '../store/store.ts';
@@ -30,4 +31,6 @@ export interface ApiDeps {
   prefix: string;
   /** Confirmed fences (store/fences.ts); without it a power off cannot be confirmed here. */
   fences?: Pick<FenceBook, 'record'>;
+  /** The failover pause in force (store/ha.ts), shown with the hosts; none when absent. */
+  haPaused?(): Promise<HaPause | null>;
 }

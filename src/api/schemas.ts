@@ -42,6 +42,18 @@ export const errorResponses = {
   },
 } as const;
 
+/** The automatic failover pause (store/ha.ts HaPause). */
+export const haPauseSchema = {
+  type: 'object',
+  required: ['until', 'since', 'by', 'reason'],
+  properties: {
+    until: { type: 'number', description: 'when the pause ends by itself (ms since the epoch)' },
+    since: { type: 'number' },
+    by: { type: 'string', description: 'who paused' },
+    reason: { type: ['string', 'null'] },
+  },
+} as const;
+
 /** The principal a job, decision or drill was requested by. */
 export const requesterSchema = {
   type: 'object',

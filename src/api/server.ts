@@ -107,7 +107,7 @@ export async function createApi(o: ApiOptions): Promise<FastifyInstance> {
         title: 'keizoku API',
         version: '1',
         description:
-          'keizokud: the VMs, hosts, jobs, decisions, drills, schedules, tiers, DRS and audit log of a keizoku cluster. Errors are {"error": {"code", "message"}}; every response has an x-request-id header. See docs/api.md.',
+          'keizokud: the VMs, hosts, jobs, decisions, drills, schedules, tiers, DRS, failover and audit log of a keizoku cluster. Errors are {"error": {"code", "message"}}; every response has an x-request-id header. See docs/api.md.',
         license: { name: 'Apache-2.0', url: 'https://www.apache.org/licenses/LICENSE-2.0' },
       },
       // Relative: the keizokud that serves this document (its api.listen, over TLS when configured).
@@ -121,6 +121,7 @@ export async function createApi(o: ApiOptions): Promise<FastifyInstance> {
         { name: 'drills', description: 'BCP drills measured by the probes, with reports' },
         { name: 'tiers', description: 'Tier compliance and monthly availability' },
         { name: 'drs', description: 'Load rebalancing: recommendations, applying them, explanations' },
+        { name: 'ha', description: 'Automatic failover: state, pause, what-if plans' },
         { name: 'probes', description: 'keizoku-probe agents: registration and outage reports' },
         { name: 'audit', description: 'The audit log of every mutating request' },
       ],

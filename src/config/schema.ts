@@ -243,6 +243,12 @@ const haSchema = z.strictObject({
   /** How soon VMs that fit nowhere are planned again. */
   replanAfterMs: millis(100, 10_000),
   restartsPerHour: z.int().min(0).max(100).default(3),
+  /**
+   * Admission control: host failures the HA VMs must survive. A start through the API that
+   * would leave some HA VM unable to restart after the worst that many hosts fail is refused
+   * (409, with the reason). 0: nothing is reserved, starts are not checked.
+   */
+  toleratedHostFailures: z.int().min(0).max(16).default(0),
 });
 
 const leaderSchema = z.strictObject({

@@ -10,6 +10,7 @@ import { type ApiDeps, buildApi, TokenStore } from '../api/index.ts';
 import { decisionRoutes } from '../api/routes/decisions.ts';
 import { drillRoutes } from '../api/routes/drills.ts';
 import { drsRoutes } from '../api/routes/drs.ts';
+import { haRoutes } from '../api/routes/ha.ts';
 import { jobRoutes } from '../api/routes/jobs.ts';
 import { metricsRoute } from '../api/routes/metrics.ts';
 import { powerRoutes } from '../api/routes/power.ts';
@@ -275,6 +276,19 @@ async function run(loaded: LoadedConfig): Promise<number> {
     snapshot: () => inventory.snapshot(),
     lastPlacement: async (vm: string) => (await store.getPlacement(vm))?.host ?? null,
   };
+  // tiers.yaml lists tiers from the lowest to the highest: the last is restarted first.
+  const tierIds = loaded.tiers.tiers.map((t) => t.id);
+  const tierRank = new Map(tierIds.map((id, i) => [id, tierIds.length - 1 - i]));
+  const tierMechanisms = new Map(loaded.tiers.tiers.map((t) => [t.id, new Set<string>(t.mechanisms)]));
+  const tierHasFailover = (vm: string) =>
+    tierMechanisms.get(policies.policyOf(vm)?.tier ?? '')?.has('failover') ?? false;
+  /** What the failover, its what-if and admission control place with. */
+  const failoverPlacement = {
+    ...placement,
+    haPriorityOf: (vm: string) => (tierHasFailover(vm) ? (policies.policyOf(vm)?.haPriority ?? 0) : null),
+    tierRankOf: (vm: string) => tierRank.get(policies.policyOf(vm)?.tier ?? '') ?? tierRank.size,
+  };
+  const { toleratedHostFailures, ...haTiming } = config.ha;
   const apiDeps: ApiDeps = {
     snapshot: () => inventory.snapshot(),
     clientFor: (h) => inventory.clientFor(h),
@@ -291,6 +305,7 @@ async function run(loaded: LoadedConfig): Promise<number> {
     redis,
     prefix: PREFIX,
     fences: fenceBook,
+    haPaused: () => haStore.paused(),
   };
   const jobDeps = {
     jobs,
@@ -384,9 +399,16 @@ async function run(loaded: LoadedConfig): Promise<number> {
     apiDeps,
     [
       (app) => jobRoutes(app, apiDeps, jobDeps),
-      (app) => powerRoutes(app, apiDeps, { jobs, store }),
+      (app) =>
+        powerRoutes(app, apiDeps, {
+          jobs,
+          store,
+          admission: { placement: failoverPlacement, policy: { toleratedHostFailures } },
+        }),
       (app) => decisionRoutes(app, apiDeps, { decisions, jobs }),
       (app) => scheduleRoutes(app, schedules),
+      (app) =>
+        haRoutes(app, apiDeps, { store: haStore, placement: failoverPlacement, toleratedHostFailures }),
       (app) => drsRoutes(app, { drs, mode: config.drs.mode, aggressiveness: config.drs.aggressiveness }),
       (app) => drillRoutes(app, drills, config.timeZone),
       (app) =>
@@ -491,12 +513,6 @@ async function run(loaded: LoadedConfig): Promise<number> {
       log,
     }),
   );
-  // tiers.yaml lists tiers from the lowest to the highest: the last is restarted first.
-  const tierIds = loaded.tiers.tiers.map((t) => t.id);
-  const tierRank = new Map(tierIds.map((id, i) => [id, tierIds.length - 1 - i]));
-  const tierMechanisms = new Map(loaded.tiers.tiers.map((t) => [t.id, new Set<string>(t.mechanisms)]));
-  const tierHasFailover = (vm: string) =>
-    tierMechanisms.get(policies.policyOf(vm)?.tier ?? '')?.has('failover') ?? false;
   runner.add(
     new HaLoop({
       snapshot: () => inventory.snapshot(),
@@ -504,17 +520,13 @@ async function run(loaded: LoadedConfig): Promise<number> {
       fence: (h) => fencer.fence(h),
       recordFence: (r) => fenceBook.record(r),
       store: haStore,
-      placement: {
-        ...placement,
-        haPriorityOf: (vm) => (tierHasFailover(vm) ? (policies.policyOf(vm)?.haPriority ?? 0) : null),
-        tierRankOf: (vm) => tierRank.get(policies.policyOf(vm)?.tier ?? '') ?? tierRank.size,
-      },
+      placement: failoverPlacement,
       specOf: async (vm) => {
         const d = await store.getDomain(vm);
         return d ? vmFromDomainXml(vm, d.host, d.xml) : null;
       },
       config: {
-        ...config.ha,
+        ...haTiming,
         fenceMethods: Object.fromEntries(config.hosts.map((h) => [h.name, h.fence.method])),
       },
       fenceCheck: () => lease.fence(),

@@ -16,14 +16,22 @@ export interface PowerSubmitDeps {
   snapshot(): ClusterSnapshot;
   /** Where the VM was last recorded running (store.getPlacement). */
   lastPlacement(vm: string): Promise<string | null>;
+  /**
+   * Admission control of a start on the snapshot it was planned on (core/ha/admission.ts):
+   * the reason it is refused, or null.
+   */
+  admitStart?(snap: ClusterSnapshot, vm: string, host: string): string | null;
 }
 
 export type PowerOutcome =
   | { ok: true; vm: string; host: string; action: PowerKind; job: JobView; decision: string }
   | {
       ok: false;
-      /** busy: the VM has a job; refused: the planner or the executor said no; failed: libvirt failed. */
-      why: 'busy' | 'refused' | 'failed';
+      /**
+       * busy: the VM has a job; refused: the planner or the executor said no; admission: the
+       * start would break the host failures HA tolerates; failed: libvirt failed.
+       */
+      why: 'busy' | 'refused' | 'admission' | 'failed';
       reason: string;
       job: string | null;
     };
@@ -45,7 +53,8 @@ export async function submitPower(
       reason: `VM "${vm}" has job ${holder.id} (${holder.kind}, ${holder.state}); ${kind} it when that job has finished`,
       job: holder.id,
     };
-  const decision = planPower(d.snapshot(), kind, vm, {
+  const snap = d.snapshot();
+  const decision = planPower(snap, kind, vm, {
     id: `dec-${randomUUID()}`,
     at: Date.now(),
     ...who,
@@ -58,6 +67,10 @@ export async function submitPower(
       reason: decision.refused.flatMap((r) => r.reasons).join('; '),
       job: null,
     };
+  if (kind === 'start' && d.admitStart) {
+    const refusal = d.admitStart(snap, vm, (decision.actions[0] as { host: string }).host);
+    if (refusal) return { ok: false, why: 'admission', reason: refusal, job: null };
+  }
   let id: string;
   try {
     id = (await d.jobs.submit(decision, fence ? { fence } : {})).jobs[0]!.id;

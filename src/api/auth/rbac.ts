@@ -44,6 +44,11 @@ export type Action =
   | 'recommendation.read'
   /** Run a move DRS recommends (operators and admins). */
   | 'recommendation.apply'
+  /** Automatic failover's state and what-if plans. */
+  | 'ha.read'
+  /** Pause automatic failover, and end the pause (operators and admins). */
+  | 'ha.pause'
+  | 'ha.resume'
   /** Prometheus /metrics on the API listener: it names every VM and host. */
   | 'metrics.read';
 
@@ -54,6 +59,7 @@ const READ: ReadonlySet<Action> = new Set([
   'decision.read',
   'drill.read',
   'recommendation.read',
+  'ha.read',
   'metrics.read',
 ]);
 

@@ -2,7 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import type { HostSnapshot } from '../../core/model.ts';
 import type { ApiDeps } from '../deps.ts';
 import { ApiError } from '../errors.ts';
-import { errorResponses, hostSchema, nameParam } from '../schemas.ts';
+import { errorResponses, haPauseSchema, hostSchema, nameParam } from '../schemas.ts';
 
 function hostView(h: HostSnapshot) {
   return {
@@ -35,16 +35,27 @@ export function hostRoutes(app: FastifyInstance, d: ApiDeps): void {
           200: {
             description: 'The hosts, by name',
             type: 'object',
-            required: ['hosts'],
-            properties: { hosts: { type: 'array', items: hostSchema } },
+            required: ['hosts', 'haPause'],
+            properties: {
+              hosts: { type: 'array', items: hostSchema },
+              haPause: {
+                ...haPauseSchema,
+                type: ['object', 'null'],
+                description: 'automatic failover is paused until then (null: it is not)',
+              },
+            },
           },
           ...errorResponses,
         },
       },
     },
-    async () => ({
-      hosts: [...d.snapshot().hosts.values()].sort((a, b) => a.name.localeCompare(b.name)).map(hostView),
-    }),
+    async () => {
+      const pause = (await d.haPaused?.()) ?? null;
+      return {
+        hosts: [...d.snapshot().hosts.values()].sort((a, b) => a.name.localeCompare(b.name)).map(hostView),
+        haPause: pause && { until: pause.until, since: pause.since, by: pause.by, reason: pause.reason },
+      };
+    },
   );
 
   app.get(

@@ -1,4 +1,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { type AdmissionPolicy, checkAdmission } from '../../core/ha/admission.ts';
+import type { FailoverPlacement } from '../../core/ha/restart-plan.ts';
+import type { ClusterSnapshot } from '../../core/model.ts';
 import type { PowerKind } from '../../core/planners/power.ts';
 import { submitPower } from '../../jobs/power-submit.ts';
 import type { JobSystem } from '../../jobs/queue.ts';
@@ -19,6 +22,8 @@ export interface PowerDeps {
   store: Pick<Store, 'getPlacement'>;
   /** How long a request waits for its job before answering 202 with it. */
   waitMs?: number;
+  /** HA admission control of starts (none, or toleratedHostFailures 0: starts are not checked). */
+  admission?: { placement: FailoverPlacement; policy: AdmissionPolicy };
 }
 
 const actionResponse = {
@@ -42,16 +47,35 @@ const actionResponse = {
   ...errorResponses,
 };
 
+/** The refusal of starting `vm` on `host` by HA admission control, or null. */
+function admitStart(
+  snap: ClusterSnapshot,
+  vm: string,
+  host: string,
+  a: NonNullable<PowerDeps['admission']>,
+): string | null {
+  const v = snap.vms.get(vm);
+  if (!v) return null;
+  return (
+    checkAdmission(snap, { vm, host, vcpus: v.vcpus, memoryKiB: v.memoryKiB }, a.placement, a.policy)
+      ?.reason ?? null
+  );
+}
+
 /** Decides, submits and waits briefly; shared by the three routes. */
 async function powerAction(d: ApiDeps, p: PowerDeps, req: FastifyRequest, kind: PowerKind) {
   const { name } = req.params as { name: string };
   if (!d.snapshot().vms.has(name)) throw new ApiError(404, 'not_found', `no VM named "${name}"`);
   const principal = req.principal!;
+  const admission = p.admission;
   const r = await submitPower(
     {
       jobs: p.jobs,
       snapshot: () => d.snapshot(),
       lastPlacement: async (vm) => (await p.store.getPlacement(vm))?.host ?? null,
+      ...(admission && (admission.policy.toleratedHostFailures ?? 0) > 0
+        ? { admitStart: (snap, vm, host) => admitStart(snap, vm, host, admission) }
+        : {}),
     },
     kind,
     name,
@@ -60,6 +84,7 @@ async function powerAction(d: ApiDeps, p: PowerDeps, req: FastifyRequest, kind: 
   );
   if (!r.ok) {
     if (r.why === 'failed') throw new ApiError(502, 'libvirt_error', r.reason);
+    if (r.why === 'admission') throw new ApiError(409, 'admission_refused', r.reason);
     throw new ApiError(409, 'conflict', r.reason);
   }
   return { vm: r.vm, host: r.host, action: kind, job: r.job.id, decision: r.decision, state: r.job.state };
@@ -73,7 +98,8 @@ export function powerRoutes(app: FastifyInstance, d: ApiDeps, p: PowerDeps): voi
       schema: {
         tags: ['vms'],
         operationId: 'startVm',
-        summary: 'Start a VM that is shut off; refused unless every host that might run it is up',
+        summary:
+          'Start a VM that is shut off; refused unless every host that might run it is up, and (409 admission_refused) when it would break the host failures HA tolerates',
         params: nameParam,
         response: actionResponse,
       },

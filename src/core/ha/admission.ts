@@ -13,7 +13,10 @@ import {
  *
  *   whatIf(snap, failHosts, placement, ctx): Decision
  *     the restart plan a real failure of `failHosts` would run (planRestarts on a view where
- *     those hosts are down and their VMs gone).
+ *     those hosts are fenced and their VMs gone, as the state machine plans once they are).
+ *   unprotectedOn(snap, failHosts, placement): string[]
+ *     the VMs running on `failHosts` that a failure would not restart (their tier has no
+ *     failover), so that a what-if names them too.
  *   checkAdmission(snap, change, placement, policy): null | { code, reason }
  *     refuses a start or placement that would leave some HA VM unable to restart after the
  *     worst `toleratedHostFailures` host failures (every combination of that many up hosts is
@@ -51,7 +54,7 @@ function failedView(
 ): { view: ClusterSnapshot; requests: RestartRequest[] } {
   const failed = new Set(failHosts);
   const hosts = new Map<string, HostSnapshot>();
-  for (const [n, h] of snap.hosts) hosts.set(n, failed.has(n) ? { ...h, health: 'down', vms: [] } : h);
+  for (const [n, h] of snap.hosts) hosts.set(n, failed.has(n) ? { ...h, health: 'fenced', vms: [] } : h);
   const vms = new Map<string, VmSnapshot>();
   const requests: RestartRequest[] = [];
   for (const [n, v] of snap.vms) {
@@ -73,6 +76,18 @@ export function whatIf(
     ...ctx,
     reason: ctx.reason ?? `what if ${[...failHosts].sort().join(', ')} failed`,
   });
+}
+
+export function unprotectedOn(
+  snap: ClusterSnapshot,
+  failHosts: readonly string[],
+  placement: FailoverPlacement,
+): string[] {
+  const failed = new Set(failHosts);
+  return [...snap.vms.values()]
+    .filter((v) => failed.has(v.host) && ACTIVE.has(v.state) && placement.haPriorityOf(v.name) === null)
+    .map((v) => v.name)
+    .sort();
 }
 
 /** Every k-subset of `items`, in lexicographic order, one at a time (C(n, k) can be large). */

@@ -5,6 +5,7 @@ import { auditRoutes } from '../../../src/api/routes/audit.ts';
 import { decisionRoutes } from '../../../src/api/routes/decisions.ts';
 import { drillRoutes } from '../../../src/api/routes/drills.ts';
 import { drsRoutes } from '../../../src/api/routes/drs.ts';
+import { haRoutes } from '../../../src/api/routes/ha.ts';
 import { hostRoutes } from '../../../src/api/routes/hosts.ts';
 import { type JobDeps, jobRoutes } from '../../../src/api/routes/jobs.ts';
 import { powerRoutes } from '../../../src/api/routes/power.ts';
@@ -18,6 +19,7 @@ import type { Decision } from '../../../src/core/plan.ts';
 import type { Tiers } from '../../../src/core/tiers.ts';
 import type { MigrationJobView, PowerJobView } from '../../../src/jobs/views.ts';
 import { DrsLoop } from '../../../src/loops/drs.ts';
+import type { HaPause } from '../../../src/store/ha.ts';
 import { evacuation, JOB } from './decision-fixture.ts';
 import { fakeAudit, TOKENS } from './fakes.ts';
 
@@ -193,8 +195,10 @@ export async function fullApi(): Promise<FastifyInstance> {
     },
     wait: async (id: string) => jobs.get(id) ?? null,
   };
+  let pause: HaPause | null = null;
   const deps = {
     snapshot: () => SNAPSHOT,
+    haPaused: async () => pause,
     clientFor: () => null,
     policyOf: (name: string) =>
       name === 'vm1' ? { tier: 'low', limits: null, haPriority: 0, homeSite: null, source: 'config' } : null,
@@ -319,6 +323,36 @@ export async function fullApi(): Promise<FastifyInstance> {
   });
   await drs.pass(1);
   drsRoutes(app, { drs, mode: 'manual', aggressiveness: 5 });
+  // The HA state as the failover loop saves it: h1 recovering one VM, one VM in error.
+  haRoutes(app, deps, {
+    store: {
+      loadState: async () => ({
+        machine: {
+          seq: 2,
+          hosts: {
+            h1: {
+              ...{ phase: 'recovering', since: 5, health: 'fenced', downSince: 1, vms: ['vm1'] },
+              ...{ attempt: 1, fenceStartedAt: null, nextFenceAt: null, pending: [] },
+              ...{ inFlight: { vm1: 'h2' }, failedOn: {}, nextPlanAt: null },
+            },
+          },
+          vms: { off1: { phase: 'error', host: 'h1', restarts: [1, 2, 3], relocated: true } },
+        },
+        jobs: {},
+      }),
+      pause: async (p) => {
+        pause = p;
+      },
+      resume: async () => {
+        const was = pause !== null;
+        pause = null;
+        return was;
+      },
+      paused: async () => pause,
+    },
+    placement: { ...jobDeps.placement, haPriorityOf: () => 0, tierRankOf: () => 0 },
+    toleratedHostFailures: 0,
+  });
   await app.ready();
   return app;
 }

@@ -80,6 +80,13 @@ const EXCHANGES: [InjectOptions, number][] = [
   [as('viewer', 'POST', `/v1/drs/recommendations/${REC_ID}/apply`), 403],
   [as('admin', 'POST', `/v1/drs/recommendations/${REC_ID}/apply`), 202],
   [as('admin', 'POST', `/v1/drs/recommendations/${REC_ID}/apply`), 404],
+  [as('viewer', 'GET', '/v1/ha'), 200],
+  [as('operator', 'POST', '/v1/ha/pause', { forSeconds: 60, reason: 'switch reboot' }), 200],
+  [as('viewer', 'POST', '/v1/ha/pause', { forSeconds: 60 }), 403],
+  [as('admin', 'POST', '/v1/ha/pause', { forSeconds: 0 }), 400],
+  [as('operator', 'DELETE', '/v1/ha/pause'), 200],
+  [as('viewer', 'POST', '/v1/ha/whatif', { fail: ['h1'] }), 200],
+  [as('admin', 'POST', '/v1/ha/whatif', { fail: ['nope'] }), 404],
   [as('admin', 'GET', '/v1/nowhere'), 404],
 ];
 

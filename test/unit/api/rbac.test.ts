@@ -39,6 +39,17 @@ describe('decide', () => {
     expect(decide(p('probe'), 'decision.read', 'web1')).toBe('deny');
   });
 
+  it('lets admins and operators pause and resume failover, viewers read it and plan what-ifs, no one else', () => {
+    for (const role of ['admin', 'operator'] as const)
+      for (const a of ['ha.read', 'ha.pause', 'ha.resume'] as Action[])
+        expect(decide(p(role), a)).toBe('allow');
+    expect(decide(p('viewer'), 'ha.read')).toBe('allow');
+    for (const role of ['viewer', 'vm-admin', 'probe'] as const)
+      for (const a of ['ha.pause', 'ha.resume'] as Action[]) expect(decide(p(role, ['*']), a)).toBe('deny');
+    expect(decide(p('vm-admin', ['*']), 'ha.read')).toBe('deny');
+    expect(decide(p('probe'), 'ha.read')).toBe('deny');
+  });
+
   it('keeps viewers to reads, operators off the audit log, probes to their reports', () => {
     const reads: Action[] = ['host.read', 'vm.read', 'job.read', 'drill.read', 'recommendation.read'];
     for (const a of reads) expect(decide(p('viewer'), a, 'vm1')).toBe('allow');

@@ -1,6 +1,11 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { checkAdmission, restartsSurelyFit, whatIf } from '../../../../src/core/ha/admission.ts';
+import {
+  checkAdmission,
+  restartsSurelyFit,
+  unprotectedOn,
+  whatIf,
+} from '../../../../src/core/ha/admission.ts';
 import {
   DEFAULT_HA_CONFIG,
   emptyHaState,
@@ -115,6 +120,58 @@ describe('admission', () => {
     });
     expect(r?.code).toBe('HaFailuresNotTolerated');
     expect(r?.reason).toMatch(/unable to restart if h1 failed/);
+  });
+
+  it('whatIf is the plan the state machine runs once those hosts are fenced, and names the VMs it leaves down', () => {
+    prio.hi = 9;
+    prio.lo = 1;
+    const notHa: FailoverPlacement = {
+      ...placement,
+      haPriorityOf: (v) => (v === 'plain' ? null : (prio[v] ?? 0)),
+    };
+    const vms = [vm('lo', 'h1', 300), vm('hi', 'h1', 300), vm('plain', 'h1', 100), vm('busy', 'h2', 500)];
+    const before = snap([host('h1', 'a', 1000), host('h2', 'a', 1000), host('h3', 'a', 400)], vms);
+    const planned = whatIf(before, ['h1'], notHa, ctx);
+    expect(unprotectedOn(before, ['h1'], notHa)).toEqual(['plain']);
+    expect(planned.vms).toEqual(['hi', 'lo']);
+
+    // The machine: h1 seen up with its VMs, then fenced (its VMs gone from the snapshot).
+    const spec = (v: string) => vms.find((x) => x.name === v) ?? null;
+    const ev = { connected: false, lastCallAgeMs: 1, icmp: false };
+    const health = (h1: HostHealth) =>
+      Object.fromEntries(
+        ['h1', 'h2', 'h3'].map((h) => [h, { health: h === 'h1' ? h1 : 'up', evidence: ev }]),
+      );
+    const lost = snap(
+      [
+        host('h1', 'a', 1000, { health: 'fenced', lastKnownVms: ['lo', 'hi', 'plain'] }),
+        host('h2', 'a', 1000),
+        host('h3', 'a', 400),
+      ],
+      vms.filter((v) => v.host !== 'h1'),
+    );
+    const base = { placement: notHa, specOf: spec };
+    const s1 = stepHa(
+      emptyHaState(),
+      { ...base, health: health('up'), snapshot: before },
+      0,
+      DEFAULT_HA_CONFIG,
+    );
+    const s2 = stepHa(
+      s1.state,
+      { ...base, health: health('fenced'), snapshot: lost },
+      1000,
+      DEFAULT_HA_CONFIG,
+    );
+    const restart = s2.commands.find((c) => c.kind === 'restart');
+    expect(restart?.kind === 'restart' && restart.decision.actions).toEqual(planned.actions);
+    expect(planned.actions.map((a) => a.kind === 'restart-elsewhere' && [a.vm, a.from])).toEqual([
+      ['hi', 'h1'],
+      ['lo', 'h1'],
+    ]);
+    expect(planned.ok).toBe(true);
+    delete prio.hi;
+    delete prio.lo;
   });
 
   it('keeps a capacity share free', () => {
