@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { clientFrom, enc, jsonFlag } from '../context.ts';
 import { details, emit, table } from '../output.ts';
+import { type HaPauseView, pauseLine } from './ha.ts';
 
 interface Host {
   name: string;
@@ -22,9 +23,14 @@ export function hostCommands(program: Command): void {
     .command('list')
     .description('every host with health, maintenance, load and VMs')
     .action(async (_o, cmd: Command) => {
-      const { hosts } = await clientFrom(cmd).call<{ hosts: Host[] }>('GET', '/v1/hosts');
-      emit({ json: jsonFlag(cmd) }, { hosts }, () =>
-        table(
+      const { hosts, haPause } = await clientFrom(cmd).call<{ hosts: Host[]; haPause: HaPauseView | null }>(
+        'GET',
+        '/v1/hosts',
+      );
+      emit({ json: jsonFlag(cmd) }, { hosts, haPause }, () => {
+        // The pause is the one thing here that changes what happens when a host is lost.
+        const head = haPause ? `${pauseLine(haPause)}\n` : '';
+        return `${head}${table(
           ['HOST', 'SITE', 'HEALTH', 'MAINT', 'CPUS', 'CPU', 'MEM MiB', 'USED MiB', 'VMS'],
           hosts.map((h) => [
             h.name,
@@ -37,8 +43,8 @@ export function hostCommands(program: Command): void {
             h.memoryUsedMiB,
             h.vms.length,
           ]),
-        ),
-      );
+        )}`;
+      });
     });
   host
     .command('show <host>')
