@@ -137,6 +137,10 @@ describe('migration jobs against the lab', () => {
 
   it('aborts a move that cannot converge at the timeout; the VM keeps running on the source', async () => {
     await waitInventory('mg1', 'h1');
+    // The guest's own answering under its memory load, before the move: the baseline.
+    const before = startPing(address('mg1'), 50);
+    await sleep(3_000);
+    const base = await before.stop();
     const ping = startPing(address('mg1'), 50);
     const r = await migrate('mg1', {
       to: 'h2',
@@ -153,7 +157,13 @@ describe('migration jobs against the lab', () => {
     expect(job.state).toBe('aborted');
     expect(job.result.reason).toMatch(/^timed out after 4000 ms; mg1 runs on h1$/);
     expect(await where('mg1')).toEqual({ running: ['h1'], defined: ['h1'] });
-    expect(seen.received).toBeGreaterThan(seen.sent * 0.9);
+    // It kept running on the source all along: no pause longer than a few of the gaps the same
+    // guest had under the same load just before (the loaded TCG guest drops pings of its own on
+    // a busy machine, so a fixed loss share fails without any pause).
+    console.log(
+      `abort: ${seen.received}/${seen.sent} answered, longest gap ${seen.maxGapMs} ms; before: ${base.received}/${base.sent}, ${base.maxGapMs} ms`,
+    );
+    expect(seen.maxGapMs).toBeLessThan(Math.max(1_500, 4 * base.maxGapMs));
     // Clean-up, not part of the verdict: no later test uses mg1. Once in a full run the guest's
     // httpd refused this request right after the abort (the 48 MiB loop in a 96 MiB guest);
     // try a few times, and say so if it never answers.
