@@ -118,6 +118,10 @@ export class LoopRunner {
   }
 
   private async once(e: Entry): Promise<void> {
+    // Started on the next microtask, so that `running` is set before the pass begins: a pass
+    // whose first synchronous step triggers its own loop (the inventory's health callback,
+    // reached from snapshot(), wakes the ha loop) shares it instead of starting a second one.
+    await Promise.resolve();
     const { r } = e;
     const now = (this.o.clock ?? Date.now)();
     if (r.leaderOnly && !this.o.isLeader()) {

@@ -221,4 +221,29 @@ describe('LoopRunner', () => {
     runner.add(loop('a').r);
     expect(() => runner.add(loop('a').r)).toThrow('loop a is already registered');
   });
+
+  it('a pass that triggers its own loop before its first await shares itself, never runs twice at once', async () => {
+    let inPass = 0;
+    let most = 0;
+    let passes = 0;
+    const r: Reconciler = {
+      name: 'reentrant',
+      leaderOnly: false,
+      intervalMs: 1_000,
+      pass: async () => {
+        passes++;
+        inPass++;
+        most = Math.max(most, inPass);
+        // What a snapshot callback does in keizokud: wake the loop that is reading it.
+        void runner.trigger('reentrant');
+        await Promise.resolve();
+        inPass--;
+        return undefined;
+      },
+    };
+    runner.add(r);
+    await runner.trigger('reentrant');
+    expect(most).toBe(1);
+    expect(passes).toBe(1);
+  });
 });
