@@ -3,7 +3,7 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writ
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createVm, freePort, type LabState, readState } from '../../lab/index.ts';
+import { createVm, freePort, type LabState, readState, virsh } from '../../lab/index.ts';
 import { type RunningKeizokud, startKeizokud } from '../support/keizokud.ts';
 import { sharedLab } from '../support/lab-fixture.ts';
 import { startRedis } from '../support/redis.ts';
@@ -111,6 +111,13 @@ controller: { url: "${kz.url}", tokenFile: probe-token, refreshSec: 1 }
       agent.kill('SIGTERM');
       await exited;
     }
+    // dr3 runs on the site's shared storage, which live migration refuses: left in the shared
+    // lab, it would fail the evacuation of its host by a later file.
+    if (lab)
+      for (const h of lab.layout.hosts) {
+        await virsh(h, ['destroy', 'dr3']).catch(() => undefined);
+        await virsh(h, ['undefine', 'dr3']).catch(() => undefined);
+      }
     await kz?.stop();
     await redis?.stop();
     if (dir) rmSync(dir, { recursive: true, force: true });
