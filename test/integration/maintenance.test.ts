@@ -117,14 +117,17 @@ describe('host maintenance against the lab', () => {
   it('evacuates all VMs of h1 to h2, each one answering ping throughout, then moves them back on exit', async () => {
     for (let i = 0; i < 100 && (await kz.request('GET', '/v1/vms/mtbig', admin)).status !== 404; i++)
       await sleep(200);
-    // What a raw virsh live move of mt1 costs it on this machine now: the yardstick for the gaps.
+    // What raw virsh live moves cost on this machine now, two at a time as the evacuation runs
+    // them (mt1 and mt2 there and back): the yardstick for the gaps.
     let rawGapMs = 0;
     for (const [from, to] of [
       ['h1', 'h2'],
       ['h2', 'h1'],
     ] as const) {
-      const m = await virshMigrate(lab, 'mt1', from, to, ['--persistent', '--undefinesource'], 20);
-      rawGapMs = Math.max(rawGapMs, m.ping.maxGapMs);
+      const moves = await Promise.all(
+        ['mt1', 'mt2'].map((vm) => virshMigrate(lab, vm, from, to, ['--persistent', '--undefinesource'], 20)),
+      );
+      for (const m of moves) rawGapMs = Math.max(rawGapMs, m.ping.maxGapMs);
     }
     const gapBoundMs = 4 * rawGapMs + 500;
     const onH1 = await running('h1');
