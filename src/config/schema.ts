@@ -37,6 +37,11 @@ const fenceSchema = z.discriminatedUnion('method', [
     port: z.int().min(1).max(65535).default(623),
     passwordFile: filePath,
     interface: z.enum(['lan', 'lanplus']).default('lanplus'),
+    /**
+     * RMCP+ cipher suite (ipmitool -C), lanplus only. Absent: ipmitool asks the BMC for its
+     * suites (a BMC that does not answer, as OpenIPMI's ipmi_sim, costs 10 s of retries per call).
+     */
+    cipherSuite: z.int().min(0).max(17).optional(),
     /** How long to read the power status after the power off before the fence counts as failed. */
     confirmTimeoutMs: millis(100, 30_000),
   }),

@@ -96,6 +96,12 @@ function checkHosts({ config, file }: CrossCheckInput, out: CrossCheckResult): v
       err(['hosts', i, 'site'], `unknown site "${host.site}": expected ${oneOf(siteNames, 'sites')}`);
     }
     checkTransport(config, file, i, out);
+    const f = host.fence;
+    if (f.method === 'ipmi' && f.cipherSuite !== undefined && f.interface !== 'lanplus')
+      err(
+        ['hosts', i, 'fence', 'cipherSuite'],
+        `a cipher suite is for interface lanplus (RMCP+); interface ${f.interface} has none`,
+      );
   });
 }
 

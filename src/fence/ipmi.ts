@@ -18,6 +18,7 @@ export function ipmiArgs(c: IpmiFence, command: string[]): string[] {
     c.username,
     '-f',
     c.passwordFile,
+    ...(c.cipherSuite === undefined ? [] : ['-C', String(c.cipherSuite)]),
     ...command,
   ];
 }

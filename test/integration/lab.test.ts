@@ -16,9 +16,14 @@ import {
   readState,
   virsh,
   virshMigrate,
+  waitFor,
   waitForPing,
 } from '../../lab/index.ts';
+import { fencerFor } from '../../src/fence/fencer.ts';
+import { type IpmiFence, ipmiArgs } from '../../src/fence/ipmi.ts';
+import { IPMITOOL, labHostHooks, running, startIpmiSim } from '../support/ipmi-sim.ts';
 import { labCli, upTestLab } from '../support/lab-fixture.ts';
+import { qemuCopies } from '../support/qemu.ts';
 
 /** What the lab must leave behind after `down`: nothing with its prefix, none of its pids. */
 function leftovers(state: LabState, pids: number[]): string[] {
@@ -215,5 +220,55 @@ describe('lab: 3 hosts over 2 sites', () => {
     await healHost(state.id, 'h1');
     state = readState(state.id)!;
     pids.push(state.hosts[0]!.reaperPid!, state.hosts[0]!.libvirtdPid!);
+  });
+
+  it('fences h2 by ipmi: ipmitool against ipmi_sim, whose power off is the lab power cut of h2', async () => {
+    const ha = state.vms.find((v) => v.name === 'ha1')!; // started on h2 by the test before
+    const before = readState(state.id)!.hosts[1]!;
+    expect(qemuCopies('ha1')).toBe(1);
+    const bmc = await startIpmiSim(labHostHooks(state.id, 'h2'));
+    try {
+      const fence = bmc.fence({ confirmTimeoutMs: 30_000 });
+      const f = fencerFor(
+        new Map([['h2', { fence, managementAddress: state.layout.hosts[1]!.mgmtAddress }]]),
+        {
+          pollIntervalMs: 200,
+        },
+      );
+      const r = await f.fence('h2');
+      expect(r, bmc.hookLog()).toMatchObject({ ok: true, confirmedOff: true, method: 'ipmi' });
+      // The BMC answered before the cut was done: off was read only once the host's processes were gone.
+      expect(r.evidence).toMatch(
+        /Chassis Power Control: Down\/Off; then \d+ status read\(s\), last: Chassis Power is off/,
+      );
+      expect(bmc.requests().filter((q) => q === 'set power 0')).toHaveLength(1);
+      expect(running(before.reaperPid!)).toBe(false);
+      expect(running(before.libvirtdPid!)).toBe(false);
+      expect(qemuCopies('ha1')).toBe(0);
+      expect(await ping(ha.address)).toBe(false);
+      expect((await labStatus(readState(state.id)!)).hosts[1]!.state).toBe('fenced');
+      // Power on is the lab's heal: libvirtd back, the BMC reports the power on again.
+      await f.powerOn('h2');
+      await waitFor(
+        'h2 healed by its BMC',
+        async () => {
+          const h = readState(state.id)!.hosts[1]!;
+          return !h.fenced && h.libvirtdPid !== null && running(h.reaperPid!);
+        },
+        60_000,
+        250,
+      );
+      const after = readState(state.id)!.hosts[1]!;
+      pids.push(after.reaperPid!, after.libvirtdPid!);
+      const status = execFileSync(IPMITOOL, ipmiArgs(fence as IpmiFence, ['chassis', 'power', 'status']), {
+        encoding: 'utf8',
+      });
+      expect(status.trim()).toBe('Chassis Power is on');
+      expect(spawnSync('virsh', ['-c', state.layout.hosts[1]!.uri, 'list'], { timeout: 10_000 }).status).toBe(
+        0,
+      );
+    } finally {
+      await bmc.close();
+    }
   });
 });

@@ -54,6 +54,12 @@ const CASES: [string, string[]][] = [
     ['{F}: hosts[0].fence.method: expected one of "none", "lab", "ipmi", "redfish" or "ssh", got "stonith"'],
   ],
   [
+    'ipmi-cipher-on-lan',
+    [
+      '{F}: hosts[0].fence.cipherSuite: a cipher suite is for interface lanplus (RMCP+); interface lan has none',
+    ],
+  ],
+  [
     'renew-after-lease',
     ['{F}: leader.renewMs: expected at most a third of leader.leaseMs (5000), so at most 1666, got 5000'],
   ],
