@@ -111,6 +111,7 @@ const actionResultSchema = {
     reason: nullable('string'),
     vm: { type: 'string' },
     host: { type: 'string' },
+    startedAt: { type: 'number', description: "when the run began, after the VM's lock was taken" },
     finishedAt: { type: 'number' },
   },
 } as const;

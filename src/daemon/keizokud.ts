@@ -10,6 +10,7 @@ import { type ApiDeps, buildApi, TokenStore } from '../api/index.ts';
 import { decisionRoutes } from '../api/routes/decisions.ts';
 import { drillRoutes } from '../api/routes/drills.ts';
 import { drsRoutes } from '../api/routes/drs.ts';
+import { failoverRoutes } from '../api/routes/failovers.ts';
 import { haRoutes } from '../api/routes/ha.ts';
 import { jobRoutes } from '../api/routes/jobs.ts';
 import { metricsRoute } from '../api/routes/metrics.ts';
@@ -34,6 +35,7 @@ import { submitPower } from '../jobs/power-submit.ts';
 import { JobSystem } from '../jobs/queue.ts';
 import type { ConnectOptions } from '../libvirt/index.ts';
 import { DrsLoop } from '../loops/drs.ts';
+import { FailoverTimeline } from '../loops/failover-timeline.ts';
 import { HaLoop } from '../loops/ha.ts';
 import { InventoryLoop } from '../loops/inventory.ts';
 import { LimitsLoop } from '../loops/limits.ts';
@@ -45,6 +47,7 @@ import { createMetrics } from '../metrics/registry.ts';
 import { HostPinger } from '../probe/host-pinger.ts';
 import { AuditLog } from '../store/audit.ts';
 import { DecisionStore } from '../store/decisions.ts';
+import { FailoverStore } from '../store/failovers.ts';
 import { FenceBook } from '../store/fences.ts';
 import { HaStore } from '../store/ha.ts';
 import { CLUSTER_PREFIX as PREFIX } from '../store/keys.ts';
@@ -135,6 +138,7 @@ async function run(loaded: LoadedConfig): Promise<number> {
     .catch((e: Error) => log.warn({ err: e.message }, 'reading maintenance failed'));
   const fenceBook = new FenceBook(redis, PREFIX);
   const haStore = new HaStore(redis, PREFIX);
+  const failoverStore = new FailoverStore(redis, PREFIX);
   await fenceBook.refresh().catch((e: Error) => log.warn({ err: e.message }, 'reading fences failed'));
   const replicaId = `${hostname()}:${process.pid}`;
   const lease = new LeaderLease(redis, {
@@ -418,6 +422,7 @@ async function run(loaded: LoadedConfig): Promise<number> {
       (app) => scheduleRoutes(app, schedules),
       (app) =>
         haRoutes(app, apiDeps, { store: haStore, placement: failoverPlacement, toleratedHostFailures }),
+      (app) => failoverRoutes(app, { store: failoverStore }),
       (app) => drsRoutes(app, { drs, mode: config.drs.mode, aggressiveness: config.drs.aggressiveness }),
       (app) => drillRoutes(app, drills, config.timeZone),
       (app) =>
@@ -544,6 +549,18 @@ async function run(loaded: LoadedConfig): Promise<number> {
       log,
       intervalMs: config.loops.haIntervalMs,
       wake: () => wakeHa(),
+      timeline: new FailoverTimeline({
+        store: failoverStore,
+        jobs,
+        probeWindow: (vm, from, to) => probeWindows(probeBook, vm, from, to, { timeoutMs: 1_000 }),
+        fenceRecordOf: (h) => fenceBook.records().get(h) ?? null,
+        fenceMethodOf: (h) => config.hosts.find((x) => x.name === h)?.fence.method ?? 'lab',
+        tierOf: (vm) => policies.policyOf(vm)?.tier || null,
+        haPriorityOf: (vm) => failoverPlacement.haPriorityOf(vm),
+        fenceCheck: () => lease.fence(),
+        metrics,
+        log,
+      }),
     }),
   );
   wakeHa = () => {

@@ -45,6 +45,8 @@ export interface ActionResult {
   reason: string | null;
   vm: string;
   host: string;
+  /** When the run began (after the VM's lock was taken; absent in older results). */
+  startedAt?: number;
   finishedAt: number;
 }
 
@@ -62,11 +64,13 @@ export async function runPowerAction(
   cancelled: () => Promise<boolean>,
 ): Promise<ActionResult> {
   const a = req.action;
+  const startedAt = Date.now();
   const done = (outcome: ActionResult['outcome'], reason: string | null): ActionResult => ({
     outcome,
     reason,
     vm: a.vm,
     host: powerHost(a),
+    startedAt,
     finishedAt: Date.now(),
   });
   if (await cancelled()) return done('cancelled', 'cancelled before it started');

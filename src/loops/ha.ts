@@ -19,6 +19,7 @@ import type { Metrics } from '../metrics/registry.ts';
 import type { AuditLog } from '../store/audit.ts';
 import type { FenceRecord } from '../store/fences.ts';
 import type { HaRecord, HaStore } from '../store/ha.ts';
+import type { FailoverTimeline } from './failover-timeline.ts';
 import type { PassResult, Reconciler } from './runner.ts';
 
 /**
@@ -33,7 +34,8 @@ import type { PassResult, Reconciler } from './runner.ts';
  *   the VM's lock, checked again on a fresh snapshot: core/planners/restart.ts).
  * Every event goes to the log and the audit log (action `ha.<kind>`). The state lives in Redis
  * (store/ha.ts): a new leader continues a recovery where the old one left it, and a restart
- * whose job it cannot find is reported failed and planned again, never run twice.
+ * whose job it cannot find is reported failed and planned again, never run twice. Each host
+ * failure has its record (loops/failover-timeline.ts), the open ones saved with the state.
  */
 
 export type HaStorePort = Pick<HaStore, 'loadState' | 'saveState' | 'paused'>;
@@ -58,6 +60,8 @@ export interface HaLoopOptions {
   /** Asks for a pass soon (a fence finished): the machine hears of it without waiting an interval. */
   wake?: () => void;
   now?: () => number;
+  /** The failover records (one per host failure) kept as the failover goes on. */
+  timeline?: FailoverTimeline;
 }
 
 const ACTIVE = new Set(['running', 'paused', 'blocked', 'pmsuspended']);
@@ -114,6 +118,15 @@ export class HaLoop implements Reconciler {
       this.o.config,
     );
     for (const r of restartResults) delete record.jobs[r.vm];
+    const failovers = this.o.timeline
+      ? await this.o.timeline.step(
+          record.failovers ?? [],
+          { prev: record.machine, next: step.state, events: step.events, restartResults },
+          snap,
+          now,
+        )
+      : [];
+    record.failovers = failovers.filter((f) => f.status === 'open');
     record.machine = step.state;
     this.publish(step.state);
     // Saved before anything runs: a crash after this point loses a command, which the next
@@ -124,6 +137,7 @@ export class HaLoop implements Reconciler {
     let partial = false;
     for (const c of step.commands) if (!(await this.run(c, record))) partial = true;
     if (step.commands.some((c) => c.kind === 'restart')) await this.o.store.saveState(record);
+    await this.o.timeline?.flush([...failovers.filter((f) => f.status !== 'open'), ...record.failovers]);
     this.wakeAtDeclare(step.state, now);
     return { result: partial ? 'partial' : 'success' };
   }
@@ -217,6 +231,13 @@ export class HaLoop implements Reconciler {
         fence: this.o.fenceCheck,
       });
       for (const j of submitted.jobs) if (j.kind !== 'evacuate') record.jobs[j.vm] = { job: j.id, to: j.to };
+      if (this.o.timeline && record.failovers)
+        record.failovers = this.o.timeline.submitted(
+          record.failovers,
+          decision,
+          submitted.jobs.flatMap((j) => (j.kind === 'evacuate' ? [] : [j])),
+          (this.o.now ?? Date.now)(),
+        );
       this.o.log.info(
         { decision: decision.id, restarts: submitted.jobs.length },
         'failover restarts submitted',

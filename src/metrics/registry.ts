@@ -174,6 +174,13 @@ export function createMetrics() {
       labelNames: ['host', 'outcome'],
       registers: [registry],
     }),
+    failoverRto: new Histogram({
+      name: 'keizoku_failover_rto_seconds',
+      help: "Failover RTO per VM by tier: the host's failure (last seen up) to the probe's first reply from the VM restarted elsewhere",
+      labelNames: ['tier'],
+      buckets: [1, 2, 5, 10, 15, 20, 30, 45, 60, 90, 120, 300],
+      registers: [registry],
+    }),
     migrationsActive: new Gauge({
       name: 'keizoku_migrations_active',
       help: 'Migration jobs being run by this replica',

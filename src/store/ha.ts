@@ -1,5 +1,6 @@
 import type { Redis } from 'ioredis';
 import type { HaState } from '../core/ha/machine.ts';
+import type { FailoverRecord } from '../core/ha/timeline.ts';
 import { type RedisKeys, redisKeys } from './keys.ts';
 
 /**
@@ -16,10 +17,12 @@ export interface HaPause {
   reason: string | null;
 }
 
-/** The machine's state and, per VM restarting, the job that runs it. */
+/** The machine's state, per VM restarting the job that runs it, and the open failover records. */
 export interface HaRecord {
   machine: HaState;
   jobs: Record<string, { job: string; to: string }>;
+  /** Failover records still open (absent in state saved by older versions). */
+  failovers?: FailoverRecord[];
 }
 
 export class HaStore {

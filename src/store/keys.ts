@@ -65,6 +65,11 @@ export function redisKeys(prefix: string) {
     haState: `${prefix}ha:state`,
     /** string JSON HaPause, PX until it ends (expires by itself); one key. */
     haPause: `${prefix}ha:pause`,
+    /** hash id -> JSON FailoverRecord (core/ha/timeline.ts, store/failovers.ts): one per host
+     *  failure, written fenced by the leader's ha loop; the newest 500 kept (`haFailoversIndex`). */
+    haFailovers: `${prefix}ha:failovers`,
+    /** zset failover id by detectedAt; trimmed to the newest 500, the hash with it. */
+    haFailoversIndex: `${prefix}ha:failovers:index`,
     /** set: the hosts in maintenance (one member per host). */
     maintenance: `${prefix}maintenance`,
     /** hash vm -> host: what evacuations moved off the host since it entered maintenance (at

@@ -7,6 +7,7 @@ import { compareTimeline, parseScenario, simulate } from '../../core/ha/simulate
 import { CliError, EXIT } from '../client.ts';
 import { clientFrom, jsonFlag } from '../context.ts';
 import { emit, table } from '../output.ts';
+import { failoverCommands } from './failovers.ts';
 
 /**
  * `keizoku ha`: automatic failover's state, the pause for planned network work, what a host
@@ -204,6 +205,7 @@ export function haCommands(program: Command): void {
       const w = await clientFrom(cmd).call<HaWhatIf>('POST', '/v1/ha/whatif', { fail: o.fail });
       emit({ json: jsonFlag(cmd) }, w, () => formatWhatIf(w));
     });
+  failoverCommands(ha);
   ha.command('simulate')
     .description('run DIR/scenario.yaml and compare its timeline with DIR/expected.log (docs/ha.md)')
     .argument('<dir>', 'scenario directory')

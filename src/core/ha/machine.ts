@@ -135,6 +135,8 @@ export type HaCommand =
 export interface HaEvent {
   at: number;
   kind: 'health' | 'phase' | 'fence-failed' | 'alert' | 'restart' | 'refused' | 'vm' | 'pause';
+  /** The phase a `phase` event enters. */
+  phase?: HostPhase;
   host?: string;
   vm?: string;
   text: string;
@@ -203,7 +205,7 @@ export function stepHa(
   const phase = (name: string, h: HaHostState, p: HostPhase, why: string) => {
     h.phase = p;
     h.since = now;
-    emit({ kind: 'phase', host: name, text: `host ${name} ${why}` });
+    emit({ kind: 'phase', phase: p, host: name, text: `host ${name} ${why}` });
   };
   const decide = (requests: RestartRequest[], reason: string): Decision => {
     state.seq += 1;

@@ -5,6 +5,7 @@ import { auditRoutes } from '../../../src/api/routes/audit.ts';
 import { decisionRoutes } from '../../../src/api/routes/decisions.ts';
 import { drillRoutes } from '../../../src/api/routes/drills.ts';
 import { drsRoutes } from '../../../src/api/routes/drs.ts';
+import { failoverRoutes } from '../../../src/api/routes/failovers.ts';
 import { haRoutes } from '../../../src/api/routes/ha.ts';
 import { hostRoutes } from '../../../src/api/routes/hosts.ts';
 import { type JobDeps, jobRoutes } from '../../../src/api/routes/jobs.ts';
@@ -21,6 +22,7 @@ import type { MigrationJobView, PowerJobView } from '../../../src/jobs/views.ts'
 import { DrsLoop } from '../../../src/loops/drs.ts';
 import type { HaPause } from '../../../src/store/ha.ts';
 import { evacuation, JOB } from './decision-fixture.ts';
+import { FO_ID, failoverFixture } from './failover-fixture.ts';
 import { fakeAudit, TOKENS } from './fakes.ts';
 
 /**
@@ -352,6 +354,12 @@ export async function fullApi(): Promise<FastifyInstance> {
     },
     placement: { ...jobDeps.placement, haPriorityOf: () => 0, tierRankOf: () => 0 },
     toleratedHostFailures: 0,
+  });
+  failoverRoutes(app, {
+    store: {
+      list: async (o) => [failoverFixture()].filter((r) => !o?.host || r.host === o.host),
+      get: async (id) => (id === FO_ID ? failoverFixture() : null),
+    },
   });
   await app.ready();
   return app;

@@ -2,6 +2,7 @@ import type { FastifyInstance, InjectOptions } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Contract } from '../../support/openapi.ts';
 import { DEC_ID } from './decision-fixture.ts';
+import { FO_ID } from './failover-fixture.ts';
 import { bearer } from './fakes.ts';
 import { fullApi, MIG_ID, REC_ID } from './full-api.ts';
 
@@ -87,6 +88,13 @@ const EXCHANGES: [InjectOptions, number][] = [
   [as('operator', 'DELETE', '/v1/ha/pause'), 200],
   [as('viewer', 'POST', '/v1/ha/whatif', { fail: ['h1'] }), 200],
   [as('admin', 'POST', '/v1/ha/whatif', { fail: ['nope'] }), 404],
+  [as('viewer', 'GET', '/v1/ha/failovers'), 200],
+  [as('viewer', 'GET', '/v1/ha/failovers?host=h1&limit=5'), 200],
+  [as('viewer', 'GET', '/v1/ha/failovers?limit=0'), 400],
+  [as('viewer', 'GET', `/v1/ha/failovers/${FO_ID}`), 200],
+  [as('viewer', 'GET', '/v1/ha/failovers/fo-h9-1'), 404],
+  [as('viewer', 'GET', '/v1/ha/failovers/..%2Fx'), 400],
+  [as('owner', 'GET', '/v1/ha/failovers'), 403],
   [as('admin', 'GET', '/v1/nowhere'), 404],
 ];
 

@@ -3,6 +3,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest
 import { CliError, EXIT } from '../../../src/cli/client.ts';
 import { formatStatus, formatWhatIf, parseDuration } from '../../../src/cli/commands/ha.ts';
 import { main } from '../../../src/cli/main.ts';
+import { FO_ID } from '../api/failover-fixture.ts';
 import { fullApi } from '../api/full-api.ts';
 
 // `keizoku ha`: its arguments, and its text for what the routes answer, through main() against
@@ -153,5 +154,49 @@ describe('keizoku ha', () => {
     expect(
       formatStatus({ pause: null, toleratedHostFailures: 1, hosts: [], vmsInError: [] }).split('\n')[1],
     ).toBe('admission: 1 host failure(s) tolerated');
+  });
+
+  it('failovers: one row per record with its status and longest RTO; failover ID: per VM priority, hosts, times, RTO and outage', async () => {
+    const list = await cli('viewer', 'ha', 'failovers');
+    expect(list.code, list.err).toBe(0);
+    expect(list.out.split('\n').slice(0, 2)).toEqual([
+      expect.stringMatching(/^ID\s+HOST\s+STATUS\s+FAILURE\s+FENCED\s+VMS\s+ANSWERING\s+MAX RTO S$/),
+      expect.stringMatching(
+        new RegExp(`^${FO_ID}\\s+h1\\s+done\\s+2025-12-03T14:00:00\\.000Z\\s+\\+4\\.9s\\s+2\\s+2\\s+10\\.2$`),
+      ),
+    ]);
+    expect((await cli('viewer', 'ha', 'failovers', '--host', 'h9')).out).toBe('no failover recorded\n');
+    expect(await cli('viewer', 'ha', 'failovers', '--limit', '0')).toMatchObject({
+      code: EXIT.usage,
+      err: 'keizoku: --limit "0": expected a whole number from 1 to 500\n',
+    });
+
+    const one = await cli('viewer', 'ha', 'failover', FO_ID);
+    expect(one.code, one.err).toBe(0);
+    const lines = one.out.split('\n');
+    expect(lines[0]).toBe(`failover ${FO_ID}: host h1, done (2 VM(s) restarted and answering)`);
+    expect(lines[1]).toBe('failure 2025-12-03T14:00:00.000Z (last seen up); times below are after it');
+    expect(lines[2]).toBe('detected +1.0s, declared down +4.0s, fenced +4.9s (method lab: lab power: off)');
+    expect(lines[3]).toMatch(
+      /^VM\s+PRIORITY\s+FROM\s+TO\s+STATUS\s+PLACED\s+STARTED\s+RUNNING\s+ANSWERING\s+RTO S\s+OUTAGE MS$/,
+    );
+    expect(lines[4]).toMatch(
+      /^web1\s+20\s+h1\s+h2\s+answering\s+\+5\.0s\s+\+5\.5s\s+\+5\.8s\s+\+9\.6s\s+9\.6\s+9300$/,
+    );
+    expect(lines[5]).toMatch(
+      /^vm1\s+10\s+h1\s+h2\s+answering\s+\+5\.0s\s+\+5\.9s\s+\+6\.2s\s+\+10\.2s\s+10\.2\s+9900$/,
+    );
+    expect(lines[6]).toBe('timeline:');
+    expect(lines[7]).toMatch(/^\s+\+1\.0s {2}host h1 seen not up/);
+
+    const j = JSON.parse((await cli('viewer', '--json', 'ha', 'failover', FO_ID)).out);
+    expect(j.vms.map((v: { vm: string; rtoMs: number }) => [v.vm, v.rtoMs])).toEqual([
+      ['web1', 9_600],
+      ['vm1', 10_200],
+    ]);
+    expect(await cli('viewer', 'ha', 'failover', 'fo-h9-1')).toMatchObject({
+      code: EXIT.notFound,
+      err: 'keizoku: no failover "fo-h9-1"\n',
+    });
   });
 });

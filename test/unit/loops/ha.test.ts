@@ -1,9 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_HA_CONFIG } from '../../../src/core/ha/machine.ts';
+import type { FailoverRecord } from '../../../src/core/ha/timeline.ts';
 import type { ClusterSnapshot, HostSnapshot } from '../../../src/core/model.ts';
 import type { Decision } from '../../../src/core/plan.ts';
 import type { FenceResult } from '../../../src/fence/run.ts';
 import type { JobView } from '../../../src/jobs/views.ts';
+import { FailoverTimeline } from '../../../src/loops/failover-timeline.ts';
 import { HaLoop } from '../../../src/loops/ha.ts';
 import type { FenceRecord } from '../../../src/store/fences.ts';
 import type { HaPause, HaRecord } from '../../../src/store/ha.ts';
@@ -19,7 +21,12 @@ const DOWN = {
 
 /** The loop's world: a cluster whose h1 is lost, fakes of the job system, fence and store. */
 function world(
-  o: { fence?: (h: string) => Promise<FenceResult>; declareAfterMs?: number; wake?: () => void } = {},
+  o: {
+    fence?: (h: string) => Promise<FenceResult>;
+    declareAfterMs?: number;
+    wake?: () => void;
+    timeline?: () => FailoverTimeline;
+  } = {},
 ) {
   const hosts = (h1: Partial<HostSnapshot>) => [
     host('h1', 's1', 4096, { vms: [], lastKnownVms: ['a', 'b'], evidence: DOWN, ...h1 }),
@@ -45,7 +52,9 @@ function world(
         submit: async (d) => {
           w.submitted.push(d);
           const jobs = d.actions.map((a, i) =>
-            a.kind === 'restart-elsewhere' ? { id: `job-${i}`, kind: a.kind, vm: a.vm, to: a.to } : null,
+            a.kind === 'restart-elsewhere'
+              ? { id: `job-${i}`, kind: a.kind, vm: a.vm, from: a.from, to: a.to }
+              : null,
           );
           return { decision: { ...d, jobs: [] }, jobs: jobs.filter(Boolean) } as never;
         },
@@ -90,6 +99,7 @@ function world(
         fenceMethods: { h1: 'lab', h2: 'lab' },
       },
       ...(o.wake ? { wake: o.wake } : {}),
+      ...(o.timeline ? { timeline: o.timeline() } : {}),
       fenceCheck: async () => undefined,
       audit: {
         record: async (e) => {
@@ -214,5 +224,87 @@ describe('HaLoop', () => {
     await settle();
     expect(wakes).toBe(2);
     await l.close();
+  });
+
+  it('keeps a failover record from the fence to the probe reply, across a change of leader', async () => {
+    const t0 = Date.now();
+    const written = new Map<string, FailoverRecord>();
+    const observed: [string, number][] = [];
+    let outages: { startMs: number; endMs: number; durationMs: number; lost: number; open: boolean }[] = [];
+    const timeline = () =>
+      new FailoverTimeline({
+        store: {
+          put: async (rs) => {
+            for (const r of rs) written.set(r.id, structuredClone(r));
+          },
+        },
+        jobs: {
+          get: async (id) =>
+            ({
+              id,
+              state: w.jobState,
+              result: { startedAt: t0 - 60, finishedAt: t0 - 50, reason: null },
+            }) as never,
+        },
+        probeWindow: async () => [{ probe: 'p1', site: 's1', outages } as never],
+        fenceRecordOf: () => ({
+          host: 'h1',
+          method: 'lab',
+          at: t0,
+          evidence: 'lab power: off',
+          ref: 'failover:h1',
+        }),
+        fenceMethodOf: () => 'lab',
+        tierOf: () => 'frontend',
+        haPriorityOf: (v) => (v === 'b' ? null : 5),
+        fenceCheck: async () => undefined,
+        metrics: {
+          failoverRto: { observe: (l: { tier: string }, v: number) => observed.push([l.tier, v]) } as never,
+        },
+        log: { warn() {} },
+      });
+    const { w, loop } = world({ timeline });
+    // h1 last answered 9 s (DOWN.lastCallAgeMs) before this snapshot.
+    w.snap = { ...w.snap, takenAt: t0 };
+    const l = loop();
+    await l.pass();
+    await settle();
+    w.h1({ health: 'fenced' });
+    await l.pass();
+    const open = () => [...written.values()][0]!;
+    expect(written.size).toBe(1);
+    expect(open()).toMatchObject({ host: 'h1', status: 'open', fence: { evidence: 'lab power: off' } });
+    expect(open().vms.map((v) => [v.vm, v.to, v.job, v.status])).toEqual([
+      ['a', 'h2', 'job-0', 'restarting'],
+    ]);
+    expect(w.stored?.failovers?.map((f) => f.id)).toEqual([open().id]);
+    // Another leader: the open record comes from the stored state.
+    const next = loop();
+    w.jobState = 'succeeded';
+    await next.pass();
+    expect(open().vms[0]).toMatchObject({
+      status: 'running',
+      startedAt: t0 - 60,
+      endedAt: t0 - 50,
+      runningAt: t0 - 50,
+    });
+    // The probe sees the VM silent, then its first reply: the next passes fold it in.
+    const failureAt = open().failureAt;
+    expect([failureAt, open().failureBasis]).toEqual([t0 - 9_000, 'last-seen-up']);
+    outages = [{ startMs: failureAt + 100, endMs: t0 + 7_000, durationMs: 15_900, lost: 80, open: false }];
+    await next.pass();
+    await settle();
+    await next.pass();
+    expect(open()).toMatchObject({ status: 'done' });
+    expect(open().vms[0]).toMatchObject({ status: 'answering', answeringAt: t0 + 7_000, rtoMs: 16_000 });
+    expect(open().vms[0]!.probe).toEqual({
+      probe: 'p1',
+      outageStartMs: failureAt + 100,
+      outageEndMs: t0 + 7_000,
+      outageMs: 15_900,
+      lost: 80,
+    });
+    expect(observed).toEqual([['frontend', 16]]);
+    expect(w.stored?.failovers).toEqual([]);
   });
 });
