@@ -241,6 +241,7 @@ describe('lab: 3 hosts over 2 sites', () => {
       expect(r.evidence).toMatch(
         /Chassis Power Control: Down\/Off; then \d+ status read\(s\), last: Chassis Power is off/,
       );
+      console.log(`ipmi fence of h2: ${r.endedAt - r.startedAt} ms, ${r.attempts} status read(s)`);
       expect(bmc.requests().filter((q) => q === 'set power 0')).toHaveLength(1);
       expect(running(before.reaperPid!)).toBe(false);
       expect(running(before.libvirtdPid!)).toBe(false);
@@ -248,6 +249,7 @@ describe('lab: 3 hosts over 2 sites', () => {
       expect(await ping(ha.address)).toBe(false);
       expect((await labStatus(readState(state.id)!)).hosts[1]!.state).toBe('fenced');
       // Power on is the lab's heal: libvirtd back, the BMC reports the power on again.
+      const t0 = Date.now();
       await f.powerOn('h2');
       await waitFor(
         'h2 healed by its BMC',
@@ -258,6 +260,7 @@ describe('lab: 3 hosts over 2 sites', () => {
         60_000,
         250,
       );
+      console.log(`ipmi power on of h2: libvirtd up ${Date.now() - t0} ms after ipmitool was called`);
       const after = readState(state.id)!.hosts[1]!;
       pids.push(after.reaperPid!, after.libvirtdPid!);
       const status = execFileSync(IPMITOOL, ipmiArgs(fence as IpmiFence, ['chassis', 'power', 'status']), {
