@@ -58,17 +58,55 @@ async function main() {
 
     const rto: number[] = [];
     const boot: number[] = [];
+    // Where the time of each failover goes, from keizokud's audit log (ms after the power cut).
+    const phases: Record<'lost' | 'down' | 'fenced' | 'placed' | 'restarted', number[]> = {
+      lost: [],
+      down: [],
+      fenced: [],
+      placed: [],
+      restarted: [],
+    };
+    const phasesOf = async (host: string, cutAt: number) => {
+      const q = `/v1/audit?since=${cutAt}&limit=200`;
+      const entries = (await daemon.request('GET', q, token)).body.entries as {
+        time: string;
+        action: string;
+        target: string | null;
+        params: { health?: string; vm?: string; text?: string } | null;
+      }[];
+      const first = (ok: (e: (typeof entries)[number]) => boolean) => {
+        const t = entries
+          .filter(ok)
+          .map((e) => Date.parse(e.time) - cutAt)
+          .sort((a, b) => a - b)[0];
+        return t ?? Number.NaN;
+      };
+      const health = (h: string) => (e: (typeof entries)[number]) =>
+        e.action === 'host.health' && e.target === host && e.params?.health === h;
+      // The first health other than up: partitioned while ICMP still answers, or unreachable.
+      phases.lost.push(
+        first((e) => e.action === 'host.health' && e.target === host && e.params?.health !== 'up'),
+      );
+      phases.down.push(first(health('down')));
+      phases.fenced.push(first(health('fenced')));
+      const restart = (what: string) => (e: (typeof entries)[number]) =>
+        e.action === 'ha.restart' && e.params?.vm === VM && (e.params.text ?? '').includes(what);
+      phases.placed.push(first(restart('placed on')));
+      phases.restarted.push(first(restart('running on')));
+    };
     let at = 'h1';
     for (let round = 0; round < ROUNDS; round++) {
       const other = at === 'h1' ? 'h2' : 'h1';
       // Failover: power cut, measured from outside by the capture.
       let cap = startPing(address, 10);
       await new Promise((r) => setTimeout(r, 500));
+      const cutAt = Date.now();
       await fenceHost(id, at);
       await waitFor(`${VM} answering on ${other}`, async () => (await where()) === other, 120_000, 200);
       await waitForPing(address, 120_000);
       await new Promise((r) => setTimeout(r, 500));
       rto.push((await cap.stop()).maxGapMs);
+      await phasesOf(at, cutAt);
       await healHost(id, at);
       await waitFor(`${at} up again`, async () => (await healthOf(at)) === 'up', 60_000, 200);
       // The same VM's own cold boot on the host it now runs on.
@@ -80,7 +118,7 @@ async function main() {
       await new Promise((r) => setTimeout(r, 500));
       boot.push((await cap.stop()).maxGapMs);
       process.stderr.write(
-        `round ${round + 1}: ${at} -> ${other} RTO ${rto.at(-1)} ms, cold boot ${boot.at(-1)} ms\n`,
+        `round ${round + 1}: ${at} -> ${other} RTO ${rto.at(-1)} ms, cold boot ${boot.at(-1)} ms; after the cut: lost ${phases.lost.at(-1)}, down ${phases.down.at(-1)}, fenced ${phases.fenced.at(-1)}, placed ${phases.placed.at(-1)}, running ${phases.restarted.at(-1)} ms\n`,
       );
       at = other;
     }
@@ -97,6 +135,11 @@ async function main() {
         cold_boot_p50_ms: r1(median(boot)),
         overhead_p50_ms: r1(median(overhead)),
         overhead_p95_ms: r1(p95(overhead)),
+        lost_p50_ms: r1(median(phases.lost)),
+        down_p50_ms: r1(median(phases.down)),
+        fenced_p50_ms: r1(median(phases.fenced)),
+        placed_p50_ms: r1(median(phases.placed)),
+        running_p50_ms: r1(median(phases.restarted)),
         fences_succeeded: fences.filter((f) => f.outcome === 'succeeded').length,
         false_failovers: Math.max(0, fences.length - ROUNDS),
       }),

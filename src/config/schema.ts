@@ -93,8 +93,9 @@ const libvirtSchema = z.strictObject({
   ssh: z
     .strictObject({ keyFile: filePath, knownHostsFile: filePath, user: text('a user name').optional() })
     .optional(),
-  keepaliveIntervalSec: z.int().min(1).max(3600).default(5),
-  keepaliveCount: z.int().min(1).max(100).default(5),
+  /** A lost host is noticed after interval x count seconds of silence: failover starts there. */
+  keepaliveIntervalSec: z.int().min(1).max(3600).default(1),
+  keepaliveCount: z.int().min(1).max(100).default(3),
   callTimeoutMs: millis(100, 30_000),
   /** Reconnect backoff to a host that cannot be reached: from min, doubling, up to max. */
   reconnectMinMs: millis(100, 500),
@@ -215,7 +216,7 @@ const auditSchema = z.strictObject({
 
 const loopsSchema = z.strictObject({
   inventoryIntervalMs: millis(100, 10_000),
-  healthIntervalMs: millis(100, 2_000),
+  healthIntervalMs: millis(100, 500),
   limitsIntervalMs: millis(100, 30_000),
   drsIntervalMs: millis(100, 60_000),
   haIntervalMs: millis(100, 2_000),

@@ -167,9 +167,10 @@ async function run(loaded: LoadedConfig): Promise<number> {
       .catch((e: Error) => log.warn({ action, target, err: e.message }, 'audit write failed'));
   };
   // ICMP to each host's management address, from the controller (core/health.ts's evidence).
+  const icmpTimeoutMs = Math.min(1_000, config.loops.healthIntervalMs);
   const pinger = new HostPinger(
     config.hosts.map((h) => h.managementAddress),
-    { intervalMs: config.loops.healthIntervalMs, timeoutMs: Math.min(1_000, config.loops.healthIntervalMs) },
+    { intervalMs: config.loops.healthIntervalMs, timeoutMs: icmpTimeoutMs },
   );
   // Bound once the witness loop exists (it reads the inventory's snapshot).
   let witnessVotesOf: (host: string) => ReturnType<WitnessLoop['of']> = () => null;
@@ -195,7 +196,8 @@ async function run(loaded: LoadedConfig): Promise<number> {
     thresholds: {
       // A read cannot fail before its call times out: suspect from then, or three passes.
       suspectAfterMs: Math.max(3 * config.loops.inventoryIntervalMs, config.libvirt.callTimeoutMs),
-      icmpFreshMs: 3 * config.loops.healthIntervalMs + 1_000,
+      // Silent: three probes in a row unanswered, the last one past its timeout.
+      icmpFreshMs: 3 * config.loops.healthIntervalMs + icmpTimeoutMs,
     },
     maintenance: () => maintenanceBook.hosts(),
     fencedAt: (h) => fenceBook.fencedAt(h),

@@ -42,8 +42,8 @@ describe('loadConfig', () => {
     expect(config.timeZone).toBe('Asia/Tokyo');
     expect(config.hosts[0]?.fence).toEqual({ method: 'none' });
     expect(config.libvirt).toEqual({
-      keepaliveIntervalSec: 5,
-      keepaliveCount: 5,
+      keepaliveIntervalSec: 1,
+      keepaliveCount: 3,
       callTimeoutMs: 30_000,
       reconnectMinMs: 500,
       reconnectMaxMs: 30_000,
@@ -60,7 +60,7 @@ describe('loadConfig', () => {
     expect(config.leader).toEqual({ leaseMs: 10_000, renewMs: 3_000 });
     expect(config.loops).toEqual({
       inventoryIntervalMs: 10_000,
-      healthIntervalMs: 2_000,
+      healthIntervalMs: 500,
       limitsIntervalMs: 30_000,
       drsIntervalMs: 60_000,
       haIntervalMs: 2_000,
