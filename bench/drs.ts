@@ -3,7 +3,15 @@
 // sized to ~60 % mean CPU: keizoku beside greedy and no DRS. Last stdout line: one JSON object.
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { type CpuSample, hostsFor, planDrs, rng, type SimCluster, simulate } from '../src/core/drs/index.ts';
+import {
+  type CpuSample,
+  contentionFloor,
+  hostsFor,
+  planDrs,
+  rng,
+  type SimCluster,
+  simulate,
+} from '../src/core/drs/index.ts';
 import type { ClusterSnapshot, HostSnapshot, VmSnapshot } from '../src/core/model.ts';
 import { readPlanetLab } from '../src/drs/traces.ts';
 
@@ -105,11 +113,11 @@ function planetLab() {
       dirtyMiBpsPerVcpu: 50,
     };
     const cluster = { ...base, hosts: hostsFor(trace, 1, base.hostCpus, 0.6) };
-    const [k, g, n] = (['keizoku', 'greedy', 'none'] as const).map((s) => {
-      const { moves: _m, ...r } = simulate(trace, cluster, s);
-      return r;
-    });
+    const runs = (['keizoku', 'greedy', 'none'] as const).map((s) => simulate(trace, cluster, s));
+    const [k, g, n] = runs.map(({ moves: _m, hostContentionMinutes: _h, ...r }) => r);
     const perVmDay = k!.migrations / trace.vms.length;
+    // Whether any planner could meet the contention goals within half greedy's migrations.
+    const floor = contentionFloor(runs[2]!, g!.migrations / 2);
     days[day] = {
       vms: trace.vms.length,
       hosts: cluster.hosts,
@@ -117,6 +125,8 @@ function planetLab() {
       greedy: g,
       none: n,
       keizoku_migrations_per_vm_day: Number(perVmDay.toFixed(3)),
+      contention_floor_at_half_greedy_migrations: floor,
+      goals_reachable: floor <= Math.min(g!.vm_contention_minutes, 0.2 * n!.vm_contention_minutes),
     };
     goals[day] =
       k!.vm_contention_minutes <= g!.vm_contention_minutes &&

@@ -186,7 +186,9 @@ export function drsCommands(program: Command): void {
         dirtyMiBpsPerVcpu: 50,
       };
       const results = (['keizoku', 'greedy', 'none'] as const).map((s) => simulate(trace, cluster, s));
-      const summary = Object.fromEntries(results.map(({ moves: _m, ...r }) => [r.strategy, r]));
+      const summary = Object.fromEntries(
+        results.map(({ moves: _m, hostContentionMinutes: _h, ...r }) => [r.strategy, r]),
+      );
       emit({ json: jsonFlag(cmd) }, { vms: trace.vms.length, ...summary, moves: results[0]!.moves }, () =>
         [
           table(

@@ -31,7 +31,14 @@ export interface VmDemand {
 export interface HostDemand {
   host: string;
   cpus: number;
-  /** Sum of its VMs' planned demand, vCPUs. */
+  /** Sum of its VMs' short-window and long-window demand, vCPUs. */
+  short: number;
+  long: number;
+  /**
+   * The larger of the two sums, vCPUs: a spike shows in the short one, a steady climb in the
+   * long one. Not the sum of each VM's larger window: of many VMs that each peak at another
+   * moment, that adds up peaks that never come together.
+   */
   demand: number;
   /** demand / cpus. */
   utilisation: number;
@@ -101,22 +108,29 @@ export function hostDemands(
   vms: ReadonlyMap<string, VmDemand>,
 ): Map<string, HostDemand> {
   const out = new Map<string, HostDemand>();
-  const short = new Map<string, number>();
-  const long = new Map<string, number>();
   for (const h of snap.hosts.values())
-    out.set(h.name, { host: h.name, cpus: h.cpus, demand: 0, utilisation: 0, contention: 0, burst: false });
+    out.set(h.name, {
+      host: h.name,
+      cpus: h.cpus,
+      short: 0,
+      long: 0,
+      demand: 0,
+      utilisation: 0,
+      contention: 0,
+      burst: false,
+    });
   for (const d of vms.values()) {
     const h = out.get(d.host);
     if (!h) continue;
-    h.demand += d.planned;
+    h.short += d.short;
+    h.long += d.long;
     h.burst ||= d.burst;
-    short.set(d.host, (short.get(d.host) ?? 0) + d.short);
-    long.set(d.host, (long.get(d.host) ?? 0) + d.long);
   }
   for (const h of out.values()) {
+    h.demand = Math.max(h.short, h.long);
     h.utilisation = h.cpus > 0 ? h.demand / h.cpus : 0;
     h.contention = Math.max(0, h.demand - h.cpus);
-    h.burst ||= isBurst(short.get(h.host) ?? 0, long.get(h.host) ?? 0);
+    h.burst ||= isBurst(h.short, h.long);
   }
   return out;
 }

@@ -128,11 +128,23 @@ export function planDrs(input: DrsInput): DrsPlan {
 
   // Working copy: demand per host, the hosts' measured utilisation (read by the drs profile's
   // scorer) and the commitments, all updated by each chosen move before the next is chosen.
-  const work = new Map<string, number>();
-  for (const h of hostsBefore.values()) work.set(h.host, h.demand);
+  const workShort = new Map<string, number>();
+  const workLong = new Map<string, number>();
+  for (const h of hostsBefore.values()) {
+    workShort.set(h.host, h.short);
+    workLong.set(h.host, h.long);
+  }
+  /** A host's demand in the working copy, and what it would be with `d` added (or, -1, removed). */
+  const demandOf = (h: string, d?: VmDemand, sign = 1) =>
+    Math.max(workShort.get(h)! + sign * (d?.short ?? 0), workLong.get(h)! + sign * (d?.long ?? 0));
+  // Utilisation per host, kept with the working copy (the candidate sorts read it often).
+  const utilNow = new Map<string, number>();
+  const util = (h: HostSnapshot) => utilNow.get(h.name)!;
   const view = new Map(snap.hosts);
-  const setUtil = (h: HostSnapshot) =>
-    view.set(h.name, { ...h, cpuUtilisation: h.cpus > 0 ? work.get(h.name)! / h.cpus : 0 });
+  const setUtil = (h: HostSnapshot) => {
+    utilNow.set(h.name, h.cpus > 0 ? demandOf(h.name) / h.cpus : 0);
+    view.set(h.name, { ...h, cpuUtilisation: utilNow.get(h.name)! });
+  };
   for (const h of snap.hosts.values()) setUtil(h);
   const viewSnap: ClusterSnapshot = { ...snap, hosts: view };
   const shared = sharedCommitments(snap);
@@ -145,7 +157,7 @@ export function planDrs(input: DrsInput): DrsPlan {
   let sum = 0;
   let sq = 0;
   for (const h of running) {
-    const u = h.cpus > 0 ? work.get(h.name)! / h.cpus : 0;
+    const u = util(h);
     n++;
     sum += u;
     sq += u * u;
@@ -203,17 +215,17 @@ export function planDrs(input: DrsInput): DrsPlan {
   const pass = newPass(viewSnap, input.placement, c);
 
   const score = (vm: VmSnapshot, d: VmDemand, from: HostSnapshot, to: HostSnapshot, v: HostVerdict) => {
-    const ds = work.get(from.name)!;
-    const dt = work.get(to.name)!;
-    const x = d.planned;
-    const contentionRemoved =
-      exc(ds, from.cpus) + exc(dt, to.cpus) - exc(ds - x, from.cpus) - exc(dt + x, to.cpus);
+    const ds = demandOf(from.name);
+    const dt = demandOf(to.name);
+    const ds2 = demandOf(from.name, d, -1);
+    const dt2 = demandOf(to.name, d);
+    const contentionRemoved = exc(ds, from.cpus) + exc(dt, to.cpus) - exc(ds2, from.cpus) - exc(dt2, to.cpus);
     let imbalanceRemoved = 0;
     if (o.imbalanceWeight > 0 && from.cpus > 0 && to.cpus > 0) {
       const us = ds / from.cpus;
       const ut = dt / to.cpus;
-      const us2 = (ds - x) / from.cpus;
-      const ut2 = (dt + x) / to.cpus;
+      const us2 = ds2 / from.cpus;
+      const ut2 = dt2 / to.cpus;
       const after = stdOf(sum - us - ut + us2 + ut2, sq - us * us - ut * ut + us2 * us2 + ut2 * ut2);
       imbalanceRemoved = (o.imbalanceWeight * (stdOf(sum, sq) - after) * totalCpus) / 4;
     }
@@ -241,24 +253,34 @@ export function planDrs(input: DrsInput): DrsPlan {
     return s;
   };
 
+  // Destinations coolest first; a move re-sorts only the two hosts it changed.
+  const byUtil = (a: HostSnapshot, b: HostSnapshot) => util(a) - util(b) || a.name.localeCompare(b.name);
+  const cool = running.filter((h) => h.cpus > 0).sort(byUtil);
+  const resort = (h: HostSnapshot) => {
+    cool.splice(cool.indexOf(h), 1);
+    let lo = 0;
+    let hi = cool.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (byUtil(cool[mid]!, h) < 0) lo = mid + 1;
+      else hi = mid;
+    }
+    cool.splice(lo, 0, h);
+  };
+
   while (moves.length < o.maxMovesPerPass) {
     const mean = n > 0 ? sum / n : 0;
     const std = stdOf(sum, sq);
     const busy = running
       .filter((h) => {
         if (!hostFree(h.name) || h.cpus <= 0) return false;
-        const u = work.get(h.name)! / h.cpus;
+        const u = util(h);
         return u > o.targetUtilisation || (o.imbalanceWeight > 0 && u > mean + std);
       })
-      .sort((a, b) => work.get(b.name)! / b.cpus - work.get(a.name)! / a.cpus || a.name.localeCompare(b.name))
+      .sort((a, b) => util(b) - util(a) || a.name.localeCompare(b.name))
       // The hottest hosts hold the best moves; looking at all of them costs time, not quality.
       .slice(0, 16);
     if (busy.length === 0) break;
-    const cool = running
-      .filter((h) => hostFree(h.name) && h.cpus > 0)
-      .sort(
-        (a, b) => work.get(a.name)! / a.cpus - work.get(b.name)! / b.cpus || a.name.localeCompare(b.name),
-      );
     let best: { s: MoveScore; vm: VmSnapshot; verdicts: HostVerdict[]; tie: number } | null = null;
     for (const from of busy) {
       const on = [...(c.vms.get(from.name) ?? [])]
@@ -284,12 +306,12 @@ export function planDrs(input: DrsInput): DrsPlan {
         const verdicts: HostVerdict[] = [];
         for (const to of cool) {
           if (verdicts.length >= o.destinationsPerVm) break;
-          if (to.name === from.name || !sites.includes(to.site)) continue;
+          if (to.name === from.name || !hostFree(to.name) || !sites.includes(to.site)) continue;
           const v = judge({ ...pass, sites }, vm, view.get(to.name)!, 'drs');
           verdicts.push(v);
           if (!v.feasible) continue;
           // The destination stays under target: a move that makes another hot host is undone next.
-          if (work.get(to.name)! + demands.get(vm.name)!.planned > o.targetUtilisation * to.cpus) continue;
+          if (demandOf(to.name, d) > o.targetUtilisation * to.cpus) continue;
           const s = score(vm, d, from, to, v);
           if (!s) continue;
           if (!e.best || s.gainVcpus > e.best.gainVcpus) e.best = s;
@@ -318,17 +340,22 @@ export function planDrs(input: DrsInput): DrsPlan {
     const { s, vm } = best;
     const from = snap.hosts.get(s.from)!;
     const to = snap.hosts.get(s.to)!;
-    const us = work.get(from.name)! / from.cpus;
-    const ut = work.get(to.name)! / to.cpus;
-    const x = demands.get(vm.name)!.planned;
-    work.set(from.name, work.get(from.name)! - x);
-    work.set(to.name, work.get(to.name)! + x);
-    const us2 = work.get(from.name)! / from.cpus;
-    const ut2 = work.get(to.name)! / to.cpus;
-    sum += us2 + ut2 - us - ut;
-    sq += us2 * us2 + ut2 * ut2 - us * us - ut * ut;
+    const us = util(from);
+    const ut = util(to);
+    const d = demands.get(vm.name)!;
+    const x = d.planned;
+    workShort.set(from.name, workShort.get(from.name)! - d.short);
+    workLong.set(from.name, workLong.get(from.name)! - d.long);
+    workShort.set(to.name, workShort.get(to.name)! + d.short);
+    workLong.set(to.name, workLong.get(to.name)! + d.long);
     setUtil(from);
     setUtil(to);
+    resort(from);
+    resort(to);
+    const us2 = util(from);
+    const ut2 = util(to);
+    sum += us2 + ut2 - us - ut;
+    sq += us2 * us2 + ut2 * ut2 - us * us - ut * ut;
     commitMove(c, vm, from.name, to.name);
     hostMoves.set(from.name, (hostMoves.get(from.name) ?? 0) + 1);
     hostMoves.set(to.name, (hostMoves.get(to.name) ?? 0) + 1);
@@ -347,7 +374,7 @@ export function planDrs(input: DrsInput): DrsPlan {
   }
 
   const hostsAfter = [...hostsBefore.values()].map((h) => {
-    const demand = work.get(h.host)!;
+    const demand = demandOf(h.host);
     return {
       utilisation: h.cpus > 0 ? demand / h.cpus : 0,
       contention: Math.max(0, demand - h.cpus),

@@ -44,6 +44,19 @@ export interface SimResult {
   migration_seconds: number;
   imbalance_mean: number;
   moves: (MoveRecord & { reason: string })[];
+  /** Per host, its VM-minutes of contention. */
+  hostContentionMinutes: Map<string, number>;
+}
+
+/**
+ * The least `vm_contention_minutes` any planner can reach with at most `migrations` moves,
+ * from the no-DRS run of the same trace and cluster: a host no VM leaves keeps at least its
+ * VMs and their demand, so it is at least as contended as with no DRS; `migrations` moves
+ * leave at most that many hosts, at best the most contended ones.
+ */
+export function contentionFloor(none: SimResult, migrations: number): number {
+  const per = [...none.hostContentionMinutes.values()].sort((a, b) => b - a);
+  return Math.round(per.slice(Math.max(0, Math.floor(migrations))).reduce((a, b) => a + b, 0));
 }
 
 /** A small seeded generator (mulberry32): the same seed gives the same cluster. */
@@ -90,6 +103,7 @@ export function simulate(trace: Trace, cluster: SimCluster, strategy: Strategy):
   const moves: SimResult['moves'] = [];
   const perVm = new Map<string, number>();
   let contentionMinutes = 0;
+  const hostContention = new Map<string, number>(hostNames.map((h) => [h, 0]));
   let overloaded = 0;
   let imbalanceSum = 0;
   let gib = 0;
@@ -115,7 +129,10 @@ export function simulate(trace: Trace, cluster: SimCluster, strategy: Strategy):
     // The interval as the VMs lived it, with the placement of the previous decision.
     for (const h of hostNames) {
       const d = demand.get(h)!;
-      if (d > cluster.hostCpus) contentionMinutes += vmsOn.get(h)!.length * minutes;
+      if (d > cluster.hostCpus) {
+        contentionMinutes += vmsOn.get(h)!.length * minutes;
+        hostContention.set(h, hostContention.get(h)! + vmsOn.get(h)!.length * minutes);
+      }
       if (d >= cluster.hostCpus) overloaded++;
     }
     imbalanceSum += imbalance(hostNames.map((h) => ({ utilisation: demand.get(h)! / cluster.hostCpus })));
@@ -209,5 +226,6 @@ export function simulate(trace: Trace, cluster: SimCluster, strategy: Strategy):
     migration_seconds: Number(seconds.toFixed(1)),
     imbalance_mean: steps > 0 ? Number((imbalanceSum / steps).toFixed(4)) : 0,
     moves,
+    hostContentionMinutes: hostContention,
   };
 }

@@ -1,5 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { type CpuSample, type MoveRecord, planDrs, simulate } from '../../../../src/core/drs/index.ts';
+import {
+  type CpuSample,
+  contentionFloor,
+  type MoveRecord,
+  planDrs,
+  simulate,
+} from '../../../../src/core/drs/index.ts';
 import { context, host, snap, vm } from '../placement/fixtures.ts';
 
 // Scenarios in virtual time: every 5 s the load is sampled and DRS plans on what it has seen.
@@ -98,5 +104,48 @@ describe('DRS scenarios', () => {
     expect(none.migrations).toBe(0);
     expect(keizoku.vm_contention_minutes).toBeLessThanOrEqual(none.vm_contention_minutes);
     expect(keizoku.max_moves_per_vm).toBeLessThanOrEqual(1);
+    // The floor: with no move at all, what no DRS had; with one, the other host's share.
+    const per = [...none.hostContentionMinutes.values()].sort((x, y) => y - x);
+    expect(contentionFloor(none, 0)).toBe(none.vm_contention_minutes);
+    expect(contentionFloor(none, 1)).toBe(Math.round(per.slice(1).reduce((x, y) => x + y, 0)));
+  });
+
+  it('VMs peaking at different moments: host demand is the larger window sum, not the sum of peaks', () => {
+    // Three VMs falling from 1 to 0.2 vCPUs and three rising from 0 to 0.8 on a 4-CPU host:
+    // each window sums to 3 vCPUs (75 %); the sum of each VM's larger window would be 4.6 (115 %).
+    const now = 1_000_000;
+    const names = ['f1', 'f2', 'f3', 'r1', 'r2', 'r3'];
+    const history = new Map<string, CpuSample[]>(
+      names.map((n) => {
+        const [old, cur] = n.startsWith('f') ? [1, 0.2] : [0, 0.8];
+        return [
+          n,
+          [
+            { at: now - 200_000, cpu: old },
+            { at: now - 100_000, cpu: old },
+            { at: now - 5_000, cpu: cur },
+          ],
+        ];
+      }),
+    );
+    const s = snap(
+      [host('h0', 'dc1', 8192, { cpus: 4 }), host('h1', 'dc1', 8192, { cpus: 4 })],
+      names.map((n) => vm(n, 'h0', 512, { vcpus: 2 })),
+    );
+    const plan = planDrs({
+      snap: { ...s, takenAt: now },
+      now,
+      seed: 1,
+      history,
+      recentMoves: [],
+      placement: context(),
+      drsAllowed: () => true,
+      decision,
+    });
+    const h0 = plan.hosts.find((h) => h.host === 'h0')!;
+    expect(h0.short).toBeCloseTo(3);
+    expect(h0.long).toBeCloseTo(3);
+    expect(h0.demand).toBeCloseTo(3);
+    expect(plan.moves).toEqual([]);
   });
 });
