@@ -13,8 +13,10 @@ const DASHBOARD = resolve('dashboards/keizoku-overview.json');
 const RULES = resolve('dashboards/alerts.yml');
 
 interface Panel {
+  type: string;
   title: string;
-  targets: { expr: string }[];
+  /** Absent on a row. */
+  targets?: { expr: string }[];
 }
 
 /** The dashboards and alert rules against a real Prometheus scraping a real keizokud. */
@@ -38,6 +40,8 @@ describe('dashboards and alert rules in Prometheus', () => {
     lab = readState(lab.id)!;
     kz = await startKeizokud(lab, redis.url, {
       vms: [{ match: { name: 'db1' }, tier: 'frontend', limits: 'standard' }],
+      // DRS plans (and publishes its gauges) but moves nothing without an operator.
+      drs: { mode: 'manual', intervalSec: 2 },
     });
     dir = mkdtempSync(join(tmpdir(), 'kz-prom-'));
     const port = await freePort();
@@ -118,18 +122,54 @@ scrape_configs:
     const dash = JSON.parse(readFileSync(DASHBOARD, 'utf8')) as { panels: Panel[] };
     const empty: string[] = [];
     for (const p of dash.panels)
-      for (const t of p.targets) {
+      for (const t of p.targets ?? []) {
         const r = await query(t.expr);
         expect(r.status, `${p.title}: ${t.expr}: ${r.error}`).toBe('success');
         if ((r.data?.result.length ?? 0) === 0) empty.push(p.title);
       }
-    // A healthy lab has no failed limits, no libvirt errors and no fence; every other panel shows data.
+    // A healthy lab has no failed limits, no libvirt errors, no fence and (idle guests, manual
+    // mode) no DRS move; every other panel shows data. The DRS moves' series are checked where
+    // DRS moves: test/integration/drs.test.ts.
     expect([...new Set(empty)]).toEqual([
       'Resource limits not applied',
       'libvirt errors',
       'Fences by outcome (per hour)',
+      'DRS moves by outcome (per hour)',
+      'DRS migrations by outcome (per hour)',
     ]);
     const hosts = await query('keizoku_host_up');
     expect(hosts.data!.result).toHaveLength(3);
+  });
+
+  it("has a DRS row whose gauges are DRS's last plan", async () => {
+    const dash = JSON.parse(readFileSync(DASHBOARD, 'utf8')) as {
+      panels: (Panel & { gridPos: { y: number } })[];
+    };
+    const row = dash.panels.find((p) => p.type === 'row' && p.title === 'DRS');
+    expect(row).toBeDefined();
+    const below = dash.panels.filter((p) => p.gridPos.y > row!.gridPos.y);
+    expect(below.length).toBeGreaterThanOrEqual(4);
+    for (const p of below)
+      for (const t of p.targets ?? []) expect(t.expr, p.title).toMatch(/keizoku_drs_|reason="drs"/);
+    // The loop has planned, and Prometheus holds what that plan measured.
+    const token = await kz.token('admin');
+    let state = await kz.request('GET', '/v1/drs/recommendations', token);
+    for (let i = 0; i < 60 && typeof state.body.plannedAt !== 'number'; i++) {
+      await sleep(500);
+      state = await kz.request('GET', '/v1/drs/recommendations', token);
+    }
+    expect(state.body.mode).toBe('manual');
+    expect(typeof state.body.plannedAt).toBe('number');
+    // prom-client shows a gauge never set as 0; a plan of a cluster with a running guest on one
+    // of three hosts measures an imbalance above 0.
+    const seen = (await query('max_over_time(keizoku_drs_imbalance_ratio[1m])')).data!.result as {
+      value: [number, string];
+    }[];
+    expect(seen).toHaveLength(1);
+    expect(Number(seen[0]!.value[1])).toBeGreaterThan(0);
+    const waiting = (await query('max(keizoku_drs_recommendations)')).data!.result as {
+      value: [number, string];
+    }[];
+    expect(Number(waiting[0]!.value[1])).toBe(state.body.recommendations.length);
   });
 });
