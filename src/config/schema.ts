@@ -161,6 +161,12 @@ const placementSchema = z.strictObject({
   memoryFraction: z.number().gt(0).max(1.5).default(0.9),
 });
 
+/** A named set of hosts, for VM-host rules (vms[].hostGroup). */
+const hostGroupSchema = z.strictObject({
+  name,
+  hosts: z.array(name).min(1),
+});
+
 const cron = text('a cron expression like "0 20 * * 1-5" (minute hour day month weekday, seconds optional)');
 
 const scheduleSchema = z.strictObject({
@@ -288,6 +294,9 @@ const vmSchema = z.strictObject({
   haPriority: z.int().min(0).max(1000).default(0),
   affinityGroup: name.optional(),
   antiAffinityGroup: name.optional(),
+  /** One of hostGroups: the hosts the VM runs on (must) or prefers (should). */
+  hostGroup: name.optional(),
+  hostGroupRule: z.enum(['must', 'should']).optional(),
   homeSite: name.optional(),
   /** Overrides drs.mode for the VM (a tier without the drs mechanism is never moved either way). */
   drs: drsMode.optional(),
@@ -310,6 +319,7 @@ export const configSchema = z.strictObject({
   maintenanceWindows: z.array(maintenanceWindowSchema).default([]),
   drills: drillsSchema.prefault({}),
   placement: placementSchema.prefault({}),
+  hostGroups: z.array(hostGroupSchema).default([]),
   /** Absent: /metrics is served on the API listener. */
   metrics: z.strictObject({ listen }).optional(),
   loops: loopsSchema.prefault({}),

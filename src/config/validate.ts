@@ -187,6 +187,28 @@ function checkVms(input: CrossCheckInput, out: CrossCheckResult): void {
   const tierIds = tiers.tiers.map((t) => t.id);
   const profiles = Object.keys(limits.profiles);
   const siteNames = [...new Set(config.sites.map((s) => s.name))];
+  const groupNames = [...new Set(config.hostGroups.map((g) => g.name))];
+  const hostNames = config.hosts.map((h) => h.name);
+  duplicates(
+    config.hostGroups,
+    (g) => g.name,
+    (i, first, v) =>
+      out.errors.push({
+        file,
+        path: ['hostGroups', i, 'name'],
+        message: `duplicate host group name "${v}" (also hostGroups[${first}])`,
+      }),
+  );
+  config.hostGroups.forEach((g, i) => {
+    g.hosts.forEach((h, j) => {
+      if (!hostNames.includes(h))
+        out.errors.push({
+          file,
+          path: ['hostGroups', i, 'hosts', j],
+          message: `unknown host "${h}": expected ${oneOf(hostNames, 'hosts')}`,
+        });
+    });
+  });
   config.vms.forEach((vm, i) => {
     const tier = tiers.tiers.find((t) => t.id === vm.tier);
     if (tier === undefined) {
@@ -221,6 +243,20 @@ function checkVms(input: CrossCheckInput, out: CrossCheckResult): void {
         file,
         path: ['vms', i, 'drs'],
         message: `tier "${tier.id}" does not have the drs mechanism, so DRS never moves these VMs (drs: ${vm.drs} changes nothing)`,
+      });
+    }
+    if (vm.hostGroup !== undefined && !groupNames.includes(vm.hostGroup)) {
+      out.errors.push({
+        file,
+        path: ['vms', i, 'hostGroup'],
+        message: `unknown host group "${vm.hostGroup}": expected ${oneOf(groupNames, 'hostGroups')}`,
+      });
+    }
+    if (vm.hostGroupRule !== undefined && vm.hostGroup === undefined) {
+      out.errors.push({
+        file,
+        path: ['vms', i, 'hostGroupRule'],
+        message: 'a hostGroupRule needs a hostGroup in the same entry',
       });
     }
     if (vm.affinityGroup !== undefined && vm.affinityGroup === vm.antiAffinityGroup) {

@@ -240,7 +240,13 @@ async function run(loaded: LoadedConfig): Promise<number> {
   const placement = {
     rulesOf: (vm: string) => {
       const a = assignmentFor(config.vms, { name: vm, labels: inventory.labelsOf(vm) });
-      return { affinityGroup: a?.affinityGroup ?? null, antiAffinityGroup: a?.antiAffinityGroup ?? null };
+      const group =
+        a?.hostGroup === undefined ? undefined : config.hostGroups.find((g) => g.name === a.hostGroup);
+      return {
+        affinityGroup: a?.affinityGroup ?? null,
+        antiAffinityGroup: a?.antiAffinityGroup ?? null,
+        hostGroup: group ? { name: group.name, hosts: group.hosts, rule: a?.hostGroupRule ?? 'must' } : null,
+      };
     },
     haPriorityOf: (vm: string) => policies.policyOf(vm)?.haPriority ?? 0,
     cpuOvercommit: config.placement.cpuOvercommit,

@@ -8,6 +8,17 @@ export interface VmRules {
   affinityGroup: string | null;
   /** No two VMs of one anti-affinity group on the same host. */
   antiAffinityGroup: string | null;
+  /**
+   * A VM-host rule: the VM runs only on these hosts (must), or prefers them (should: other
+   * hosts rank after them, and DRS never moves the VM off them).
+   */
+  hostGroup?: HostGroupRule | null;
+}
+
+export interface HostGroupRule {
+  name: string;
+  hosts: readonly string[];
+  rule: 'must' | 'should';
 }
 
 export interface PlacementContext {

@@ -1,6 +1,7 @@
 import type { HostSnapshot, VmSnapshot } from '../model.ts';
 import type { FilterVerdict } from '../plan.ts';
 import { type Pass, rulesIn } from './context.ts';
+import type { ProfileName } from './profiles.ts';
 
 // Filter plugins: may this VM go to this host? Each is small and named, answers null (yes) or a
 // verdict with a stable code (the API and tests match on it) and a sentence for people. Every
@@ -8,7 +9,7 @@ import { type Pass, rulesIn } from './context.ts';
 
 export interface FilterPlugin {
   name: string;
-  filter(pass: Pass, vm: VmSnapshot, host: HostSnapshot): FilterVerdict | null;
+  filter(pass: Pass, vm: VmSnapshot, host: HostSnapshot, profile: ProfileName): FilterVerdict | null;
 }
 
 export const Code = {
@@ -20,6 +21,7 @@ export const Code = {
   InsufficientCpu: 'InsufficientCpu',
   AntiAffinity: 'AntiAffinity',
   Affinity: 'Affinity',
+  HostGroup: 'HostGroup',
 } as const;
 export type Code = (typeof Code)[keyof typeof Code];
 
@@ -143,6 +145,24 @@ const affinity: FilterPlugin = {
   },
 };
 
+export const HOST_GROUP = 'host-group';
+/**
+ * A VM-host rule: `must` keeps the VM on its group's hosts whatever moves it; `should` keeps
+ * DRS from moving it off them (a rebalance is optional), while an evacuation or a restart may
+ * place it elsewhere when no host of the group fits (the ranking puts the group's hosts first).
+ */
+const hostGroup: FilterPlugin = {
+  name: HOST_GROUP,
+  filter: (p, vm, host, profile) => {
+    const g = rulesIn(p.groups(), vm.name).hostGroup;
+    if (!g || g.hosts.includes(host.name) || (g.rule === 'should' && profile !== 'drs')) return null;
+    return rejects(
+      HOST_GROUP,
+      Code.HostGroup,
+    )(`host ${host.name} is not in host group "${g.name}" (${g.rule} run on ${g.hosts.join(', ')})`);
+  },
+};
+
 /** Which hosts are candidates at all (the rest are not listed unless asked for). */
 export const SCOPE_FILTERS: readonly ScopeFilter[] = [sameHost, site];
 
@@ -154,6 +174,7 @@ export const FEASIBILITY_FILTERS: readonly FilterPlugin[] = [
   capacityCpu,
   antiAffinity,
   affinity,
+  hostGroup,
 ];
 
 export const FILTERS: Readonly<Record<string, FilterPlugin>> = Object.fromEntries(

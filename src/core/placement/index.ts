@@ -16,6 +16,7 @@ export {
   commitMove,
   commitments,
   type GroupIndex,
+  type HostGroupRule,
   type PlacementContext,
   type VmRules,
 } from './context.ts';

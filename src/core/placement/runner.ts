@@ -1,6 +1,6 @@
 import type { HostSnapshot, VmSnapshot } from '../model.ts';
 import type { FilterVerdict } from '../plan.ts';
-import type { Pass } from './context.ts';
+import { type Pass, rulesIn } from './context.ts';
 import { FEASIBILITY_FILTERS, SCOPE_FILTERS } from './filters.ts';
 import { PROFILES, type ProfileName } from './profiles.ts';
 import { SCORERS } from './scorers.ts';
@@ -18,17 +18,19 @@ export interface HostVerdict {
   score: number;
   /** Each scorer of the profile, 0..1 (empty when not feasible: scorers run on feasible hosts). */
   scores: Record<string, number>;
+  /** Outside the VM's `should` host group: ranks after every feasible host inside it. */
+  outsideHostGroup?: true;
 }
 
 /** Runs every filter, then, on a feasible host, the profile's scorers. */
 export function judge(pass: Pass, vm: VmSnapshot, host: HostSnapshot, profile: ProfileName): HostVerdict {
   const rejectedBy: FilterVerdict[] = [];
   for (const f of SCOPE_FILTERS) {
-    const v = f.filter(pass, vm, host);
+    const v = f.filter(pass, vm, host, profile);
     if (v) rejectedBy.push(v);
   }
   for (const f of FEASIBILITY_FILTERS) {
-    const v = f.filter(pass, vm, host);
+    const v = f.filter(pass, vm, host, profile);
     if (v) rejectedBy.push(v);
   }
   const feasible = rejectedBy.length === 0;
@@ -40,11 +42,24 @@ export function judge(pass: Pass, vm: VmSnapshot, host: HostSnapshot, profile: P
       scores[name] = s;
       score += weight * s;
     }
-  return { host: host.name, feasible, rejectedBy, reasons: rejectedBy.map((r) => r.reason), score, scores };
+  const v: HostVerdict = {
+    host: host.name,
+    feasible,
+    rejectedBy,
+    reasons: rejectedBy.map((r) => r.reason),
+    score,
+    scores,
+  };
+  const g = rulesIn(pass.groups(), vm.name).hostGroup;
+  if (g && !g.hosts.includes(host.name)) v.outsideHostGroup = true;
+  return v;
 }
 
 const byRank = (a: HostVerdict, b: HostVerdict) =>
-  Number(b.feasible) - Number(a.feasible) || b.score - a.score || a.host.localeCompare(b.host);
+  Number(b.feasible) - Number(a.feasible) ||
+  Number(a.outsideHostGroup ?? false) - Number(b.outsideHostGroup ?? false) ||
+  b.score - a.score ||
+  a.host.localeCompare(b.host);
 
 function admitted(pass: Pass, vm: VmSnapshot, host: HostSnapshot): boolean {
   for (const f of SCOPE_FILTERS) if (!f.admits(pass, vm, host)) return false;

@@ -92,6 +92,15 @@ const CASES: [string, string[]][] = [
     ],
   ],
   [
+    'host-groups',
+    [
+      '{F}: hostGroups[1].name: duplicate host group name "left" (also hostGroups[0])',
+      '{F}: hostGroups[0].hosts[1]: unknown host "h9": expected one of "h1" or "h2" (from hosts)',
+      '{F}: vms[0].hostGroup: unknown host group "right": expected "left" (from hostGroups)',
+      '{F}: vms[1].hostGroupRule: a hostGroupRule needs a hostGroup in the same entry',
+    ],
+  ],
+  [
     'many-errors',
     [
       '{F}: hosts[0].insecure: expected true or false, got "yes"',

@@ -31,6 +31,14 @@ const clusterArb = fc
         spike: fc.double({ min: 0, max: 1, noNaN: true }),
         anti: fc.option(fc.constantFrom('a', 'b'), { freq: 3 }),
         aff: fc.option(fc.constantFrom('x'), { freq: 6 }),
+        // A VM-host rule: must or should run on some of the hosts.
+        hostGroup: fc.option(
+          fc.record({
+            hosts: fc.uniqueArray(fc.nat({ max: 7 }), { minLength: 1, maxLength: 2 }),
+            rule: fc.constantFrom('must' as const, 'should' as const),
+          }),
+          { freq: 4 },
+        ),
         noDrs: fc.integer({ min: 0, max: 5 }).map((x) => x === 0),
         movedAgo: fc.option(fc.integer({ min: 0, max: 3 * 3600_000 }), { freq: 4 }),
       }),
@@ -52,7 +60,15 @@ const clusterArb = fc
     const history = new Map<string, { at: number; cpu: number }[]>();
     const recentMoves: MoveRecord[] = [];
     g.vms.forEach((v, i) => {
-      rules[`v${i}`] = { antiAffinityGroup: v.anti, affinityGroup: v.aff };
+      rules[`v${i}`] = {
+        antiAffinityGroup: v.anti,
+        affinityGroup: v.aff,
+        hostGroup: v.hostGroup && {
+          name: `g${i}`,
+          hosts: v.hostGroup.hosts.map((k) => `h${k % hosts.length}`),
+          rule: v.hostGroup.rule,
+        },
+      };
       const base = v.cpu * v.vcpus;
       history.set(`v${i}`, [
         { at: NOW - 200_000, cpu: base },
@@ -141,6 +157,11 @@ describe('DRS plan properties', () => {
             (v) => v.name !== m.vm && rules[v.name]?.affinityGroup === g,
           );
           if (others.length > 0) expect(others.some((v) => s.vms.get(v.name)!.host === m.to)).toBe(true);
+        }
+        // VM-host rules: DRS moves a VM only onto its group's hosts, must or should.
+        for (const m of moves) {
+          const g = rules[m.vm]?.hostGroup;
+          if (g) expect(g.hosts, `${m.vm} moved to ${m.to}`).toContain(m.to);
         }
         // Same input and seed: the same plan.
         expect(planDrs(input).decision).toEqual(plan.decision);

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { ClusterSnapshot, HostHealth } from '../../../../src/core/model.ts';
 import { commitments, newPass } from '../../../../src/core/placement/context.ts';
 import { Code, FILTERS, judgeHost, rankHosts } from '../../../../src/core/placement/index.ts';
+import type { ProfileName } from '../../../../src/core/placement/profiles.ts';
 import { context, host, snap, vm } from './fixtures.ts';
 
 // h1 (dc1) runs a, w1 (anti-affinity "web") and b1, b2 (affinity "batch"); h2 (dc1) runs w2.
@@ -29,8 +30,21 @@ const cluster = (o: { h2?: Parameters<typeof host>[3] } = {}): ClusterSnapshot =
     ],
   );
 
-const verdictOf = (name: string, s: ClusterSnapshot, vmName: string, to: string, sites?: string[]) =>
-  FILTERS[name]!.filter(newPass(s, ctx, commitments(s), { sites }), s.vms.get(vmName)!, s.hosts.get(to)!);
+const verdictOf = (
+  name: string,
+  s: ClusterSnapshot,
+  vmName: string,
+  to: string,
+  sites?: string[],
+  profile: ProfileName = 'migrate',
+  c = ctx,
+) =>
+  FILTERS[name]!.filter(
+    newPass(s, c, commitments(s), { sites }),
+    s.vms.get(vmName)!,
+    s.hosts.get(to)!,
+    profile,
+  );
 
 describe('filter plugins', () => {
   const s = cluster();
@@ -123,6 +137,48 @@ describe('filter plugins', () => {
       h1: [Code.SameHost],
       h2: [Code.InsufficientMemory],
       h3: [Code.OtherSite],
+    });
+  });
+
+  describe('host-group (VM-host rules)', () => {
+    // h1, h2, h3 in dc1; h2 has the most memory free. m must run on h1 or h3, p should run on h3.
+    const groups = {
+      m: { hostGroup: { name: 'left', hosts: ['h1', 'h3'], rule: 'must' as const } },
+      p: { hostGroup: { name: 'east', hosts: ['h3'], rule: 'should' as const } },
+    };
+    const gctx = context(groups);
+    const g = (h3: Parameters<typeof host>[3] = {}) =>
+      snap(
+        [host('h1', 'dc1', 1000), host('h2', 'dc1', 4000), host('h3', 'dc1', 1000, h3)],
+        [vm('m', 'h1', 100), vm('p', 'h1', 100)],
+      );
+
+    it.each(['migrate', 'evacuate', 'drs', 'failover'] as ProfileName[])(
+      'must keeps a VM on its group for %s',
+      (profile) => {
+        expect(verdictOf('host-group', g(), 'm', 'h2', undefined, profile, gctx)).toEqual({
+          plugin: 'host-group',
+          code: Code.HostGroup,
+          reason: 'host h2 is not in host group "left" (must run on h1, h3)',
+        });
+        expect(verdictOf('host-group', g(), 'm', 'h3', undefined, profile, gctx)).toBeNull();
+      },
+    );
+
+    it('should: DRS never moves the VM off its group, other moves rank the group first', () => {
+      expect(verdictOf('host-group', g(), 'p', 'h2', undefined, 'drs', gctx)?.code).toBe(Code.HostGroup);
+      expect(verdictOf('host-group', g(), 'p', 'h2', undefined, 'migrate', gctx)).toBeNull();
+      // h2 scores higher (more memory free), h3 is in the group: h3 first.
+      const ranked = rankHosts(g(), g().vms.get('p')!, gctx);
+      expect(ranked.map((v) => [v.host, v.feasible])).toEqual([
+        ['h3', true],
+        ['h2', true],
+      ]);
+      expect(ranked[1]!.score).toBeGreaterThan(ranked[0]!.score);
+      // The group's host in maintenance: the VM may still go elsewhere.
+      expect(rankHosts(g({ maintenance: true }), g().vms.get('p')!, gctx)[0]!.host).toBe('h2');
+      // A VM without a group ranks by score alone.
+      expect(rankHosts(g(), g().vms.get('m')!, ctx)[0]!.host).toBe('h2');
     });
   });
 });
