@@ -63,6 +63,8 @@ export interface VmSnapshot {
   cpuUsage: number | null;
   /** Guest-visible memory in use (balloon) when the guest reports it. */
   memoryUsedKiB: number | null;
+  /** Shut off because its QEMU died or the guest crashed: VM-level HA restarts it (core/ha/machine.ts). */
+  crashed?: boolean;
 }
 
 /** A VM seen active (running, paused, ...) on more than one host at once. */
@@ -105,6 +107,8 @@ export interface DomainObservation {
   state: string;
   /** Paused by a live migration (the incoming side of a move, or the source at switch-over). */
   migrating?: boolean;
+  /** Shut off because its QEMU died or the guest crashed (libvirt's reason `crashed`), not by a shutdown. */
+  crashed?: boolean;
   /** Raw libvirt bulk stats of the domain (cpu.time, vcpu.current, balloon.*). */
   stats: Record<string, number | string | boolean>;
 }

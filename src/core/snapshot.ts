@@ -150,6 +150,7 @@ export function buildSnapshot(input: SnapshotInput): ClusterSnapshot {
       memoryKiB: num(c.d.stats['balloon.maximum']) ?? num(c.d.stats['balloon.current']) ?? 0,
       cpuUsage: vmCpuUsage(c.d, prevDomain, c.prev ? c.cur.observedAt - c.prev.observedAt : 0),
       memoryUsedKiB: vmMemoryUsed(c.d),
+      ...(c.d.crashed ? { crashed: true } : {}),
     });
     const active = list.filter((x) => isActiveState(x.d.state));
     if (active.length > 1)

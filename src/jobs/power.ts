@@ -109,6 +109,9 @@ export async function runPowerAction(
  * A restart elsewhere: define the VM on the target from its stored definition (unless the
  * target has it already), start it, and wait until libvirt reports it running. The disk lock
  * manager (virtlockd) refuses the start when another live host still holds the VM's disks.
+ * When the old host is connected (VM-level HA relocating a VM that died on an up host), its
+ * shut-off definition is removed afterwards, so the VM is defined in one place; a fenced old
+ * host keeps its copy until it is back (the drill and operators remove it).
  */
 async function restartOn(
   c: LibvirtClient,
@@ -128,10 +131,25 @@ async function restartOn(
   const deadline = Date.now() + RESTART_VERIFY_MS;
   for (;;) {
     const st = await c.getState(dom);
-    if (st.state === 'running') return ['succeeded', null];
+    if (st.state === 'running') return ['succeeded', await forgetOn(ports.clientFor(a.from), a.vm)];
     if (Date.now() > deadline)
       return ['failed', `${a.vm} started on ${a.to} but is ${st.state} after ${RESTART_VERIFY_MS} ms`];
     await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+/** Removes the VM's shut-off definition from a connected old host; why not, else null. */
+async function forgetOn(c: LibvirtClient | null, vm: string): Promise<string | null> {
+  if (!c) return null;
+  try {
+    const dom = await c.lookupByName(vm).catch(() => null);
+    if (!dom) return null;
+    const st = await c.getState(dom);
+    if (st.state !== 'shutoff') return `the old host's copy is ${st.state}: its definition is kept`;
+    await c.undefine(dom);
+    return null;
+  } catch (e) {
+    return `the old host's definition was not removed: ${(e as Error).message}`;
   }
 }
 

@@ -26,6 +26,9 @@ export const domainStateNames: Record<number, string> = {
 /** virDomainPausedReason (the `state.reason` of a paused domain) */
 export const PausedReason = { USER: 1, MIGRATION: 2 } as const;
 
+/** virDomainShutoffReason: CRASHED when QEMU died without the guest shutting down, or the guest crashed. */
+export const ShutoffReason = { SHUTDOWN: 1, DESTROYED: 2, CRASHED: 3 } as const;
+
 /** virDomainXMLFlags */
 export const DomainXmlFlags = {
   SECURE: 1 << 0,

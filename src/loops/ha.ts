@@ -38,7 +38,7 @@ import type { PassResult, Reconciler } from './runner.ts';
  * failure has its record (loops/failover-timeline.ts), the open ones saved with the state.
  */
 
-export type HaStorePort = Pick<HaStore, 'loadState' | 'saveState' | 'paused'>;
+export type HaStorePort = Pick<HaStore, 'loadState' | 'saveState' | 'paused' | 'takeClears'>;
 
 export interface HaLoopOptions {
   snapshot: () => ClusterSnapshot;
@@ -78,6 +78,8 @@ export class HaLoop implements Reconciler {
   /** Refusals already audited, by text (the machine repeats them at every re-plan). */
   private readonly refusedSeen = new Set<string>();
   private declareTimer: NodeJS.Timeout | null = null;
+  /** When each VM was last seen restarted: an older observation of it crashed is stale. */
+  private readonly restartedAt = new Map<string, number>();
 
   constructor(private readonly o: HaLoopOptions) {
     this.intervalMs = o.intervalMs;
@@ -92,7 +94,15 @@ export class HaLoop implements Reconciler {
     this.o.metrics?.haPaused.set(pause ? 1 : 0);
 
     const restartResults = await this.restartResults(record, snap);
-    const specs = await this.specs(record.machine, snap);
+    for (const r of restartResults) if (r.ok) this.restartedAt.set(r.vm, now);
+    // Taken before the step: a leader lost before saving it loses the clear (asked again).
+    const operatorClear = await this.o.store.takeClears();
+    const vmDied = this.crashedVms(record.machine, snap);
+    const specs = await this.specs(
+      record.machine,
+      snap,
+      vmDied.map((d) => d.vm),
+    );
     const health: HaInput['health'] = {};
     for (const h of snap.hosts.values())
       health[h.name] = {
@@ -113,6 +123,8 @@ export class HaLoop implements Reconciler {
         pausedUntil: pause?.until ?? null,
         fenceResults: ready,
         restartResults,
+        vmDied,
+        operatorClear,
       },
       now,
       this.o.config,
@@ -199,9 +211,32 @@ export class HaLoop implements Reconciler {
     return out;
   }
 
-  /** Sizes of the VMs the machine may plan now (lost hosts' last known VMs, pending ones). */
-  private async specs(state: HaState, snap: ClusterSnapshot) {
-    const wanted = new Set<string>();
+  /**
+   * HA VMs libvirt reports shut off as crashed (QEMU died, the guest crashed) on an up host, that
+   * the machine is not restarting or holding in error, in an observation newer than their last
+   * restart, and that no host recovery owns. The machine restarts them in place, then relocates.
+   */
+  private crashedVms(state: HaState, snap: ClusterSnapshot): { vm: string; host: string }[] {
+    const owned = new Set(
+      Object.values(state.hosts).flatMap((h) => [...h.pending, ...h.vms, ...Object.keys(h.inFlight)]),
+    );
+    const out: { vm: string; host: string }[] = [];
+    for (const v of snap.vms.values()) {
+      if (!v.crashed || owned.has(v.name)) continue;
+      const host = snap.hosts.get(v.host);
+      if (host?.health !== 'up') continue;
+      const phase = state.vms[v.name]?.phase;
+      if (phase === 'restarting' || phase === 'error') continue;
+      if ((host.observedAt ?? 0) <= (this.restartedAt.get(v.name) ?? 0)) continue;
+      out.push({ vm: v.name, host: v.host });
+    }
+    return out;
+  }
+
+  /** Sizes of the VMs the machine may plan now (lost hosts' last known VMs, pending and crashed ones). */
+  private async specs(state: HaState, snap: ClusterSnapshot, crashed: readonly string[]) {
+    // A crashed VM past its restart limit is relocated: placed by its size too.
+    const wanted = new Set<string>(crashed);
     for (const h of snap.hosts.values())
       if (h.health !== 'up') for (const v of h.lastKnownVms ?? []) wanted.add(v);
     for (const h of Object.values(state.hosts)) for (const v of [...h.pending, ...h.vms]) wanted.add(v);

@@ -20,6 +20,7 @@ import {
   DomainStatsFlags,
   domainStateNames,
   PausedReason,
+  ShutoffReason,
 } from '../libvirt/constants.ts';
 import { type ConnectOptions, connectLibvirt, type LibvirtClient } from '../libvirt/index.ts';
 import type { Metrics } from '../metrics/registry.ts';
@@ -432,13 +433,17 @@ export class InventoryLoop implements Reconciler {
         memory,
         domains: domains.map((d) => {
           const state = Number(d.stats['state.state']);
-          const migrating =
-            state === DomainState.PAUSED && Number(d.stats['state.reason']) === PausedReason.MIGRATION;
+          const reason = Number(d.stats['state.reason']);
+          const migrating = state === DomainState.PAUSED && reason === PausedReason.MIGRATION;
+          const crashed =
+            state === DomainState.CRASHED ||
+            (state === DomainState.SHUTOFF && reason === ShutoffReason.CRASHED);
           return {
             name: d.name,
             uuid: d.uuid,
             state: domainStateNames[state] ?? 'unknown',
             ...(migrating ? { migrating } : {}),
+            ...(crashed ? { crashed } : {}),
             stats: d.stats,
           };
         }),

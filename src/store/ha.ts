@@ -49,6 +49,16 @@ export class HaStore {
     await this.redis.set(this.keys.haState, JSON.stringify(s));
   }
 
+  /** An operator clears a VM from `error`: the leader's next pass restarts it. */
+  async requestClear(vm: string): Promise<void> {
+    await this.redis.multi().sadd(this.keys.haClear, vm).expire(this.keys.haClear, 3600).exec();
+  }
+
+  /** The VMs cleared since the last call, taken at once (one leader acts on each). */
+  async takeClears(): Promise<string[]> {
+    return (await this.redis.spop(this.keys.haClear, 1000)) ?? [];
+  }
+
   async pause(p: HaPause): Promise<void> {
     await this.redis.set(this.keys.haPause, JSON.stringify(p), 'PX', Math.max(1, p.until - Date.now()));
   }

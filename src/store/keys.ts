@@ -70,6 +70,8 @@ export function redisKeys(prefix: string) {
     haFailovers: `${prefix}ha:failovers`,
     /** zset failover id by detectedAt; trimmed to the newest 500, the hash with it. */
     haFailoversIndex: `${prefix}ha:failovers:index`,
+    /** set: VMs an operator cleared from `error`, taken by the leader's next ha pass (store/ha.ts). */
+    haClear: `${prefix}ha:clear`,
     /** set: the hosts in maintenance (one member per host). */
     maintenance: `${prefix}maintenance`,
     /** hash vm -> host: what evacuations moved off the host since it entered maintenance (at

@@ -49,6 +49,8 @@ export type Action =
   /** Pause automatic failover, and end the pause (operators and admins). */
   | 'ha.pause'
   | 'ha.resume'
+  /** Clear a VM from failover's `error` state: it is restarted (operators and admins). */
+  | 'ha.clear'
   /** Prometheus /metrics on the API listener: it names every VM and host. */
   | 'metrics.read';
 

@@ -6,7 +6,7 @@ import type { ClusterSnapshot } from '../../core/model.ts';
 import type { HaPause, HaStore } from '../../store/ha.ts';
 import type { ApiDeps } from '../deps.ts';
 import { ApiError } from '../errors.ts';
-import { errorResponses, haPauseSchema, NAME_PATTERN } from '../schemas.ts';
+import { errorResponses, haPauseSchema, NAME_PATTERN, nameParam } from '../schemas.ts';
 
 /**
  * Automatic failover on the API: its state (the pause, each host's phase, VMs in error), the
@@ -15,7 +15,7 @@ import { errorResponses, haPauseSchema, NAME_PATTERN } from '../schemas.ts';
  */
 
 export interface HaDeps {
-  store: Pick<HaStore, 'loadState' | 'pause' | 'resume' | 'paused'>;
+  store: Pick<HaStore, 'loadState' | 'pause' | 'resume' | 'paused' | 'requestClear'>;
   /** The failover's own placement: haPriorityOf is null for a VM whose tier has no failover. */
   placement: FailoverPlacement;
   anySite?: boolean;
@@ -191,6 +191,50 @@ export function haRoutes(app: FastifyInstance, d: ApiDeps, ha: HaDeps): void {
       const was = await ha.store.paused();
       const resumed = await ha.store.resume();
       return { resumed: resumed && was !== null, pause: was ? pauseOut(was) : null };
+    },
+  );
+
+  app.post(
+    '/v1/ha/vms/:name/clear',
+    {
+      config: { action: 'ha.clear', vmParam: 'name' },
+      schema: {
+        tags: ['ha'],
+        operationId: 'clearHaVm',
+        summary:
+          'Clear a VM from failover error (its restart limit spent): the leader restarts it where it is, with a fresh limit',
+        params: nameParam,
+        response: {
+          202: {
+            description: "Queued for the leader's next failover pass",
+            type: 'object',
+            required: ['vm', 'host', 'restarts'],
+            properties: {
+              vm: { type: 'string' },
+              host: { type: 'string', description: 'where it died last' },
+              restarts: {
+                type: 'integer',
+                description: 'restarts in the last hour before it was put in error',
+              },
+            },
+          },
+          ...errorResponses,
+        },
+      },
+    },
+    async (req, reply) => {
+      const { name } = req.params as { name: string };
+      req.auditTarget = name;
+      const v = (await ha.store.loadState())?.machine.vms[name];
+      if (v?.phase !== 'error')
+        throw new ApiError(
+          409,
+          'not_in_error',
+          `VM "${name}" is not in failover error${v ? ` (it is ${v.phase})` : ''}: nothing to clear`,
+        );
+      await ha.store.requestClear(name);
+      reply.code(202);
+      return { vm: name, host: v.host, restarts: v.restarts.length };
     },
   );
 

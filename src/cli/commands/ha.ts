@@ -197,6 +197,18 @@ export function haCommands(program: Command): void {
         r.resumed ? `failover resumed (the pause by ${r.pause?.by} ended)\n` : 'failover was not paused\n',
       );
     });
+  ha.command('clear')
+    .description(
+      'clear a VM from failover error: it is restarted where it died, with a fresh limit (operator, admin)',
+    )
+    .argument('<vm>', 'the VM in error (ha status lists them)')
+    .action(async (vm: string, _o: unknown, cmd: Command) => {
+      const r = await clientFrom(cmd).call<{ vm: string; host: string; restarts: number }>(
+        'POST',
+        `/v1/ha/vms/${encodeURIComponent(vm)}/clear`,
+      );
+      emit({ json: jsonFlag(cmd) }, r, () => `${r.vm} cleared: the leader restarts it on ${r.host}\n`);
+    });
   ha.command('whatif')
     .description('the restarts a failure of these hosts would run now, in order, and what fits nowhere')
     .option('--fail <host>', 'a host that fails (repeat for more; at least one)', collect, [])

@@ -3,7 +3,8 @@ import type { ClusterSnapshot } from '../model.ts';
 /**
  * The rule a restart elsewhere keeps: a VM is started on another host only once its old host
  * is known not to run it. Pure. The old host must be `fenced` (powered off by a confirmed
- * fence after its last answer); every other host that might hold the VM must be up and seen
+ * fence after its last answer), or `up` and seen not to run it (VM-level HA relocating a VM
+ * whose QEMU died there: an up host lists what it runs); every other host that might hold the VM must be up and seen
  * not to run it; the target must be up and not in maintenance. The failover planner
  * (core/ha/restart-plan.ts) decides restarts; `submit` and the executor check them again with
  * this on a fresh snapshot.
@@ -23,7 +24,7 @@ export function restartRefusals(snap: ClusterSnapshot, a: RestartAction): string
   const from = snap.hosts.get(a.from);
   const to = snap.hosts.get(a.to);
   if (!from) out.push(`no host named "${a.from}"`);
-  else if (from.health !== 'fenced')
+  else if (from.health !== 'fenced' && from.health !== 'up')
     out.push(`host ${a.from} is ${from.health}, not fenced: it might still run ${a.vm}`);
   if (!to) out.push(`no host named "${a.to}"`);
   else {

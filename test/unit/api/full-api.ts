@@ -351,6 +351,7 @@ export async function fullApi(): Promise<FastifyInstance> {
         return was;
       },
       paused: async () => pause,
+      requestClear: async () => undefined,
     },
     placement: { ...jobDeps.placement, haPriorityOf: () => 0, tierRankOf: () => 0 },
     toleratedHostFailures: 0,

@@ -318,3 +318,45 @@ describe('admission control of starts', () => {
     expect((await call('viewer', 'GET', '/v1/ha')).body.toleratedHostFailures).toBe(1);
   });
 });
+
+describe('clearing a VM from failover error', () => {
+  const inError = async () => {
+    const machine = emptyHaState();
+    machine.vms.web1 = { phase: 'error', host: 'h1', restarts: [1, 2, 3], relocated: true };
+    machine.vms.db1 = { phase: 'restarting', host: 'h1', restarts: [1], relocated: false };
+    await ha.saveState({ machine, jobs: {} });
+  };
+
+  it('an operator clears a VM in error: queued for the leader (202), audited with the VM', async () => {
+    await inError();
+    const r = await call('operator', 'POST', '/v1/ha/vms/web1/clear');
+    expect(r.status).toBe(202);
+    expect(r.body).toEqual({ vm: 'web1', host: 'h1', restarts: 3 });
+    expect(await ha.takeClears()).toEqual(['web1']);
+    expect(await ha.takeClears()).toEqual([]);
+    expect(await auditOf('ha.clear')).toMatchObject([
+      { actorName: 'ops', outcome: 'succeeded', status: 202, target: 'web1' },
+    ]);
+  });
+
+  it('refuses a VM that is not in error (409, naming its phase) and one failover never saw', async () => {
+    await inError();
+    const busy = await call('admin', 'POST', '/v1/ha/vms/db1/clear');
+    expect(busy.status).toBe(409);
+    expect(busy.body.error.message).toMatch(/"db1" is not in failover error \(it is restarting\)/);
+    const unseen = await call('admin', 'POST', '/v1/ha/vms/batch1/clear');
+    expect(unseen.status).toBe(409);
+    expect(await ha.takeClears()).toEqual([]);
+  });
+
+  it("a viewer and the VM's own vm-admin may not clear it (403, audited as denied)", async () => {
+    await inError();
+    for (const who of ['viewer', 'owner'] as const)
+      expect((await call(who, 'POST', '/v1/ha/vms/web1/clear')).status).toBe(403);
+    expect(await ha.takeClears()).toEqual([]);
+    expect((await auditOf('ha.clear')).map((e) => [e.actorName, e.outcome])).toEqual([
+      ['eyes', 'denied'],
+      ['owner', 'denied'],
+    ]);
+  });
+});

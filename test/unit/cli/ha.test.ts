@@ -88,6 +88,21 @@ describe('keizoku ha', () => {
     expect((await cli('viewer', 'host', 'list')).out).not.toMatch(/PAUSED/);
   });
 
+  it('clear VM: the VM in error is queued for a restart; one not in error is refused with its phase', async () => {
+    expect(await cli('operator', 'ha', 'clear', 'off1')).toMatchObject({
+      code: 0,
+      out: 'off1 cleared: the leader restarts it on h1\n',
+    });
+    expect(JSON.parse((await cli('operator', '--json', 'ha', 'clear', 'off1')).out)).toEqual({
+      vm: 'off1',
+      host: 'h1',
+      restarts: 3,
+    });
+    const busy = await cli('operator', 'ha', 'clear', 'vm1');
+    expect(busy.code).not.toBe(0);
+    expect(busy.err).toMatch(/"vm1" is not in failover error/);
+  });
+
   it('refuses a bad --for before asking the API, and a viewer is refused by the API (exit 3)', async () => {
     expect(await cli('operator', 'ha', 'pause', '--for', '30x')).toMatchObject({
       code: EXIT.usage,

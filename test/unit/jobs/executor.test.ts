@@ -174,7 +174,7 @@ describe('executor (submit, VM locks, power jobs)', () => {
     (snap.hosts as Map<string, HostSnapshot>).set('h1', host('h1'));
     await expect(
       jobs.submit(decision([{ kind: 'restart-elsewhere', vm: 'vm1', from: 'h1', to: 'h2' }])),
-    ).rejects.toThrow('vm1: host h1 is up, not fenced: it might still run vm1');
+    ).rejects.toThrow('vm1: VM "vm1" is already running on h1');
     expect(await jobs.list()).toEqual([]);
     expect(await jobs.holderOf('vm1')).toBeNull();
   });

@@ -9,7 +9,7 @@ import { FailoverTimeline } from '../../../src/loops/failover-timeline.ts';
 import { HaLoop } from '../../../src/loops/ha.ts';
 import type { FenceRecord } from '../../../src/store/fences.ts';
 import type { HaPause, HaRecord } from '../../../src/store/ha.ts';
-import { host, snap } from '../core/planners/fixture.ts';
+import { host, snap, vm } from '../core/planners/fixture.ts';
 
 const DOWN = {
   connected: false,
@@ -36,6 +36,7 @@ function world(
     snap: snap(hosts({ health: 'down' }), []) as ClusterSnapshot,
     stored: null as HaRecord | null,
     pause: null as HaPause | null,
+    clears: [] as string[],
     submitted: [] as Decision[],
     jobState: 'active' as JobView['state'],
     fenced: [] as FenceRecord[],
@@ -54,7 +55,9 @@ function world(
           const jobs = d.actions.map((a, i) =>
             a.kind === 'restart-elsewhere'
               ? { id: `job-${i}`, kind: a.kind, vm: a.vm, from: a.from, to: a.to }
-              : null,
+              : a.kind === 'start'
+                ? { id: `job-${w.submitted.length}-${i}`, kind: a.kind, vm: a.vm, to: a.host }
+                : null,
           );
           return { decision: { ...d, jobs: [] }, jobs: jobs.filter(Boolean) } as never;
         },
@@ -83,6 +86,7 @@ function world(
           w.stored = structuredClone(r);
         },
         paused: async () => w.pause,
+        takeClears: async () => w.clears.splice(0),
       },
       placement: {
         rulesOf: () => ({ affinityGroup: null, antiAffinityGroup: null }),
@@ -306,5 +310,95 @@ describe('HaLoop', () => {
     });
     expect(observed).toEqual([['frontend', 16]]);
     expect(w.stored?.failovers).toEqual([]);
+  });
+
+  describe('VM-level HA: a VM whose QEMU died on an up host', () => {
+    /** h1 and h2 up; `a` (HA) and `b` (no failover) as libvirt last reported them on h2. */
+    const crashedOnH2 = (
+      w: ReturnType<typeof world>['w'],
+      observedAt: number,
+      o: { a?: 'crashed' | 'running'; b?: 'crashed' } = {},
+    ) => {
+      const state = (x: string | undefined) =>
+        x === 'crashed' ? { state: 'shutoff', crashed: true } : { state: 'running' };
+      w.snap = snap(
+        [host('h1', 's1', 4096), host('h2', 's1', 4096, { observedAt })],
+        [vm('a', 'h2', 100, state(o.a ?? 'crashed')), vm('b', 'h2', 100, state(o.b))],
+      );
+    };
+    const startsOf = (w: ReturnType<typeof world>['w']) =>
+      w.submitted.flatMap((d) => d.actions).filter((a) => a.kind === 'start');
+
+    it('restarts it in place, once per crash seen after the last restart; a VM without failover is left', async () => {
+      const { w, loop } = world();
+      const l = loop();
+      crashedOnH2(w, Date.now(), { b: 'crashed' });
+      await l.pass();
+      expect(startsOf(w)).toEqual([{ kind: 'start', vm: 'a', host: 'h2' }]);
+      expect(w.stored?.machine.vms.a?.phase).toBe('restarting');
+      // The job runs: the same observation gives no second start.
+      await l.pass();
+      expect(startsOf(w)).toHaveLength(1);
+      w.jobState = 'succeeded';
+      await l.pass();
+      expect(w.stored?.machine.vms.a?.phase).toBe('ok');
+      // An observation from before the restart still says crashed: stale, not a new crash.
+      await l.pass();
+      expect(startsOf(w)).toHaveLength(1);
+      // A read after it that says crashed is a second death.
+      w.jobState = 'active';
+      crashedOnH2(w, Date.now() + 1_000, { b: 'crashed' });
+      await l.pass();
+      expect(startsOf(w)).toHaveLength(2);
+      expect(w.audits.filter((a) => a.action === 'ha.vm').length).toBeGreaterThanOrEqual(2);
+    });
+
+    it('past restartsPerHour relocates it, then holds it in error until an operator clears it', async () => {
+      const { w, loop } = world();
+      const l = loop();
+      let t = Date.now();
+      const later = () => {
+        t += 1_000;
+        return t;
+      };
+      const crashAndRun = async () => {
+        w.jobState = 'active';
+        crashedOnH2(w, later());
+        await l.pass();
+        w.jobState = 'succeeded';
+        await l.pass();
+      };
+      for (let i = 0; i < DEFAULT_HA_CONFIG.restartsPerHour; i++) await crashAndRun();
+      expect(startsOf(w)).toHaveLength(DEFAULT_HA_CONFIG.restartsPerHour);
+      // The next death relocates it to the other host.
+      w.jobState = 'active';
+      crashedOnH2(w, later());
+      await l.pass();
+      const last = w.submitted.at(-1)!.actions;
+      expect(last).toEqual([{ kind: 'restart-elsewhere', vm: 'a', from: 'h2', to: 'h1' }]);
+      w.jobState = 'succeeded';
+      w.snap = snap(
+        [host('h1', 's1', 4096, { observedAt: later() }), host('h2', 's1', 4096)],
+        [vm('a', 'h1', 100, { state: 'shutoff', crashed: true })],
+      );
+      await l.pass();
+      // Dead again after the relocation: error, nothing submitted, an alert.
+      const before = w.submitted.length;
+      w.snap = snap(
+        [host('h1', 's1', 4096, { observedAt: later() }), host('h2', 's1', 4096)],
+        [vm('a', 'h1', 100, { state: 'shutoff', crashed: true })],
+      );
+      await l.pass();
+      expect(w.stored?.machine.vms.a?.phase).toBe('error');
+      await l.pass();
+      expect(w.submitted).toHaveLength(before);
+      expect(w.audits).toContainEqual({ action: 'ha.alert', outcome: 'failed', target: 'a' });
+      // Cleared by an operator: restarted where it is.
+      w.clears.push('a');
+      w.jobState = 'active';
+      await l.pass();
+      expect(w.submitted).toHaveLength(before + 1);
+      expect(w.submitted.at(-1)!.actions).toEqual([{ kind: 'start', vm: 'a', host: 'h1' }]);
+    });
   });
 });

@@ -14,6 +14,14 @@ describe('restartRefusals', () => {
     expect(restartRefusals(s, a)).toEqual([]);
   });
 
+  it('allows a relocation from an up host that lists the VM shut off, never from one that runs it', () => {
+    const hosts = [host('h1', 's1', 4096), host('h2', 's1', 4096)];
+    expect(
+      restartRefusals(snap(hosts, [vm('vm1', 'h1', 100, { state: 'shutoff', crashed: true })]), a),
+    ).toEqual([]);
+    expect(restartRefusals(snap(hosts, [vm('vm1', 'h1')]), a)).toEqual(['VM "vm1" is already running on h1']);
+  });
+
   it('refuses while the old host is only unreachable, partitioned or down', () => {
     for (const health of ['unreachable', 'partitioned', 'down', 'suspect'] as const) {
       const s = snap([host('h1', 's1', 4096, { health, lastKnownVms: ['vm1'] }), host('h2', 's1', 4096)], []);
