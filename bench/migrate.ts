@@ -3,6 +3,11 @@
 // is pinged every 10 ms from outside the hosts by the same independent capture (outage = the
 // longest gap between replies) and carries the same TCP session (keizoku's job holds one; the
 // bench holds one for virsh). Prints one JSON object on the last line.
+//
+// To measure one suspect on its own: BENCH_ROUNDS (default 10); BENCH_KEIZOKU_POLICY, a JSON
+// migration policy sent with each keizoku request (e.g. '{"maxDowntimeMs":100}'); and
+// BENCH_KEIZOKUD_CONFIG, JSON merged into keizokud's config section by section (e.g.
+// '{"migration":{"progressIntervalMs":10000}}'). Both are printed with the figures.
 import { createVm, downLab, readState, startPing, virshMigrate } from '../lab/index.ts';
 import { TcpSessionCheck } from '../src/probe/tcp-session.ts';
 import { startKeizokud } from '../test/support/keizokud.ts';
@@ -13,6 +18,20 @@ import { median, p95, r1 } from './stats.ts';
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 10);
 const VM = 'bm1';
 
+function jsonEnv(name: string): Record<string, unknown> {
+  const raw = process.env[name];
+  if (!raw) return {};
+  try {
+    const v = JSON.parse(raw);
+    if (v && typeof v === 'object' && !Array.isArray(v)) return v;
+  } catch {
+    // reported below
+  }
+  throw new Error(`${name} must be a JSON object, got: ${raw}`);
+}
+const POLICY = jsonEnv('BENCH_KEIZOKU_POLICY');
+const DAEMON = jsonEnv('BENCH_KEIZOKUD_CONFIG') as Record<string, Record<string, unknown>>;
+
 async function main() {
   const id = await upFreeLab({ hosts: 3, sites: 2 });
   const redis = await startRedis();
@@ -22,8 +41,9 @@ async function main() {
     const lab = readState(id)!;
     // The inventory at its production interval (the test harness polls every second).
     const daemon = await startKeizokud(lab, redis.url, {
-      migration: { sessionCheckPort: 7 },
-      loops: { inventoryIntervalMs: 10_000 },
+      ...DAEMON,
+      migration: { sessionCheckPort: 7, ...DAEMON.migration },
+      loops: { inventoryIntervalMs: 10_000, ...DAEMON.loops },
     });
     kz = daemon;
     const token = await daemon.token('admin');
@@ -55,7 +75,10 @@ async function main() {
       const cap = startPing(address, 10);
       await new Promise((res) => setTimeout(res, 300));
       const t0 = Date.now();
-      const post = await daemon.request('POST', `/v1/vms/${VM}/migrate`, token, { to: other(at) });
+      const post = await daemon.request('POST', `/v1/vms/${VM}/migrate`, token, {
+        to: other(at),
+        ...(Object.keys(POLICY).length > 0 ? { policy: POLICY } : {}),
+      });
       if (post.status !== 202) throw new Error(`migrate refused: ${JSON.stringify(post.body)}`);
       let job = post.body;
       // Polled gently: the load generator shares the 2 cores with the TCG guest and both
@@ -106,6 +129,8 @@ async function main() {
       JSON.stringify({
         rounds: ROUNDS,
         scope: 'within a site (h1 <-> h2), TCG guest of 96 MiB, ping every 10 ms',
+        keizoku_policy: POLICY,
+        keizokud_config: DAEMON,
         keizoku_total_ms_median: r1(median(k.totalMs)),
         keizoku_precheck_ms_median: r1(median(k.checkMs)),
         keizoku_request_to_result_ms_median: r1(median(k.requestMs)),
@@ -122,6 +147,8 @@ async function main() {
         virsh_sessions_survived: v.sessions,
         ratio_total_vs_virsh: Number((median(k.totalMs) / median(v.totalMs)).toFixed(3)),
         ratio_outage_vs_virsh: Number((median(k.outageMs) / median(v.outageMs)).toFixed(3)),
+        keizoku_outages_ms: k.outageMs,
+        virsh_outages_ms: v.outageMs,
       }),
     );
   } finally {

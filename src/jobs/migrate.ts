@@ -1,7 +1,8 @@
 import type { MigrationConfig } from '../config/index.ts';
 import type { ClusterSnapshot } from '../core/model.ts';
 import { migrationRefusals, type PlacementContext } from '../core/placement/index.ts';
-import type { DomainRef, LibvirtClient } from '../libvirt/client.ts';
+import type { DomainEvent, DomainRef, LibvirtClient } from '../libvirt/client.ts';
+import { MigrationEventDetail } from '../libvirt/constants.ts';
 import { TcpSessionCheck, type TcpSessionResult } from '../probe/tcp-session.ts';
 import { domainRequirements, hostCpuModel } from './domain-requirements.ts';
 import { storageChecks, storageCopy } from './storage.ts';
@@ -393,43 +394,60 @@ async function migrate(
   let abortReason: { outcome: MigrationOutcome; reason: string } | null = null;
   let lastIteration = 0;
   const side = new RedisSide(job, ports.log, req.vm);
-  while (settled === null) {
-    await Promise.race([moving, sleep(policy.progressIntervalMs)]);
-    if (settled !== null) break;
-    side.heartbeat();
-    side.checkCancel();
-    const js = await src.jobStats(dom).catch(() => null);
-    const elapsed = Date.now() - startedAt;
-    if (js && js.type !== 'none') {
-      const p = progressOf(js.stats, startedAt, result.postCopy ? 'post-copy' : 'migrating');
-      lastIteration = p.iteration;
-      side.progress(p);
-      const postCopyDue =
-        postCopyWanted &&
-        !result.postCopy &&
-        n(js.stats.memory_processed) > 0 &&
-        ((policy.postCopyAfterIterations > 0 && p.iteration >= policy.postCopyAfterIterations) ||
-          (policy.postCopyAfterMs > 0 && elapsed >= policy.postCopyAfterMs));
-      if (postCopyDue) {
-        await src.migrateStartPostCopy(dom).then(
-          () => {
-            result.postCopy = true;
-            ports.log.info(
-              { vm: req.vm, iteration: p.iteration, elapsedMs: elapsed },
-              'switched to post-copy',
-            );
-          },
-          (e: Error) => ports.log.warn({ vm: req.vm, err: e.message }, 'post-copy switch refused'),
-        );
+  // From the source's pause for the switch-over until the call returns, libvirt is not asked for
+  // progress: a job-stats read then waits for the handover and holds it up (the guest paused).
+  let switchover = false;
+  const onEvent = (ev: DomainEvent) => {
+    if (
+      ev.kind === 'lifecycle' &&
+      ev.domain === req.vm &&
+      ev.event === 'suspended' &&
+      ev.detail === MigrationEventDetail.SUSPENDED_MIGRATED
+    )
+      switchover = true;
+  };
+  src.on('domain-event', onEvent);
+  try {
+    while (settled === null) {
+      await Promise.race([moving, sleep(policy.progressIntervalMs)]);
+      if (settled !== null) break;
+      side.heartbeat();
+      side.checkCancel();
+      const js = switchover ? null : await src.jobStats(dom).catch(() => null);
+      const elapsed = Date.now() - startedAt;
+      if (js && js.type !== 'none') {
+        const p = progressOf(js.stats, startedAt, result.postCopy ? 'post-copy' : 'migrating');
+        lastIteration = p.iteration;
+        side.progress(p);
+        const postCopyDue =
+          postCopyWanted &&
+          !result.postCopy &&
+          n(js.stats.memory_processed) > 0 &&
+          ((policy.postCopyAfterIterations > 0 && p.iteration >= policy.postCopyAfterIterations) ||
+            (policy.postCopyAfterMs > 0 && elapsed >= policy.postCopyAfterMs));
+        if (postCopyDue) {
+          await src.migrateStartPostCopy(dom).then(
+            () => {
+              result.postCopy = true;
+              ports.log.info(
+                { vm: req.vm, iteration: p.iteration, elapsedMs: elapsed },
+                'switched to post-copy',
+              );
+            },
+            (e: Error) => ports.log.warn({ vm: req.vm, err: e.message }, 'post-copy switch refused'),
+          );
+        }
+      }
+      if (abortReason === null && !result.postCopy) {
+        if (elapsed > policy.timeoutMs)
+          abortReason = { outcome: 'aborted', reason: `timed out after ${policy.timeoutMs} ms` };
+        else if (side.cancelSeen) abortReason = { outcome: 'cancelled', reason: 'cancelled while migrating' };
+        if (abortReason)
+          await src.abortJob(dom).catch((e: Error) => ports.log.warn({ err: e.message }, 'abort failed'));
       }
     }
-    if (abortReason === null && !result.postCopy) {
-      if (elapsed > policy.timeoutMs)
-        abortReason = { outcome: 'aborted', reason: `timed out after ${policy.timeoutMs} ms` };
-      else if (side.cancelSeen) abortReason = { outcome: 'cancelled', reason: 'cancelled while migrating' };
-      if (abortReason)
-        await src.abortJob(dom).catch((e: Error) => ports.log.warn({ err: e.message }, 'abort failed'));
-    }
+  } finally {
+    src.off('domain-event', onEvent);
   }
   const endedAt = Date.now();
   result.totalMs = endedAt - startedAt;

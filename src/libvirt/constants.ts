@@ -29,6 +29,13 @@ export const PausedReason = { USER: 1, MIGRATION: 2 } as const;
 /** virDomainShutoffReason: CRASHED when QEMU died without the guest shutting down, or the guest crashed. */
 export const ShutoffReason = { SHUTDOWN: 1, DESTROYED: 2, CRASHED: 3 } as const;
 
+/**
+ * The `detail` of a lifecycle event that is a live migration's step (virDomainEventStartedDetailType,
+ * virDomainEventSuspendedDetailType): the incoming domain starts on the destination; the source
+ * pauses its guest for the switch-over.
+ */
+export const MigrationEventDetail = { STARTED_MIGRATED: 1, SUSPENDED_MIGRATED: 1 } as const;
+
 /** virDomainXMLFlags */
 export const DomainXmlFlags = {
   SECURE: 1 << 0,

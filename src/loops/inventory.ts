@@ -14,11 +14,13 @@ import type {
 } from '../core/model.ts';
 import { buildSnapshot } from '../core/snapshot.ts';
 import { NO_LABELS, type VmLabels } from '../core/vm-labels.ts';
+import type { DomainEvent } from '../libvirt/client.ts';
 import {
   DomainState,
   DomainStats,
   DomainStatsFlags,
   domainStateNames,
+  MigrationEventDetail,
   PausedReason,
   ShutoffReason,
 } from '../libvirt/constants.ts';
@@ -79,6 +81,12 @@ interface HostLink {
   /** The read in flight (one at a time per host), and whether an event asked for another. */
   inflight: Promise<boolean> | null;
   again: boolean;
+  /** Domains of the host paused by libvirt for a migration's switch-over, since when (epoch ms). */
+  switchovers: Map<string, number>;
+  /** Domains arriving by an incoming migration, not yet resumed or stopped here. */
+  incoming: Set<string>;
+  /** Reads waiting for a switch-over to end. */
+  waiting: (() => void)[];
   lastAttemptAt: number | null;
   lastSuccessAt: number | null;
   current?: HostObservation;
@@ -87,6 +95,14 @@ interface HostLink {
 
 /** A libvirt call slower than this is logged (the metric has them all). */
 const SLOW_CALL_S = 5;
+
+/**
+ * Longest a host's read waits for a migration's switch-over on it to end. A read started in the
+ * switch-over (100 ms after the source's pause event) ran, in the lab, until the handover was
+ * done (up to 340 ms), competing with it for the host while the guest was paused, and saw only
+ * the paused copy; the event that ends the switch-over asks for the read that matters.
+ */
+export const SWITCHOVER_HOLD_MS = 2_000;
 
 const STATS = DomainStats.STATE | DomainStats.CPU_TOTAL | DomainStats.BALLOON | DomainStats.VCPU;
 
@@ -144,6 +160,9 @@ export class InventoryLoop implements Reconciler {
       eventTimer: null,
       inflight: null,
       again: false,
+      switchovers: new Map(),
+      incoming: new Set(),
+      waiting: [],
       lastAttemptAt: null,
       lastSuccessAt: null,
     }));
@@ -160,6 +179,7 @@ export class InventoryLoop implements Reconciler {
       this.links.map(async (l) => {
         if (l.retryTimer) clearTimeout(l.retryTimer);
         if (l.eventTimer) clearTimeout(l.eventTimer);
+        this.endSwitchovers(l);
         const c = l.client;
         l.client = null;
         await c?.close();
@@ -323,6 +343,9 @@ export class InventoryLoop implements Reconciler {
       }
       l.client = client;
       l.connectedAt = Date.now();
+      // Events of the old link that would have ended them are lost: start from none.
+      this.endSwitchovers(l);
+      l.incoming.clear();
       l.backoffMs = this.minBackoff;
       client.channel.on('close', (err: Error) => {
         if (l.client !== client) return;
@@ -333,7 +356,7 @@ export class InventoryLoop implements Reconciler {
         this.markUnreachable(l);
         this.scheduleReconnect(l);
       });
-      client.on('domain-event', () => this.onEvent(l));
+      client.on('domain-event', (ev: DomainEvent) => this.onEvent(l, ev));
       await client.subscribeDomainEvents();
       this.o.log.info({ host: l.host.name }, 'connected to libvirt');
     } catch (e) {
@@ -357,12 +380,63 @@ export class InventoryLoop implements Reconciler {
   }
 
   /** Events only make the host's next read come sooner (debounced), as in a level-triggered loop. */
-  private onEvent(l: HostLink): void {
+  private onEvent(l: HostLink, ev: DomainEvent): void {
+    if (!this.readAfter(l, ev)) return;
     if (l.eventTimer) return;
     l.eventTimer = setTimeout(() => {
       l.eventTimer = null;
       void this.resyncNow(l);
     }, 100);
+  }
+
+  /**
+   * Whether the event asks for a read of its host. A migration's steps ask for none until the
+   * move ends there: iterations and completed jobs change nothing a read reports; the source's
+   * pause for the switch-over opens a hold (reads of the host wait, see `afterSwitchovers`), and
+   * the destination's definition of the incoming domain comes just before it resumes. The
+   * event that ends the step (resumed, stopped, undefined) asks for the read.
+   */
+  private readAfter(l: HostLink, ev: DomainEvent): boolean {
+    if (ev.kind !== 'lifecycle') return false;
+    if (ev.event === 'suspended' && ev.detail === MigrationEventDetail.SUSPENDED_MIGRATED) {
+      l.switchovers.set(ev.uuid, Date.now());
+      return false;
+    }
+    if (ev.event === 'started' && ev.detail === MigrationEventDetail.STARTED_MIGRATED) {
+      l.incoming.add(ev.uuid);
+      return true;
+    }
+    if (ev.event === 'defined' && l.incoming.has(ev.uuid)) return false;
+    l.incoming.delete(ev.uuid);
+    if (l.switchovers.delete(ev.uuid)) this.wakeWaiting(l);
+    return true;
+  }
+
+  /** Resolves once no domain of the host is in a switch-over begun less than SWITCHOVER_HOLD_MS ago. */
+  private async afterSwitchovers(l: HostLink): Promise<void> {
+    for (;;) {
+      const now = Date.now();
+      for (const [uuid, since] of l.switchovers)
+        if (now - since >= SWITCHOVER_HOLD_MS) l.switchovers.delete(uuid);
+      if (l.switchovers.size === 0 || this.stopped) return;
+      const until = Math.min(...l.switchovers.values()) + SWITCHOVER_HOLD_MS;
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, until - now);
+        l.waiting.push(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+    }
+  }
+
+  private wakeWaiting(l: HostLink): void {
+    for (const wake of l.waiting.splice(0)) wake();
+  }
+
+  private endSwitchovers(l: HostLink): void {
+    l.switchovers.clear();
+    this.wakeWaiting(l);
   }
 
   private async resyncNow(l: HostLink): Promise<void> {
@@ -405,6 +479,8 @@ export class InventoryLoop implements Reconciler {
 
   private async read(l: HostLink): Promise<boolean> {
     if (!l.client && !l.retryTimer) await this.connect(l);
+    if (!l.client) return false;
+    await this.afterSwitchovers(l);
     const c = l.client;
     if (!c) return false;
     const name = l.host.name;

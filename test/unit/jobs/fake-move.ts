@@ -1,3 +1,4 @@
+import { EventEmitter } from 'node:events';
 import type { MigrationConfig } from '../../../src/config/index.ts';
 import type { ClusterSnapshot, HostSnapshot } from '../../../src/core/model.ts';
 import type { MigrationPorts } from '../../../src/jobs/migrate.ts';
@@ -75,6 +76,10 @@ export interface FakeMove {
   clientFor(h: string): LibvirtClient | null;
   /** Hosts keizokud cannot reach. */
   unreachable: Set<string>;
+  /** The host of every job-stats read, in order. */
+  statsReads: string[];
+  /** Each host's libvirt events (`domain-event`), as its client emits them. */
+  events: Map<string, EventEmitter>;
 }
 
 export function fakeMove(): FakeMove {
@@ -85,6 +90,11 @@ export function fakeMove(): FakeMove {
     jobType: 'none',
     gate: null,
     unreachable: new Set(),
+    statsReads: [],
+    events: new Map([
+      ['h1', new EventEmitter()],
+      ['h2', new EventEmitter()],
+    ]),
     complete: () => {
       f.state.set('h2', 'running');
       f.state.delete('h1');
@@ -112,13 +122,17 @@ export function fakeMove(): FakeMove {
           settle = (err) => (err ? reject(err) : resolve());
         });
       },
-      jobStats: async () =>
-        h === 'h1'
+      on: (name: string, fn: (...a: unknown[]) => void) => f.events.get(h)!.on(name, fn),
+      off: (name: string, fn: (...a: unknown[]) => void) => f.events.get(h)!.off(name, fn),
+      jobStats: async () => {
+        f.statsReads.push(h);
+        return h === 'h1'
           ? {
               type: f.jobType,
               stats: { data_total: 100, data_remaining: 50, memory_iteration: 1, memory_processed: 10 },
             }
-          : null,
+          : null;
+      },
       abortJob: async () => {
         f.calls.push(`abort on ${h}`);
         f.jobType = 'cancelled';

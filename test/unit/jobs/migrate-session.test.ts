@@ -14,6 +14,8 @@ const client = {
   migrateSetMaxDowntime: async () => undefined,
   migrate: () => new Promise((_, reject) => (abort = () => reject(new Error('migration aborted')))),
   jobStats: async () => null,
+  on: () => undefined,
+  off: () => undefined,
   abortJob: async () => abort?.(),
 } as unknown as LibvirtClient;
 

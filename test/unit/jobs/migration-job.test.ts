@@ -96,6 +96,8 @@ describe('a migration job run superseded by a re-run of the same job', () => {
         await winnerMoving.p;
       },
       jobStats: async () => null,
+      on: () => undefined,
+      off: () => undefined,
       getState: async () => ({ state: 'shutoff', reason: 0 }),
     } as unknown as LibvirtClient;
     const policy = {

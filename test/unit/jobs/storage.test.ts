@@ -40,6 +40,8 @@ function fakeClient(xml: string, s: FakeStorage, migrations: MigrationOptions[] 
       migrations.push(o);
     },
     jobStats: async () => null,
+    on: () => undefined,
+    off: () => undefined,
     getState: async () => ({ state: 'running' }),
   } as unknown as LibvirtClient;
 }

@@ -3,12 +3,14 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { HostHealth, HostSnapshot, VmConflict } from '../../../src/core/model.ts';
 import { DomainXmlFlags } from '../../../src/libvirt/constants.ts';
 import type { LibvirtClient } from '../../../src/libvirt/index.ts';
-import { InventoryLoop } from '../../../src/loops/inventory.ts';
+import { InventoryLoop, SWITCHOVER_HOLD_MS } from '../../../src/loops/inventory.ts';
 import { createMetrics } from '../../../src/metrics/registry.ts';
 
 /** A libvirt host as the inventory sees it: its domains, and whether its calls hang. */
 class FakeHost {
   hang = false;
+  /** Domain-stats reads of this host so far. */
+  reads = 0;
   domains: { name: string; uuid: string; state: number }[] = [];
   xmlFlags: number[] = [];
   client: FakeClient | null = null;
@@ -26,10 +28,12 @@ class FakeClient extends EventEmitter {
   nodeInfo = () => this.answer({ cpus: 2, memoryKiB: 1_000_000 });
   nodeCpuStats = () => this.answer({ user: 1, kernel: 1, idle: 10, iowait: 0 });
   nodeMemoryStats = () => this.answer({ total: 1_000_000, free: 500_000, buffers: 0, cached: 0 });
-  getAllDomainStats = () =>
-    this.answer(
+  getAllDomainStats = () => {
+    this.h.reads++;
+    return this.answer(
       this.h.domains.map((d) => ({ name: d.name, uuid: d.uuid, stats: { 'state.state': d.state } })),
     );
+  };
   lookupByUuid = (uuid: string) => this.answer({ name: uuid, uuid, id: 1 });
   getMetadataElement = () => this.answer(null);
   getXml = (dom: { uuid: string }, flags = 0) => {
@@ -209,5 +213,71 @@ describe('InventoryLoop', () => {
     ]);
     expect((await t.metrics.vmConflicts.get()).values[0]!.value).toBe(1);
     expect(t.inv.snapshot().vms.get('vm1')!.host).toBe('A');
+  });
+
+  it("reads no host in a migration's switch-over: the source is read once its domain has left, the destination once it resumed", async () => {
+    const t = setup();
+    inv = t.inv;
+    t.hosts.A.domains = [{ name: 'vm1', uuid: 'u1', state: RUNNING }];
+    await t.inv.pass(Date.now());
+    const a = t.hosts.A.client!;
+    const b = t.hosts.B.client!;
+    const ev = (c: FakeClient, event: string, detail: number) =>
+      c.emit('domain-event', { kind: 'lifecycle', domain: 'vm1', uuid: 'u1', event, detail });
+    // The move starts: the destination is read (an incoming, paused domain); iterations ask for nothing.
+    ev(b, 'started', 1);
+    await sleep(150);
+    expect(t.hosts.B.reads).toBe(2);
+    const readsOfA = t.hosts.A.reads;
+    a.emit('domain-event', { kind: 'migration-iteration', domain: 'vm1', uuid: 'u1', iteration: 2 });
+    await sleep(150);
+    expect(t.hosts.A.reads).toBe(readsOfA);
+    // The source pauses the guest for the switch-over: neither an event nor a pass reads it
+    // (the pass reads the destination).
+    ev(a, 'suspended', 1);
+    await t.inv.pass(Date.now());
+    await sleep(150);
+    expect(t.hosts.A.reads).toBe(readsOfA);
+    expect(t.hosts.B.reads).toBe(3);
+    // The destination defines the domain just before it resumes it: no read for that either.
+    ev(b, 'defined', 0);
+    await sleep(150);
+    expect(t.hosts.B.reads).toBe(3);
+    ev(b, 'resumed', 1);
+    ev(a, 'stopped', 3);
+    await sleep(150);
+    // The held read of the pass, and the one the event asked for (one read at a time per host).
+    expect(t.hosts.A.reads).toBeGreaterThan(readsOfA);
+    expect(t.hosts.B.reads).toBe(4);
+  });
+
+  it('a switch-over whose end it never hears of holds the reads of its host for SWITCHOVER_HOLD_MS at most', async () => {
+    const t = setup();
+    inv = t.inv;
+    t.hosts.A.domains = [{ name: 'vm1', uuid: 'u1', state: RUNNING }];
+    await t.inv.pass(Date.now());
+    const reads = t.hosts.A.reads;
+    const at = Date.now();
+    t.hosts.A.client!.emit('domain-event', {
+      kind: 'lifecycle',
+      domain: 'vm1',
+      uuid: 'u1',
+      event: 'suspended',
+      detail: 1,
+    });
+    await t.inv.pass(Date.now());
+    expect(t.hosts.A.reads).toBe(reads);
+    while (t.hosts.A.reads === reads) await sleep(10);
+    expect(Date.now() - at).toBeGreaterThanOrEqual(SWITCHOVER_HOLD_MS - 5);
+    // A pause for another reason (detail 0: by a user) holds nothing.
+    t.hosts.A.client!.emit('domain-event', {
+      kind: 'lifecycle',
+      domain: 'vm1',
+      uuid: 'u1',
+      event: 'suspended',
+      detail: 0,
+    });
+    await sleep(150);
+    expect(t.hosts.A.reads).toBe(reads + 2);
   });
 });
