@@ -28,6 +28,18 @@ import {
 } from './protocol/generated/virnet.ts';
 import { XdrError, XdrReader, XdrWriter } from './xdr.ts';
 
+/** The header of a keepalive PING or PONG (a message of its own program, no body). */
+export function keepaliveMessage(proc: number): VirNetMessageHeader {
+  return {
+    prog: KEEPALIVE_PROGRAM,
+    vers: KEEPALIVE_PROTOCOL_VERSION,
+    proc,
+    type: VIR_NET_MESSAGE,
+    serial: 0,
+    status: VIR_NET_OK,
+  };
+}
+
 export interface ConnectionOptions {
   /** Deadline of a call unless the call gives its own (default 60 s). */
   callTimeoutMs?: number;
@@ -103,14 +115,7 @@ export class LibvirtConnection extends EventEmitter {
         );
       } else if (silent >= interval && Date.now() - this.lastPing >= interval) {
         this.lastPing = Date.now();
-        this.send({
-          prog: KEEPALIVE_PROGRAM,
-          vers: KEEPALIVE_PROTOCOL_VERSION,
-          proc: KEEPALIVE_PROC_PING,
-          type: VIR_NET_MESSAGE,
-          serial: 0,
-          status: VIR_NET_OK,
-        });
+        this.send(keepaliveMessage(KEEPALIVE_PROC_PING));
       }
     }, tick);
     this.keepaliveTimer.unref();
@@ -201,14 +206,7 @@ export class LibvirtConnection extends EventEmitter {
     const body = frame.subarray(r.offset);
     if (h.prog === KEEPALIVE_PROGRAM) {
       if (h.proc === KEEPALIVE_PROC_PING) {
-        this.send({
-          prog: KEEPALIVE_PROGRAM,
-          vers: KEEPALIVE_PROTOCOL_VERSION,
-          proc: KEEPALIVE_PROC_PONG,
-          type: VIR_NET_MESSAGE,
-          serial: 0,
-          status: VIR_NET_OK,
-        });
+        this.send(keepaliveMessage(KEEPALIVE_PROC_PONG));
       }
       return;
     }
