@@ -41,7 +41,7 @@ const LEVELS: Record<
 > = {
   1: { targetUtilisation: 1.0, minGainVcpus: 0.5, imbalanceWeight: 0, maxMovesPerHost: 1 },
   2: { targetUtilisation: 0.95, minGainVcpus: 0.35, imbalanceWeight: 0, maxMovesPerHost: 1 },
-  3: { targetUtilisation: 0.9, minGainVcpus: 0.25, imbalanceWeight: 0, maxMovesPerHost: 1 },
+  3: { targetUtilisation: 0.85, minGainVcpus: 0.25, imbalanceWeight: 0, maxMovesPerHost: 1 },
   4: { targetUtilisation: 0.85, minGainVcpus: 0.15, imbalanceWeight: 0.5, maxMovesPerHost: 2 },
   5: { targetUtilisation: 0.8, minGainVcpus: 0.1, imbalanceWeight: 1, maxMovesPerHost: 2 },
 };
