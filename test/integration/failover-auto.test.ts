@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createVm, type LabState, readState, virsh, waitFor, waitForPing } from '../../lab/index.ts';
+import type { FailoverRecord } from '../../src/core/ha/timeline.ts';
 import { CLUSTER_PREFIX, redisKeys } from '../../src/store/keys.ts';
 import { type RunningKeizokud, startKeizokud } from '../support/keizokud.ts';
 import { labCli, sharedLab } from '../support/lab-fixture.ts';
@@ -45,6 +46,27 @@ describe('automatic failover (lab)', () => {
       outcome: string;
       actor: string;
     }[];
+  /** The failover record of a host's failure since `t0`, once it is no longer open. */
+  const failoverOf = async (host: string, t0: number) => {
+    let found: FailoverRecord | null = null;
+    await waitFor(
+      `the failover record of ${host} closed`,
+      async () => {
+        const list = (await kz.request('GET', `/v1/ha/failovers?host=${host}`, admin)).body.failovers as {
+          id: string;
+          status: string;
+          detectedAt: number;
+        }[];
+        const mine = list.find((f) => f.detectedAt >= t0);
+        if (!mine || mine.status === 'open') return false;
+        found = (await kz.request('GET', `/v1/ha/failovers/${mine.id}`, admin)).body as FailoverRecord;
+        return true;
+      },
+      120_000,
+      500,
+    );
+    return found! as FailoverRecord;
+  };
   const labHost = (name: string) => lab.layout.hosts.find((h) => h.name === name)!;
   const cut = (h: string) => {
     fenced.add(h);
@@ -142,17 +164,57 @@ describe('automatic failover (lab)', () => {
       ['h1', 'succeeded', 'controller'],
     ]);
     const why = (await kz.request('GET', '/v1/vms/ha4/decisions', admin)).body.decisions as {
+      id: string;
       planner: string;
       actions: { vm: string; from: string; to: string }[];
     }[];
     const d = why.find((x) => x.planner === 'failover');
     expect(d?.actions.map((a) => [a.vm, a.from, a.to])).toEqual(VMS.map((v) => [v.name, 'h1', 'h2']));
+
+    // The failover record: every VM answering again, its RTO close to the one measured here.
+    const f = await failoverOf('h1', t0 - 60_000);
+    console.log(
+      `failover record RTO per VM (ms): ${JSON.stringify(Object.fromEntries(f.vms.map((v) => [v.vm, v.rtoMs])))}, failure (${f.failureBasis}) ${f.failureAt - t0} ms after the cut was asked for`,
+    );
+    expect(f).toMatchObject({ host: 'h1', status: 'done', failureBasis: 'last-seen-up' });
+    expect(f.fence).toMatchObject({ method: 'lab', attempts: 1, errors: [] });
+    expect(f.fence.evidence).toBeTruthy();
+    expect(f.failureAt).toBeLessThanOrEqual(f.detectedAt);
+    expect(f.detectedAt).toBeLessThanOrEqual(f.declaredDownAt!);
+    expect(f.declaredDownAt!).toBeLessThanOrEqual(f.fence.confirmedAt!);
+    expect(f.vms.map((v) => [v.vm, v.priority, v.from, v.to, v.status])).toEqual(
+      VMS.map((v) => [v.name, v.haPriority, 'h1', 'h2', 'answering']),
+    );
+    const measured = Object.fromEntries(rto);
+    for (const v of f.vms) {
+      expect(v.job, v.vm).toBeTruthy();
+      expect(v.decision, v.vm).toBe(d?.id);
+      // In order: fenced, placed, job started, running, first reply.
+      expect(v.placedAt!, v.vm).toBeGreaterThanOrEqual(f.fence.confirmedAt!);
+      expect(v.startedAt!, v.vm).toBeGreaterThanOrEqual(v.placedAt!);
+      expect(v.runningAt!, v.vm).toBeGreaterThanOrEqual(v.startedAt!);
+      expect(v.answeringAt!, v.vm).toBeGreaterThan(v.runningAt!);
+      expect(v.rtoMs, v.vm).toBe(Math.round(v.answeringAt! - f.failureAt));
+      // The probe's outage lies within the failure-to-reply span.
+      expect(v.probe!.outageMs, v.vm).toBeGreaterThan(0);
+      expect(v.probe!.outageMs, v.vm).toBeLessThanOrEqual(v.rtoMs!);
+      // Within 15 % of the RTO this test measured itself (power cut to its own first ping).
+      expect(Math.abs(v.rtoMs! - measured[v.vm]!), v.vm).toBeLessThanOrEqual(0.15 * measured[v.vm]!);
+    }
+    // Higher priority first: placed, submitted and started in priority order (they then boot
+    // side by side, so the replies come in the order of their own boots).
+    const order = (kind: string) => f.events.filter((e) => e.kind === kind).map((e) => e.vm);
+    expect(order('placed')).toEqual(VMS.map((v) => v.name));
+    expect(order('submitted')).toEqual(VMS.map((v) => v.name));
+    const started = f.vms.map((v) => v.startedAt!);
+    expect(started).toEqual([...started].sort((a, b) => a - b));
   }, 240_000);
 
   it('finishes a recovery after kill -9 of keizokud in its middle: one copy of each VM, a second start refused by the disk lock', async () => {
     labCli(['heal', 'h1', '--lab', String(lab.id)]);
     fenced.delete('h1');
     await waitFor('h1 up again', async () => (await health('h1')) === 'up', 60_000, 250);
+    const t0 = Date.now();
     cut('h2');
     // Killed once the machine has started the recovery (its state is in Redis).
     await waitFor(
@@ -169,6 +231,10 @@ describe('automatic failover (lab)', () => {
     await kz.restart({ wait: false });
     await waitFor('the HA VMs seen running on h1', () => allOn('h1')().catch(() => false), 120_000, 250);
     for (const v of VMS) expect(qemuCopies(v.name), v.name).toBe(1);
+    // The record the killed leader opened is continued by the restarted one, to every reply.
+    const f = await failoverOf('h2', t0 - 60_000);
+    expect(f.vms.map((v) => [v.vm, v.to, v.status])).toEqual(VMS.map((v) => [v.name, 'h1', 'answering']));
+    for (const v of f.vms) expect(v.rtoMs, v.vm).toBeGreaterThan(0);
     // h2 back with its definitions: libvirt itself refuses a second copy while h1 holds the disk.
     labCli(['heal', 'h2', '--lab', String(lab.id)]);
     fenced.delete('h2');
