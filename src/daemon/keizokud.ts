@@ -353,6 +353,7 @@ async function run(loaded: LoadedConfig): Promise<number> {
     fencer,
     fences: fenceBook,
     haPaused: () => haStore.paused(),
+    failovers: failoverStore,
     clientFor: (h) => inventory.clientFor(h),
     audit,
     dir: config.drills.dir,

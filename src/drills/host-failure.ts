@@ -1,11 +1,12 @@
 import type { Mechanism } from '../config/index.ts';
+import type { FailoverRecord } from '../core/ha/timeline.ts';
 import type { Fencer } from '../fence/fencer.ts';
 import type { ProbeWindow } from '../jobs/migrate.ts';
 import type { LibvirtClient } from '../libvirt/client.ts';
 import { LibvirtError } from '../libvirt/errors.ts';
 import type { AuditLog } from '../store/audit.ts';
 import type { FenceRecord } from '../store/fences.ts';
-import type { DrillMoveInput, ProbeFigures } from './report/index.ts';
+import { type DrillFailover, type DrillMoveInput, drillFailover, type ProbeFigures } from './report/index.ts';
 import type { ProbeSeries } from './runner.ts';
 
 /** A drill powers the host off (confirmed off, with the method's evidence) and on again. */
@@ -65,6 +66,10 @@ export interface HostFailureDeps {
   reconnectWaitMs: number;
   /** How long the drill waits for the failover to restart the VM and the probe to see it (default 180 s). */
   restartWaitMs?: number;
+  /** The newest failover record of the host opened at or after `since` (store/failovers.ts). */
+  failoverOf?(host: string, since: number): Promise<FailoverRecord | null>;
+  /** How long the drill waits, once its VM answers, for that record to close (default 120 s). */
+  failoverWaitMs?: number;
   clock?: Clock;
   log: { warn(o: object, msg: string): void };
 }
@@ -98,7 +103,7 @@ const stateOn = async (c: LibvirtClient | null, vm: string): Promise<string | nu
   return dom ? ((await c.getState(dom).catch(() => null))?.state ?? 'unknown') : null;
 };
 
-type Result = { move: DrillMoveInput | null; stopped: string | null };
+type Result = { move: DrillMoveInput | null; stopped: string | null; failover?: DrillFailover | null };
 /** The host confirmed off: when the fence was asked for and when it was confirmed. */
 type Fenced = { t0: number; offAt: number; record: FenceRecord };
 
@@ -235,7 +240,9 @@ async function afterFence(
   const end = typeof w?.outageEndMs === 'number' && w.outageEndMs > f.t0 ? w.outageEndMs : answeredAt;
   answeredAt = Math.max(answeredAt, end);
   const mechanism: Mechanism = d.siteOf(restartedOn) === d.siteOf(from) ? 'failover' : 'cross-site-failover';
+  const failover = await closedFailover(d, clock, from, f.t0);
   return {
+    failover,
     move: {
       index: 1,
       vm: req.vm,
@@ -251,6 +258,26 @@ async function afterFence(
     },
     stopped,
   };
+}
+
+/**
+ * The failover record of the fenced host (every VM the failover restarted from it), once it
+ * closed: every VM answering, or given up. Null without a record store; an open record after
+ * the wait is returned as it stands (its status says `open`).
+ */
+async function closedFailover(
+  d: HostFailureDeps,
+  clock: Clock,
+  host: string,
+  since: number,
+): Promise<DrillFailover | null> {
+  if (!d.failoverOf) return null;
+  const deadline = clock.now() + (d.failoverWaitMs ?? 120_000);
+  for (;;) {
+    const r = await d.failoverOf(host, since).catch(() => null);
+    if ((r && r.status !== 'open') || clock.now() >= deadline) return r ? drillFailover(r) : null;
+    await clock.sleep(1_000);
+  }
 }
 
 /**

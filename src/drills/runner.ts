@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { type Job, Queue, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Mechanism } from '../config/index.ts';
+import type { FailoverRecord } from '../core/ha/timeline.ts';
 import type { ClusterSnapshot } from '../core/model.ts';
 import { type PlacementContext, rankHosts } from '../core/placement/index.ts';
 import type { Tiers } from '../core/tiers.ts';
@@ -9,6 +10,7 @@ import type { MigrationRequest, ProbeWindow } from '../jobs/migrate.ts';
 import type { JobSystem, MigrationJobView } from '../jobs/queue.ts';
 import type { LibvirtClient } from '../libvirt/client.ts';
 import type { AuditLog } from '../store/audit.ts';
+import type { FailoverStore } from '../store/failovers.ts';
 import type { FenceBook } from '../store/fences.ts';
 import type { HaPause } from '../store/ha.ts';
 import { type RedisKeys, redisKeys } from '../store/keys.ts';
@@ -16,6 +18,7 @@ import type { DrillFencer } from './host-failure.ts';
 import { type Clock, figures, type HostFailureDeps, runHostFailure, type VmHold } from './host-failure.ts';
 import {
   buildReport,
+  type DrillFailover,
   type DrillMoveInput,
   type DrillReport,
   type RttPoint,
@@ -88,6 +91,8 @@ export interface DrillDeps {
   fences: Pick<FenceBook, 'record'>;
   /** The HA pause (store/ha.ts): while paused, nothing is restarted, so no host-failure drill runs. */
   haPaused(): Promise<HaPause | null>;
+  /** The failover records (store/failovers.ts): a host-failure drill reports every VM restarted. */
+  failovers?: Pick<FailoverStore, 'list'>;
   clientFor(host: string): LibvirtClient | null;
   audit: AuditLog;
   dir: string;
@@ -316,10 +321,12 @@ export class DrillSystem {
     const moves: DrillMoveInput[] = [];
     let at = a;
     let stopped: string | null = null;
+    let failover: DrillFailover | null = null;
     if (req.scenario === 'host-failure') {
       const r = await runHostFailure(this.hostFailureDeps(), req, a);
       if (r.move) moves.push(r.move);
       stopped = r.stopped;
+      failover = r.failover ?? null;
       record.movesDone = moves.length;
     }
     for (let i = 1; i <= req.count && req.scenario !== 'host-failure'; i++) {
@@ -391,6 +398,7 @@ export class DrillSystem {
         moves,
         rtt: series.rtt,
         outages: series.outages,
+        ...(req.scenario === 'host-failure' ? { failover } : {}),
       },
       this.d.tiers,
     );
@@ -421,6 +429,7 @@ export class DrillSystem {
       probes: this.d.probes,
       holdVm: (vm, drill) => this.holdVm(vm, drill),
       reconnectWaitMs: this.d.reconnectWaitMs ?? 90_000,
+      ...(this.d.failovers ? { failoverOf: (h, since) => failoverSince(this.d.failovers!, h, since) } : {}),
       ...(this.d.clock ? { clock: this.d.clock } : {}),
       log: this.d.log,
     };
@@ -459,4 +468,13 @@ export class DrillSystem {
       this.d.log.warn({ err: (e as Error).message, dir: this.d.dir }, 'writing drill report files failed');
     }
   }
+}
+
+/** The newest failover record of `host` opened at or after `since`. */
+async function failoverSince(
+  store: Pick<FailoverStore, 'list'>,
+  host: string,
+  since: number,
+): Promise<FailoverRecord | null> {
+  return (await store.list({ host, limit: 5 })).find((r) => r.detectedAt >= since) ?? null;
 }

@@ -127,13 +127,14 @@ scrape_configs:
         expect(r.status, `${p.title}: ${t.expr}: ${r.error}`).toBe('success');
         if ((r.data?.result.length ?? 0) === 0) empty.push(p.title);
       }
-    // A healthy lab has no failed limits, no libvirt errors, no fence and (idle guests, manual
-    // mode) no DRS move; every other panel shows data. The DRS moves' series are checked where
-    // DRS moves: test/integration/drs.test.ts.
+    // A healthy lab has no failed limits, no libvirt errors, no fence, no failover and (idle
+    // guests, manual mode) no DRS move; every other panel shows data. The DRS moves' series are
+    // checked where DRS moves: test/integration/drs.test.ts.
     expect([...new Set(empty)]).toEqual([
       'Resource limits not applied',
       'libvirt errors',
       'Fences by outcome (per hour)',
+      'Failover RTO per VM p50 / p95 (failure to first reply)',
       'DRS moves by outcome (per hour)',
       'DRS migrations by outcome (per hour)',
     ]);

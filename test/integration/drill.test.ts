@@ -221,6 +221,23 @@ controller: { url: "${kz.url}", tokenFile: probe-token, refreshSec: 1 }
     expect(move.probe.outageMs).toBeLessThanOrEqual(move.totalMs + 1);
     expect(d.report.summary.mechanisms[0]).toMatchObject({ objectiveMs: 60_000 });
     expect(d.status).toBe('passed');
+    // Every VM the failover restarted from h2 (dr3 is its only HA VM), from its failover record:
+    // the RTO counts from h2's last successful read (around the fence request the drill counts
+    // from, within the lab fence's own seconds) to the same first reply.
+    expect(d.report.failover).toMatchObject({ host: 'h2', status: 'done', failureBasis: 'last-seen-up' });
+    expect(d.report.failover.vms).toEqual([
+      expect.objectContaining({ vm: 'dr3', to: 'h1', status: 'answering' }),
+    ]);
+    const [fo] = d.report.failover.vms;
+    expect(Math.abs(fo.rtoMs - move.totalMs)).toBeLessThanOrEqual(0.25 * move.totalMs);
+    expect(fo.outageMs).toBeLessThanOrEqual(fo.rtoMs);
+    const report = (await kz.request('GET', `/v1/drills/${d.id}?format=md`, admin)).body as string;
+    expect(report).toContain('## Failover of h2');
+    expect(report).toMatch(
+      new RegExp(
+        `\\| dr3 \\| 0 \\| frontend \\| h1 \\| answering \\| [\\d:.]+ \\| ${fo.rtoMs.toLocaleString('en-US')} \\|`,
+      ),
+    );
 
     // The restart was the failover's: a failover decision restart-elsewhere h2 -> h1, its job
     // succeeded; the drill itself started nothing (no vm.restart of its own).

@@ -21,6 +21,7 @@ const reportSchema = {
     moves: { type: 'array', items: { type: 'object', additionalProperties: true } },
     rtt: { type: 'array', items: { type: 'object', additionalProperties: true } },
     outages: { type: 'array', items: { type: 'object', additionalProperties: true } },
+    failover: { type: ['object', 'null'], additionalProperties: true },
     summary: { type: 'object', additionalProperties: true },
   },
 } as const;

@@ -13,7 +13,7 @@ import {
   fmtTime,
 } from './format.ts';
 import type { RenderOptions } from './markdown.ts';
-import type { DrillReport } from './model.ts';
+import type { DrillFailover, DrillReport } from './model.ts';
 
 /**
  * The report as one self-contained HTML page: inline CSS and SVG, no scripts, nothing fetched.
@@ -81,6 +81,37 @@ const LIMIT_SIGN: Record<MoveStatus, string> = {
   unmeasured: 'limit',
 };
 const num = (s: string) => `<td class="n">${s}</td>`;
+
+/** Every VM the failover restarted from the fenced host, with its RTO (its failover record). */
+function failoverHtml(f: DrillFailover, tz: string): string[] {
+  const basis = f.failureBasis === 'last-seen-up' ? 'the host last seen up' : 'the host first seen not up';
+  const heads = ['VM', 'priority', 'tier', 'to', 'status', 'answering']
+    .map((h) => thEn(h))
+    .concat(thEn('RTO (ms)', '復旧時間'), th({ ja: '通信断', en: 'outage (ms)' }));
+  const out = [
+    `<h2>Failover of ${esc(f.host)} <span lang="ja">フェイルオーバー</span></h2>`,
+    `<p>Failover ${esc(f.id)} (${esc(f.status)}): RTO from ${basis} at ${fmtTime(f.failureAt, tz).slice(11, 23)} to the probe's first reply.</p>`,
+    '<div class="scroll"><table class="moves">',
+    `<thead><tr>${heads.join('')}</tr></thead>`,
+    '<tbody>',
+  ];
+  for (const v of f.vms)
+    out.push(
+      `<tr${v.status === 'answering' ? '' : ' class="fail"'}>${[
+        `<td class="nowrap">${esc(v.vm)}</td>`,
+        num(v.priority === null ? DASH : String(v.priority)),
+        `<td class="nowrap">${esc(v.tier ?? DASH)}</td>`,
+        `<td class="nowrap">${esc(v.to ?? DASH)}</td>`,
+        `<td class="nowrap">${esc(v.status)}</td>`,
+        num(v.answeringAt === null ? DASH : fmtTime(v.answeringAt, tz).slice(11, 23)),
+        num(fmtMs(v.rtoMs)),
+        num(fmtMs(v.outageMs)),
+      ].join('')}</tr>`,
+    );
+  if (f.vms.length === 0) out.push(`<tr><td colspan="${heads.length}">No VM was restarted.</td></tr>`);
+  out.push('</tbody></table></div>');
+  return out;
+}
 
 export function renderHtml(report: DrillReport, o: RenderOptions = {}): string {
   const tz = o.timeZone ?? 'Asia/Tokyo';
@@ -192,6 +223,7 @@ export function renderHtml(report: DrillReport, o: RenderOptions = {}): string {
   }
   if (report.moves.length === 0) out.push(`<tr><td colspan="${moveHeads.length}">No moves.</td></tr>`);
   out.push('</tbody></table></div>');
+  if (report.failover) out.push(...failoverHtml(report.failover, tz));
 
   const params = Object.entries(report.parameters);
   if (params.length > 0) {

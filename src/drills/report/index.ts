@@ -7,6 +7,7 @@ export { type RenderOptions, renderMarkdown } from './markdown.ts';
 export {
   buildReport,
   DRILL_SCENARIOS,
+  type DrillFailover,
   type DrillMove,
   type DrillMoveInput,
   type DrillOverall,
@@ -15,6 +16,7 @@ export {
   type DrillScenario,
   type DrillSummary,
   type DrillTierInfo,
+  drillFailover,
   type MechanismSummary,
   type ProbeFigures,
   p95,

@@ -9,7 +9,7 @@ import {
   fmtTime,
   escapeMarkdown as md,
 } from './format.ts';
-import type { DrillReport } from './model.ts';
+import type { DrillFailover, DrillReport } from './model.ts';
 
 export interface RenderOptions {
   /** Time zone of the times shown (default Asia/Tokyo). */
@@ -22,6 +22,37 @@ const head = (cells: readonly string[], align: readonly ('l' | 'r')[]): string[]
   row(align.map((a) => (a === 'r' ? '---:' : '---'))),
 ];
 const both = (c: { ja: string; en: string }): string => `${c.ja} ${c.en}`;
+
+/** Every VM the failover restarted from the fenced host, with its RTO (from its failover record). */
+function failoverSection(f: DrillFailover, tz: string): string[] {
+  const basis = f.failureBasis === 'last-seen-up' ? 'the host last seen up' : 'the host first seen not up';
+  const out = [
+    `## Failover of ${md(f.host)}`,
+    '',
+    `Failover ${md(f.id)} (${md(f.status)}): RTO from ${basis} at ${fmtTime(f.failureAt, tz).slice(11, 23)} to the probe's first reply.`,
+    '',
+    ...head(
+      ['VM', 'priority', 'tier', 'to', 'status', 'answering', 'RTO (ms)', '通信断 outage (ms)'],
+      ['l', 'r', 'l', 'l', 'l', 'l', 'r', 'r'],
+    ),
+  ];
+  for (const v of f.vms)
+    out.push(
+      row([
+        md(v.vm),
+        v.priority === null ? '–' : String(v.priority),
+        md(v.tier ?? '–'),
+        md(v.to ?? '–'),
+        md(v.status),
+        v.answeringAt === null ? '–' : fmtTime(v.answeringAt, tz).slice(11, 23),
+        fmtMs(v.rtoMs),
+        fmtMs(v.outageMs),
+      ]),
+    );
+  if (f.vms.length === 0) out.push('', 'No VM was restarted.');
+  out.push('');
+  return out;
+}
 
 /** The report as GitHub-flavoured Markdown; every string that came from input is escaped. */
 export function renderMarkdown(report: DrillReport, o: RenderOptions = {}): string {
@@ -141,5 +172,6 @@ export function renderMarkdown(report: DrillReport, o: RenderOptions = {}): stri
     for (const m of report.moves) out.push(`${m.index}. ${md(m.verdict.reason)}`);
     out.push('');
   }
+  if (report.failover) out.push(...failoverSection(report.failover, tz));
   return `${out.join('\n')}\n`;
 }

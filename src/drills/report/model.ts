@@ -1,4 +1,5 @@
 import type { Mechanism } from '../../config/index.ts';
+import type { FailoverRecord } from '../../core/ha/timeline.ts';
 import { judgeMove, type MoveVerdict, type Tier, type Tiers, type TimeWindow } from '../../core/tiers.ts';
 
 /**
@@ -120,7 +121,30 @@ export interface DrillReport {
   rtt: RttPoint[];
   /** Outage windows seen by the probe over the whole drill. */
   outages: TimeWindow[];
+  /** A host-failure drill: the failover of the fenced host, every VM it restarted (absent otherwise). */
+  failover?: DrillFailover | null;
   summary: DrillSummary;
+}
+
+/** The failover a host-failure drill caused, from its failover record (core/ha/timeline.ts). */
+export interface DrillFailover {
+  id: string;
+  host: string;
+  status: 'open' | 'done' | 'incomplete';
+  /** What the RTOs count from: the host's last successful read, or first seen not up. */
+  failureAt: number;
+  failureBasis: 'last-seen-up' | 'first-failed-evidence';
+  vms: {
+    vm: string;
+    tier: string | null;
+    priority: number | null;
+    to: string | null;
+    status: string;
+    answeringAt: number | null;
+    rtoMs: number | null;
+    /** The probe's outage (通信断) of that VM. */
+    outageMs: number | null;
+  }[];
 }
 
 /** 95th percentile by nearest rank: the smallest value with at least 95 % of values at or below it. */
@@ -228,6 +252,30 @@ export function summarize(moves: readonly DrillMove[], tiers: Tiers): DrillSumma
       notJudged: unjudged.length,
       reason: parts.join(' '),
     },
+  };
+}
+
+/** The report's view of a failover record: every VM it restarted, in priority order. */
+export function drillFailover(r: FailoverRecord): DrillFailover {
+  return {
+    id: r.id,
+    host: r.host,
+    status: r.status,
+    failureAt: r.failureAt,
+    failureBasis: r.failureBasis,
+    vms: r.vms
+      .filter((v) => v.status !== 'skipped')
+      .sort((a, b) => (b.priority ?? 0) - (a.priority ?? 0) || a.vm.localeCompare(b.vm))
+      .map((v) => ({
+        vm: v.vm,
+        tier: v.tier,
+        priority: v.priority,
+        to: v.to,
+        status: v.status,
+        answeringAt: v.answeringAt,
+        rtoMs: v.rtoMs,
+        outageMs: v.probe?.outageMs ?? null,
+      })),
   };
 }
 

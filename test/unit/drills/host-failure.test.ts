@@ -8,6 +8,7 @@ import {
 import type { LibvirtClient } from '../../../src/libvirt/client.ts';
 import { LibvirtError } from '../../../src/libvirt/errors.ts';
 import type { FenceRecord } from '../../../src/store/fences.ts';
+import { FO_ID, failoverFixture } from '../api/failover-fixture.ts';
 
 /**
  * The host-failure drill against fake hosts: each host has domains with a state and an XML, is
@@ -258,6 +259,41 @@ describe('host-failure drill (F9)', () => {
     expect(r.move!.endedMs).toBe(w.restartedAt! + 900);
     expect(r.move!.totalMs).toBe(r.move!.endedMs - r.move!.startedMs);
     expect(r.move!.startedMs).toBeLessThan(w.restartedAt!);
+  });
+
+  it('F9a: the report takes every VM the failover restarted from the host, with its RTO, once the record closes', async () => {
+    const w = new World();
+    const asked: [string, number][] = [];
+    const record = (status: 'open' | 'done') => {
+      const f = failoverFixture();
+      return { ...f, host: 'h1', status, detectedAt: w.now };
+    };
+    let calls = 0;
+    const d = {
+      ...w.deps(),
+      failoverOf: async (host: string, since: number) => {
+        asked.push([host, since]);
+        return ++calls < 3 ? record('open') : record('done');
+      },
+    };
+    const r = await runHostFailure(d, REQ, 'h1');
+    expect(r.stopped).toBeNull();
+    expect(asked.every(([h, since]) => h === 'h1' && since === r.move!.startedMs)).toBe(true);
+    expect(calls).toBe(3);
+    expect(r.failover).toMatchObject({ id: FO_ID, status: 'done', failureBasis: 'last-seen-up' });
+    // Higher priority first, each with its RTO and the probe's outage.
+    expect(r.failover!.vms.map((v) => [v.vm, v.priority, v.to, v.rtoMs, v.outageMs])).toEqual([
+      ['web1', 20, 'h2', 9_600, 9_300],
+      ['vm1', 10, 'h2', 10_200, 9_900],
+    ]);
+    // A record still open after the wait is reported as it stands.
+    const w2 = new World();
+    const open = await runHostFailure(
+      { ...w2.deps(), failoverOf: async () => record('open'), failoverWaitMs: 5_000 },
+      REQ,
+      'h1',
+    );
+    expect(open.failover?.status).toBe('open');
   });
 
   it('F9a: a VM the failover restarts in another site is a cross-site failover', async () => {

@@ -3,6 +3,7 @@ import type { MoveVerdict } from '../../../src/core/tiers.ts';
 import {
   buildReport,
   type DrillMove,
+  drillFailover,
   escapeHtml,
   escapeMarkdown,
   p95,
@@ -11,6 +12,7 @@ import {
   renderMarkdown,
   summarize,
 } from '../../../src/drills/report/index.ts';
+import { FO_ID, failoverFixture } from '../api/failover-fixture.ts';
 import { syntheticReport, T0, tiers } from './fixture.ts';
 
 const verdict = (status: MoveVerdict['status'], mechanism: DrillMove['mechanism'], outageMs: number | null) =>
@@ -289,5 +291,36 @@ describe('renderHtml', () => {
     expect(out).toContain('no probe samples');
     expect(out).toContain('No moves.');
     expect(renderMarkdown(empty)).toContain('No moves.');
+  });
+});
+
+describe('the failover of a host-failure drill', () => {
+  const f = drillFailover(failoverFixture());
+  const r = { ...syntheticReport({ moves: 1 }), scenario: 'host-failure' as const, failover: f };
+
+  it('lists every VM restarted, higher priority first, with its RTO and outage', () => {
+    expect(f.vms.map((v) => [v.vm, v.priority, v.status, v.rtoMs, v.outageMs])).toEqual([
+      ['web1', 20, 'answering', 9_600, 9_300],
+      ['vm1', 10, 'answering', 10_200, 9_900],
+    ]);
+    const md = renderMarkdown(r, { timeZone: 'UTC' });
+    expect(md).toContain('## Failover of h1');
+    expect(md).toContain(
+      `Failover ${FO_ID.replace(/_/g, '\\_')} (done): RTO from the host last seen up at 14:00:00.000`,
+    );
+    expect(md).toContain('| web1 | 20 | frontend | h2 | answering | 14:00:09.600 | 9,600 | 9,300 |');
+    expect(md).toContain('| vm1 | 10 | frontend | h2 | answering | 14:00:10.200 | 10,200 | 9,900 |');
+    const html = renderHtml(r, { timeZone: 'UTC' });
+    expect(html).toContain('<h2>Failover of h1');
+    expect(html).toMatch(
+      /<td class="nowrap">web1<\/td><td class="n">20<\/td>.*<td class="n">9,600<\/td><td class="n">9,300<\/td>/,
+    );
+    expect(JSON.parse(renderJson(r)).failover.vms).toHaveLength(2);
+  });
+
+  it('a live-migration report has no failover section', () => {
+    const plain = syntheticReport({ moves: 1 });
+    expect(renderMarkdown(plain)).not.toContain('## Failover');
+    expect(renderHtml(plain)).not.toContain('Failover of');
   });
 });
