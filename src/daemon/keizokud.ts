@@ -563,6 +563,10 @@ async function run(loaded: LoadedConfig): Promise<number> {
         jobs,
         probeWindow: (vm, from, to) => probeWindows(probeBook, vm, from, to, { timeoutMs: 1_000 }),
         fenceRecordOf: (h) => fenceBook.records().get(h) ?? null,
+        lastIcmpReplyAt: (h) => {
+          const address = config.hosts.find((x) => x.name === h)?.managementAddress;
+          return address ? (pinger.last(address)?.lastReplyAt ?? null) : null;
+        },
         fenceMethodOf: (h) => config.hosts.find((x) => x.name === h)?.fence.method ?? 'lab',
         tierOf: (vm) => policies.policyOf(vm)?.tier || null,
         haPriorityOf: (vm) => failoverPlacement.haPriorityOf(vm),

@@ -33,6 +33,8 @@ export interface FailoverTimelineOptions {
   /** The probe agents' window of a VM (daemon/probe-window.ts probeWindows). */
   probeWindow(vm: string, fromMs: number, toMs: number): Promise<ProbeWindow[]>;
   fenceRecordOf(host: string): FenceRecord | null;
+  /** The last ICMP reply from the host's management address (null: none, or not probed). */
+  lastIcmpReplyAt?(host: string): number | null;
   fenceMethodOf(host: string): string;
   tierOf(vm: string): string | null;
   haPriorityOf(vm: string): number | null;
@@ -69,9 +71,13 @@ export class FailoverTimeline {
       change,
       now,
       {
+        // Its last successful libvirt read, or its last ICMP reply when later (every
+        // loops.healthIntervalMs, where reads come every loops.inventoryIntervalMs).
         lastSeenUpAt: (h) => {
           const age = snap.hosts.get(h)?.evidence?.lastCallAgeMs;
-          return age == null ? null : snap.takenAt - age;
+          const seen = [age == null ? null : snap.takenAt - age, this.o.lastIcmpReplyAt?.(h) ?? null];
+          const known = seen.filter((t): t is number => t !== null);
+          return known.length > 0 ? Math.max(...known) : null;
         },
         fenceMethod: (h) => this.o.fenceMethodOf(h),
         fenceRecord: (h) => this.o.fenceRecordOf(h),

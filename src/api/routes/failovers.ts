@@ -23,7 +23,7 @@ const BASIS = {
   type: 'string',
   enum: ['last-seen-up', 'first-failed-evidence'],
   description:
-    "what the RTO counts from: the host's last successful read, or (never seen up) the first time it was seen not up",
+    "what the RTO counts from: the host's last successful read or ICMP reply, or (never seen up) the first time it was seen not up",
 } as const;
 
 /** An object with exactly these properties, all required. */

@@ -9,7 +9,7 @@ import type { HaEvent, HaState } from './machine.ts';
  * clock, Redis or a probe.
  *
  * RTO per VM = the probe's first reply after the restart minus the failure: the last time the
- * host was seen healthy (its last successful libvirt read, `last-seen-up`) when known, else the
+ * host was seen healthy (its last successful libvirt read or ICMP reply, `last-seen-up`) when known, else the
  * first failed evidence (the failover loop first saw the host not up, `first-failed-evidence`).
  * The failure happened between the two; the first never understates the outage.
  */

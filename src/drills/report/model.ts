@@ -131,7 +131,7 @@ export interface DrillFailover {
   id: string;
   host: string;
   status: 'open' | 'done' | 'incomplete';
-  /** What the RTOs count from: the host's last successful read, or first seen not up. */
+  /** What the RTOs count from: the host's last successful read or ICMP reply, or first seen not up. */
   failureAt: number;
   failureBasis: 'last-seen-up' | 'first-failed-evidence';
   vms: {

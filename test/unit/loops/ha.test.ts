@@ -258,6 +258,8 @@ describe('HaLoop', () => {
           evidence: 'lab power: off',
           ref: 'failover:h1',
         }),
+        // Its last ICMP reply came after its last read: the failure counts from the reply.
+        lastIcmpReplyAt: () => t0 - 2_000,
         fenceMethodOf: () => 'lab',
         tierOf: () => 'frontend',
         haPriorityOf: (v) => (v === 'b' ? null : 5),
@@ -268,7 +270,7 @@ describe('HaLoop', () => {
         log: { warn() {} },
       });
     const { w, loop } = world({ timeline });
-    // h1 last answered 9 s (DOWN.lastCallAgeMs) before this snapshot.
+    // h1's last read was 9 s (DOWN.lastCallAgeMs) before this snapshot.
     w.snap = { ...w.snap, takenAt: t0 };
     const l = loop();
     await l.pass();
@@ -294,21 +296,21 @@ describe('HaLoop', () => {
     });
     // The probe sees the VM silent, then its first reply: the next passes fold it in.
     const failureAt = open().failureAt;
-    expect([failureAt, open().failureBasis]).toEqual([t0 - 9_000, 'last-seen-up']);
-    outages = [{ startMs: failureAt + 100, endMs: t0 + 7_000, durationMs: 15_900, lost: 80, open: false }];
+    expect([failureAt, open().failureBasis]).toEqual([t0 - 2_000, 'last-seen-up']);
+    outages = [{ startMs: failureAt + 100, endMs: t0 + 7_000, durationMs: 8_900, lost: 44, open: false }];
     await next.pass();
     await settle();
     await next.pass();
     expect(open()).toMatchObject({ status: 'done' });
-    expect(open().vms[0]).toMatchObject({ status: 'answering', answeringAt: t0 + 7_000, rtoMs: 16_000 });
+    expect(open().vms[0]).toMatchObject({ status: 'answering', answeringAt: t0 + 7_000, rtoMs: 9_000 });
     expect(open().vms[0]!.probe).toEqual({
       probe: 'p1',
       outageStartMs: failureAt + 100,
       outageEndMs: t0 + 7_000,
-      outageMs: 15_900,
-      lost: 80,
+      outageMs: 8_900,
+      lost: 44,
     });
-    expect(observed).toEqual([['frontend', 16]]);
+    expect(observed).toEqual([['frontend', 9]]);
     expect(w.stored?.failovers).toEqual([]);
   });
 
