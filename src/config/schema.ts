@@ -251,6 +251,11 @@ const drsSchema = z.strictObject({
 const haSchema = z.strictObject({
   /** How long a host stays `down` (controller, ICMP and a witness majority agree) before it is fenced. */
   declareAfterMs: millis(0, 3_000),
+  /**
+   * How far back a witness (probe agent) looks at a lost host's VMs: all probes lost over it is
+   * a vote down. It must hold at least 3 of the agents' probes (an agent with fewer abstains).
+   */
+  witnessWindowMs: millis(500, 1_500),
   /** The first retry after a failed fence; doubled at each failure, up to fenceBackoffMaxMs. */
   fenceBackoffMs: millis(100, 2_000),
   fenceBackoffMaxMs: millis(100, 60_000),

@@ -308,7 +308,8 @@ async function run(loaded: LoadedConfig): Promise<number> {
     haPriorityOf: (vm: string) => (tierHasFailover(vm) ? (policies.policyOf(vm)?.haPriority ?? 0) : null),
     tierRankOf: (vm: string) => tierRank.get(policies.policyOf(vm)?.tier ?? '') ?? tierRank.size,
   };
-  const { toleratedHostFailures, ...haTiming } = config.ha;
+  // The witness window is the witness loop's; the rest is the machine's timing.
+  const { toleratedHostFailures, witnessWindowMs, ...haTiming } = config.ha;
   const apiDeps: ApiDeps = {
     snapshot: () => inventory.snapshot(),
     clientFor: (h) => inventory.clientFor(h),
@@ -504,6 +505,7 @@ async function run(loaded: LoadedConfig): Promise<number> {
     snapshot: () => inventory.snapshot(),
     windows: (vm, from, to) => probeWindows(probeBook, vm, from, to, { timeoutMs: 1_000 }),
     intervalMs: config.loops.healthIntervalMs,
+    windowMs: witnessWindowMs,
   });
   witnessVotesOf = (h) => (lease.isLeader ? witnesses.of(h) : null);
   runner.add(witnesses);

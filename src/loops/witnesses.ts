@@ -22,7 +22,7 @@ export interface WitnessLoopOptions {
     toMs: number,
   ) => Promise<{ probe: string; sent: number; lost: number }[]>;
   intervalMs: number;
-  /** How far back a vote looks (default 3 s). */
+  /** How far back a vote looks (ha.witnessWindowMs; default here 3 s). */
   windowMs?: number;
   /** Called when a host's votes changed (the inventory builds a new snapshot). */
   onChange?: () => void;
