@@ -6,7 +6,17 @@
 // window: keizokud, its fping child, the simulator and Redis share this machine's cores.
 // Prints one JSON object on the last line.
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -15,7 +25,7 @@ import { Redis } from 'ioredis';
 import { freePort } from '../lab/index.ts';
 import { TokenStore } from '../src/api/auth/tokens.ts';
 import { startRedis } from '../test/support/redis.ts';
-import { r1 } from './stats.ts';
+import { median, r1 } from './stats.ts';
 
 const HOSTS = Number(process.env.BENCH_HOSTS ?? 1000);
 const VMS_PER_HOST = Number(process.env.BENCH_VMS_PER_HOST ?? 20);
@@ -26,6 +36,8 @@ const LIST_S = Number(process.env.BENCH_LIST_S ?? 20);
 const SIM_PORT = Number(process.env.BENCH_SIM_PORT ?? 16509);
 const COLD_START_LIMIT_MS = 120_000;
 const NOT_BUILT = 'not built';
+/** A directory: keizokud runs under node --cpu-prof and writes its profile there at exit. */
+const CPU_PROF_DIR = process.env.BENCH_CPU_PROF;
 
 const TICK_HZ = 100; // USER_HZ of /proc/PID/stat on Linux
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -134,7 +146,8 @@ async function main() {
     const logFile = join(dir, 'keizokud.log');
     const logFd = openSync(logFile, 'w');
     const t0 = performance.now();
-    const kz = spawn('node', ['bin/keizokud.mjs', '--config', configFile], {
+    const prof = CPU_PROF_DIR ? ['--cpu-prof', '--cpu-prof-dir', CPU_PROF_DIR] : [];
+    const kz = spawn('node', [...prof, 'bin/keizokud.mjs', '--config', configFile], {
       stdio: ['ignore', logFd, logFd],
     });
     children.push(kz);
@@ -177,9 +190,14 @@ async function main() {
     const before = Object.fromEntries(Object.entries(procs).map(([k, p]) => [k, p ? cpuSeconds(p) : null]));
     const wStart = performance.now();
     let rssMax = 0;
+    // How long an open route takes to answer: the lag of keizokud's event loop, sampled.
+    const readyzLatency: number[] = [];
     while (performance.now() - wStart < WINDOW_S * 1000) {
       await sleep(1000);
       rssMax = Math.max(rssMax, rssMiB(pid).now);
+      const q = performance.now();
+      await fetch(`${api}/readyz`).then((r) => r.text());
+      readyzLatency.push(performance.now() - q);
     }
     const wallS = (performance.now() - wStart) / 1000;
     const cores = (k: keyof typeof procs) => {
@@ -196,15 +214,6 @@ async function main() {
     };
     const rssSteady = rssMiB(pid);
 
-    // The inventory's own account of its passes, then the cost of one /metrics scrape.
-    const m0 = performance.now();
-    const metricsText = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
-    const scrapeMs = performance.now() - m0;
-    const metric = (re: RegExp) => Number(re.exec(metricsText)?.[1] ?? Number.NaN);
-    const passSum = metric(/^keizoku_loop_duration_seconds_sum\{loop="inventory"\} (\S+)$/m);
-    const passCount = metric(/^keizoku_loop_duration_seconds_count\{loop="inventory"\} (\S+)$/m);
-    const partial = metric(/^keizoku_loop_runs_total\{loop="inventory",result="partial"\} (\S+)$/m);
-
     // GET /v1/vms, one request at a time, while the inventory goes on.
     const before2 = cpuSeconds(pid)!;
     const l0 = performance.now();
@@ -220,6 +229,19 @@ async function main() {
       throw new Error(`GET /v1/vms: ${list.non2xx} non-2xx, ${list.errors} errors`);
     const listed = ((await getJson(`${api}/v1/vms`, token)) as { vms: unknown[] }).vms.length;
     const rssEnd = rssMiB(pid);
+    const log0 = readFileSync(logFile, 'utf8');
+    const lostBefore = log0.split('"msg":"libvirt connection lost"').length - 1;
+
+    // The inventory's own account of its passes, then the cost of one /metrics scrape.
+    const m0 = performance.now();
+    const metricsText = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+    const scrapeMs = performance.now() - m0;
+    const metric = (re: RegExp) => Number(re.exec(metricsText)?.[1] ?? Number.NaN);
+    const passSum = metric(/^keizoku_loop_duration_seconds_sum\{loop="inventory"\} (\S+)$/m);
+    const passCount = metric(/^keizoku_loop_duration_seconds_count\{loop="inventory"\} (\S+)$/m);
+    const partial = metric(/^keizoku_loop_runs_total\{loop="inventory",result="partial"\} (\S+)$/m);
+
+    await sleep(5_000); // what the scrape did to the libvirt links shows in the log
 
     const log = readFileSync(logFile, 'utf8');
     const count = (msg: string) => log.split(`"msg":"${msg}"`).length - 1;
@@ -253,7 +275,11 @@ async function main() {
       vm_list_p99_ms: list.latency.p99,
       vm_list_response_kib: Math.round(list.throughput.total / 1024 / Math.max(1, list.requests.total)),
       leader_cpu_cores_while_listing: Number(listCores.toFixed(3)),
-      libvirt_connections_lost: count('libvirt connection lost'),
+      readyz_p50_ms: r1(median(readyzLatency)),
+      readyz_max_ms: r1(Math.max(...readyzLatency)),
+      libvirt_connections_lost_before_scrape: lostBefore,
+      libvirt_connections_lost_after_scrape: count('libvirt connection lost') - lostBefore,
+      cpu_profile: CPU_PROF_DIR ?? null,
       inventory_host_failures: count('inventory of host failed'),
       evacuate_50_hosts_ms: NOT_BUILT,
       failover_20_hosts_plan_ms: NOT_BUILT,
@@ -261,10 +287,16 @@ async function main() {
       drs_pass_ms: NOT_BUILT,
       note: 'evacuation, failover and DRS figures need migrations, power-off and define/start in the simulated hosts, which they do not implement yet',
     };
-    await stopChild(kz);
+    await stopChild(kz, 60_000); // under --cpu-prof the profile is written at its exit
     console.log(JSON.stringify(result));
   } finally {
     for (const c of children.reverse()) await stopChild(c);
+    // keizokud's log is kept for reading later (artifacts/ is not committed).
+    const logFile = join(dir, 'keizokud.log');
+    if (existsSync(logFile)) {
+      mkdirSync('artifacts/bench-scale', { recursive: true });
+      copyFileSync(logFile, `artifacts/bench-scale/keizokud-${Date.now()}.log`);
+    }
     await redis.stop();
     rmSync(dir, { recursive: true, force: true });
   }

@@ -17,7 +17,6 @@ import {
   KEEPALIVE_PROC_PING,
   KEEPALIVE_PROC_PONG,
   KEEPALIVE_PROGRAM,
-  KEEPALIVE_PROTOCOL_VERSION,
 } from '../../src/libvirt/protocol/generated/keepalive.ts';
 import {
   remoteProcedures as P,
@@ -27,11 +26,7 @@ import {
   remoteProceduresByNumber,
   remoteProgram,
 } from '../../src/libvirt/protocol/generated/remote.ts';
-import {
-  VIR_NET_MESSAGE,
-  VIR_NET_OK,
-  type VirNetMessageHeader,
-} from '../../src/libvirt/protocol/generated/virnet.ts';
+import type { VirNetMessageHeader } from '../../src/libvirt/protocol/generated/virnet.ts';
 import { XdrReader, type XdrWriter } from '../../src/libvirt/xdr.ts';
 import { type FakePeer, serveLibvirt } from '../../test/support/fake-libvirt-server.ts';
 

@@ -199,16 +199,24 @@ export class InventoryLoop implements Reconciler {
 
   /** The addresses a VM answers on, from its domain metadata (empty when it has none). */
   addressesOf(vm: string): string[] {
-    // By the cached snapshot's UUID: a scan of every host's domains per VM made a list of
-    // 20,000 VMs quadratic.
-    const uuid = this.snapshot().vms.get(vm)?.uuid;
+    const uuid = this.uuidOf(vm);
     return uuid ? this.definitions.addressesOf(uuid) : [];
   }
 
   /** A VM's labels, from its domain metadata (`vms[].match.labels` selects by them). */
   labelsOf(vm: string): VmLabels {
-    const uuid = this.snapshot().vms.get(vm)?.uuid;
+    const uuid = this.uuidOf(vm);
     return uuid ? this.definitions.labelsOf(uuid) : NO_LABELS;
+  }
+
+  /**
+   * By the cached snapshot's UUID: a scan of every host's domains per VM made a list of
+   * 20,000 VMs quadratic, and so did snapshot()'s check of every host's maintenance and
+   * fence state per VM (policies ask for each VM's labels in every pass). The cache holds
+   * every observation: each new one builds it again (changed()).
+   */
+  private uuidOf(vm: string): string | undefined {
+    return (this.cached ?? this.snapshot()).vms.get(vm)?.uuid;
   }
 
   /**
