@@ -99,6 +99,11 @@ export function moveDecision(
   };
 }
 
+/** A move's job lets go of its VM before the inventory has read the destination: grace for that. */
+const LANDING_GRACE_MS = 30_000;
+/** No move holds planning back for longer (a move that hangs is the migration job's to end). */
+const LANDING_MAX_MS = 600_000;
+
 export class DrsLoop implements Reconciler {
   readonly name = 'drs';
   readonly leaderOnly = true;
@@ -110,6 +115,12 @@ export class DrsLoop implements Reconciler {
   private readonly historyMs: number;
   private lastPlanAt = Number.NEGATIVE_INFINITY;
   private bursting = new Set<string>();
+  /**
+   * DRS's own moves until the inventory shows their VM on the destination: the snapshot shows a
+   * moving VM (and its burst) on its source, so a plan made meanwhile would move another VM off a
+   * host that the first move relieves already. Planning waits for them.
+   */
+  private readonly landing = new Map<string, { to: string; at: number }>();
   /** The last plan, for the API (null before the first). */
   lastPlan: DrsPlan | null = null;
 
@@ -143,6 +154,7 @@ export class DrsLoop implements Reconciler {
     this.bursting = bursting;
     const due = now - this.lastPlanAt >= this.o.planIntervalMs;
     if (!due && !newBurst && bursting.size === 0) return {};
+    if (await this.stillLanding(snap, now)) return {};
     // While a VM bursts, plan at every sample: its demand is still climbing.
     this.lastPlanAt = now;
     const plan = planDrs(this.input(snap, now));
@@ -150,6 +162,25 @@ export class DrsLoop implements Reconciler {
     const partial = await this.act(plan, now);
     this.publish(plan);
     return { result: partial ? 'partial' : 'success' };
+  }
+
+  /**
+   * Whether one of DRS's own moves has not landed yet: its VM is not on the destination in the
+   * snapshot and its job still holds it. A move whose job let go without the VM showing there
+   * (failed, or the inventory not read since) is waited for LANDING_GRACE_MS after its submit;
+   * none is waited for longer than LANDING_MAX_MS.
+   */
+  private async stillLanding(snap: ClusterSnapshot, now: number): Promise<boolean> {
+    for (const [vm, m] of this.landing) {
+      const age = now - m.at;
+      if (snap.vms.get(vm)?.host === m.to || age > LANDING_MAX_MS) {
+        this.landing.delete(vm);
+        continue;
+      }
+      if (age <= LANDING_GRACE_MS || (await this.o.jobs.holderOf(vm))) return true;
+      this.landing.delete(vm);
+    }
+    return false;
   }
 
   /** `drs explain VM`: the planner's word on the VM now, with every host's verdict for it. */
@@ -175,6 +206,7 @@ export class DrsLoop implements Reconciler {
     const submitted = await this.o.jobs.submit(decision, { reason: `drs:${rec.from}` });
     this.recs.delete(id);
     this.moves.push({ vm: rec.vm, from: rec.from, to: rec.to, at: decision.at });
+    this.landing.set(rec.vm, { to: rec.to, at: decision.at });
     this.o.metrics?.drsMoves.inc({ outcome: 'submitted', mode: 'manual' });
     this.o.metrics?.drsRecommendations.set(this.recs.size);
     return submitted;
@@ -252,6 +284,7 @@ export class DrsLoop implements Reconciler {
           ...(this.o.fenceCheck ? { fence: this.o.fenceCheck } : {}),
         });
         this.moves.push({ vm: move.vm, from: move.from, to: move.to, at: now });
+        this.landing.set(move.vm, { to: move.to, at: now });
         this.o.metrics?.drsMoves.inc({ outcome: 'submitted', mode: 'automatic' });
         this.o.log.info(
           { vm: move.vm, from: move.from, to: move.to, decision: decision.id, reason: decision.reason },

@@ -48,8 +48,12 @@ describe('probe against the lab', () => {
     );
     expect(w.sent).toBeGreaterThan(30);
     expect(w.outages.every((o) => !o.open)).toBe(true);
-    // Both views of the same move agree within two probe intervals (plus ping's own pacing).
-    expect(Math.abs(w.outageMs - capture.maxGapMs)).toBeLessThanOrEqual(2 * INTERVAL_MS + 16);
+    // Both views of the same move agree within two probe intervals, plus ping's own pacing and
+    // how late the capture's replies came outside the outage in this run (a busy machine
+    // delays both pingers; that delay is not a disagreement about the move).
+    const gaps = capture.replies.slice(1).map((r, i) => r - capture.replies[i]!);
+    const late = Math.max(0, ([...gaps].sort((a, b) => b - a)[1] ?? INTERVAL_MS) - INTERVAL_MS);
+    expect(Math.abs(w.outageMs - capture.maxGapMs)).toBeLessThanOrEqual(2 * INTERVAL_MS + 16 + late);
   });
 
   it('the agent at 10 ms, with a second address that never answers: no false loss, same outage as a capture', async () => {

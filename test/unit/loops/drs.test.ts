@@ -33,7 +33,10 @@ interface Fake {
   conflict: boolean;
 }
 
-function setup(mode: (vm: string) => DrsMode, o: { tierAllows?: (vm: string) => boolean } = {}) {
+function setup(
+  mode: (vm: string) => DrsMode,
+  o: { tierAllows?: (vm: string) => boolean; landAfterMs?: number } = {},
+) {
   const where = new Map([
     ['hot', 'h1'],
     ['warm', 'h1'],
@@ -64,13 +67,27 @@ function setup(mode: (vm: string) => DrsMode, o: { tierAllows?: (vm: string) => 
     log: { info() {}, warn() {} },
     newId: () => `dec-${++n}`,
   });
-  /** Passes every second up to `until`; the move of a submitted job lands at once. */
+  /** Moves in flight: their job holds the VM, which shows on its source until it lands. */
+  const flying: { vm: string; to: string; landsAt: number }[] = [];
+  /** Passes every second up to `until`; a submitted move lands after landAfterMs (at once by default). */
   const runUntil = async (until: number) => {
     for (; t <= until; t += STEP) {
+      for (const f of flying.splice(0)) {
+        if (f.landsAt > t) flying.push(f);
+        else {
+          where.set(f.vm, f.to);
+          fake.holders.delete(f.vm);
+        }
+      }
       const before = fake.submitted.length;
       await loop.pass(t);
       for (const s of fake.submitted.slice(before))
-        for (const a of s.d.actions) if (a.kind === 'migrate') where.set(a.vm, a.to);
+        for (const a of s.d.actions)
+          if (a.kind === 'migrate' && !o.landAfterMs) where.set(a.vm, a.to);
+          else if (a.kind === 'migrate') {
+            flying.push({ vm: a.vm, to: a.to, landsAt: t + o.landAfterMs! });
+            fake.holders.add(a.vm);
+          }
     }
   };
   return { loop, fake, metrics, where, runUntil, now: () => t };
@@ -95,6 +112,16 @@ describe('DrsLoop', () => {
     expect(reason).toBe('drs:h1');
     const metrics = await s.metrics.registry.getSingleMetricAsString('keizoku_drs_moves_total');
     expect(metrics).toContain('keizoku_drs_moves_total{outcome="submitted",mode="automatic"} 1');
+  });
+
+  it('automatic: plans nothing more while its move is in flight (the moving VM still shows on the source)', async () => {
+    // hot and warm both burst; one move relieves h1. The move takes 20 s to land.
+    const s = setup(() => 'automatic', { landAfterMs: 20_000 });
+    await s.runUntil(BURST_AT + 120_000);
+    expect(s.fake.submitted).toHaveLength(1);
+    const moved = s.fake.submitted[0]!.d.vms[0]!;
+    expect(s.where.get(moved)).toBe('h2');
+    expect([...s.where].filter(([, h]) => h === 'h1')).toHaveLength(2);
   });
 
   it('automatic: the moved VM is not moved again within the minimum interval (no ping-pong)', async () => {
