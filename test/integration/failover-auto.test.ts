@@ -195,9 +195,12 @@ describe('automatic failover (lab)', () => {
       expect(v.runningAt!, v.vm).toBeGreaterThanOrEqual(v.startedAt!);
       expect(v.answeringAt!, v.vm).toBeGreaterThan(v.runningAt!);
       expect(v.rtoMs, v.vm).toBe(Math.round(v.answeringAt! - f.failureAt));
-      // The probe's outage lies within the failure-to-reply span.
+      // The probe's outage lies within the failure-to-reply span, give or take one ICMP
+      // interval: the failure point is the host's last sign of life, and the host's last ICMP
+      // reply (pinged every loops.healthIntervalMs, 500 ms) can come just after the VM's own
+      // last reply (a full run: outage 17,209 ms against an RTO of 17,189 ms).
       expect(v.probe!.outageMs, v.vm).toBeGreaterThan(0);
-      expect(v.probe!.outageMs, v.vm).toBeLessThanOrEqual(v.rtoMs!);
+      expect(v.probe!.outageMs, v.vm).toBeLessThanOrEqual(v.rtoMs! + 500);
       // Within 15 % of the RTO this test measured itself (power cut to its own first ping).
       expect(Math.abs(v.rtoMs! - measured[v.vm]!), v.vm).toBeLessThanOrEqual(0.15 * measured[v.vm]!);
     }
