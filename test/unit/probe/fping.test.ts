@@ -83,7 +83,10 @@ describe('FpingPool', () => {
     });
     const p = pool.prober('127.0.0.2');
     p.start();
-    await sleep(400);
+    // At least two failed runs (the second after its backoff), however slowly this machine
+    // spawns them: waited for, not timed.
+    const deadline = Date.now() + 20_000;
+    while (p.samples().length < 2 && Date.now() < deadline) await sleep(50);
     await pool.stop();
     const s = p.samples();
     expect(s.length).toBeGreaterThanOrEqual(2);
