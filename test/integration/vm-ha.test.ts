@@ -83,27 +83,22 @@ describe('VM-level HA (lab)', () => {
   }, 60_000);
 
   it('restarts a killed QEMU in place, then relocates past the limit, then holds it in error until cleared', async () => {
+    /** Kills the VM's QEMU and waits for a new one running on `host`: one copy, answering. */
+    const killAndAwaitOn = async (host: string, what: string) => {
+      const killed = killQemu();
+      await waitFor(
+        `${VM} ${what}`,
+        async () => qemuPids(VM).some((p) => p !== killed) && (await runningOn(host)()),
+        60_000,
+        250,
+      );
+      expect(qemuCopies(VM)).toBe(1);
+      await waitForPing(address(), 60_000);
+    };
     // First death: restarted in place, a new QEMU on h1.
-    const first = killQemu();
-    await waitFor(
-      `${VM} restarted on h1`,
-      async () => qemuPids(VM).some((p) => p !== first) && (await runningOn('h1')()),
-      60_000,
-      250,
-    );
-    expect(qemuCopies(VM)).toBe(1);
-    await waitForPing(address(), 60_000);
-
+    await killAndAwaitOn('h1', 'restarted on h1');
     // Second death within the hour, limit 1: relocated to h2, the site's other host.
-    const second = killQemu();
-    await waitFor(
-      `${VM} relocated to h2`,
-      async () => qemuPids(VM).some((p) => p !== second) && (await runningOn('h2')()),
-      60_000,
-      250,
-    );
-    expect(qemuCopies(VM)).toBe(1);
-    await waitForPing(address(), 60_000);
+    await killAndAwaitOn('h2', 'relocated to h2');
     // Defined in one place: the relocation removed h1's shut-off copy.
     await expect(virsh(labHost('h1'), ['dominfo', VM])).rejects.toThrow();
 
