@@ -108,10 +108,37 @@ const cpuSchema = z
     quotaPercent: z.number().gt(0).lte(100).optional(),
     quotaUs: z.int().min(1000).optional(),
     periodUs: z.int().min(1000).max(1000000).optional(),
+    /**
+     * Burst allowance: the cap per vCPU (% of one physical CPU) DRS may raise the cap to while
+     * the VM bursts against it, before it considers moving the VM (docs/drs.md).
+     */
+    burstQuotaPercent: z.number().gt(0).lte(100).optional(),
+    /** How long one raise holds unless DRS renews it while the burst lasts (default 60 s). */
+    burstHoldSeconds: z.int().min(10).max(3600).optional(),
   })
   .refine((c) => c.quotaPercent === undefined || c.quotaUs === undefined, {
     path: ['quotaUs'],
     message: 'set either quotaPercent or quotaUs, not both',
+  })
+  .refine(
+    (c) => c.burstQuotaPercent === undefined || c.quotaPercent !== undefined || c.quotaUs !== undefined,
+    {
+      path: ['burstQuotaPercent'],
+      message: 'a burst allowance raises a cap: set quotaPercent (or quotaUs) too',
+    },
+  )
+  .refine(
+    (c) =>
+      c.burstQuotaPercent === undefined ||
+      c.burstQuotaPercent > (c.quotaPercent ?? (100 * (c.quotaUs ?? 0)) / (c.periodUs ?? 100_000)),
+    {
+      path: ['burstQuotaPercent'],
+      message: 'must be above the cap it raises (quotaPercent, or quotaUs / periodUs)',
+    },
+  )
+  .refine((c) => c.burstHoldSeconds === undefined || c.burstQuotaPercent !== undefined, {
+    path: ['burstHoldSeconds'],
+    message: 'burstHoldSeconds needs burstQuotaPercent in the same profile',
   });
 
 const memorySchema = z

@@ -24,16 +24,63 @@ export interface VmDevices {
   interfaceMacs: string[];
 }
 
+/** A CPU cap raised by DRS within the profile's burst allowance, until `until` (ms). */
+export interface CpuRaise {
+  /** The raised cap per vCPU, % of one physical CPU. */
+  quotaPercent: number;
+  until: number;
+}
+
+/** A profile's CPU cap and how far a burst may raise it, per vCPU in % of one physical CPU. */
+export interface BurstAllowance {
+  capPercent: number;
+  burstPercent: number;
+  periodUs: number;
+  holdMs: number;
+}
+
+export const DEFAULT_BURST_HOLD_S = 60;
+
+/** The profile's burst allowance, null when it has no cap or no allowance. */
+export function burstAllowance(profile: LimitsProfile | undefined): BurstAllowance | null {
+  const cpu = profile?.cpu;
+  if (cpu?.burstQuotaPercent === undefined) return null;
+  const periodUs = cpu.periodUs ?? DEFAULT_PERIOD_US;
+  const capPercent = cpu.quotaPercent ?? (cpu.quotaUs !== undefined ? (100 * cpu.quotaUs) / periodUs : null);
+  if (capPercent === null || capPercent >= cpu.burstQuotaPercent) return null;
+  return {
+    capPercent,
+    burstPercent: cpu.burstQuotaPercent,
+    periodUs,
+    holdMs: (cpu.burstHoldSeconds ?? DEFAULT_BURST_HOLD_S) * 1000,
+  };
+}
+
+/** A raise that still holds at `now` (null when there is none, or it has lapsed). */
+export const raiseHolding = (raise: CpuRaise | null | undefined, now: number): CpuRaise | null =>
+  raise && raise.until > now ? raise : null;
+
 /**
  * What a profile asks of libvirt. CPU and memory are always managed (a profile without them
  * means "no cap", so switching profiles removes an old cap); disk and network only when the
  * profile sets them.
  */
-export function desiredTuning(profile: LimitsProfile, devices: VmDevices): TuningGroups {
+export function desiredTuning(
+  profile: LimitsProfile,
+  devices: VmDevices,
+  raise?: CpuRaise | null,
+): TuningGroups {
   const period = profile.cpu?.periodUs ?? DEFAULT_PERIOD_US;
+  // A raise that holds replaces the profile's cap (it never goes beyond the burst allowance).
+  const allowance = burstAllowance(profile);
+  const raised = raise && allowance ? Math.min(raise.quotaPercent, allowance.burstPercent) : null;
   const quota =
-    profile.cpu?.quotaUs ??
-    (profile.cpu?.quotaPercent !== undefined ? Math.round((period * profile.cpu.quotaPercent) / 100) : -1);
+    raised !== null
+      ? Math.round((period * raised) / 100)
+      : (profile.cpu?.quotaUs ??
+        (profile.cpu?.quotaPercent !== undefined
+          ? Math.round((period * profile.cpu.quotaPercent) / 100)
+          : -1));
   const scheduler = {
     cpu_shares: profile.cpu?.shares ?? DEFAULT_CPU_SHARES,
     vcpu_period: period,

@@ -43,6 +43,19 @@ export type Action =
   | { kind: 'undefine'; vm: string; host: string }
   /** Start the VM on `to` from its stored definition once `from` is known not to run it. */
   | { kind: 'restart-elsewhere'; vm: string; from: string; to: string }
+  /**
+   * Raise the VM's CPU cap (per vCPU, % of one physical CPU) within its limits profile's burst
+   * allowance, for `holdMs` from when it runs (DRS renews it while the burst lasts; the limits
+   * loop puts the profile's cap back once it lapses).
+   */
+  | {
+      kind: 'raise-cpu-cap';
+      vm: string;
+      host: string;
+      quotaPercent: number;
+      periodUs: number;
+      holdMs: number;
+    }
   | { kind: 'fence'; host: string };
 
 export type ActionKind = Action['kind'];

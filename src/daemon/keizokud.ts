@@ -26,6 +26,7 @@ import {
   parseListen,
 } from '../config/index.ts';
 import { vmFromDomainXml } from '../core/domain-size.ts';
+import { burstAllowance } from '../core/limits.ts';
 import { recheckPower } from '../core/planners/power.ts';
 import { DrillSystem } from '../drills/runner.ts';
 import { fencerFor } from '../fence/fencer.ts';
@@ -46,6 +47,7 @@ import { WitnessLoop } from '../loops/witnesses.ts';
 import { createMetrics } from '../metrics/registry.ts';
 import { HostPinger } from '../probe/host-pinger.ts';
 import { AuditLog } from '../store/audit.ts';
+import { CpuRaises } from '../store/cpu-raises.ts';
 import { DecisionStore } from '../store/decisions.ts';
 import { FailoverStore } from '../store/failovers.ts';
 import { FenceBook } from '../store/fences.ts';
@@ -252,6 +254,8 @@ async function run(loaded: LoadedConfig): Promise<number> {
     cpuOvercommit: config.placement.cpuOvercommit,
     memoryFraction: config.placement.memoryFraction,
   };
+  const cpuRaises = new CpuRaises(redis, PREFIX);
+  const limitsProfileOf = (vm: string) => policies.policyOf(vm)?.limits ?? null;
   const jobs = new JobSystem(
     config.redis.url,
     PREFIX,
@@ -277,6 +281,7 @@ async function run(loaded: LoadedConfig): Promise<number> {
           a.kind === 'start' ? ((await store.getPlacement(a.vm).catch(() => null))?.host ?? null) : null,
         ),
       domainXmlOf: async (vm) => (await store.getDomain(vm).catch(() => null))?.xml ?? null,
+      recordRaise: (vm, raise) => cpuRaises.set(vm, raise),
     },
     audit,
     redis,
@@ -415,6 +420,13 @@ async function run(loaded: LoadedConfig): Promise<number> {
     fenceCheck: () => lease.fence(),
     metrics,
     log,
+    burstAllowanceOf: (vm) => {
+      const name = limitsProfileOf(vm);
+      return name
+        ? burstAllowance(loaded.limits.profiles[name] as Parameters<typeof burstAllowance>[0])
+        : null;
+    },
+    raiseOf: (vm) => cpuRaises.get(vm),
   });
   const api = await buildApi(
     config.api,
@@ -517,8 +529,9 @@ async function run(loaded: LoadedConfig): Promise<number> {
   const limits = new LimitsLoop({
     snapshot: () => inventory.snapshot(),
     clientFor: (h) => inventory.clientFor(h),
-    limitsProfileOf: (vm) => policies.policyOf(vm)?.limits ?? null,
+    limitsProfileOf,
     limits: loaded.limits,
+    raiseOf: (vm) => cpuRaises.get(vm),
     intervalMs: config.loops.limitsIntervalMs,
     fence: () => lease.fence(),
     audit,

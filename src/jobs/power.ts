@@ -1,5 +1,6 @@
 import type { Job } from 'bullmq';
 import type { Redis } from 'ioredis';
+import type { CpuRaise } from '../core/limits.ts';
 import type { Action } from '../core/plan.ts';
 import type { LibvirtClient } from '../libvirt/client.ts';
 import type { AuditLog } from '../store/audit.ts';
@@ -15,7 +16,7 @@ import type { VmLocks } from './vm-lock.ts';
 
 export type PowerAction = Extract<
   Action,
-  { kind: 'start' | 'shutdown' | 'destroy' | 'define' | 'undefine' | 'restart-elsewhere' }
+  { kind: 'start' | 'shutdown' | 'destroy' | 'define' | 'undefine' | 'restart-elsewhere' | 'raise-cpu-cap' }
 >;
 export const POWER_KINDS: readonly PowerAction['kind'][] = [
   'start',
@@ -24,6 +25,7 @@ export const POWER_KINDS: readonly PowerAction['kind'][] = [
   'define',
   'undefine',
   'restart-elsewhere',
+  'raise-cpu-cap',
 ];
 
 /** The host a power action acts on (a restart elsewhere acts on its target). */
@@ -56,6 +58,8 @@ export interface PowerPorts {
   refusalsNow(action: PowerAction): Promise<string[]>;
   /** The last known definition of the VM (for define). */
   domainXmlOf(vm: string): Promise<string | null>;
+  /** Records a raised CPU cap until it lapses, for the limits loop to keep (raise-cpu-cap). */
+  recordRaise?(vm: string, raise: CpuRaise): Promise<void>;
 }
 
 export async function runPowerAction(
@@ -87,6 +91,16 @@ export async function runPowerAction(
       return done('succeeded', null);
     }
     const dom = await c.lookupByName(a.vm);
+    if (a.kind === 'raise-cpu-cap') {
+      if (!ports.recordRaise) return done('refused', 'no store for raised CPU caps');
+      // Recorded first: the limits loop must never see the raised cap without the raise.
+      await ports.recordRaise(a.vm, { quotaPercent: a.quotaPercent, until: Date.now() + a.holdMs });
+      await c.setSchedulerParameters(dom, {
+        vcpu_period: a.periodUs,
+        vcpu_quota: Math.round((a.periodUs * a.quotaPercent) / 100),
+      });
+      return done('succeeded', null);
+    }
     if (a.kind === 'start') await c.start(dom);
     else if (a.kind === 'shutdown') await c.shutdown(dom);
     else if (a.kind === 'destroy') await c.destroy(dom);
@@ -199,6 +213,7 @@ export async function runPowerJob(d: PowerJobDeps, job: Job): Promise<ActionResu
         job: id,
         host: powerHost(a),
         ...(a.kind === 'restart-elsewhere' ? { from: a.from } : {}),
+        ...(a.kind === 'raise-cpu-cap' ? { quotaPercent: a.quotaPercent, holdMs: a.holdMs } : {}),
         reason: req.reason,
         requestedBy: req.requestedBy.name,
         decision: req.decisionId,

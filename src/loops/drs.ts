@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { DrsMode } from '../config/index.ts';
 import {
   type Aggressiveness,
+  type CapRaise,
   type CpuSample,
   type DrsInput,
   type DrsPlan,
@@ -12,6 +13,7 @@ import {
   planDrs,
   vmDemands,
 } from '../core/drs/index.ts';
+import type { BurstAllowance, CpuRaise } from '../core/limits.ts';
 import type { ClusterSnapshot } from '../core/model.ts';
 import type { PlacementContext } from '../core/placement/index.ts';
 import type { Decision } from '../core/plan.ts';
@@ -70,6 +72,10 @@ export interface DrsLoopOptions {
   newId?: () => string;
   newRecommendationId?: () => string;
   seed?: number;
+  /** The burst allowance of the VM's limits profile (null: no cap, or no allowance). */
+  burstAllowanceOf?: (vm: string) => BurstAllowance | null;
+  /** The raise that holds for the VM now (store/cpu-raises.ts). */
+  raiseOf?: (vm: string) => Promise<CpuRaise | null>;
 }
 
 const CONTROLLER = { id: 'controller', name: 'controller' };
@@ -99,6 +105,34 @@ export function moveDecision(
   };
 }
 
+/** A raise of a VM's CPU cap within its burst allowance as a decision of its own (planner drs). */
+export function raiseDecision(
+  raise: CapRaise,
+  at: number,
+  o: { id: string; ref: string; requestedBy: { id: string; name: string } },
+): Decision {
+  return {
+    ...o,
+    planner: 'drs',
+    at,
+    reason: `burst protection: ${raise.reason}`,
+    vms: [raise.vm],
+    candidates: {},
+    actions: [
+      {
+        kind: 'raise-cpu-cap',
+        vm: raise.vm,
+        host: raise.host,
+        quotaPercent: raise.toPercent,
+        periodUs: raise.periodUs,
+        holdMs: raise.holdMs,
+      },
+    ],
+    ok: true,
+    refused: [],
+  };
+}
+
 /** A move's job lets go of its VM before the inventory has read the destination: grace for that. */
 const LANDING_GRACE_MS = 30_000;
 /** No move holds planning back for longer (a move that hangs is the migration job's to end). */
@@ -121,6 +155,8 @@ export class DrsLoop implements Reconciler {
    * host that the first move relieves already. Planning waits for them.
    */
   private readonly landing = new Map<string, { to: string; at: number }>();
+  /** Per capped VM with a burst allowance: the allowance and the raise that holds (read each pass). */
+  private caps = new Map<string, { allowance: BurstAllowance; raise: CpuRaise | null }>();
   /** The last plan, for the API (null before the first). */
   lastPlan: DrsPlan | null = null;
 
@@ -157,6 +193,7 @@ export class DrsLoop implements Reconciler {
     if (await this.stillLanding(snap, now)) return {};
     // While a VM bursts, plan at every sample: its demand is still climbing.
     this.lastPlanAt = now;
+    await this.readCaps(snap);
     const plan = planDrs(this.input(snap, now));
     this.lastPlan = plan;
     const partial = await this.act(plan, now);
@@ -181,6 +218,20 @@ export class DrsLoop implements Reconciler {
       this.landing.delete(vm);
     }
     return false;
+  }
+
+  /** The burst allowance of every running VM that has one, and the raise that holds for it. */
+  private async readCaps(snap: ClusterSnapshot): Promise<void> {
+    const caps = new Map<string, { allowance: BurstAllowance; raise: CpuRaise | null }>();
+    if (this.o.burstAllowanceOf)
+      for (const vm of snap.vms.values()) {
+        if (vm.state !== 'running') continue;
+        const allowance = this.o.burstAllowanceOf(vm.name);
+        if (!allowance) continue;
+        const raise = await (this.o.raiseOf?.(vm.name) ?? Promise.resolve(null)).catch(() => null);
+        caps.set(vm.name, { allowance, raise });
+      }
+    this.caps = caps;
   }
 
   /** `drs explain VM`: the planner's word on the VM now, with every host's verdict for it. */
@@ -229,6 +280,9 @@ export class DrsLoop implements Reconciler {
       recentMoves: this.moves,
       placement: this.o.placement,
       drsAllowed: (vm) => this.modeOf(vm) !== 'off',
+      capOf: (vm) => this.caps.get(vm),
+      // An operator applies moves; a raise is DRS's own only where it acts on its own.
+      raiseAllowed: (vm) => this.modeOf(vm) === 'automatic',
       ...(this.o.sitesOf ? { sitesOf: this.o.sitesOf } : {}),
       options: { aggressiveness: this.o.aggressiveness },
       decision: { id: this.newId(), ref: 'drs', requestedBy: CONTROLLER },
@@ -267,7 +321,7 @@ export class DrsLoop implements Reconciler {
 
   /** Runs the automatic moves, keeps the manual ones; true when a move could not be submitted. */
   private async act(plan: DrsPlan, now: number): Promise<boolean> {
-    let partial = false;
+    let partial = await this.raise(plan, now);
     const planned = new Set<string>();
     for (const move of plan.moves) {
       const mode = this.modeOf(move.vm);
@@ -300,6 +354,30 @@ export class DrsLoop implements Reconciler {
     }
     // A recommendation the plan no longer makes is gone (its reason no longer holds).
     for (const id of this.recs.keys()) if (!planned.has(id)) this.recs.delete(id);
+    return partial;
+  }
+
+  /** Submits the plan's cap raises (automatic VMs only); true when one could not be submitted. */
+  private async raise(plan: DrsPlan, now: number): Promise<boolean> {
+    let partial = false;
+    for (const r of plan.raises) {
+      if (this.modeOf(r.vm) !== 'automatic' || (await this.o.jobs.holderOf(r.vm))) continue;
+      const decision = raiseDecision(r, now, { id: this.newId(), ref: 'drs', requestedBy: CONTROLLER });
+      try {
+        await this.o.jobs.submit(decision, {
+          reason: `drs:burst:${r.host}`,
+          ...(this.o.fenceCheck ? { fence: this.o.fenceCheck } : {}),
+        });
+        this.o.log.info(
+          { vm: r.vm, host: r.host, fromPercent: r.fromPercent, toPercent: r.toPercent, renewal: r.renewal },
+          'drs cap raise submitted',
+        );
+      } catch (e) {
+        if (!(e instanceof JobConflict || e instanceof SubmitRefused)) throw e;
+        this.o.log.warn({ vm: r.vm, err: e.message }, 'drs cap raise not submitted');
+        partial = true;
+      }
+    }
     return partial;
   }
 

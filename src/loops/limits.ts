@@ -1,6 +1,13 @@
 import type { LimitsPolicy } from '../config/index.ts';
 import type { DeepReadonly } from '../config/load.ts';
-import { type Drift, desiredTuning, type TuningGroups, tuningDrift } from '../core/limits.ts';
+import {
+  type CpuRaise,
+  type Drift,
+  desiredTuning,
+  raiseHolding,
+  type TuningGroups,
+  tuningDrift,
+} from '../core/limits.ts';
 import type { ClusterSnapshot } from '../core/model.ts';
 import type { LibvirtClient } from '../libvirt/index.ts';
 import type { Metrics } from '../metrics/registry.ts';
@@ -38,6 +45,12 @@ export interface LimitsLoopOptions {
    * change to a host, since a pass can last long after its start's leadership check.
    */
   fence?: () => Promise<void>;
+  /**
+   * The CPU cap DRS raised for the VM within its profile's burst allowance (store/cpu-raises.ts).
+   * While it holds the loop keeps it; once it lapses (the burst is over and DRS stopped renewing
+   * it) the loop puts the profile's cap back.
+   */
+  raiseOf?: (vm: string) => Promise<CpuRaise | null>;
 }
 
 const macs = (xml: string) =>
@@ -116,7 +129,8 @@ export class LimitsLoop implements Reconciler {
       const dom = await client.lookupByName(vm);
       const xml = await client.getXml(dom);
       const devices = { hostBlockDevices: [], interfaceMacs: macs(xml) };
-      const desired = desiredTuning(profile as Parameters<typeof desiredTuning>[0], devices);
+      const raise = raiseHolding(await this.o.raiseOf?.(vm), now);
+      const desired = desiredTuning(profile as Parameters<typeof desiredTuning>[0], devices, raise);
       const observe = async () => ({
         scheduler: await client.getSchedulerParameters(dom),
         memory: await client.getMemoryParameters(dom),

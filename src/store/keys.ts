@@ -39,6 +39,9 @@ export function redisKeys(prefix: string) {
     vmJob: (vm: string) => `${prefix}vm:${vm}:job`,
     /** zset: decision ids by time, per VM, the newest 50 (store/decisions.ts `perVm`). */
     vmDecisions: (vm: string) => `${prefix}vm:${vm}:decisions`,
+    /** string JSON CpuRaise (store/cpu-raises.ts): a CPU cap DRS raised within the VM's burst
+     *  allowance, PX until the raise lapses (renewed while the burst lasts); one per bursting VM. */
+    vmCpuRaise: (vm: string) => `${prefix}vm:${vm}:cpu-raise`,
 
     // ---- decisions (store/decisions.ts)
     /** string JSON DecisionRecord; deleted when its id is trimmed from `decisions`. */

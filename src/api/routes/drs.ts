@@ -196,7 +196,7 @@ export function drsRoutes(app: FastifyInstance, d: DrsDeps): void {
                 description: 'null: its host is under target, so DRS did not look at it',
                 required: ['verdict', 'reasons', 'contentionVcpus', 'demand', 'best'],
                 properties: {
-                  verdict: { type: 'string', enum: ['moved', 'stays', 'not-eligible'] },
+                  verdict: { type: 'string', enum: ['moved', 'cap-raised', 'stays', 'not-eligible'] },
                   reasons: { type: 'array', items: { type: 'string' } },
                   contentionVcpus: { type: 'number' },
                   demand: {

@@ -1,3 +1,4 @@
+import type { BurstAllowance, CpuRaise } from '../limits.ts';
 import type { ClusterSnapshot, HostSnapshot, VmSnapshot } from '../model.ts';
 import {
   commitMove,
@@ -49,6 +50,10 @@ export interface DrsInput {
   sitesOf?(vm: string): readonly string[] | undefined;
   /** Memory the guest dirties, MiB/s (default 0). */
   dirtyRateOf?(vm: string): number;
+  /** The VM's CPU cap and burst allowance (its limits profile), and the raise that holds now. */
+  capOf?(vm: string): { allowance: BurstAllowance; raise: CpuRaise | null } | undefined;
+  /** DRS may raise this VM's cap itself (automatic mode); otherwise it only moves it. */
+  raiseAllowed?(vm: string): boolean;
   options?: Partial<DrsOptions>;
   decision: { id: string; ref: string; requestedBy: { id: string; name: string } };
 }
@@ -73,13 +78,31 @@ export interface MoveScore {
   placementScore: number;
 }
 
+/** A CPU cap raised (or a raise renewed) within the VM's burst allowance instead of a move. */
+export interface CapRaise {
+  vm: string;
+  host: string;
+  /** The cap per vCPU now and after, % of one physical CPU. */
+  fromPercent: number;
+  toPercent: number;
+  /** The profile's cap and its burst allowance (toPercent never exceeds it). */
+  capPercent: number;
+  burstPercent: number;
+  periodUs: number;
+  holdMs: number;
+  /** CPU the raise gives the VM beyond its cap now, vCPUs (0 for a renewal). */
+  extraVcpus: number;
+  renewal: boolean;
+  reason: string;
+}
+
 export interface VmExplanation {
   vm: string;
   host: string;
   demand: VmDemand;
   /** What it asks for and does not get now, vCPUs. */
   contentionVcpus: number;
-  verdict: 'moved' | 'stays' | 'not-eligible';
+  verdict: 'moved' | 'cap-raised' | 'stays' | 'not-eligible';
   reasons: string[];
   /** The best move judged for it (chosen or not). */
   best: MoveScore | null;
@@ -88,6 +111,8 @@ export interface VmExplanation {
 export interface DrsPlan {
   decision: Decision;
   moves: MoveScore[];
+  /** Caps raised before any move is considered (burst protection); not in `decision.actions`. */
+  raises: CapRaise[];
   /** Per VM DRS looked at (on a host above target, or moved), why it moved or stayed. */
   explanations: Record<string, VmExplanation>;
   hosts: HostDemand[];
@@ -120,6 +145,55 @@ export function migrationCost(memoryMiB: number, dirtyMiBps: number, bandwidthMi
 
 const canRun = (h: HostSnapshot) => h.health === 'up' && !h.maintenance;
 
+/** Short-window demand at this share of its cap or more: the VM is held at the cap. */
+const AT_CAP = 0.95;
+
+interface BurstNeed {
+  vm: VmSnapshot;
+  d: VmDemand;
+  allowance: BurstAllowance;
+  /** Its cap per vCPU now (raised or the profile's), %. */
+  nowPercent: number;
+  /** What the rest of its allowance would give it, vCPUs. */
+  wantVcpus: number;
+  /** A raise that holds should be renewed now (less than half its hold left). */
+  renew: boolean;
+}
+
+/**
+ * The VMs DRS may raise the cap of that need it: held at their cap while they burst (short
+ * window well above the long one), or raised already and still using more than the profile's
+ * cap. Names in order, so that the plan does not depend on the snapshot's order.
+ */
+function burstNeeds(input: DrsInput, demands: ReadonlyMap<string, VmDemand>): BurstNeed[] {
+  const out: BurstNeed[] = [];
+  if (!input.capOf) return out;
+  for (const vm of input.snap.vms.values()) {
+    if (vm.state !== 'running' || vm.vcpus <= 0 || !(input.raiseAllowed?.(vm.name) ?? false)) continue;
+    if (!input.drsAllowed(vm.name)) continue;
+    const h = input.snap.hosts.get(vm.host);
+    const cap = input.capOf(vm.name);
+    const d = demands.get(vm.name);
+    if (!cap || !d || !h || !canRun(h)) continue;
+    const raise = cap.raise && cap.raise.until > input.now ? cap.raise : null;
+    const nowPercent = Math.min(cap.allowance.burstPercent, raise?.quotaPercent ?? cap.allowance.capPercent);
+    const capVcpus = (vm.vcpus * nowPercent) / 100;
+    const profileVcpus = (vm.vcpus * cap.allowance.capPercent) / 100;
+    const needs = raise ? d.short > AT_CAP * profileVcpus : d.short >= AT_CAP * capVcpus && d.burst;
+    if (!needs) continue;
+    const atCap = d.short >= AT_CAP * capVcpus;
+    out.push({
+      vm,
+      d,
+      allowance: cap.allowance,
+      nowPercent,
+      wantVcpus: atCap ? Math.max(0, (vm.vcpus * cap.allowance.burstPercent) / 100 - capVcpus) : 0,
+      renew: raise !== null && raise.until - input.now < cap.allowance.holdMs / 2,
+    });
+  }
+  return out.sort((a, b) => a.vm.name.localeCompare(b.vm.name));
+}
+
 export function planDrs(input: DrsInput): DrsPlan {
   const { snap, now } = input;
   const o = drsOptions(input.options, snap.hosts.size);
@@ -146,6 +220,86 @@ export function planDrs(input: DrsInput): DrsPlan {
     view.set(h.name, { ...h, cpuUtilisation: utilNow.get(h.name)! });
   };
   for (const h of snap.hosts.values()) setUtil(h);
+  const explanations: Record<string, VmExplanation> = {};
+  const explain = (vm: VmSnapshot, d: VmDemand): VmExplanation => {
+    let e = explanations[vm.name];
+    if (!e) {
+      e = {
+        vm: vm.name,
+        host: vm.host,
+        demand: d,
+        contentionVcpus: round3(vmContention(d, hostsBefore.get(vm.host)!)),
+        verdict: 'stays',
+        reasons: [],
+        best: null,
+      };
+      explanations[vm.name] = e;
+    }
+    return e;
+  };
+
+  const bursts = burstNeeds(input, demands);
+  const raises: CapRaise[] = [];
+  const raised = new Set<string>();
+  /** Why each bursting VM its host cannot serve counts with what it asks for. */
+  const unserved = new Map<string, string>();
+  const pct = (x: number) => Math.round(x * 10) / 10;
+  const raiseOf = (b: BurstNeed, toPercent: number, extra: number, reason: string): CapRaise => ({
+    vm: b.vm.name,
+    host: b.vm.host,
+    fromPercent: b.nowPercent,
+    toPercent,
+    capPercent: b.allowance.capPercent,
+    burstPercent: b.allowance.burstPercent,
+    periodUs: b.allowance.periodUs,
+    holdMs: b.allowance.holdMs,
+    extraVcpus: extra,
+    renewal: extra === 0,
+    reason,
+  });
+  // Burst protection comes first: the host gives a VM bursting against its cap what the allowance
+  // allows when it has that much room under target (no copy, no downtime, and the burst is often
+  // over before a migration would be). Only a VM its host cannot serve is a candidate to move,
+  // counted with what it asks for.
+  for (const b of bursts) {
+    const e = explain(b.vm, b.d);
+    const h = snap.hosts.get(b.vm.host)!;
+    const room = Math.max(0, o.targetUtilisation * h.cpus - demandOf(h.name));
+    if (b.wantVcpus <= 1e-9) {
+      raised.add(b.vm.name);
+      e.verdict = 'cap-raised';
+      e.reasons = [
+        `${b.vm.name} still uses more than its cap of ${pct(b.allowance.capPercent)} %: its raise to ${pct(b.nowPercent)} % (the whole allowance) holds` +
+          (b.renew ? `, renewed for ${b.allowance.holdMs / 1000} s` : ''),
+      ];
+      if (b.renew) raises.push(raiseOf(b, b.nowPercent, 0, e.reasons[0]!));
+      continue;
+    }
+    if (room + 1e-9 >= b.wantVcpus) {
+      raised.add(b.vm.name);
+      workShort.set(h.name, workShort.get(h.name)! + b.wantVcpus);
+      setUtil(h);
+      e.verdict = 'cap-raised';
+      e.reasons = [
+        `${b.vm.name} bursts against its cap of ${pct(b.nowPercent)} % per vCPU; ${h.name} has ${round3(room)} vCPUs free under target, ` +
+          `so its cap is raised to ${pct(b.allowance.burstPercent)} % (+${round3(b.wantVcpus)} vCPUs, its whole burst allowance) instead of moving it`,
+      ];
+      raises.push(raiseOf(b, b.allowance.burstPercent, b.wantVcpus, e.reasons[0]!));
+      continue;
+    }
+    // The host cannot give it all: it counts with what it asks for, and may move.
+    const need = { ...b.d, short: b.d.short + b.wantVcpus };
+    need.planned = Math.max(need.short, need.long);
+    demands.set(b.vm.name, need);
+    workShort.set(h.name, workShort.get(h.name)! + b.wantVcpus);
+    setUtil(h);
+    e.demand = need;
+    unserved.set(
+      b.vm.name,
+      `${b.vm.name} bursts against its cap of ${pct(b.nowPercent)} % per vCPU; ${h.name} has ${round3(room)} of the ${round3(b.wantVcpus)} vCPUs its allowance allows free under target`,
+    );
+    e.reasons = [unserved.get(b.vm.name)!];
+  }
   const viewSnap: ClusterSnapshot = { ...snap, hosts: view };
   const shared = sharedCommitments(snap);
   groupsOf(shared, input.placement.rulesOf);
@@ -187,24 +341,6 @@ export function planDrs(input: DrsInput): DrsPlan {
     if (last && now - last.at < o.minMoveIntervalMs)
       return `${vm.name} moved ${Math.round((now - last.at) / 1000)} s ago (at most one move per ${o.minMoveIntervalMs / 1000} s)`;
     return null;
-  };
-
-  const explanations: Record<string, VmExplanation> = {};
-  const explain = (vm: VmSnapshot, d: VmDemand): VmExplanation => {
-    let e = explanations[vm.name];
-    if (!e) {
-      e = {
-        vm: vm.name,
-        host: vm.host,
-        demand: d,
-        contentionVcpus: round3(vmContention(d, hostsBefore.get(vm.host)!)),
-        verdict: 'stays',
-        reasons: [],
-        best: null,
-      };
-      explanations[vm.name] = e;
-    }
-    return e;
   };
 
   const hostMoves = new Map<string, number>();
@@ -285,7 +421,7 @@ export function planDrs(input: DrsInput): DrsPlan {
     for (const from of busy) {
       const on = [...(c.vms.get(from.name) ?? [])]
         .map((name) => snap.vms.get(name)!)
-        .filter((vm) => vm && demands.has(vm.name) && !movedThisPass.has(vm.name))
+        .filter((vm) => vm && demands.has(vm.name) && !movedThisPass.has(vm.name) && !raised.has(vm.name))
         .sort(
           (a, b) =>
             demands.get(b.name)!.planned - demands.get(a.name)!.planned || a.name.localeCompare(b.name),
@@ -363,14 +499,40 @@ export function planDrs(input: DrsInput): DrsPlan {
     moves.push(s);
     candidates[vm.name] = toCandidates(best.verdicts);
     const e = explanations[vm.name]!;
+    const why = unserved.get(vm.name);
     e.verdict = 'moved';
     e.best = s;
     e.reasons = [
+      ...(why ? [`${why}: it moves`] : []),
       `${from.name} at ${Math.round(us * 100)} % of its CPUs (target ${Math.round(o.targetUtilisation * 100)} %); ` +
         `moving ${vm.name} (${round3(x)} vCPUs) to ${to.name} removes ${round3(s.contentionRemovedVcpus)} vCPUs of contention` +
         (s.imbalanceRemovedVcpus > 0 ? ` and ${round3(s.imbalanceRemovedVcpus)} of imbalance` : '') +
         ` for a cost of ${round3(s.costVcpus)} (copy ${s.copySeconds.toFixed(1)} s, downtime ~${Math.round(s.expectedDowntimeMs)} ms)`,
     ];
+  }
+
+  // A bursting VM that did not move gets what its host can give now (the moves may have made room).
+  for (const b of bursts) {
+    if (raised.has(b.vm.name) || movedThisPass.has(b.vm.name) || b.wantVcpus <= 1e-9) continue;
+    const h = snap.hosts.get(b.vm.host)!;
+    const without = Math.max(workShort.get(h.name)! - b.wantVcpus, workLong.get(h.name)!);
+    const grant = Math.min(b.wantVcpus, Math.max(0, o.targetUtilisation * h.cpus - without));
+    workShort.set(h.name, workShort.get(h.name)! - b.wantVcpus + grant);
+    setUtil(h);
+    const e = explanations[b.vm.name]!;
+    const toPercent = Math.min(b.allowance.burstPercent, b.nowPercent + (100 * grant) / b.vm.vcpus);
+    // Less than a tenth of a vCPU is not worth a change on the host.
+    if (grant < 0.1) {
+      e.reasons.push(
+        `it does not move, and ${h.name} has no room under target to raise its cap: it stays at ${pct(b.nowPercent)} %`,
+      );
+      continue;
+    }
+    e.verdict = 'cap-raised';
+    e.reasons.push(
+      `it does not move: its cap is raised to ${pct(toPercent)} % (+${round3(grant)} vCPUs, what ${h.name} has free under target after this plan's moves)`,
+    );
+    raises.push(raiseOf(b, toPercent, grant, e.reasons.join('; ')));
   }
 
   const hostsAfter = [...hostsBefore.values()].map((h) => {
@@ -396,9 +558,12 @@ export function planDrs(input: DrsInput): DrsPlan {
       planner: 'drs',
       at: now,
       reason:
-        moves.length === 0
+        (moves.length === 0
           ? 'no move: no host above target, or no move gains enough'
-          : `rebalance: ${moves.length} move${moves.length === 1 ? '' : 's'} relieve ${hot.join(', ')}`,
+          : `rebalance: ${moves.length} move${moves.length === 1 ? '' : 's'} relieve ${hot.join(', ')}`) +
+        (raises.length > 0
+          ? `; ${raises.length} CPU cap${raises.length === 1 ? '' : 's'} raised within burst allowance`
+          : ''),
       vms: moves.map((m) => m.vm),
       candidates,
       actions,
@@ -406,6 +571,7 @@ export function planDrs(input: DrsInput): DrsPlan {
       refused: [],
     },
     moves,
+    raises,
     explanations,
     hosts: [...hostsBefore.values()],
     imbalanceBefore: imbalance([...hostsBefore.values()].filter((h) => runningNames.has(h.host))),

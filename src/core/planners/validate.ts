@@ -16,6 +16,7 @@ export const SUPPORTED_KINDS = new Set([
   'define',
   'undefine',
   'restart-elsewhere',
+  'raise-cpu-cap',
 ]);
 
 export function actionRefusals(snap: ClusterSnapshot, a: Action): string[] {
@@ -32,5 +33,6 @@ export function actionRefusals(snap: ClusterSnapshot, a: Action): string[] {
   if (!vm) return [...out, `no VM named "${a.vm}"`];
   if (vm.host !== where) out.push(`${a.vm} is on ${vm.host}, not ${where}`);
   if (a.kind === 'migrate' && !snap.hosts.has(a.to)) out.push(`no host named "${a.to}"`);
+  if (a.kind === 'raise-cpu-cap' && vm.state !== 'running') out.push(`${a.vm} is ${vm.state}, not running`);
   return out;
 }

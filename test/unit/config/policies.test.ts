@@ -93,6 +93,14 @@ describe('malformed tiers files', () => {
 describe('malformed limits files', () => {
   it.each([
     ['both-quotas', 'profiles.capped.cpu.quotaUs: set either quotaPercent or quotaUs, not both'],
+    [
+      'burst-without-cap',
+      'profiles.burst.cpu.burstQuotaPercent: a burst allowance raises a cap: set quotaPercent (or quotaUs) too',
+    ],
+    [
+      'burst-below-cap',
+      'profiles.burst.cpu.burstQuotaPercent: must be above the cap it raises (quotaPercent, or quotaUs / periodUs)',
+    ],
     ['bad-weight', 'profiles.heavy.disk.weight: expected an integer from 100 to 1000, got 5000'],
     ['soft-above-hard', 'profiles.mem.memory.softLimitMiB: must not be above hardLimitMiB'],
     ['peak-below-average', 'profiles.net.network.outbound.peakKiBs: must not be below averageKiBs'],

@@ -1,8 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import {
+  burstAllowance,
   DEFAULT_CPU_SHARES,
   desiredTuning,
   MEMORY_UNLIMITED_KIB,
+  raiseHolding,
   tuningDrift,
 } from '../../../src/core/limits.ts';
 
@@ -89,5 +91,37 @@ describe('tuningDrift', () => {
         blkio: { device_read_iops_sec: '/dev/vdb,10,/dev/vda,10' },
       }).filter((d) => d.group === 'blkio'),
     ).toEqual([]);
+  });
+});
+
+describe('burst allowance', () => {
+  it('is the cap and how far a burst may raise it, with the hold (default 60 s)', () => {
+    expect(burstAllowance({ cpu: { quotaPercent: 50, burstQuotaPercent: 90 } })).toEqual({
+      capPercent: 50,
+      burstPercent: 90,
+      periodUs: 100_000,
+      holdMs: 60_000,
+    });
+    expect(
+      burstAllowance({
+        cpu: { quotaUs: 25_000, periodUs: 50_000, burstQuotaPercent: 80, burstHoldSeconds: 30 },
+      }),
+    ).toEqual({ capPercent: 50, burstPercent: 80, periodUs: 50_000, holdMs: 30_000 });
+    expect(burstAllowance({ cpu: { quotaPercent: 50 } })).toBeNull();
+    expect(burstAllowance({})).toBeNull();
+  });
+
+  it('a raise that holds replaces the cap, within the allowance only', () => {
+    const p = { cpu: { quotaPercent: 50, burstQuotaPercent: 90 } };
+    expect(desiredTuning(p, devices, { quotaPercent: 70, until: 1 }).scheduler.vcpu_quota).toBe(70_000);
+    expect(desiredTuning(p, devices, { quotaPercent: 100, until: 1 }).scheduler.vcpu_quota).toBe(90_000);
+    expect(desiredTuning(p, devices, null).scheduler.vcpu_quota).toBe(50_000);
+    // A profile without an allowance ignores a raise.
+    expect(
+      desiredTuning({ cpu: { quotaPercent: 50 } }, devices, { quotaPercent: 70, until: 1 }).scheduler
+        .vcpu_quota,
+    ).toBe(50_000);
+    expect(raiseHolding({ quotaPercent: 70, until: 10 }, 9)).not.toBeNull();
+    expect(raiseHolding({ quotaPercent: 70, until: 10 }, 10)).toBeNull();
   });
 });

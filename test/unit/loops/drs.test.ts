@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { DrsMode } from '../../../src/config/index.ts';
+import type { BurstAllowance } from '../../../src/core/limits.ts';
 import type { ClusterSnapshot } from '../../../src/core/model.ts';
 import type { Decision } from '../../../src/core/plan.ts';
 import { JobConflict } from '../../../src/jobs/queue.ts';
@@ -35,7 +36,12 @@ interface Fake {
 
 function setup(
   mode: (vm: string) => DrsMode,
-  o: { tierAllows?: (vm: string) => boolean; landAfterMs?: number } = {},
+  o: {
+    tierAllows?: (vm: string) => boolean;
+    landAfterMs?: number;
+    load?: (vm: string, t: number) => number;
+    burstAllowanceOf?: (vm: string) => BurstAllowance | null;
+  } = {},
 ) {
   const where = new Map([
     ['hot', 'h1'],
@@ -47,7 +53,7 @@ function setup(
   const metrics = createMetrics();
   let n = 0;
   const loop = new DrsLoop({
-    snapshot: () => cluster(t, where, burst),
+    snapshot: () => cluster(t, where, o.load ?? burst),
     jobs: {
       holderOf: async (v) => (fake.holders.has(v) ? ({ id: 'mig-x' } as never) : null),
       submit: async (d, so) => {
@@ -66,6 +72,17 @@ function setup(
     metrics,
     log: { info() {}, warn() {} },
     newId: () => `dec-${++n}`,
+    ...(o.burstAllowanceOf ? { burstAllowanceOf: o.burstAllowanceOf } : {}),
+    // The raise the executor would have recorded for each raise submitted.
+    raiseOf: async (v) => {
+      const a = fake.submitted
+        .flatMap((x) => x.d.actions.map((a) => ({ a, at: x.d.at })))
+        .filter((x) => x.a.kind === 'raise-cpu-cap' && x.a.vm === v)
+        .at(-1);
+      return a && a.a.kind === 'raise-cpu-cap'
+        ? { quotaPercent: a.a.quotaPercent, until: a.at + a.a.holdMs }
+        : null;
+    },
   });
   /** Moves in flight: their job holds the VM, which shows on its source until it lands. */
   const flying: { vm: string; to: string; landsAt: number }[] = [];
@@ -92,6 +109,41 @@ function setup(
   };
   return { loop, fake, metrics, where, runUntil, now: () => t };
 }
+
+describe('DrsLoop burst protection', () => {
+  // `hot` is capped at 50 % of a CPU with an allowance of 90 %; from BURST_AT it is held at its cap.
+  const allowance: BurstAllowance = { capPercent: 50, burstPercent: 90, periodUs: 100_000, holdMs: 60_000 };
+  const o = {
+    load: (n: string, t: number) => (n === 'hot' && t >= BURST_AT ? 0.5 : 0.05),
+    burstAllowanceOf: (n: string) => (n === 'hot' ? allowance : null),
+  };
+
+  it('automatic: raises the cap of the VM bursting against it as a drs decision, once per hold, and moves nothing', async () => {
+    const s = setup(() => 'automatic', o);
+    await s.runUntil(BURST_AT + 20_000);
+    expect(s.fake.submitted).toHaveLength(1);
+    const { d, reason } = s.fake.submitted[0]!;
+    expect(d.planner).toBe('drs');
+    expect(d.at - BURST_AT).toBeLessThan(10_000);
+    expect(d.actions).toEqual([
+      { kind: 'raise-cpu-cap', vm: 'hot', host: 'h1', quotaPercent: 90, periodUs: 100_000, holdMs: 60_000 },
+    ]);
+    expect(d.reason).toMatch(
+      /^burst protection: hot bursts against its cap of 50 % per vCPU; h1 has .* instead of moving it$/,
+    );
+    expect(reason).toBe('drs:burst:h1');
+    // Still at its cap: renewed in the second half of the hold.
+    await s.runUntil(BURST_AT + 80_000);
+    expect(s.fake.submitted.map((x) => x.d.actions[0]!.kind)).toEqual(['raise-cpu-cap', 'raise-cpu-cap']);
+    expect(s.where.get('hot')).toBe('h1');
+  });
+
+  it('manual: no raise (an operator applies moves only)', async () => {
+    const s = setup(() => 'manual', o);
+    await s.runUntil(BURST_AT + 20_000);
+    expect(s.fake.submitted).toEqual([]);
+  });
+});
 
 describe('DrsLoop', () => {
   it('automatic: moves one bursting VM off the hot host within seconds, as a drs decision with its reason', async () => {

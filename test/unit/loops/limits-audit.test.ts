@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import type { CpuRaise } from '../../../src/core/limits.ts';
 import type { ClusterSnapshot, VmSnapshot } from '../../../src/core/model.ts';
 import type { LibvirtClient } from '../../../src/libvirt/index.ts';
 import { LimitsLoop } from '../../../src/loops/limits.ts';
@@ -36,13 +37,14 @@ function fakeHost(refuse?: string) {
   return client as unknown as LibvirtClient;
 }
 
-function loopWith(client: LibvirtClient) {
+function loopWith(client: LibvirtClient, raiseOf?: () => Promise<CpuRaise | null>) {
   const entries: AuditInput[] = [];
   const loop = new LimitsLoop({
     snapshot,
     clientFor: () => client,
     limitsProfileOf: () => 'capped-50',
-    limits: { profiles: { 'capped-50': { cpu: { quotaPercent: 50 } } } } as never,
+    limits: { profiles: { 'capped-50': { cpu: { quotaPercent: 50, burstQuotaPercent: 90 } } } } as never,
+    ...(raiseOf ? { raiseOf } : {}),
     intervalMs: 1_000,
     metrics: createMetrics(),
     log: { info() {}, warn() {} },
@@ -89,5 +91,32 @@ describe('limits loop: every change is audited', () => {
       message: 'cpu: operation forbidden',
       params: { drift: [{ field: 'vcpu_quota', desired: 50_000 }] },
     });
+  });
+});
+
+describe('limits loop: a CPU cap DRS raised within the burst allowance', () => {
+  it('keeps the raised cap while the raise holds, and puts the profile cap back once it lapses', async () => {
+    const host = fakeHost();
+    let raise: CpuRaise | null = null;
+    const { loop } = loopWith(host, async () => raise);
+    await loop.pass(1_000);
+    expect((await host.getSchedulerParameters({} as never)).vcpu_quota).toBe(50_000);
+    // The executor's raise: recorded, then set on the host.
+    raise = { quotaPercent: 90, until: 60_000 };
+    await host.setSchedulerParameters({} as never, { vcpu_quota: 90_000 });
+    await loop.pass(30_000);
+    expect(loop.compliance.get('batch-1')?.status).toBe('compliant');
+    expect((await host.getSchedulerParameters({} as never)).vcpu_quota).toBe(90_000);
+    // Not renewed: at its end the loop falls back to the profile's cap.
+    await loop.pass(60_000);
+    expect(loop.compliance.get('batch-1')?.status).toBe('fixed');
+    expect((await host.getSchedulerParameters({} as never)).vcpu_quota).toBe(50_000);
+  });
+
+  it('never keeps more than the allowance, whatever the record says', async () => {
+    const host = fakeHost();
+    const { loop } = loopWith(host, async () => ({ quotaPercent: 100, until: 60_000 }));
+    await loop.pass(1_000);
+    expect((await host.getSchedulerParameters({} as never)).vcpu_quota).toBe(90_000);
   });
 });

@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { type DrsInput, type MoveRecord, planDrs } from '../../../../src/core/drs/index.ts';
+import { type DrsInput, type MoveRecord, planDrs, vmDemands } from '../../../../src/core/drs/index.ts';
+import type { BurstAllowance, CpuRaise } from '../../../../src/core/limits.ts';
 import type { ClusterSnapshot } from '../../../../src/core/model.ts';
 import type { VmRules } from '../../../../src/core/placement/index.ts';
 import { context, host, snap, vm } from '../placement/fixtures.ts';
@@ -40,6 +41,19 @@ const clusterArb = fc
           { freq: 4 },
         ),
         noDrs: fc.integer({ min: 0, max: 5 }).map((x) => x === 0),
+        // A CPU cap with a burst allowance, and maybe a raise that holds (or has lapsed).
+        cap: fc.option(
+          fc.record({
+            capPercent: fc.constantFrom(25, 50, 60),
+            burstPercent: fc.constantFrom(70, 90, 100),
+            raisedTo: fc.option(fc.integer({ min: 61, max: 100 }), { freq: 2 }),
+            raiseLeftMs: fc.integer({ min: -10_000, max: 60_000 }),
+            allowed: fc.boolean(),
+            /** The newest sample, as a share of the cap (fc.double favours tiny values). */
+            use: fc.integer({ min: 0, max: 100 }),
+          }),
+          { freq: 2 },
+        ),
         movedAgo: fc.option(fc.integer({ min: 0, max: 3 * 3600_000 }), { freq: 4 }),
       }),
       { minLength: 1, maxLength: 40 },
@@ -69,11 +83,15 @@ const clusterArb = fc
           rule: v.hostGroup.rule,
         },
       };
-      const base = v.cpu * v.vcpus;
+      // A capped VM never uses more than its cap (raised or not).
+      const capVcpus = v.cap
+        ? (v.vcpus * Math.min(v.cap.burstPercent, Math.max(v.cap.capPercent, v.cap.raisedTo ?? 0))) / 100
+        : v.vcpus;
+      const base = Math.min(capVcpus, v.cpu * v.vcpus);
       history.set(`v${i}`, [
         { at: NOW - 200_000, cpu: base },
         { at: NOW - 100_000, cpu: base },
-        { at: NOW - 5_000, cpu: base + v.spike * v.vcpus },
+        { at: NOW - 5_000, cpu: v.cap ? (capVcpus * v.cap.use) / 100 : base + v.spike * v.vcpus },
       ]);
       if (v.movedAgo !== null)
         recentMoves.push({
@@ -84,6 +102,29 @@ const clusterArb = fc
         });
     });
     const noDrs = new Set(g.vms.flatMap((v, i) => (v.noDrs ? [`v${i}`] : [])));
+    const caps = new Map<string, { allowance: BurstAllowance; raise: CpuRaise | null }>(
+      g.vms.flatMap((v, i) =>
+        v.cap
+          ? [
+              [
+                `v${i}`,
+                {
+                  allowance: {
+                    capPercent: v.cap.capPercent,
+                    burstPercent: v.cap.burstPercent,
+                    periodUs: 100_000,
+                    holdMs: 60_000,
+                  },
+                  raise:
+                    v.cap.raisedTo === null || v.cap.raisedTo <= v.cap.capPercent
+                      ? null
+                      : { quotaPercent: v.cap.raisedTo, until: NOW + v.cap.raiseLeftMs },
+                },
+              ] as const,
+            ]
+          : [],
+      ),
+    );
     const input: DrsInput = {
       snap: { ...snap(hosts, vms), takenAt: NOW },
       now: NOW,
@@ -92,10 +133,12 @@ const clusterArb = fc
       recentMoves,
       placement: context(rules, { cpuOvercommit: 4, memoryFraction: 1 }),
       drsAllowed: (n) => !noDrs.has(n),
+      capOf: (n) => caps.get(n),
+      raiseAllowed: (n) => g.vms[Number(n.slice(1))]?.cap?.allowed ?? false,
       options: { aggressiveness: g.aggressiveness as 1 | 2 | 3 | 4 | 5, maxMovesPerPass: 3 },
       decision: { id: 'dec-1', ref: 'drs', requestedBy: { id: 'controller', name: 'controller' } },
     };
-    return { input, noDrs, rules };
+    return { input, noDrs, rules, caps };
   });
 
 /** Where every VM is once the plan's moves are made. */
@@ -108,7 +151,7 @@ function after(s: ClusterSnapshot, moves: { vm: string; to: string }[]): Map<str
 describe('DRS plan properties', () => {
   it('keeps capacity, budgets, rules and stability, and is deterministic', () => {
     fc.assert(
-      fc.property(clusterArb, ({ input, noDrs, rules }) => {
+      fc.property(clusterArb, ({ input, noDrs, rules, caps }) => {
         const plan = planDrs(input);
         const { snap: s } = input;
         const moves = plan.decision.actions
@@ -163,8 +206,29 @@ describe('DRS plan properties', () => {
           const g = rules[m.vm]?.hostGroup;
           if (g) expect(g.hosts, `${m.vm} moved to ${m.to}`).toContain(m.to);
         }
+        // Burst protection: a raise stays within the allowance, goes to a VM DRS may raise and
+        // does not move, and never takes its host over target (so never over capacity).
+        const demands = vmDemands(s, input.history, input.now, plan.options.windows);
+        for (const r of plan.raises) {
+          const cap = caps.get(r.vm)!;
+          expect(input.raiseAllowed!(r.vm) && !noDrs.has(r.vm)).toBe(true);
+          expect(r.toPercent).toBeLessThanOrEqual(cap.allowance.burstPercent + 1e-9);
+          expect(r.toPercent).toBeGreaterThanOrEqual(r.fromPercent);
+          expect(r.extraVcpus).toBeCloseTo(((r.toPercent - r.fromPercent) * s.vms.get(r.vm)!.vcpus) / 100, 6);
+          expect(moves.some((m) => m.vm === r.vm)).toBe(false);
+        }
+        for (const h of new Set(plan.raises.filter((r) => r.extraVcpus > 0).map((r) => r.host))) {
+          const on = [...demands.values()].filter((d) => where.get(d.vm) === h);
+          const extra = plan.raises.filter((r) => r.host === h).reduce((x, r) => x + r.extraVcpus, 0);
+          const short = on.reduce((x, d) => x + d.short, 0) + extra;
+          const long = on.reduce((x, d) => x + d.long, 0);
+          const cpus = s.hosts.get(h)!.cpus;
+          expect(Math.max(short, long)).toBeLessThanOrEqual(plan.options.targetUtilisation * cpus + 1e-6);
+          expect(Math.max(short, long)).toBeLessThanOrEqual(cpus);
+        }
         // Same input and seed: the same plan.
         expect(planDrs(input).decision).toEqual(plan.decision);
+        expect(planDrs(input).raises).toEqual(plan.raises);
       }),
       { numRuns: 300 },
     );
@@ -173,5 +237,7 @@ describe('DRS plan properties', () => {
   it('moves something in a generated case (the properties are not vacuous)', () => {
     const plans = fc.sample(clusterArb, { numRuns: 300, seed: 7 }).map((c) => planDrs(c.input));
     expect(plans.some((p) => p.decision.actions.length > 0)).toBe(true);
+    expect(plans.some((p) => p.raises.some((r) => r.extraVcpus > 0))).toBe(true);
+    expect(plans.some((p) => p.raises.some((r) => r.renewal))).toBe(true);
   });
 });
