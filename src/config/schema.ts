@@ -303,9 +303,12 @@ const vmSchema = z.strictObject({
   haPriority: z.int().min(0).max(1000).default(0),
   affinityGroup: name.optional(),
   antiAffinityGroup: name.optional(),
-  /** One of hostGroups: the hosts the VM runs on (must) or prefers (should). */
+  /**
+   * One of hostGroups: the hosts the VM runs on (must), prefers (should), never runs on
+   * (must-not) or avoids (should-not).
+   */
   hostGroup: name.optional(),
-  hostGroupRule: z.enum(['must', 'should']).optional(),
+  hostGroupRule: z.enum(['must', 'should', 'must-not', 'should-not']).optional(),
   homeSite: name.optional(),
   /** Overrides drs.mode for the VM (a tier without the drs mechanism is never moved either way). */
   drs: drsMode.optional(),

@@ -259,6 +259,21 @@ function checkVms(input: CrossCheckInput, out: CrossCheckResult): void {
         message: 'a hostGroupRule needs a hostGroup in the same entry',
       });
     }
+    const group = config.hostGroups.find((g) => g.name === vm.hostGroup);
+    if (
+      group &&
+      (vm.hostGroupRule === 'must-not' || vm.hostGroupRule === 'should-not') &&
+      hostNames.every((h) => group.hosts.includes(h))
+    ) {
+      const msg = `host group "${group.name}" holds every host, so ${vm.hostGroupRule} run on it`;
+      if (vm.hostGroupRule === 'must-not')
+        out.errors.push({
+          file,
+          path: ['vms', i, 'hostGroupRule'],
+          message: `${msg} leaves these VMs no host`,
+        });
+      else out.warnings.push({ file, path: ['vms', i, 'hostGroupRule'], message: `${msg} changes nothing` });
+    }
     if (vm.affinityGroup !== undefined && vm.affinityGroup === vm.antiAffinityGroup) {
       out.errors.push({
         file,

@@ -10,16 +10,30 @@ export interface VmRules {
   antiAffinityGroup: string | null;
   /**
    * A VM-host rule: the VM runs only on these hosts (must), or prefers them (should: other
-   * hosts rank after them, and DRS never moves the VM off them).
+   * hosts rank after them, and DRS never moves the VM off them); or never runs on them
+   * (must-not), or avoids them (should-not: they rank after the others, and DRS never moves
+   * the VM onto them).
    */
   hostGroup?: HostGroupRule | null;
 }
 
+export type HostGroupRuleKind = 'must' | 'should' | 'must-not' | 'should-not';
+
 export interface HostGroupRule {
   name: string;
   hosts: readonly string[];
-  rule: 'must' | 'should';
+  rule: HostGroupRuleKind;
 }
+
+/** Whether the rule would rather the VM were not on this host (a hard or a soft rule). */
+export function againstHostGroup(g: HostGroupRule | null | undefined, host: string): boolean {
+  if (!g) return false;
+  const inGroup = g.hosts.includes(host);
+  return g.rule === 'must' || g.rule === 'should' ? !inGroup : inGroup;
+}
+
+/** A hard rule (must, must-not) holds for every placement; a soft one only for DRS. */
+export const hardHostGroupRule = (g: HostGroupRule) => g.rule === 'must' || g.rule === 'must-not';
 
 export interface PlacementContext {
   rulesOf(vm: string): VmRules;

@@ -1,6 +1,6 @@
 import type { HostSnapshot, VmSnapshot } from '../model.ts';
 import type { FilterVerdict } from '../plan.ts';
-import { type Pass, rulesIn } from './context.ts';
+import { againstHostGroup, hardHostGroupRule, type Pass, rulesIn } from './context.ts';
 import type { ProfileName } from './profiles.ts';
 
 // Filter plugins: may this VM go to this host? Each is small and named, answers null (yes) or a
@@ -147,19 +147,26 @@ const affinity: FilterPlugin = {
 
 export const HOST_GROUP = 'host-group';
 /**
- * A VM-host rule: `must` keeps the VM on its group's hosts whatever moves it; `should` keeps
- * DRS from moving it off them (a rebalance is optional), while an evacuation or a restart may
- * place it elsewhere when no host of the group fits (the ranking puts the group's hosts first).
+ * A VM-host rule: `must` keeps the VM on its group's hosts and `must-not` off them, whatever
+ * moves it (migrate, evacuate, restart, DRS); `should` keeps DRS from moving it off them and
+ * `should-not` from moving it onto them (a rebalance is optional), while an evacuation or a
+ * restart may place it against the rule when no other host fits (the ranking puts the hosts the
+ * rule prefers first).
  */
 const hostGroup: FilterPlugin = {
   name: HOST_GROUP,
   filter: (p, vm, host, profile) => {
     const g = rulesIn(p.groups(), vm.name).hostGroup;
-    if (!g || g.hosts.includes(host.name) || (g.rule === 'should' && profile !== 'drs')) return null;
+    if (!g || !againstHostGroup(g, host.name) || (!hardHostGroupRule(g) && profile !== 'drs')) return null;
+    const rule = g.rule.replace('-', ' ');
     return rejects(
       HOST_GROUP,
       Code.HostGroup,
-    )(`host ${host.name} is not in host group "${g.name}" (${g.rule} run on ${g.hosts.join(', ')})`);
+    )(
+      g.rule === 'must' || g.rule === 'should'
+        ? `host ${host.name} is not in host group "${g.name}" (${rule} run on ${g.hosts.join(', ')})`
+        : `host ${host.name} is in host group "${g.name}" (${rule} run on ${g.hosts.join(', ')})`,
+    );
   },
 };
 

@@ -1,6 +1,6 @@
 import type { HostSnapshot, VmSnapshot } from '../model.ts';
 import type { FilterVerdict } from '../plan.ts';
-import { type Pass, rulesIn } from './context.ts';
+import { againstHostGroup, type Pass, rulesIn } from './context.ts';
 import { FEASIBILITY_FILTERS, SCOPE_FILTERS } from './filters.ts';
 import { PROFILES, type ProfileName } from './profiles.ts';
 import { SCORERS } from './scorers.ts';
@@ -18,7 +18,7 @@ export interface HostVerdict {
   score: number;
   /** Each scorer of the profile, 0..1 (empty when not feasible: scorers run on feasible hosts). */
   scores: Record<string, number>;
-  /** Outside the VM's `should` host group: ranks after every feasible host inside it. */
+  /** Against the VM's host-group rule (outside its should group, inside its should-not one): ranks after every feasible host the rule prefers. */
   outsideHostGroup?: true;
 }
 
@@ -51,7 +51,7 @@ export function judge(pass: Pass, vm: VmSnapshot, host: HostSnapshot, profile: P
     scores,
   };
   const g = rulesIn(pass.groups(), vm.name).hostGroup;
-  if (g && !g.hosts.includes(host.name)) v.outsideHostGroup = true;
+  if (againstHostGroup(g, host.name)) v.outsideHostGroup = true;
   return v;
 }
 

@@ -96,9 +96,14 @@ const CASES: [string, string[]][] = [
     [
       '{F}: hostGroups[1].name: duplicate host group name "left" (also hostGroups[0])',
       '{F}: hostGroups[0].hosts[1]: unknown host "h9": expected one of "h1" or "h2" (from hosts)',
-      '{F}: vms[0].hostGroup: unknown host group "right": expected "left" (from hostGroups)',
+      '{F}: vms[0].hostGroup: unknown host group "right": expected one of "left" or "all" (from hostGroups)',
       '{F}: vms[1].hostGroupRule: a hostGroupRule needs a hostGroup in the same entry',
+      '{F}: vms[2].hostGroupRule: host group "all" holds every host, so must-not run on it leaves these VMs no host',
     ],
+  ],
+  [
+    'host-group-rule',
+    ['{F}: vms[1].hostGroupRule: expected one of "must", "should", "must-not" or "should-not", got "never"'],
   ],
   [
     'many-errors',

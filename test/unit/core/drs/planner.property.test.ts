@@ -28,15 +28,21 @@ const clusterArb = fc
         host: fc.nat(),
         memMiB: fc.constantFrom(128, 256, 512),
         vcpus: fc.constantFrom(1, 2, 4),
-        cpu: fc.double({ min: 0, max: 1, noNaN: true }),
-        spike: fc.double({ min: 0, max: 1, noNaN: true }),
+        // Shares of the VM's vCPUs in hundredths (fc.double favours 0, 1 and tiny values).
+        cpu: fc.integer({ min: 0, max: 100 }).map((x) => x / 100),
+        spike: fc.integer({ min: 0, max: 100 }).map((x) => x / 100),
         anti: fc.option(fc.constantFrom('a', 'b'), { freq: 3 }),
         aff: fc.option(fc.constantFrom('x'), { freq: 6 }),
-        // A VM-host rule: must or should run on some of the hosts.
+        // A VM-host rule: must, should, must not or should not run on some of the hosts.
         hostGroup: fc.option(
           fc.record({
             hosts: fc.uniqueArray(fc.nat({ max: 7 }), { minLength: 1, maxLength: 2 }),
-            rule: fc.constantFrom('must' as const, 'should' as const),
+            rule: fc.constantFrom(
+              'must' as const,
+              'should' as const,
+              'must-not' as const,
+              'should-not' as const,
+            ),
           }),
           { freq: 4 },
         ),
@@ -201,10 +207,13 @@ describe('DRS plan properties', () => {
           );
           if (others.length > 0) expect(others.some((v) => s.vms.get(v.name)!.host === m.to)).toBe(true);
         }
-        // VM-host rules: DRS moves a VM only onto its group's hosts, must or should.
+        // VM-host rules: DRS moves a VM only onto its group's hosts (must, should), and never
+        // onto them (must not, should not).
         for (const m of moves) {
           const g = rules[m.vm]?.hostGroup;
-          if (g) expect(g.hosts, `${m.vm} moved to ${m.to}`).toContain(m.to);
+          if (g?.rule === 'must' || g?.rule === 'should')
+            expect(g.hosts, `${m.vm} moved to ${m.to}`).toContain(m.to);
+          else if (g) expect(g.hosts, `${m.vm} moved to ${m.to}`).not.toContain(m.to);
         }
         // Burst protection: a raise stays within the allowance, goes to a VM DRS may raise and
         // does not move, and never takes its host over target (so never over capacity).

@@ -145,12 +145,15 @@ describe('filter plugins', () => {
     const groups = {
       m: { hostGroup: { name: 'left', hosts: ['h1', 'h3'], rule: 'must' as const } },
       p: { hostGroup: { name: 'east', hosts: ['h3'], rule: 'should' as const } },
+      // n must not run on h2 or h3; q should not run on h2.
+      n: { hostGroup: { name: 'right', hosts: ['h2', 'h3'], rule: 'must-not' as const } },
+      q: { hostGroup: { name: 'big', hosts: ['h2'], rule: 'should-not' as const } },
     };
     const gctx = context(groups);
     const g = (h3: Parameters<typeof host>[3] = {}) =>
       snap(
         [host('h1', 'dc1', 1000), host('h2', 'dc1', 4000), host('h3', 'dc1', 1000, h3)],
-        [vm('m', 'h1', 100), vm('p', 'h1', 100)],
+        [vm('m', 'h1', 100), vm('p', 'h1', 100), vm('n', 'h1', 100), vm('q', 'h1', 100)],
       );
 
     it.each(['migrate', 'evacuate', 'drs', 'failover'] as ProfileName[])(
@@ -164,6 +167,38 @@ describe('filter plugins', () => {
         expect(verdictOf('host-group', g(), 'm', 'h3', undefined, profile, gctx)).toBeNull();
       },
     );
+
+    it.each(['migrate', 'evacuate', 'drs', 'failover'] as ProfileName[])(
+      'must-not keeps a VM off its group for %s',
+      (profile) => {
+        expect(verdictOf('host-group', g(), 'n', 'h2', undefined, profile, gctx)).toEqual({
+          plugin: 'host-group',
+          code: Code.HostGroup,
+          reason: 'host h2 is in host group "right" (must not run on h2, h3)',
+        });
+        expect(verdictOf('host-group', g(), 'n', 'h3', undefined, profile, gctx)?.code).toBe(Code.HostGroup);
+        expect(verdictOf('host-group', g(), 'n', 'h1', undefined, profile, gctx)).toBeNull();
+      },
+    );
+
+    it('should-not: DRS never moves the VM onto its group, other moves rank the group last', () => {
+      expect(verdictOf('host-group', g(), 'q', 'h2', undefined, 'drs', gctx)).toEqual({
+        plugin: 'host-group',
+        code: Code.HostGroup,
+        reason: 'host h2 is in host group "big" (should not run on h2)',
+      });
+      expect(verdictOf('host-group', g(), 'q', 'h3', undefined, 'drs', gctx)).toBeNull();
+      expect(verdictOf('host-group', g(), 'q', 'h2', undefined, 'evacuate', gctx)).toBeNull();
+      // h2 scores higher (more memory free) but is in the group: h3 first.
+      const ranked = rankHosts(g(), g().vms.get('q')!, gctx);
+      expect(ranked.map((v) => [v.host, v.feasible])).toEqual([
+        ['h3', true],
+        ['h2', true],
+      ]);
+      expect(ranked[1]!.score).toBeGreaterThan(ranked[0]!.score);
+      // h3 in maintenance: the VM may still go to h2 (only DRS keeps off it).
+      expect(rankHosts(g({ maintenance: true }), g().vms.get('q')!, gctx)[0]!.host).toBe('h2');
+    });
 
     it('should: DRS never moves the VM off its group, other moves rank the group first', () => {
       expect(verdictOf('host-group', g(), 'p', 'h2', undefined, 'drs', gctx)?.code).toBe(Code.HostGroup);
