@@ -33,9 +33,9 @@ interface FileRef {
 }
 
 /** Fields that name private keys or passwords (not certificates nor known_hosts). */
-const SECRET_KEYS = new Set(['keyFile', 'passwordFile']);
+const SECRET_KEYS = new Set(['keyFile', 'passwordFile', 'sentinelPasswordFile']);
 
-/** Every field of the config that names key material (TLS, SSH, IPMI password). */
+/** Every field of the config that names key material (TLS, SSH, IPMI and Sentinel passwords). */
 function materialFiles(config: KeizokuConfig): FileRef[] {
   const refs: FileRef[] = [];
   const add = (holder: Record<string, unknown> | undefined, path: ConfigPath, keys: string[]) => {
@@ -47,6 +47,7 @@ function materialFiles(config: KeizokuConfig): FileRef[] {
   add(config.libvirt.tls, ['libvirt', 'tls'], ['caFile', 'certFile', 'keyFile']);
   add(config.libvirt.ssh, ['libvirt', 'ssh'], ['keyFile', 'knownHostsFile']);
   add(config.api.tls, ['api', 'tls'], ['certFile', 'keyFile', 'clientCaFile']);
+  add(config.redis, ['redis'], ['sentinelPasswordFile']);
   for (const [i, host] of config.hosts.entries()) {
     add(host.fence, ['hosts', i, 'fence'], ['passwordFile', 'keyFile', 'knownHostsFile', 'caFile']);
   }

@@ -11,7 +11,7 @@ import {
   text,
   timeZone,
 } from './fields.ts';
-import { LIBVIRT_URI_EXAMPLE, parseLibvirtUri } from './formats.ts';
+import { LIBVIRT_URI_EXAMPLE, parseLibvirtUri, parseListen } from './formats.ts';
 import { DATA_CLASS_IDS } from './policies.ts';
 
 /**
@@ -277,6 +277,25 @@ const leaderSchema = z.strictObject({
   renewMs: millis(100, 3_000),
 });
 
+const SENTINEL_EXAMPLE = 'host:port of a Redis Sentinel like 10.0.0.5:26379';
+const sentinelAddress = parsedText(SENTINEL_EXAMPLE, (s) => {
+  const p = parseListen(s);
+  return p.ok ? p : { ok: false, expected: SENTINEL_EXAMPLE };
+});
+
+/**
+ * Where Redis is. With `sentinels`, the primary is the one they name `sentinelName` (a promoted
+ * replica is followed); `url` still gives the database, user, password and TLS, not the address.
+ */
+const redisSchema = z.strictObject({
+  url: redisUrl,
+  sentinels: z.array(sentinelAddress).min(1).optional(),
+  /** The name the sentinels monitor the primary under (`sentinel monitor NAME ...`). */
+  sentinelName: text('the name the sentinels monitor the primary under, like keizoku').optional(),
+  /** The sentinels' own password (`requirepass` of sentinel.conf), read from this file. */
+  sentinelPasswordFile: filePath.optional(),
+});
+
 const policiesSchema = z.strictObject({
   tiersFile: filePath.optional(),
   limitsFile: filePath.optional(),
@@ -321,7 +340,7 @@ export const configSchema = z.strictObject({
   sites: z.array(siteSchema).min(1),
   hosts: z.array(hostSchema).min(1),
   libvirt: libvirtSchema.prefault({}),
-  redis: z.strictObject({ url: redisUrl }),
+  redis: redisSchema,
   api: apiSchema.prefault({}),
   audit: auditSchema.prefault({}),
   migration: migrationSchema.prefault({}),
@@ -353,6 +372,7 @@ export type PlacementConfig = z.output<typeof placementSchema>;
 export type ScheduleConfig = z.output<typeof scheduleSchema>;
 export type MaintenanceWindowConfig = z.output<typeof maintenanceWindowSchema>;
 export type LoopsConfig = z.output<typeof loopsSchema>;
+export type RedisConfig = z.output<typeof redisSchema>;
 export type LeaderConfig = z.output<typeof leaderSchema>;
 export type DrsConfig = z.output<typeof drsSchema>;
 export type DrsMode = (typeof DRS_MODES)[number];

@@ -31,6 +31,7 @@ export function crossCheck(input: CrossCheckInput): CrossCheckResult {
   checkVms(input, out);
   checkListeners(input, out);
   checkSchedules(input, out);
+  checkRedis(input, out);
   return out;
 }
 
@@ -377,4 +378,44 @@ function checkListeners({ config, file }: CrossCheckInput, out: CrossCheckResult
 function oneOf(values: readonly string[], from: string): string {
   if (values.length === 0) return `a name defined in ${from}, which defines none`;
   return `${values.length === 1 ? '' : 'one of '}${listQuoted(values)} (from ${from})`;
+}
+
+/** Sentinel mode needs the primary's name; its other keys mean nothing without sentinels. */
+function checkRedis({ config, file }: CrossCheckInput, out: CrossCheckResult): void {
+  const { sentinels, sentinelName, sentinelPasswordFile } = config.redis;
+  if (sentinels === undefined) {
+    if (sentinelName !== undefined)
+      out.errors.push({ file, path: ['redis', 'sentinelName'], message: 'only used with redis.sentinels' });
+    if (sentinelPasswordFile !== undefined)
+      out.errors.push({
+        file,
+        path: ['redis', 'sentinelPasswordFile'],
+        message: 'only used with redis.sentinels',
+      });
+    return;
+  }
+  if (sentinelName === undefined)
+    out.errors.push({
+      file,
+      path: ['redis', 'sentinelName'],
+      message:
+        'required with redis.sentinels: expected the name the sentinels monitor the primary under, like keizoku',
+    });
+  duplicates(
+    sentinels,
+    (s) => s,
+    (i, first, v) =>
+      out.errors.push({
+        file,
+        path: ['redis', 'sentinels', i],
+        message: `${v} is already redis.sentinels[${first}]`,
+      }),
+  );
+  const distinct = new Set(sentinels).size;
+  if (distinct < 3)
+    out.warnings.push({
+      file,
+      path: ['redis', 'sentinels'],
+      message: `only ${distinct === 1 ? 'one sentinel' : 'two sentinels'}: a promotion needs a majority of them, so losing one stops failover (run three, on separate machines)`,
+    });
 }

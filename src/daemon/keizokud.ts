@@ -30,7 +30,7 @@ import { burstAllowance } from '../core/limits.ts';
 import { recheckPower } from '../core/planners/power.ts';
 import { DrillSystem } from '../drills/runner.ts';
 import { fencerFor } from '../fence/fencer.ts';
-import { bullConnection } from '../jobs/connection.ts';
+import { bullConnection, redisOptions } from '../jobs/connection.ts';
 import { Evacuations } from '../jobs/evacuate.ts';
 import { submitPower } from '../jobs/power-submit.ts';
 import { JobSystem } from '../jobs/queue.ts';
@@ -132,7 +132,7 @@ async function run(loaded: LoadedConfig): Promise<number> {
       keepaliveCount: config.libvirt.keepaliveCount,
     };
   };
-  const redis = new Redis(config.redis.url, { lazyConnect: false, maxRetriesPerRequest: 1 });
+  const redis = new Redis({ ...redisOptions(config.redis), lazyConnect: false, maxRetriesPerRequest: 1 });
   redis.on('error', (e: Error) => log.warn({ err: e.message }, 'redis'));
   const maintenanceBook = new MaintenanceBook(redis, PREFIX);
   await maintenanceBook
@@ -257,7 +257,7 @@ async function run(loaded: LoadedConfig): Promise<number> {
   const cpuRaises = new CpuRaises(redis, PREFIX);
   const limitsProfileOf = (vm: string) => policies.policyOf(vm)?.limits ?? null;
   const jobs = new JobSystem(
-    config.redis.url,
+    config.redis,
     PREFIX,
     {
       snapshot: () => inventory.snapshot(),
@@ -344,7 +344,7 @@ async function run(loaded: LoadedConfig): Promise<number> {
     new Map(config.hosts.map((h) => [h.name, { fence: h.fence, managementAddress: h.managementAddress }])),
   );
   const drills = new DrillSystem({
-    redisUrlOptions: bullConnection(config.redis.url),
+    redisUrlOptions: bullConnection(config.redis),
     redis,
     prefix: PREFIX,
     jobs,

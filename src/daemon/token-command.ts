@@ -4,6 +4,7 @@ import { Redis } from 'ioredis';
 import { ROLES, type Role } from '../api/auth/rbac.ts';
 import { TokenError, type TokenInfo, TokenStore } from '../api/auth/tokens.ts';
 import { formatConfigError, isConfigError, type LoadedConfig, loadConfig } from '../config/index.ts';
+import { redisOptions } from '../jobs/connection.ts';
 import { AuditLog } from '../store/audit.ts';
 import { CLUSTER_PREFIX as PREFIX } from '../store/keys.ts';
 
@@ -42,12 +43,17 @@ export async function tokenCommand(argv: string[]): Promise<number> {
     process.stderr.write(`${formatConfigError(e)}\n`);
     return 1;
   }
-  const redis = new Redis(loaded.config.redis.url, { maxRetriesPerRequest: 1, lazyConnect: true });
+  const redis = new Redis({
+    ...redisOptions(loaded.config.redis),
+    maxRetriesPerRequest: 1,
+    lazyConnect: true,
+  });
   redis.on('error', () => undefined);
   try {
     await redis.connect();
   } catch (e) {
-    process.stderr.write(`keizokud token: cannot reach Redis at redis.url: ${(e as Error).message}\n`);
+    const at = loaded.config.redis.sentinels ? 'through redis.sentinels' : 'at redis.url';
+    process.stderr.write(`keizokud token: cannot reach Redis ${at}: ${(e as Error).message}\n`);
     redis.disconnect();
     return 1;
   }

@@ -1,13 +1,62 @@
-/** Options for BullMQ's own Redis connections (its blocking commands need no retry limit). */
-export function bullConnection(redisUrl: string) {
-  const u = new URL(redisUrl);
-  return {
-    host: u.hostname.replace(/^\[|\]$/g, ''),
-    port: Number(u.port || 6379),
+import type { RedisOptions } from 'ioredis';
+import type { DeepReadonly } from '../config/index.ts';
+import type { RedisConfig } from '../config/schema.ts';
+import { readSecretFileSync } from '../config/secret-file.ts';
+
+/** Where Redis is: the config's `redis` section, or a bare URL (tools and tests). */
+export type RedisTarget = string | DeepReadonly<RedisConfig>;
+
+/**
+ * ioredis options for every Redis connection keizokud makes (the store, the lease, BullMQ).
+ * With `sentinels`, ioredis asks them for the primary named `sentinelName` and, when they
+ * promote a replica (`+switch-master`), reconnects to it; the URL gives the database, user,
+ * password and TLS only. Passwords are read here, from the URL or the secret file, never logged.
+ */
+export function redisOptions(target: RedisTarget): RedisOptions {
+  const r = typeof target === 'string' ? { url: target } : target;
+  const u = new URL(r.url);
+  const common: RedisOptions = {
     db: Number(u.pathname.slice(1) || 0),
     ...(u.username ? { username: decodeURIComponent(u.username) } : {}),
     ...(u.password ? { password: decodeURIComponent(u.password) } : {}),
-    ...(u.protocol === 'rediss:' ? { tls: {} } : {}),
-    maxRetriesPerRequest: null,
   };
+  const tls = u.protocol === 'rediss:';
+  if (!r.sentinels || !r.sentinelName)
+    return {
+      ...common,
+      host: u.hostname.replace(/^\[|\]$/g, ''),
+      port: Number(u.port || 6379),
+      ...(tls ? { tls: {} } : {}),
+    };
+  return {
+    ...common,
+    name: r.sentinelName,
+    sentinels: r.sentinels.map(sentinelAddress),
+    ...(r.sentinelPasswordFile ? { sentinelPassword: secretText(r.sentinelPasswordFile) } : {}),
+    ...(tls ? { tls: {}, enableTLSForSentinelMode: true } : {}),
+    // Listen to the sentinels' +switch-master: reconnect to the new primary when it is named,
+    // not at the next failed command.
+    failoverDetector: true,
+    // Until the sentinels have promoted a replica they still name the dead primary: retry often
+    // (at most every 500 ms, ioredis's default backs off to 2 s) so the new one is found soon.
+    retryStrategy: (attempt: number) => Math.min(attempt * 50, 500),
+  };
+}
+
+/** Options for BullMQ's own Redis connections (its blocking commands need no retry limit). */
+export function bullConnection(target: RedisTarget): RedisOptions {
+  return { ...redisOptions(target), maxRetriesPerRequest: null };
+}
+
+/** `10.0.0.5:26379` or `[fd00::5]:26379` (validated by the config). */
+function sentinelAddress(hostPort: string): { host: string; port: number } {
+  const i = hostPort.lastIndexOf(':');
+  return { host: hostPort.slice(0, i).replace(/^\[|\]$/g, ''), port: Number(hostPort.slice(i + 1)) };
+}
+
+/** A password file's text without its final newline. */
+function secretText(path: string): string {
+  return readSecretFileSync(path)
+    .toString('utf8')
+    .replace(/\r?\n$/, '');
 }

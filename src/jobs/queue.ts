@@ -7,7 +7,7 @@ import type { Metrics } from '../metrics/registry.ts';
 import type { AuditLog } from '../store/audit.ts';
 import type { DecisionStore } from '../store/decisions.ts';
 import { type RedisKeys, redisKeys } from '../store/keys.ts';
-import { bullConnection } from './connection.ts';
+import { bullConnection, type RedisTarget } from './connection.ts';
 import type { MigrationPorts, MigrationRequest } from './migrate.ts';
 import { MIGRATE_QUEUE, runMigrationJob } from './migration-job.ts';
 import { POWER_QUEUE, type PowerAction, type PowerPorts, type PowerRequest, runPowerJob } from './power.ts';
@@ -74,7 +74,7 @@ export class JobSystem {
   private readonly keys: RedisKeys;
 
   constructor(
-    private readonly redisUrl: string,
+    private readonly redisAt: RedisTarget,
     private readonly prefix: string,
     private readonly ports: MigrationPorts,
     private readonly power: PowerPorts,
@@ -85,7 +85,7 @@ export class JobSystem {
   ) {
     this.keys = redisKeys(prefix);
     this.bullPrefix = this.keys.bullPrefix;
-    const opts = { connection: bullConnection(redisUrl), prefix: this.bullPrefix };
+    const opts = { connection: bullConnection(redisAt), prefix: this.bullPrefix };
     this.queues = new Map([MIGRATE_QUEUE, POWER_QUEUE, EVACUATE_QUEUE].map((q) => [q, new Queue(q, opts)]));
     this.flows = new FlowProducer(opts);
     this.slots = new Slots(redis, prefix);
@@ -95,7 +95,7 @@ export class JobSystem {
   /** Runs jobs in this process; `parents` runs the parent jobs of flows (evacuate.ts). */
   startWorker(parents?: (job: Job) => Promise<unknown>): void {
     const opts = {
-      connection: bullConnection(this.redisUrl),
+      connection: bullConnection(this.redisAt),
       prefix: this.bullPrefix,
       // A crashed worker's job is picked up again within ~15 s (a migration reconciles).
       lockDuration: 10_000,
