@@ -6,6 +6,7 @@ import { Redis } from 'ioredis';
 import { freePort, type LabState, labKeizokudConfig } from '../../lab/index.ts';
 import type { Role } from '../../src/api/auth/rbac.ts';
 import { TokenStore } from '../../src/api/auth/tokens.ts';
+import { type RedisTarget, redisOptions } from '../../src/jobs/connection.ts';
 import { Contract } from './openapi.ts';
 
 /** A real keizokud process against the lab and a real Redis, with its API on a free port. */
@@ -48,7 +49,8 @@ export interface ApiResponse {
 
 export async function startKeizokud(
   lab: LabState,
-  redisUrl: string,
+  /** A Redis URL, or a whole `redis` section (e.g. a SentinelGroup's target). */
+  redisAt: RedisTarget,
   extra: Record<string, unknown> = {},
   /** Last changes to the generated config (e.g. a host's capacity). */
   mutate?: (config: Record<string, unknown>) => void,
@@ -57,7 +59,7 @@ export async function startKeizokud(
   const [apiPort, metricsPort] = [await freePort(), await freePort()];
   const auditDir = join(dir, 'audit');
   const config = labKeizokudConfig(lab, {
-    redisUrl,
+    redisUrl: typeof redisAt === 'string' ? redisAt : redisAt.url,
     metricsPort,
     extra: {
       audit: { dir: auditDir },
@@ -68,6 +70,7 @@ export async function startKeizokud(
       api: { listen: `127.0.0.1:${apiPort}`, ...((extra.api as object) ?? {}) },
     },
   });
+  if (typeof redisAt !== 'string') config.redis = redisAt;
   mutate?.(config);
   const configFile = join(dir, 'keizokud.yaml');
   writeFileSync(configFile, JSON.stringify(config, null, 2));
@@ -84,7 +87,8 @@ export async function startKeizokud(
   };
   spawnDaemon();
   const url = `http://127.0.0.1:${apiPort}`;
-  const redis = new Redis(redisUrl, { maxRetriesPerRequest: 1 });
+  const redis = new Redis({ ...redisOptions(redisAt), maxRetriesPerRequest: 1 });
+  redis.on('error', () => undefined); // a Redis failover under test: commands fail, then resume
   const tokens = new TokenStore(redis, 'keizoku:default:');
 
   // What every answer of request() is held to: the document this daemon publishes.
