@@ -38,6 +38,8 @@ const COLD_START_LIMIT_MS = 120_000;
 const NOT_BUILT = 'not built';
 /** A directory: keizokud runs under node --cpu-prof and writes its profile there at exit. */
 const CPU_PROF_DIR = process.env.BENCH_CPU_PROF;
+/** How long keizokud may take to exit after SIGTERM (its profile is written at the exit). */
+const STOP_GRACE_MS = Number(process.env.BENCH_STOP_GRACE_MS ?? (CPU_PROF_DIR ? 300_000 : 60_000));
 
 const TICK_HZ = 100; // USER_HZ of /proc/PID/stat on Linux
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -189,6 +191,9 @@ async function main() {
     const procs = { keizokud: pid, sim: sim.pid!, redis: redisPid(redis.port), fping: fping[0] ?? null };
     const before = Object.fromEntries(Object.entries(procs).map(([k, p]) => [k, p ? cpuSeconds(p) : null]));
     const wStart = performance.now();
+    // When each phase began, from keizokud's start (to cut its CPU profile by phase).
+    const at = () => Math.round(performance.now() - t0);
+    const phases: Record<string, number> = { ready: Math.round(fullMs), steady: at() };
     let rssMax = 0;
     // How long an open route takes to answer: the lag of keizokud's event loop, sampled.
     const readyzLatency: number[] = [];
@@ -215,6 +220,7 @@ async function main() {
     const rssSteady = rssMiB(pid);
 
     // GET /v1/vms, one request at a time, while the inventory goes on.
+    phases.list = at();
     const before2 = cpuSeconds(pid)!;
     const l0 = performance.now();
     const list = await autocannon({
@@ -233,6 +239,7 @@ async function main() {
     const lostBefore = log0.split('"msg":"libvirt connection lost"').length - 1;
 
     // The inventory's own account of its passes, then the cost of one /metrics scrape.
+    phases.scrape = at();
     const m0 = performance.now();
     const metricsText = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
     const scrapeMs = performance.now() - m0;
@@ -242,6 +249,7 @@ async function main() {
     const partial = metric(/^keizoku_loop_runs_total\{loop="inventory",result="partial"\} (\S+)$/m);
 
     await sleep(5_000); // what the scrape did to the libvirt links shows in the log
+    phases.end = at();
 
     const log = readFileSync(logFile, 'utf8');
     const count = (msg: string) => log.split(`"msg":"${msg}"`).length - 1;
@@ -279,7 +287,12 @@ async function main() {
       readyz_max_ms: r1(Math.max(...readyzLatency)),
       libvirt_connections_lost_before_scrape: lostBefore,
       libvirt_connections_lost_after_scrape: count('libvirt connection lost') - lostBefore,
+      // Verdicts of a host that answers all along (every simulated host does).
+      host_verdicts_suspect: log.split('"health":"suspect"').length - 1,
+      leadership_lost: count('no longer leader'),
+      slow_loop_passes: count('slow loop pass'),
       cpu_profile: CPU_PROF_DIR ?? null,
+      phase_starts_ms: phases,
       inventory_host_failures: count('inventory of host failed'),
       evacuate_50_hosts_ms: NOT_BUILT,
       failover_20_hosts_plan_ms: NOT_BUILT,
@@ -287,7 +300,9 @@ async function main() {
       drs_pass_ms: NOT_BUILT,
       note: 'evacuation, failover and DRS figures need migrations, power-off and define/start in the simulated hosts, which they do not implement yet',
     };
-    await stopChild(kz, 60_000); // under --cpu-prof the profile is written at its exit
+    const s0 = performance.now();
+    await stopChild(kz, STOP_GRACE_MS); // under --cpu-prof the profile is written at its exit
+    Object.assign(result, { stop_ms: Math.round(performance.now() - s0), stop_signal: kz.signalCode });
     console.log(JSON.stringify(result));
   } finally {
     for (const c of children.reverse()) await stopChild(c);
