@@ -105,14 +105,25 @@ export class LibvirtConnection extends EventEmitter {
     if (interval <= 0 || this.keepaliveTimer || this.closed) return;
     this.lastHeard = Date.now();
     const tick = Math.max(10, Math.min(interval / 4, 1_000));
+    let confirming = false;
     this.keepaliveTimer = setInterval(() => {
       const silent = Date.now() - this.lastHeard;
       if (silent >= interval * count) {
-        this.fail(
-          new KeepaliveTimeoutError(
-            `no keepalive answer for ${silent} ms (${count} x ${interval} ms): peer presumed dead`,
-          ),
-        );
+        // Confirmed after the event loop's next read of its sockets: when this process was busy
+        // (a stall of the main thread longer than interval x count), timers run before the
+        // reads, and the peer's answers of that time are still waiting unread in the socket.
+        if (confirming) return;
+        confirming = true;
+        setImmediate(() => {
+          confirming = false;
+          const still = Date.now() - this.lastHeard;
+          if (still >= interval * count)
+            this.fail(
+              new KeepaliveTimeoutError(
+                `no keepalive answer for ${still} ms (${count} x ${interval} ms): peer presumed dead`,
+              ),
+            );
+        });
       } else if (silent >= interval && Date.now() - this.lastPing >= interval) {
         this.lastPing = Date.now();
         this.send(keepaliveMessage(KEEPALIVE_PROC_PING));

@@ -1,6 +1,8 @@
+import { once } from 'node:events';
 import { connect } from 'node:net';
+import { Worker } from 'node:worker_threads';
 import { afterEach, describe, expect, it } from 'vitest';
-import { LibvirtConnection } from '../../../src/libvirt/connection.ts';
+import { keepaliveMessage, LibvirtConnection } from '../../../src/libvirt/connection.ts';
 import {
   AuthUnsupportedError,
   CallTimeoutError,
@@ -28,11 +30,12 @@ import {
   REMOTE_PROTOCOL_VERSION,
 } from '../../../src/libvirt/protocol/generated/remote.ts';
 import {
+  encodeVirNetMessageHeader,
   VIR_NET_MESSAGE,
   VIR_NET_OK,
   type VirNetMessageHeader,
 } from '../../../src/libvirt/protocol/generated/virnet.ts';
-import { XdrReader } from '../../../src/libvirt/xdr.ts';
+import { XdrReader, XdrWriter } from '../../../src/libvirt/xdr.ts';
 import { type FakePeer, type Handler, startFakeServer } from '../../support/fake-libvirt-server.ts';
 
 let stops: (() => Promise<void>)[] = [];
@@ -211,6 +214,54 @@ describe('LibvirtConnection against a fake server', () => {
     expect(elapsed).toBeGreaterThanOrEqual(150);
     expect(elapsed, `a 150 ms timer took ${timerMs} ms`).toBeLessThan(timerMs + 50 / 4 + 100);
     await expect(hostname(conn)).rejects.toBeInstanceOf(KeepaliveTimeoutError);
+  });
+});
+
+// A peer in a thread of its own: it sends a keepalive PING every 10 ms whatever the main
+// thread is doing.
+const PINGING_PEER = `
+const { workerData, parentPort } = require('node:worker_threads');
+const net = require('node:net');
+const srv = net.createServer((s) => {
+  const t = setInterval(() => s.write(workerData.ping), 10);
+  s.on('close', () => clearInterval(t));
+  s.on('error', () => undefined);
+  s.resume();
+});
+srv.listen(0, '127.0.0.1', () => parentPort.postMessage(srv.address().port));
+`;
+
+describe('LibvirtConnection keepalive while this process is busy', () => {
+  it('a stall of the main thread longer than interval x count is no silence of the peer: its answers wait unread in the socket', async () => {
+    const w = new XdrWriter();
+    w.uint(0);
+    encodeVirNetMessageHeader(w, keepaliveMessage(KEEPALIVE_PROC_PING));
+    const ping = w.finish();
+    ping.writeUInt32BE(ping.length, 0);
+    const worker = new Worker(PINGING_PEER, { eval: true, workerData: { ping } });
+    stops.push(() => worker.terminate().then(() => undefined));
+    const [port] = (await once(worker, 'message')) as [number];
+    const socket = connect({ port, host: '127.0.0.1' });
+    await once(socket, 'connect');
+    const conn = new LibvirtConnection(socket, { keepaliveIntervalMs: 50, keepaliveCount: 3 });
+    stops.push(() => conn.close());
+    conn.startKeepalive();
+    await sleep(100);
+    expect(conn.closed).toBe(false);
+    // Busy for 400 ms in the check phase: the keepalive timer runs next, before the socket is read.
+    await new Promise<void>((resolve) =>
+      setImmediate(() => {
+        const until = Date.now() + 400;
+        while (Date.now() < until);
+        resolve();
+      }),
+    );
+    await sleep(100);
+    expect(conn.closed).toBe(false);
+    // A peer that does go silent is still declared dead.
+    await worker.terminate();
+    for (let i = 0; i < 50 && !conn.closed; i++) await sleep(20);
+    expect(conn.closed).toBe(true);
   });
 });
 
