@@ -35,7 +35,7 @@ function fakeHost(h: number, n: number, reads: { count: number }) {
       uuid: `00000000-0000-4000-8000-${String(i).padStart(12, '0')}`,
       i,
     });
-  const byUuid = new Map(doms.map((d) => [d.uuid, d]));
+  const byName = new Map(doms.map((d) => [d.name, d]));
   return Object.assign(new EventEmitter(), {
     channel: new EventEmitter(),
     subscribeDomainEvents: async () => undefined,
@@ -68,12 +68,8 @@ function fakeHost(h: number, n: number, reads: { count: number }) {
           'balloon.unused': 2 * 1024 * 1024,
         },
       })),
-    lookupByUuid: async (uuid: string) =>
-      ({ name: byUuid.get(uuid)!.name, uuid, id: 1 }) as unknown as Awaited<
-        ReturnType<LibvirtClient['lookupByUuid']>
-      >,
-    getMetadataElement: async (dom: unknown) => {
-      const i = byUuid.get((dom as unknown as { uuid: string }).uuid)!.i;
+    getMetadataElement: async (dom: { name: string }) => {
+      const i = byName.get(dom.name)!.i;
       return `<kz:vm xmlns:kz="urn:keizoku:vm:1"><kz:address>10.9.${i >> 8}.${i & 255}</kz:address></kz:vm>`;
     },
   });

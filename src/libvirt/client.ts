@@ -137,6 +137,16 @@ export const uuidString = (b: Buffer) => {
 };
 const uuidBytes = (s: string) => Buffer.from(s.replace(/-/g, ''), 'hex');
 
+/**
+ * The handle of a domain already listed (a stats record, a list): what a lookup by UUID would
+ * answer. libvirtd finds the domain of a call by the handle's UUID, so no lookup call is needed.
+ */
+export const domainRef = (d: { name: string; uuid: string; id?: number }): DomainRef => ({
+  name: d.name,
+  uuid: uuidBytes(d.uuid),
+  id: d.id ?? -1,
+});
+
 /** Procedure definitions with their generated codecs, typed by the table entry. */
 type Proc<A, R> = { number: number; args: XdrCodec<A> | null; ret: XdrCodec<R> | null };
 

@@ -1,5 +1,6 @@
 import { isIP } from 'node:net';
 import { labelsFromMetadata, NO_LABELS, type VmLabels } from '../core/vm-labels.ts';
+import { domainRef } from '../libvirt/client.ts';
 import { DomainXmlFlags } from '../libvirt/constants.ts';
 import type { LibvirtClient } from '../libvirt/index.ts';
 
@@ -46,12 +47,19 @@ export class DomainDefinitions {
     return this.labels.get(uuid) ?? NO_LABELS;
   }
 
-  async read(host: string, c: LibvirtClient, domains: { name: string; uuid: string }[], now: number) {
-    for (const { name, uuid } of domains) {
+  /** `domains` as the host's bulk stats listed them: their handles need no lookup call. */
+  async read(
+    host: string,
+    c: LibvirtClient,
+    domains: { name: string; uuid: string; id?: number }[],
+    now: number,
+  ) {
+    for (const d of domains) {
+      const { name, uuid } = d;
       const last = this.readAt.get(uuid);
       if (last && last.host === host && now - last.at < this.o.refreshMs) continue;
       try {
-        const dom = await this.o.timed(host, 'domain_lookup_by_uuid', c.lookupByUuid(uuid));
+        const dom = domainRef(d);
         const meta = await this.o.timed(
           host,
           'domain_get_metadata',

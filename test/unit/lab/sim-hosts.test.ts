@@ -56,7 +56,7 @@ describe('simulated libvirt hosts', () => {
     }
   });
 
-  it('feeds the inventory definitions reader (lookup, metadata, XML of every domain)', async () => {
+  it('feeds the inventory definitions reader (metadata and XML of every domain, by the handles its stats listed)', async () => {
     const c = await open(sim.hosts[0]!);
     try {
       const xmls: string[] = [];
