@@ -34,11 +34,11 @@ class FakeClient extends EventEmitter {
       this.h.domains.map((d) => ({ name: d.name, uuid: d.uuid, stats: { 'state.state': d.state } })),
     );
   };
-  lookupByUuid = (uuid: string) => this.answer({ name: uuid, uuid, id: 1 });
+  // No lookup calls: the definitions are read by the handles the bulk stats listed.
   getMetadataElement = () => this.answer(null);
-  getXml = (dom: { uuid: string }, flags = 0) => {
+  getXml = (dom: { name: string }, flags = 0) => {
     this.h.xmlFlags.push(flags);
-    return this.answer(`<domain><uuid>${dom.uuid}</uuid></domain>`);
+    return this.answer(`<domain><name>${dom.name}</name></domain>`);
   };
   closed = false;
   close = () => {
@@ -193,6 +193,32 @@ describe('InventoryLoop', () => {
       'unreachable',
       'up',
     ]);
+  });
+
+  it('links lost together build and publish the snapshot once, not once per host', async () => {
+    const t = setup();
+    inv = t.inv;
+    t.hosts.A.domains = [{ name: 'vm1', uuid: 'u1', state: RUNNING }];
+    t.hosts.B.domains = [{ name: 'vm2', uuid: 'u2', state: RUNNING }];
+    await t.inv.pass(Date.now());
+    let publications = 0;
+    const reset = t.metrics.hostHealth.reset.bind(t.metrics.hostHealth);
+    t.metrics.hostHealth.reset = () => {
+      publications++;
+      reset();
+    };
+    t.hosts.A.hang = true; // the reconnects' reads must not come back yet
+    t.hosts.B.hang = true;
+    t.hosts.A.client!.drop();
+    t.hosts.B.client!.drop();
+    await new Promise((r) => setImmediate(r));
+    expect(publications).toBe(1);
+    const up = (await t.metrics.hostUp.get()).values.map((v) => [v.labels.host, v.value]);
+    expect(up.sort()).toEqual([
+      ['A', 0],
+      ['B', 0],
+    ]);
+    expect(t.changes.filter((c) => c[2] === 'unreachable').map((c) => c[0])).toEqual(['A', 'B']);
   });
 
   it('reports a VM active on two hosts once, as a conflict, and counts it in the metric', async () => {
