@@ -548,6 +548,7 @@ async function run(loaded: LoadedConfig): Promise<number> {
       policyOf: (vm) => policies.policyOf(vm),
       store,
       intervalMs: config.loops.inventoryIntervalMs,
+      epoch: () => lease.currentToken,
       log,
     }),
   );

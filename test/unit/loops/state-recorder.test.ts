@@ -26,12 +26,16 @@ function fakeStore() {
   const placements = new Map<string, { host: string; since: number }>();
   const desired = new Map<string, DesiredVm>();
   const writes: string[] = [];
+  /** Every call, whether it changed anything or not. */
+  const calls: string[] = [];
   return {
     placements,
     desired,
     writes,
+    calls,
     failing: false,
     async recordPlacement(name: string, host: string, at: number) {
+      calls.push(`placement ${name}`);
       if (this.failing) throw new Error('redis is down');
       if (placements.get(name)?.host === host) return false;
       placements.set(name, { host, since: at });
@@ -39,6 +43,7 @@ function fakeStore() {
       return true;
     },
     async putDesired(name: string, d: DesiredVm) {
+      calls.push(`desired ${name}`);
       desired.set(name, d);
       writes.push(`desired ${name}`);
     },
@@ -70,12 +75,17 @@ describe('StateRecorder', () => {
     expect(Object.fromEntries(store.desired)).toEqual({
       web1: { tier: 'frontend', limits: 'small', homeSite: 'dc1', haPriority: 500 },
     });
-    expect(log.info).toHaveBeenCalledTimes(2);
+    // The VMs this leader had not recorded yet: one line, not one per VM.
+    expect(log.info).toHaveBeenCalledTimes(1);
+    expect(log.info).toHaveBeenLastCalledWith(
+      { vms: 2 },
+      'placements recorded (VMs not recorded before by this leader)',
+    );
     // A reader that finds the placement finds the desired state too.
-    expect(store.writes.slice(0, 2)).toEqual(['desired web1', 'placement web1']);
+    expect(store.writes.indexOf('desired web1')).toBeLessThan(store.writes.indexOf('placement web1'));
 
     await r.pass(2_000);
-    expect(log.info).toHaveBeenCalledTimes(2);
+    expect(log.info).toHaveBeenCalledTimes(1);
 
     cluster = snap(vm('web1', 'h2'), vm('db1', 'h2'));
     await r.pass(3_000);
@@ -84,7 +94,44 @@ describe('StateRecorder', () => {
     expect(log.info).toHaveBeenLastCalledWith({ vm: 'web1', host: 'h2' }, 'placement recorded');
 
     store.failing = true;
+    cluster = snap(vm('web1', 'h1'), vm('db1', 'h2'));
     await expect(r.pass(4_000)).rejects.toThrow('redis is down');
+  });
+
+  it('writes only what changed since it last wrote it, everything again every refreshMs, and all again under a new lease', async () => {
+    const store = fakeStore();
+    const cluster = snap(vm('web1', 'h1'), vm('db1', 'h2'));
+    let tier = 'frontend';
+    let token = 1;
+    const r = new StateRecorder({
+      snapshot: () => cluster,
+      policyOf: (name) =>
+        name === 'web1'
+          ? { tier, limits: 'small', haPriority: 500, homeSite: 'dc1', source: 'config' }
+          : null,
+      store,
+      intervalMs: 5_000,
+      refreshMs: 30_000,
+      epoch: () => token,
+      log: { info: () => undefined },
+    });
+    const calls = async (now: number) => {
+      store.calls.length = 0;
+      await r.pass(now);
+      return [...store.calls].sort();
+    };
+    expect(await calls(0)).toEqual(['desired web1', 'placement db1', 'placement web1']);
+    expect(await calls(5_000)).toEqual([]);
+    tier = 'backend'; // web1's desired state changed: web1 only
+    expect(await calls(10_000)).toEqual(['desired web1', 'placement web1']);
+    expect(store.desired.get('web1')?.tier).toBe('backend');
+    // Each again once refreshMs has gone by since it was written.
+    expect(await calls(30_000)).toEqual(['placement db1']);
+    expect(await calls(40_000)).toEqual(['desired web1', 'placement web1']);
+    expect(await calls(41_000)).toEqual([]);
+    // Another leader may have written in between: under a new token everything again.
+    token = 2;
+    expect(await calls(42_000)).toEqual(['desired web1', 'placement db1', 'placement web1']);
   });
 });
 
