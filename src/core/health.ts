@@ -12,6 +12,11 @@ export interface HealthInput {
   lastSuccessAt: number | null;
   /** When the controller last started one (null: never tried). */
   lastAttemptAt: number | null;
+  /**
+   * When that last successful read's answer came (absent: taken as its start). The host was
+   * answering then: a read of 27 s on a busy controller is no hang of the host.
+   */
+  lastAnswerAt?: number | null;
   /** ICMP to the host's management address; null or absent when it is not probed. */
   icmp?: { lastReplyAt: number | null; lastSentAt: number | null } | null;
   /** A fence record: when the host was powered off by a fence. */
@@ -25,7 +30,8 @@ export interface HealthInput {
 export interface HealthThresholds {
   /**
    * A connected host is `suspect` once no read has succeeded for this long although reads
-   * were started (hung storage, calls timing out while keepalives answer). Default 30 s.
+   * were started (hung storage, calls timing out while keepalives answer), counted from the
+   * last successful read's answer. Default 30 s.
    */
   suspectAfterMs: number;
   /**
@@ -65,7 +71,9 @@ function judge(i: HealthInput, now: number, t: HealthThresholds, icmp: boolean |
     const opened = i.connectedAt ?? Number.NEGATIVE_INFINITY;
     const success = i.lastSuccessAt !== null && i.lastSuccessAt >= opened ? i.lastSuccessAt : null;
     const askedSince = i.lastAttemptAt !== null && (success === null || i.lastAttemptAt > success);
-    const quietFrom = success ?? i.connectedAt ?? null;
+    // Quiet since the last answer over this link (a slow read is no hang), or since it opened.
+    const quietFrom =
+      success !== null ? Math.max(success, i.lastAnswerAt ?? success) : (i.connectedAt ?? null);
     if (askedSince && quietFrom !== null && now - quietFrom > t.suspectAfterMs) return 'suspect';
     if (success !== null) return 'up';
     // Connected, nothing read over this link yet, still within the threshold: as before while
@@ -88,7 +96,7 @@ function judge(i: HealthInput, now: number, t: HealthThresholds, icmp: boolean |
  * - `up`: connected, and a read over this connection succeeded within `suspectAfterMs`
  *   (or none has been started since the last one that did);
  * - `suspect`: connected, reads started but none succeeded for longer than `suspectAfterMs`
- *   (counted from the last success, or from the connection's opening);
+ *   (counted from the last success's answer, or from the connection's opening);
  * - `unreachable`: the link is down and ICMP is silent or not probed;
  * - `partitioned`: the link is down but ICMP answers, or witnesses see its VMs answer: the
  *   host may still run them, so nothing of it may be restarted elsewhere;

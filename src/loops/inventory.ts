@@ -89,6 +89,8 @@ interface HostLink {
   waiting: (() => void)[];
   lastAttemptAt: number | null;
   lastSuccessAt: number | null;
+  /** When the last successful read's answer came. */
+  lastAnswerAt: number | null;
   current?: HostObservation;
   previous?: HostObservation;
 }
@@ -168,6 +170,7 @@ export class InventoryLoop implements Reconciler {
       waiting: [],
       lastAttemptAt: null,
       lastSuccessAt: null,
+      lastAnswerAt: null,
     }));
   }
 
@@ -297,6 +300,7 @@ export class InventoryLoop implements Reconciler {
       connected: l.client !== null,
       connectedAt: l.connectedAt,
       lastSuccessAt: l.lastSuccessAt,
+      lastAnswerAt: l.lastAnswerAt,
       lastAttemptAt: l.lastAttemptAt,
       icmp: address ? (this.o.icmp?.last(address) ?? null) : null,
       fencedAt: this.o.fencedAt?.(l.host.name) ?? null,
@@ -564,6 +568,7 @@ export class InventoryLoop implements Reconciler {
       };
       // As of its start (a read that started later and has not answered is "asked since").
       l.lastSuccessAt = startedAt;
+      l.lastAnswerAt = l.current.observedAt;
       return true;
     } catch (e) {
       this.o.metrics.libvirtErrors.inc({ host: name, kind: 'call' });

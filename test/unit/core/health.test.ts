@@ -54,6 +54,18 @@ describe('judgeHealth: one row per transition', () => {
       connected({ lastSuccessAt: ago(31_000), lastAttemptAt: ago(1_000) }),
       'suspect',
     ],
+    [
+      'the last read took 15 s (a busy controller), answered 20 s ago, the next in flight',
+      'up',
+      connected({ lastSuccessAt: ago(35_000), lastAnswerAt: ago(20_000), lastAttemptAt: ago(19_000) }),
+      'up',
+    ],
+    [
+      'the last read answered 31 s ago, reads started since',
+      'up',
+      connected({ lastSuccessAt: ago(40_000), lastAnswerAt: ago(31_000), lastAttemptAt: ago(30_000) }),
+      'suspect',
+    ],
     ['a read answered', 'suspect', connected(), 'up'],
     ['keepalives stop too', 'suspect', lost({ lastSuccessAt: ago(45_000) }), 'unreachable'],
     ['link down, no ICMP', 'up', lost(), 'unreachable'],
