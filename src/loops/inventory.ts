@@ -191,6 +191,7 @@ export class InventoryLoop implements Reconciler {
         await c?.close();
       }),
     );
+    await this.definitions.idle();
     await this.o.icmp?.stop();
   }
 

@@ -68,6 +68,8 @@ describe('simulated libvirt hosts', () => {
       });
       const domains = await c.getAllDomainStats(DomainStats.STATE);
       await defs.read('h0001', c, domains, Date.now());
+      expect(defs.addressesOf(domains[1]!.uuid)).toHaveLength(1); // the metadata is read at once
+      await defs.idle(); // the XML after it
       expect(xmls).toHaveLength(4);
       expect(defs.addressesOf(domains[0]!.uuid)).toHaveLength(1);
     } finally {

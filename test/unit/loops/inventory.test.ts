@@ -9,6 +9,8 @@ import { createMetrics } from '../../../src/metrics/registry.ts';
 /** A libvirt host as the inventory sees it: its domains, and whether its calls hang. */
 class FakeHost {
   hang = false;
+  /** Set: the XML reads wait for it. */
+  xmlGate: Promise<void> | null = null;
   /** Domain-stats reads of this host so far. */
   reads = 0;
   domains: { name: string; uuid: string; state: number }[] = [];
@@ -36,8 +38,9 @@ class FakeClient extends EventEmitter {
   };
   // No lookup calls: the definitions are read by the handles the bulk stats listed.
   getMetadataElement = () => this.answer(null);
-  getXml = (dom: { name: string }, flags = 0) => {
+  getXml = async (dom: { name: string }, flags = 0) => {
     this.h.xmlFlags.push(flags);
+    await this.h.xmlGate;
     return this.answer(`<domain><name>${dom.name}</name></domain>`);
   };
   closed = false;
@@ -141,6 +144,24 @@ describe('InventoryLoop', () => {
     // A host's health series is 1 for its state only.
     const health = (await t.metrics.hostHealth.get()).values.filter((v) => v.labels.host === 'A');
     expect(health.map((v) => [v.labels.state, v.value])).toEqual([['up', 1]]);
+  });
+
+  it("a host is up with its VMs once their metadata is read; their XML is read and stored after, outside the host's read", async () => {
+    const t = setup();
+    inv = t.inv;
+    let open!: () => void;
+    t.hosts.A.xmlGate = new Promise<void>((r) => (open = r));
+    t.hosts.A.domains = [{ name: 'vm1', uuid: 'u1', state: RUNNING }];
+    await expect(t.inv.pass(Date.now())).resolves.toEqual({ result: 'success' });
+    expect(t.inv.snapshot().hosts.get('A')).toMatchObject({ health: 'up', vms: ['vm1'] });
+    expect(t.xml).toEqual([]);
+    open();
+    for (let i = 0; i < 50 && t.xml.length === 0; i++) await sleep(5);
+    expect(t.xml).toEqual([['vm1', 'A']]);
+    // Stored once: the next pass does not read it again.
+    await t.inv.pass(Date.now());
+    await sleep(5);
+    expect(t.hosts.A.xmlFlags).toHaveLength(1);
   });
 
   it('F17: a host whose calls hang while its link stays open turns suspect, its VMs only last known', async () => {
