@@ -72,6 +72,7 @@ export class LibvirtConnection extends EventEmitter {
   private lastHeard = Date.now();
   private lastPing = 0;
   private keepaliveTimer: NodeJS.Timeout | null = null;
+  private corked = false;
   private closedWith: Error | null = null;
   private readonly callTimeoutMs: number;
   private readonly log: (msg: string) => void;
@@ -186,6 +187,15 @@ export class LibvirtConnection extends EventEmitter {
     encodeBody?.(w);
     const frame = w.finish();
     frame.writeUInt32BE(frame.length, 0);
+    // The frames of one tick (calls made together, a PONG) go out in one write.
+    if (!this.corked) {
+      this.corked = true;
+      this.stream.cork();
+      process.nextTick(() => {
+        this.corked = false;
+        this.stream.uncork();
+      });
+    }
     this.stream.write(frame);
   }
 

@@ -71,24 +71,31 @@ export class DomainDefinitions {
     now: number,
   ): Promise<void> {
     const xmlDue: { name: string; uuid: string; dom: ReturnType<typeof domainRef> }[] = [];
+    const metaDue: { uuid: string; dom: ReturnType<typeof domainRef> }[] = [];
     for (const d of domains) {
       const { name, uuid } = d;
       const dom = domainRef(d);
       if (this.o.onDomainXml && this.due(this.xmlAt.get(uuid), host, now)) xmlDue.push({ name, uuid, dom });
-      if (!this.due(this.readAt.get(uuid), host, now)) continue;
-      try {
-        const meta = await this.o.timed(
-          host,
-          'domain_get_metadata',
-          c.getMetadataElement(dom, VM_METADATA_NS),
-        );
-        this.addresses.set(uuid, addressesFromMetadata(meta));
-        this.labels.set(uuid, labelsFromMetadata(meta));
-        this.readAt.set(uuid, { at: now, host });
-      } catch {
-        // Retried on the next pass.
-      }
+      if (this.due(this.readAt.get(uuid), host, now)) metaDue.push({ uuid, dom });
     }
+    // All at once: the calls go out in one write (libvirtd runs a few per client at a time and
+    // queues the rest).
+    await Promise.all(
+      metaDue.map(async ({ uuid, dom }) => {
+        try {
+          const meta = await this.o.timed(
+            host,
+            'domain_get_metadata',
+            c.getMetadataElement(dom, VM_METADATA_NS),
+          );
+          this.addresses.set(uuid, addressesFromMetadata(meta));
+          this.labels.set(uuid, labelsFromMetadata(meta));
+          this.readAt.set(uuid, { at: now, host });
+        } catch {
+          // Retried on the next pass.
+        }
+      }),
+    );
     if (xmlDue.length && !this.xmlWork.has(host))
       this.xmlWork.set(
         host,

@@ -81,6 +81,30 @@ describe('LibvirtConnection against a fake server', () => {
     expect(results[0]).toBe(`host-${calls[0]![0].serial}`);
   });
 
+  it('sends the calls made in one tick in one write', async () => {
+    const srv = await startFakeServer((h, _b, peer) => peer.reply(h, (w) => w.string('h')));
+    const socket = connect({ path: srv.path });
+    await once(socket, 'connect');
+    const s = socket as unknown as Record<'_write' | '_writev', (...a: unknown[]) => void>;
+    let writes = 0;
+    for (const k of ['_write', '_writev'] as const) {
+      const orig = s[k].bind(socket);
+      s[k] = (...a: unknown[]) => {
+        writes++;
+        orig(...a);
+      };
+    }
+    const conn = new LibvirtConnection(socket);
+    stops.push(async () => {
+      await conn.close();
+      await srv.stop();
+    });
+    expect(await Promise.all([hostname(conn), hostname(conn), hostname(conn)])).toEqual(['h', 'h', 'h']);
+    expect(writes).toBe(1);
+    await hostname(conn);
+    expect(writes).toBe(2);
+  });
+
   it('turns an error reply into a LibvirtError with libvirt code and domain names', async () => {
     const { conn } = await pair((h, _b, peer) =>
       peer.error(h, 42, "Domain not found: no domain with matching name 'x'"),
