@@ -25,6 +25,8 @@ export interface PooledProber {
   readonly pid: number | undefined;
   start(): void;
   samples(): ProbeSample[];
+  /** Changes whenever the address's samples may have (new output, a run that ended, a discard). */
+  changedAt(): number;
   discardBefore(t: number): void;
   stop(): Promise<ProbeSample[]>;
 }
@@ -32,6 +34,7 @@ export interface PooledProber {
 interface Run {
   parser: FpingParser;
   addresses: string[];
+  states: AddressState[];
   /** Added to fping's sequence numbers: each run counts from 0 again. */
   offset: number;
   startedAt: number;
@@ -52,6 +55,8 @@ interface AddressState {
   group: Group | null;
   runs: Run[];
   failedStarts: ProbeSample[];
+  /** The pool's change counter when its samples last changed. */
+  changedAt: number;
 }
 
 const RUN_SEQ_SPAN = 2 ** 32;
@@ -70,6 +75,7 @@ export class FpingPool {
   private readonly groups: Group[] = [];
   private readonly states = new Map<string, AddressState>();
   private runCount = 0;
+  private changes = 0;
   private stopped = false;
   private readonly groupSize: number;
   /** The last stderr lines of any fping (e.g. `fping: can't create socket`). */
@@ -92,6 +98,7 @@ export class FpingPool {
       },
       start: () => this.add(address),
       samples: () => this.samples(address),
+      changedAt: () => this.states.get(address)?.changedAt ?? -1,
       discardBefore: (t) => this.discardBefore(address, t),
       stop: () => this.remove(address),
     };
@@ -106,7 +113,7 @@ export class FpingPool {
     if (this.stopped) return;
     let s = this.states.get(address);
     if (!s) {
-      s = { group: null, runs: [], failedStarts: [] };
+      s = { group: null, runs: [], failedStarts: [], changedAt: ++this.changes };
       this.states.set(address, s);
     }
     if (s.group) return;
@@ -175,6 +182,7 @@ export class FpingPool {
     const run: Run = {
       parser: new FpingParser(addresses, this.o.intervalMs, this.o.timeoutMs),
       addresses,
+      states: addresses.map((a) => this.states.get(a)).filter((x): x is AddressState => x !== undefined),
       offset: this.runCount++ * RUN_SEQ_SPAN,
       startedAt: now(),
       ended: false,
@@ -207,7 +215,10 @@ export class FpingPool {
       closed = r;
     });
     child.stdout!.setEncoding('utf8');
-    child.stdout!.on('data', (s: string) => run.parser.push(s));
+    child.stdout!.on('data', (s: string) => {
+      run.parser.push(s);
+      this.touch(run.states);
+    });
     child.stderr!.setEncoding('utf8');
     child.stderr!.on('data', (s: string) => {
       // ICMP errors come on stderr, one line per probe: keep only a tail.
@@ -217,6 +228,7 @@ export class FpingPool {
       if (run.ended) return;
       run.ended = true;
       run.parser.end();
+      this.touch(run.states);
       closed();
       this.exited(g, run, child);
     };
@@ -232,14 +244,21 @@ export class FpingPool {
     if (g.child !== child || this.stopped) return;
     g.child = null;
     const probed = run.addresses.some((a) => run.parser.samples(a).length > 0);
-    if (!probed)
+    if (!probed) {
       for (const a of run.addresses)
         this.states
           .get(a)
           ?.failedStarts.push({ address: a, seq: run.offset, sentAt: run.startedAt, receivedAt: null });
+      this.touch(run.states);
+    }
     g.failuresInARow = probed ? 0 : g.failuresInARow + 1;
     const min = this.o.restartMinMs ?? Math.max(this.o.intervalMs, 100);
     this.restartSoon(g, Math.min(this.o.restartMaxMs ?? 2_000, min * 2 ** g.failuresInARow));
+  }
+
+  private touch(states: readonly AddressState[]): void {
+    const t = ++this.changes;
+    for (const s of states) s.changedAt = t;
   }
 
   /** The address's samples across every run, in send order. */
@@ -260,6 +279,7 @@ export class FpingPool {
     const live = s.group?.run;
     s.runs = s.runs.filter((r) => r === live || r.parser.samples(address).length > 0);
     s.failedStarts = s.failedStarts.filter((x) => x.sentAt >= t);
+    this.touch([s]);
   }
 
   /** Stops every fping this pool started. */

@@ -1,6 +1,7 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { FpingParser } from '../../../src/probe/fping-parser.ts';
 import { FpingPool } from '../../../src/probe/fping-pool.ts';
+import { HostPinger } from '../../../src/probe/host-pinger.ts';
 import { computeWindow } from '../../../src/probe/outage.ts';
 import { alive } from '../../support/process.ts';
 
@@ -102,5 +103,28 @@ describe('FpingPool', () => {
     expect(pool.pids()).toHaveLength(2);
     await pool.stop();
     expect(() => new FpingPool({ intervalMs: 5, timeoutMs: 1000 })).toThrow(RangeError);
+  });
+});
+
+describe('HostPinger', () => {
+  it("works out an address's last reply and probe again only once fping said more about it", async () => {
+    const pinger = new HostPinger(['127.0.0.2'], { intervalMs: 50, timeoutMs: 200 });
+    try {
+      await sleep(400);
+      const samples = vi.spyOn(FpingPool.prototype, 'samples');
+      const first = pinger.last('127.0.0.2')!;
+      expect(first.lastReplyAt).not.toBeNull();
+      const worked = samples.mock.calls.length;
+      expect(worked).toBeGreaterThan(0);
+      // Nothing new from fping in between (no I/O ran): the same answer, not worked out again.
+      expect(pinger.last('127.0.0.2')).toEqual(first);
+      expect(samples.mock.calls.length).toBe(worked);
+      await sleep(200);
+      const later = pinger.last('127.0.0.2')!;
+      expect(later.lastReplyAt!).toBeGreaterThan(first.lastReplyAt!);
+      samples.mockRestore();
+    } finally {
+      await pinger.stop();
+    }
   });
 });
