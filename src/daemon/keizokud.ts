@@ -132,7 +132,7 @@ async function run(loaded: LoadedConfig): Promise<number> {
       keepaliveCount: config.libvirt.keepaliveCount,
     };
   };
-  const redis = new Redis({ ...redisOptions(config.redis), lazyConnect: false, maxRetriesPerRequest: 1 });
+  const redis = new Redis({ maxRetriesPerRequest: 1, ...redisOptions(config.redis), lazyConnect: false });
   redis.on('error', (e: Error) => log.warn({ err: e.message }, 'redis'));
   const maintenanceBook = new MaintenanceBook(redis, PREFIX);
   await maintenanceBook

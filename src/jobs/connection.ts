@@ -40,8 +40,14 @@ export function redisOptions(target: RedisTarget): RedisOptions {
     // Until the sentinels have promoted a replica they still name the dead primary: retry often
     // (at most every 500 ms, ioredis's default backs off to 2 s) so the new one is found soon.
     retryStrategy: (attempt: number) => Math.min(attempt * 50, 500),
+    // A command waits through a promotion instead of failing at the first refused reconnect
+    // (a job's lock, slot or audit write failing would fail the move): 40 attempts are ~18 s.
+    maxRetriesPerRequest: PROMOTION_RETRIES,
   };
 }
+
+/** Reconnect attempts a command waits for in sentinel mode: 50, 100, ... 500 ms, then 500 ms each. */
+export const PROMOTION_RETRIES = 40;
 
 /** Options for BullMQ's own Redis connections (its blocking commands need no retry limit). */
 export function bullConnection(target: RedisTarget): RedisOptions {

@@ -87,7 +87,7 @@ export async function startKeizokud(
   };
   spawnDaemon();
   const url = `http://127.0.0.1:${apiPort}`;
-  const redis = new Redis({ ...redisOptions(redisAt), maxRetriesPerRequest: 1 });
+  const redis = new Redis({ maxRetriesPerRequest: 1, ...redisOptions(redisAt) });
   redis.on('error', () => undefined); // a Redis failover under test: commands fail, then resume
   const tokens = new TokenStore(redis, 'keizoku:default:');
 

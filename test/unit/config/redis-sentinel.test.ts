@@ -141,6 +141,8 @@ describe('Redis connection options', () => {
       failoverDetector: true,
       maxRetriesPerRequest: null,
     });
+    // Commands of keizokud's own connection wait through a promotion (~18 s of reconnects).
+    expect(redisOptions(config.redis).maxRetriesPerRequest).toBe(40);
     expect(o).not.toHaveProperty('host');
     expect(o).not.toHaveProperty('port');
     // Reconnects to a promoted primary at most every 500 ms while the sentinels decide.

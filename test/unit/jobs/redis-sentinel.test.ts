@@ -26,7 +26,8 @@ describe('Redis connections through Sentinel', () => {
 
   it('the store connection, the lease and a BullMQ worker carry on on the promoted replica', async () => {
     const prefix = 'keizoku:sentinel:';
-    const redis = new Redis({ ...redisOptions(group.target), maxRetriesPerRequest: 1 });
+    // As keizokud makes it (its default of one retry applies without sentinels only).
+    const redis = new Redis({ maxRetriesPerRequest: 1, ...redisOptions(group.target) });
     redis.on('error', () => undefined);
     closers.push(() => redis.disconnect());
     const lease = new LeaderLease(redis, { prefix, replicaId: 'a', leaseMs: 8_000, renewMs: 500 });
@@ -57,22 +58,16 @@ describe('Redis connections through Sentinel', () => {
     await redis.wait(1, 2_000);
 
     const killed = await group.killPrimary();
+    // Sent while the primary is dead and no replica is promoted yet: the write waits for the
+    // promotion instead of failing (a job's lock or slot write failing would fail its move).
+    await lease.fencedSet(`${prefix}after`, 'written');
+    const followedMs = Math.round(performance.now() - killed.at);
     const promoted = await group.awaitPromotion(killed.port);
     expect(promoted).toBe(group.nodes[1]!.port);
-    // The same client objects, never recreated: writes land on the promoted node.
-    for (let i = 0; ; i++) {
-      const ok = await lease.fencedSet(`${prefix}after`, 'written').then(
-        () => true,
-        () => false,
-      );
-      if (ok) break;
-      if (i > 100) throw new Error('the lease connection never wrote to the promoted primary');
-      await sleep(100);
-    }
-    const followedMs = Math.round(performance.now() - killed.at);
     console.log(
-      `writes resumed ${followedMs} ms after kill -9 of the primary (down-after ${group.downAfterMs} ms)`,
+      `a write sent after kill -9 of the primary landed ${followedMs} ms on (down-after ${group.downAfterMs} ms)`,
     );
+    expect(followedMs).toBeGreaterThanOrEqual(group.downAfterMs);
     const direct = new Redis(promoted, '127.0.0.1');
     closers.push(() => direct.disconnect());
     expect(await direct.get(`${prefix}before`)).toBe('written');
