@@ -1,6 +1,7 @@
 import type { LimitsPolicy } from '../config/index.ts';
 import type { DeepReadonly } from '../config/load.ts';
 import {
+  burstAllowance,
   type CpuRaise,
   type Drift,
   desiredTuning,
@@ -129,8 +130,10 @@ export class LimitsLoop implements Reconciler {
       const dom = await client.lookupByName(vm);
       const xml = await client.getXml(dom);
       const devices = { hostBlockDevices: [], interfaceMacs: macs(xml) };
-      const raise = raiseHolding(await this.o.raiseOf?.(vm), now);
-      const desired = desiredTuning(profile as Parameters<typeof desiredTuning>[0], devices, raise);
+      const p = profile as Parameters<typeof desiredTuning>[0];
+      // Only a profile with a burst allowance can have a raise: no look-up for the others.
+      const raise = burstAllowance(p) ? raiseHolding(await this.o.raiseOf?.(vm), now) : null;
+      const desired = desiredTuning(p, devices, raise);
       const observe = async () => ({
         scheduler: await client.getSchedulerParameters(dom),
         memory: await client.getMemoryParameters(dom),

@@ -113,6 +113,26 @@ describe('limits loop: a CPU cap DRS raised within the burst allowance', () => {
     expect((await host.getSchedulerParameters({} as never)).vcpu_quota).toBe(50_000);
   });
 
+  it('does not look a raise up for a profile without a burst allowance', async () => {
+    let asked = 0;
+    const loop = new LimitsLoop({
+      snapshot,
+      clientFor: () => fakeHost(),
+      limitsProfileOf: () => 'capped-50',
+      limits: { profiles: { 'capped-50': { cpu: { quotaPercent: 50 } } } } as never,
+      raiseOf: async () => {
+        asked++;
+        return { quotaPercent: 90, until: 60_000 };
+      },
+      intervalMs: 1_000,
+      metrics: createMetrics(),
+      log: { info() {}, warn() {} },
+    });
+    await loop.pass(1_000);
+    expect(asked).toBe(0);
+    expect(loop.compliance.get('batch-1')?.status).toBe('fixed');
+  });
+
   it('never keeps more than the allowance, whatever the record says', async () => {
     const host = fakeHost();
     const { loop } = loopWith(host, async () => ({ quotaPercent: 100, until: 60_000 }));
