@@ -265,6 +265,13 @@ const haSchema = z.strictObject({
   replanAfterMs: millis(100, 10_000),
   restartsPerHour: z.int().min(0).max(100).default(3),
   /**
+   * When a failover's next priority class (tier, then haPriority) starts: `answer` once every
+   * VM of the better classes answers the probe (or priorityGateTimeoutMs after it runs; a VM no
+   * probe agent reports on holds no one), `running` once they run, `none` all at once.
+   */
+  priorityGate: z.enum(['none', 'running', 'answer']).default('answer'),
+  priorityGateTimeoutMs: millis(1_000, 60_000),
+  /**
    * Admission control: host failures the HA VMs must survive. A start through the API that
    * would leave some HA VM unable to restart after the worst that many hosts fail is refused
    * (409, with the reason). 0: nothing is reserved, starts are not checked.

@@ -589,6 +589,7 @@ async function run(loaded: LoadedConfig): Promise<number> {
         fenceCheck: () => lease.fence(),
         metrics,
         log,
+        wake: () => wakeHa(),
       }),
     }),
   );

@@ -42,8 +42,13 @@ export interface FailoverTimelineOptions {
   fenceCheck: () => Promise<void>;
   metrics?: Pick<Metrics, 'failoverRto'>;
   log: { warn(o: object, msg: string): void };
+  /** Called when a probe answer (or the absence of any probe watching a VM) is found: the
+   *  priority gate opens at the next pass, so the loop asks for one at once. */
+  wake?: () => void;
   config?: Partial<TimelineConfig>;
 }
+
+const UNWATCHED_AFTER = 3;
 
 type Outage = { startMs: number; endMs: number; durationMs: number; lost: number; open: boolean };
 
@@ -52,6 +57,12 @@ export class FailoverTimeline {
   /** Replies found by the background probe queries, by `${record}/${vm}`. */
   private readonly answers = new Map<string, FailoverProbe>();
   private readonly asking = new Set<string>();
+  /**
+   * Consecutive queries of `${record}/${vm}` that no live agent answered for: at
+   * UNWATCHED_AFTER, no probe watches the VM and the priority gate waits for nothing of it
+   * (one empty reply may be a slow agent).
+   */
+  private readonly emptyReplies = new Map<string, number>();
   /** What was last written per record id (only changes are written again). */
   private readonly written = new Map<string, string>();
 
@@ -104,6 +115,26 @@ export class FailoverTimeline {
     );
   }
 
+  /**
+   * The VMs of these records seen answering the probe (folded in, or found since the last step),
+   * or that no probe agent watches: the failover's priority gate waits for nothing more of them.
+   */
+  answeredVms(records: readonly FailoverRecord[]): string[] {
+    const out = new Set<string>();
+    for (const r of records)
+      for (const v of r.vms) {
+        const key = `${r.id}/${v.vm}`;
+        if (
+          v.status === 'answering' ||
+          v.status === 'not-answering' ||
+          this.answers.has(key) ||
+          (this.emptyReplies.get(key) ?? 0) >= UNWATCHED_AFTER
+        )
+          out.add(v.vm);
+      }
+    return [...out].sort();
+  }
+
   /** Writes the records that changed since they were last written. */
   async flush(records: readonly FailoverRecord[]): Promise<void> {
     const changed = records.filter((r) => this.written.get(r.id) !== JSON.stringify(r));
@@ -113,7 +144,10 @@ export class FailoverTimeline {
       await this.o.store.put(changed);
       for (const r of changed) {
         if (r.status === 'open') this.written.set(r.id, JSON.stringify(r));
-        else this.written.delete(r.id);
+        else {
+          this.written.delete(r.id);
+          for (const k of this.emptyReplies.keys()) if (k.startsWith(`${r.id}/`)) this.emptyReplies.delete(k);
+        }
       }
     } catch (e) {
       this.o.log.warn({ err: (e as Error).message }, 'failover records not written');
@@ -147,6 +181,7 @@ export class FailoverTimeline {
       const found = this.answers.get(key);
       if (found) {
         this.answers.delete(key);
+        this.emptyReplies.delete(key);
         r = applyAnswer(r, v.vm, found, this.cfg);
         const rto = r.vms.find((x) => x.vm === v.vm)?.rtoMs;
         if (rto != null) this.o.metrics?.failoverRto.observe({ tier: v.tier ?? 'none' }, rto / 1000);
@@ -157,10 +192,18 @@ export class FailoverTimeline {
       void this.o
         .probeWindow(v.vm, rec.failureAt - 2_000, now)
         .then((windows) => {
+          if (windows.length === 0) {
+            const n = (this.emptyReplies.get(key) ?? 0) + 1;
+            this.emptyReplies.set(key, n);
+            if (n === UNWATCHED_AFTER) this.o.wake?.();
+            return;
+          }
+          this.emptyReplies.delete(key);
           for (const w of windows) {
             const reply = firstReply(v, (w.outages as Outage[] | undefined) ?? []);
             if (reply) {
               this.answers.set(key, { probe: w.probe, ...reply });
+              this.o.wake?.();
               return;
             }
           }

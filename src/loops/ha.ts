@@ -98,6 +98,8 @@ export class HaLoop implements Reconciler {
     // Taken before the step: a leader lost before saving it loses the clear (asked again).
     const operatorClear = await this.o.store.takeClears();
     const vmDied = this.crashedVms(record.machine, snap);
+    // For the priority gate: the VMs the probe saw answer (or that no probe agent watches).
+    const answered = this.o.timeline?.answeredVms(record.failovers ?? []) ?? [];
     const specs = await this.specs(
       record.machine,
       snap,
@@ -125,6 +127,7 @@ export class HaLoop implements Reconciler {
         restartResults,
         vmDied,
         operatorClear,
+        answered,
       },
       now,
       this.o.config,
@@ -218,7 +221,12 @@ export class HaLoop implements Reconciler {
    */
   private crashedVms(state: HaState, snap: ClusterSnapshot): { vm: string; host: string }[] {
     const owned = new Set(
-      Object.values(state.hosts).flatMap((h) => [...h.pending, ...h.vms, ...Object.keys(h.inFlight)]),
+      Object.values(state.hosts).flatMap((h) => [
+        ...h.pending,
+        ...h.vms,
+        ...(h.gated ?? []),
+        ...Object.keys(h.inFlight),
+      ]),
     );
     const out: { vm: string; host: string }[] = [];
     for (const v of snap.vms.values()) {

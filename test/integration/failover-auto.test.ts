@@ -41,10 +41,11 @@ describe('automatic failover (lab)', () => {
   const allOn = (h: string) => async () =>
     (await Promise.all(VMS.map((v) => hostOf(v.name)))).every((x) => x === h);
   const audit = async (action: string) =>
-    (await kz.request('GET', `/v1/audit?action=${action}`, admin)).body.entries as {
+    (await kz.request('GET', `/v1/audit?action=${action}&limit=1000`, admin)).body.entries as {
       target: string;
       outcome: string;
       actor: string;
+      message?: string;
     }[];
   /** The failover record of a host's failure since `t0`, once it is no longer open. */
   const failoverOf = async (host: string, t0: number) => {
@@ -152,7 +153,7 @@ describe('automatic failover (lab)', () => {
       lab.vms
         .filter((v) => VMS.some((x) => x.name === v.name))
         .map(async (v) => {
-          await waitForPing(v.address, 120_000);
+          await waitForPing(v.address, 300_000);
           return [v.name, Date.now() - t0] as const;
         }),
     );
@@ -163,13 +164,25 @@ describe('automatic failover (lab)', () => {
     expect((await audit('host.fence')).map((e) => [e.target, e.outcome, e.actor])).toEqual([
       ['h1', 'succeeded', 'controller'],
     ]);
-    const why = (await kz.request('GET', '/v1/vms/ha4/decisions', admin)).body.decisions as {
-      id: string;
-      planner: string;
-      actions: { vm: string; from: string; to: string }[];
-    }[];
-    const d = why.find((x) => x.planner === 'failover');
-    expect(d?.actions.map((a) => [a.vm, a.from, a.to])).toEqual(VMS.map((v) => [v.name, 'h1', 'h2']));
+    // The priority gate (ha.priorityGate answer, the default) starts one class at a time: one
+    // failover decision per VM here, each found from the VM.
+    const decisionOf = async (vm: string) => {
+      const why = (await kz.request('GET', `/v1/vms/${vm}/decisions`, admin)).body.decisions as {
+        id: string;
+        planner: string;
+        actions: { vm: string; from: string; to: string }[];
+      }[];
+      return why.find((x) => x.planner === 'failover' && x.actions.some((a) => a.vm === vm));
+    };
+    const decisions = new Map<string, Awaited<ReturnType<typeof decisionOf>>>();
+    for (const v of VMS) {
+      const d = await decisionOf(v.name);
+      expect(
+        d?.actions.map((a) => [a.vm, a.from, a.to]),
+        v.name,
+      ).toEqual([[v.name, 'h1', 'h2']]);
+      decisions.set(v.name, d);
+    }
 
     // The failover record: every VM answering again, its RTO close to the one measured here.
     const f = await failoverOf('h1', t0 - 60_000);
@@ -188,7 +201,7 @@ describe('automatic failover (lab)', () => {
     const measured = Object.fromEntries(rto);
     for (const v of f.vms) {
       expect(v.job, v.vm).toBeTruthy();
-      expect(v.decision, v.vm).toBe(d?.id);
+      expect(v.decision, v.vm).toBe(decisions.get(v.vm)?.id);
       // In order: fenced, placed, job started, running, first reply.
       expect(v.placedAt!, v.vm).toBeGreaterThanOrEqual(f.fence.confirmedAt!);
       expect(v.startedAt!, v.vm).toBeGreaterThanOrEqual(v.placedAt!);
@@ -204,14 +217,28 @@ describe('automatic failover (lab)', () => {
       // Within 15 % of the RTO this test measured itself (power cut to its own first ping).
       expect(Math.abs(v.rtoMs! - measured[v.vm]!), v.vm).toBeLessThanOrEqual(0.15 * measured[v.vm]!);
     }
-    // Higher priority first: placed, submitted and started in priority order (they then boot
-    // side by side, so the replies come in the order of their own boots).
+    // Higher priority first: placed, submitted, started and answering in priority order, each
+    // placed only once the one before it answered the probe (the priority gate).
     const order = (kind: string) => f.events.filter((e) => e.kind === kind).map((e) => e.vm);
     expect(order('placed')).toEqual(VMS.map((v) => v.name));
     expect(order('submitted')).toEqual(VMS.map((v) => v.name));
-    const started = f.vms.map((v) => v.startedAt!);
-    expect(started).toEqual([...started].sort((a, b) => a - b));
-  }, 240_000);
+    expect(order('answering')).toEqual(VMS.map((v) => v.name));
+    const byName = new Map(f.vms.map((v) => [v.vm, v]));
+    for (let i = 1; i < VMS.length; i++) {
+      const before = byName.get(VMS[i - 1]!.name)!;
+      const next = byName.get(VMS[i]!.name)!;
+      expect(next.placedAt!, next.vm).toBeGreaterThanOrEqual(before.answeringAt!);
+    }
+    // The test's own first pings agree on the order.
+    const pinged = VMS.map((v) => measured[v.name]!);
+    expect(pinged).toEqual([...pinged].sort((a, b) => a - b));
+    // Each wait is in the audit log.
+    const waits = (await audit('ha.restart')).map((e) => e.message ?? '');
+    expect(waits.some((m) => /VM ha4 waits until VM ha1, of a higher priority, answers/.test(m))).toBe(true);
+    expect(waits.some((m) => /VM ha1 answers the probe: the next priority class may start/.test(m))).toBe(
+      true,
+    );
+  }, 480_000);
 
   it('finishes a recovery after kill -9 of keizokud in its middle: one copy of each VM, a second start refused by the disk lock', async () => {
     labCli(['heal', 'h1', '--lab', String(lab.id)]);
@@ -232,7 +259,7 @@ describe('automatic failover (lab)', () => {
     await kz.kill('SIGKILL');
     // Not waited up: that waits for every host, and h2 is off.
     await kz.restart({ wait: false });
-    await waitFor('the HA VMs seen running on h1', () => allOn('h1')().catch(() => false), 120_000, 250);
+    await waitFor('the HA VMs seen running on h1', () => allOn('h1')().catch(() => false), 300_000, 250);
     for (const v of VMS) expect(qemuCopies(v.name), v.name).toBe(1);
     // The record the killed leader opened is continued by the restarted one, to every reply.
     const f = await failoverOf('h2', t0 - 60_000);
@@ -248,5 +275,5 @@ describe('automatic failover (lab)', () => {
     // QEMU's own image lock answers first here (virtlockd's lease would refuse it too; docs/lab.md).
     expect(second).toMatch(/another process using the image|lock/i);
     expect(qemuCopies('ha1')).toBe(1);
-  }, 300_000);
+  }, 480_000);
 });

@@ -31,9 +31,17 @@ import { type FailoverPlacement, planRestarts, type RestartRequest } from './res
  *   started elsewhere before the host is fenced).
  * - VM-level HA: a VM that died on an up host is restarted in place up to restartsPerHour,
  *   then relocated once, then put in `error` until an operator clears it.
+ * - Priority gate (priorityGate): a failover's VMs start class by class (tier rank, then HA
+ *   priority: core/ha/restart-plan.ts restartOrder). A class waits, `gated`, while a VM of a
+ *   better class is still starting (`running`), or has not answered the probe yet (`answer`:
+ *   input.answered, or priorityGateTimeoutMs after it runs). A VM that fits nowhere blocks no
+ *   one: it is planned again later while the next class starts.
  */
 
 export type FenceMethod = 'ipmi' | 'redfish' | 'ssh' | 'lab' | 'none';
+
+/** When the next priority class of a failover starts: at once, once the better class runs, or once it answers. */
+export type PriorityGate = 'none' | 'running' | 'answer';
 
 export interface HaConfig {
   declareAfterMs: number;
@@ -46,6 +54,10 @@ export interface HaConfig {
   /** Fence method per host (default `lab`). */
   fenceMethods?: Record<string, FenceMethod>;
   anySite?: boolean;
+  /** Absent: `none` (DEFAULT_HA_CONFIG and keizokud's configuration say `answer`). */
+  priorityGate?: PriorityGate;
+  /** `answer`: how long after running a VM that gives no answer still holds the next class. */
+  priorityGateTimeoutMs?: number;
 }
 
 export const DEFAULT_HA_CONFIG: Readonly<HaConfig> = {
@@ -55,6 +67,8 @@ export const DEFAULT_HA_CONFIG: Readonly<HaConfig> = {
   fenceTimeoutMs: 30_000,
   replanAfterMs: 10_000,
   restartsPerHour: 3,
+  priorityGate: 'answer',
+  priorityGateTimeoutMs: 60_000,
 };
 
 export type HostPhase = 'ok' | 'suspect' | 'declared-down' | 'fencing' | 'fenced' | 'recovering' | 'done';
@@ -80,6 +94,10 @@ export interface HaHostState {
   inFlight: Record<string, string>;
   failedOn: Record<string, string[]>;
   nextPlanAt: number | null;
+  /** Priority gate: VMs placeable but held for a better class (absent in older state). */
+  gated?: string[];
+  /** Priority gate `answer`: VMs restarted from this host, running, not yet answering (vm -> since). */
+  awaiting?: Record<string, number>;
 }
 
 export interface HaVmState {
@@ -126,6 +144,8 @@ export interface HaInput {
   vmDied?: readonly { vm: string; host: string }[];
   /** VMs an operator cleared from `error`. */
   operatorClear?: readonly string[];
+  /** VMs the probe has seen answer since their restart (the priority gate `answer`). */
+  answered?: readonly string[];
 }
 
 export type HaCommand =
@@ -201,6 +221,7 @@ export function stepHa(
   const commands: HaCommand[] = [];
   const events: HaEvent[] = [];
   const paused = input.pausedUntil != null && input.pausedUntil > now;
+  const gate: PriorityGate = cfg.priorityGate ?? 'none';
   const emit = (e: Omit<HaEvent, 'at'>) => events.push({ at: now, ...e });
   const phase = (name: string, h: HaHostState, p: HostPhase, why: string) => {
     h.phase = p;
@@ -254,7 +275,9 @@ export function stepHa(
   const handled = (vm: string) =>
     state.vms[vm]?.phase === 'restarting' ||
     state.vms[vm]?.phase === 'error' ||
-    Object.values(state.hosts).some((x) => x.pending.includes(vm) || vm in x.inFlight);
+    Object.values(state.hosts).some(
+      (x) => x.pending.includes(vm) || vm in x.inFlight || (x.gated ?? []).includes(vm),
+    );
 
   /** A host's HA VMs when it is declared down or fenced: what it last listed, and what it was
    * given since (a VM-level restart that could not run there), unless running or restarted
@@ -381,14 +404,15 @@ export function stepHa(
       h.pending = [...h.vms];
       h.inFlight = {};
       h.failedOn = {};
+      h.gated = [];
       h.nextPlanAt = now;
       phase(name, h, 'recovering', `recovering ${h.vms.length} HA VM(s)`);
     }
     // Back up (powered on after its fence) while VMs still wait for a place: they cannot be
     // restarted elsewhere from a host that is no longer fenced, and it runs none of them, so
     // they take the VM-level path there (in place).
-    if (h.phase === 'recovering' && judged.health === 'up' && h.pending.length > 0) {
-      for (const vm of h.pending.splice(0))
+    if (h.phase === 'recovering' && judged.health === 'up' && h.pending.length + (h.gated ?? []).length > 0) {
+      for (const vm of [...h.pending.splice(0), ...(h.gated ?? []).splice(0)].sort())
         if (activeOn(vm) === null)
           lostOnReturn.push({
             vm,
@@ -410,8 +434,10 @@ export function stepHa(
     if (owner) {
       const [, h] = owner;
       delete h.inFlight[r.vm];
-      if (r.ok) emit({ kind: 'restart', vm: r.vm, host: r.host, text: `VM ${r.vm} running on ${r.host}` });
-      else {
+      if (r.ok) {
+        emit({ kind: 'restart', vm: r.vm, host: r.host, text: `VM ${r.vm} running on ${r.host}` });
+        if (gate === 'answer') h.awaiting = { ...h.awaiting, [r.vm]: now };
+      } else {
         h.failedOn[r.vm] = [...(h.failedOn[r.vm] ?? []), r.host];
         h.pending.push(r.vm);
         h.nextPlanAt = now;
@@ -546,17 +572,27 @@ export function stepHa(
 
   // Recoveries: one plan for every host's pending VMs (after replanAfterMs for refused ones),
   // on a view where restarts in flight already hold their hosts' capacity.
+  settleAwaiting();
   const due = Object.keys(state.hosts)
     .sort()
     .filter((n) => {
       const h = state.hosts[n]!;
-      return h.phase === 'recovering' && h.pending.length > 0 && h.nextPlanAt !== null && now >= h.nextPlanAt;
+      const planDue = h.pending.length > 0 && h.nextPlanAt !== null && now >= h.nextPlanAt;
+      return h.phase === 'recovering' && (planDue || (h.gated ?? []).length > 0);
     });
   if (due.length > 0) {
     const requests: RestartRequest[] = [];
+    const wasGated = new Set(due.flatMap((n) => state.hosts[n]!.gated ?? []));
     for (const name of due) {
       const h = state.hosts[name]!;
-      for (const vm of h.pending) {
+      const planDue = h.pending.length > 0 && h.nextPlanAt !== null && now >= h.nextPlanAt;
+      const take = [...(h.gated ?? []), ...(planDue ? h.pending : [])];
+      if (planDue) {
+        h.pending = [];
+        h.nextPlanAt = null;
+      }
+      h.gated = [];
+      for (const vm of take) {
         // Seen running elsewhere (started by hand, or by a controller whose state was lost):
         // starting it again would run it twice.
         const seen = activeOn(vm);
@@ -567,17 +603,21 @@ export function stepHa(
         const spec = input.specOf(vm);
         if (spec) requests.push({ vm, from: name, ...spec, failedOn: h.failedOn[vm] ?? [] });
       }
-      h.pending = [];
-      h.nextPlanAt = null;
     }
-    const d = planRestarts(withInFlight(input, state), requests, input.placement, {
-      id: `dec-ha-${++state.seq}`,
-      at: now,
-      ref: 'failover',
-      requestedBy: CONTROLLER,
-      reason: `host ${due.join(', ')} fenced: restart its HA VMs`,
-      ...(cfg.anySite ? { anySite: true } : {}),
-    });
+    const held = holdForGate(requests, wasGated);
+    const d = planRestarts(
+      withInFlight(input, state),
+      requests.filter((q) => !held.has(q.vm)),
+      input.placement,
+      {
+        id: `dec-ha-${++state.seq}`,
+        at: now,
+        ref: 'failover',
+        requestedBy: CONTROLLER,
+        reason: `host ${due.join(', ')} fenced: restart its HA VMs`,
+        ...(cfg.anySite ? { anySite: true } : {}),
+      },
+    );
     for (const a of d.actions)
       if (a.kind === 'restart-elsewhere') {
         state.hosts[a.from]!.inFlight[a.vm] = a.to;
@@ -599,8 +639,81 @@ export function stepHa(
   }
   for (const name of Object.keys(state.hosts).sort()) {
     const h = state.hosts[name]!;
-    if (h.phase === 'recovering' && h.pending.length === 0 && Object.keys(h.inFlight).length === 0)
+    if (
+      h.phase === 'recovering' &&
+      h.pending.length === 0 &&
+      (h.gated ?? []).length === 0 &&
+      Object.keys(h.inFlight).length === 0
+    )
       phase(name, h, 'done', 'recovery done');
   }
   return { state, commands, events };
+
+  /** Gate `answer`: VMs that answered, or ran priorityGateTimeoutMs without answering, hold no one any more. */
+  function settleAwaiting() {
+    const answered = new Set(input.answered ?? []);
+    const timeout = cfg.priorityGateTimeoutMs ?? 60_000;
+    for (const name of Object.keys(state.hosts).sort()) {
+      const h = state.hosts[name]!;
+      for (const [vm, since] of Object.entries(h.awaiting ?? {})) {
+        if (answered.has(vm)) {
+          delete h.awaiting![vm];
+          if (Object.values(state.hosts).some((x) => (x.gated ?? []).length > 0))
+            emit({
+              kind: 'restart',
+              vm,
+              host: name,
+              text: `VM ${vm} answers the probe: the next priority class may start`,
+            });
+        } else if (gate !== 'answer' || now - since >= timeout) {
+          delete h.awaiting![vm];
+          if (gate === 'answer')
+            emit({
+              kind: 'restart',
+              vm,
+              host: name,
+              text: `VM ${vm} gave no probe answer within ${timeout / 1000}s of running: it holds the next priority class no longer`,
+            });
+        }
+      }
+    }
+  }
+
+  /**
+   * The requests the priority gate holds back this step (put in their host's `gated`): all but
+   * the best class among them, and that one too while a VM of a better class is still starting
+   * or, with `answer`, not yet answering. An event when a VM starts waiting.
+   */
+  function holdForGate(requests: readonly RestartRequest[], wasGated: ReadonlySet<string>): Set<string> {
+    const held = new Set<string>();
+    if (gate === 'none' || requests.length === 0) return held;
+    const p = input.placement;
+    const prio = (vm: string) => p.haPriorityOf(vm) ?? Number.NEGATIVE_INFINITY;
+    /** Below 0: a's class starts before b's (restartOrder without the name). */
+    const cmp = (a: string, b: string) => p.tierRankOf(a) - p.tierRankOf(b) || prio(b) - prio(a);
+    const inFlight = new Set(Object.values(state.hosts).flatMap((h) => Object.keys(h.inFlight)));
+    const starting = [
+      ...inFlight,
+      ...(gate === 'answer' ? Object.values(state.hosts).flatMap((h) => Object.keys(h.awaiting ?? {})) : []),
+    ];
+    const best = [...requests].sort((a, b) => cmp(a.vm, b.vm) || a.vm.localeCompare(b.vm))[0]!.vm;
+    const blocker = starting
+      .filter((vm) => cmp(vm, best) < 0)
+      .sort((a, b) => cmp(a, b) || a.localeCompare(b))[0];
+    for (const q of requests) {
+      const by = blocker ?? (cmp(best, q.vm) < 0 ? best : undefined);
+      if (by === undefined) continue;
+      held.add(q.vm);
+      const h = state.hosts[q.from]!;
+      h.gated = [...(h.gated ?? []), q.vm].sort();
+      if (!wasGated.has(q.vm))
+        emit({
+          kind: 'restart',
+          vm: q.vm,
+          host: q.from,
+          text: `VM ${q.vm} waits until VM ${by}, of a higher priority, ${gate === 'answer' ? 'answers' : 'runs'}`,
+        });
+    }
+    return held;
+  }
 }

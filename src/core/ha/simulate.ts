@@ -80,6 +80,8 @@ const ScenarioSchema = z.strictObject({
   witnesses: z.number().int().min(0).default(3),
   fenceDelayS: z.number().min(0).default(1),
   restartDelayS: z.number().min(0).default(2),
+  /** A restarted VM answers the probe this long after it runs (the priority gate waits for it). */
+  answerDelayS: z.number().min(0).default(1),
   ha: z
     .strictObject({
       declareAfterS: z.number().min(0).optional(),
@@ -88,6 +90,8 @@ const ScenarioSchema = z.strictObject({
       fenceTimeoutS: z.number().min(0).optional(),
       replanAfterS: z.number().min(0).optional(),
       restartsPerHour: z.number().int().min(0).optional(),
+      priorityGate: z.enum(['none', 'running', 'answer']).optional(),
+      priorityGateTimeoutS: z.number().min(0).optional(),
       fenceMethods: z.record(z.string(), z.enum(['ipmi', 'redfish', 'ssh', 'lab', 'none'])).optional(),
     })
     .default({}),
@@ -115,6 +119,8 @@ const ScenarioSchema = z.strictObject({
         antiAffinity: z.string().nullable().default(null),
         /** false: defined, not running (a `start-vm` event starts it). */
         running: z.boolean().default(true),
+        /** false: never answers the probe after a restart (no agent watches it, or its service is down). */
+        answers: z.boolean().default(true),
       }),
     ),
   }),
@@ -186,6 +192,10 @@ export function simulate(s: Scenario): { lines: string[]; violations: string[] }
     ...(s.ha.fenceTimeoutS !== undefined ? { fenceTimeoutMs: s.ha.fenceTimeoutS * 1000 } : {}),
     ...(s.ha.replanAfterS !== undefined ? { replanAfterMs: s.ha.replanAfterS * 1000 } : {}),
     ...(s.ha.restartsPerHour !== undefined ? { restartsPerHour: s.ha.restartsPerHour } : {}),
+    ...(s.ha.priorityGate !== undefined ? { priorityGate: s.ha.priorityGate } : {}),
+    ...(s.ha.priorityGateTimeoutS !== undefined
+      ? { priorityGateTimeoutMs: s.ha.priorityGateTimeoutS * 1000 }
+      : {}),
     ...(s.ha.fenceMethods ? { fenceMethods: s.ha.fenceMethods } : {}),
   };
   const lines: string[] = [];
@@ -213,6 +223,8 @@ export function simulate(s: Scenario): { lines: string[]; violations: string[] }
   );
   let lastSnapshot: ClusterSnapshot | null = null;
   const restartFails = new Map<string, number>();
+  /** When each restarted VM answers the probe (answerDelayS after it runs). */
+  const answersAt = new Map<string, number>();
   const placement: FailoverPlacement = {
     rulesOf: (vm) => ({
       affinityGroup: spec.get(vm)?.affinity ?? null,
@@ -398,6 +410,8 @@ export function simulate(s: Scenario): { lines: string[]; violations: string[] }
           set.add(to);
           if (set.size > 1) violations.push(`${fmt(t)} ${a.vm} runs on ${[...set].sort().join(' and ')}`);
           restartResults.push({ vm: a.vm, host: to, ok: true });
+          if (spec.get(a.vm)!.answers)
+            answersAt.set(a.vm, t + s.restartDelayS * 1000 + s.answerDelayS * 1000);
         },
       });
     }
@@ -495,6 +509,7 @@ export function simulate(s: Scenario): { lines: string[]; violations: string[] }
       restartResults,
       vmDied,
       operatorClear,
+      answered: [...answersAt].filter(([vm, at]) => at <= t && running.get(vm)!.size > 0).map(([vm]) => vm),
       diskLocksExpired: [...hosts.values()].filter((h) => !h.power).map((h) => h.name),
     };
     fenceResults = [];

@@ -26,10 +26,14 @@ function world(
     declareAfterMs?: number;
     wake?: () => void;
     timeline?: () => FailoverTimeline;
+    /** HA priority per VM h1 ran (null: its tier has no failover); default a: 5, b: null. */
+    priorities?: Record<string, number | null>;
+    priorityGate?: 'none' | 'running' | 'answer';
   } = {},
 ) {
+  const priorities = o.priorities ?? { a: 5, b: null };
   const hosts = (h1: Partial<HostSnapshot>) => [
-    host('h1', 's1', 4096, { vms: [], lastKnownVms: ['a', 'b'], evidence: DOWN, ...h1 }),
+    host('h1', 's1', 4096, { vms: [], lastKnownVms: Object.keys(priorities), evidence: DOWN, ...h1 }),
     host('h2', 's1', 4096),
   ];
   const w = {
@@ -93,7 +97,7 @@ function world(
         cpuOvercommit: 4,
         memoryFraction: 1,
         // b's tier has no failover: it is never restarted.
-        haPriorityOf: (v) => (v === 'b' ? null : 5),
+        haPriorityOf: (v) => priorities[v] ?? null,
         tierRankOf: () => 0,
       },
       specOf: async () => ({ vcpus: 1, memoryKiB: 512 * 1024 }),
@@ -101,6 +105,7 @@ function world(
         ...DEFAULT_HA_CONFIG,
         declareAfterMs: o.declareAfterMs ?? 0,
         fenceMethods: { h1: 'lab', h2: 'lab' },
+        ...(o.priorityGate ? { priorityGate: o.priorityGate } : {}),
       },
       ...(o.wake ? { wake: o.wake } : {}),
       ...(o.timeline ? { timeline: o.timeline() } : {}),
@@ -312,6 +317,84 @@ describe('HaLoop', () => {
     });
     expect(observed).toEqual([['frontend', 9]]);
     expect(w.stored?.failovers).toEqual([]);
+  });
+
+  describe('priority gate answer: the next class starts once the better one answers the probe', () => {
+    const gated = (probeWindow: (vm: string) => Promise<never[]>) => {
+      const wakes: number[] = [];
+      const timeline = () =>
+        new FailoverTimeline({
+          store: { put: async () => undefined },
+          jobs: { get: async (id) => ({ id, state: 'succeeded', result: { reason: null } }) as never },
+          probeWindow,
+          fenceRecordOf: () => null,
+          fenceMethodOf: () => 'lab',
+          tierOf: () => 'frontend',
+          haPriorityOf: (v) => ({ hi: 9, lo: 1 })[v] ?? null,
+          fenceCheck: async () => undefined,
+          log: { warn() {} },
+          wake: () => wakes.push(1),
+        });
+      const { w, loop } = world({ timeline, priorities: { hi: 9, lo: 1 }, priorityGate: 'answer' });
+      return { w, l: loop(), wakes };
+    };
+    const starts = (w: { submitted: Decision[] }) =>
+      w.submitted.flatMap((d) => d.actions.map((a) => (a.kind === 'restart-elsewhere' ? a.vm : a.kind)));
+
+    it('asks the probe once hi runs, wakes on its answer, then starts lo', async () => {
+      let hiAnswers = false;
+      const { w, l, wakes } = gated(async (vm) =>
+        vm === 'hi' && hiAnswers
+          ? ([
+              {
+                probe: 'p1',
+                site: 's1',
+                outages: [{ startMs: 0, endMs: Date.now(), durationMs: 1, lost: 1, open: false }],
+              },
+            ] as never[])
+          : ([
+              {
+                probe: 'p1',
+                site: 's1',
+                outages: [{ startMs: 0, endMs: 0, durationMs: 0, lost: 1, open: true }],
+              },
+            ] as never[]),
+      );
+      w.jobState = 'active';
+      await l.pass();
+      await settle();
+      w.h1({ health: 'fenced' });
+      await l.pass();
+      expect(starts(w)).toEqual(['hi']);
+      w.jobState = 'succeeded';
+      await l.pass(); // hi runs: the probe is asked, it is still silent
+      await settle();
+      await l.pass();
+      await settle();
+      expect(starts(w)).toEqual(['hi']);
+      hiAnswers = true;
+      await l.pass(); // asked again: the answer is found in the background and wakes the loop
+      await settle();
+      expect(wakes.length).toBeGreaterThan(0);
+      await l.pass();
+      expect(starts(w)).toEqual(['hi', 'lo']);
+    });
+
+    it('a VM no probe agent reports on holds lo for three empty answers only', async () => {
+      const { w, l } = gated(async () => []);
+      await l.pass();
+      await settle();
+      w.h1({ health: 'fenced' });
+      await l.pass();
+      w.jobState = 'succeeded';
+      for (let i = 0; i < 3; i++) {
+        await l.pass();
+        await settle();
+        expect(starts(w)).toEqual(['hi']);
+      }
+      await l.pass();
+      expect(starts(w)).toEqual(['hi', 'lo']);
+    });
   });
 
   describe('VM-level HA: a VM whose QEMU died on an up host', () => {

@@ -157,14 +157,45 @@ describe('admission', () => {
       0,
       DEFAULT_HA_CONFIG,
     );
-    const s2 = stepHa(
+    const s2 = stepHa(s1.state, { ...base, health: health('fenced'), snapshot: lost }, 1000, {
+      ...DEFAULT_HA_CONFIG,
+      priorityGate: 'none',
+    });
+    const restart = s2.commands.find((c) => c.kind === 'restart');
+    expect(restart?.kind === 'restart' && restart.decision.actions).toEqual(planned.actions);
+    // With the priority gate (the default) the same placements come class by class: hi, then lo
+    // once hi runs and answers.
+    const g2 = stepHa(
       s1.state,
       { ...base, health: health('fenced'), snapshot: lost },
       1000,
       DEFAULT_HA_CONFIG,
     );
-    const restart = s2.commands.find((c) => c.kind === 'restart');
-    expect(restart?.kind === 'restart' && restart.decision.actions).toEqual(planned.actions);
+    const hiTo = planned.actions[0]!.kind === 'restart-elsewhere' ? planned.actions[0]!.to : '';
+    const withHi = snap(
+      [
+        host('h1', 'a', 1000, { health: 'fenced', lastKnownVms: ['lo', 'hi', 'plain'] }),
+        host('h2', 'a', 1000),
+        host('h3', 'a', 400),
+      ],
+      [...vms.filter((v) => v.host !== 'h1'), vm('hi', hiTo, 300)],
+    );
+    const g3 = stepHa(
+      g2.state,
+      {
+        ...base,
+        health: health('fenced'),
+        snapshot: withHi,
+        restartResults: [{ vm: 'hi', host: hiTo, ok: true }],
+        answered: ['hi'],
+      },
+      2000,
+      DEFAULT_HA_CONFIG,
+    );
+    const classes = [g2, g3].flatMap((o) =>
+      o.commands.flatMap((c) => (c.kind === 'restart' ? c.decision.actions : [])),
+    );
+    expect(classes).toEqual(planned.actions);
     expect(planned.actions.map((a) => a.kind === 'restart-elsewhere' && [a.vm, a.from])).toEqual([
       ['hi', 'h1'],
       ['lo', 'h1'],

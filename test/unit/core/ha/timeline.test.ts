@@ -20,6 +20,9 @@ import {
 import type { HostHealth } from '../../../../src/core/model.ts';
 import { host, MiB, snap, vm } from '../planners/fixture.ts';
 
+/** The records are the subject here, not the order of the classes: no priority gate. */
+const CFG = { ...DEFAULT_HA_CONFIG, priorityGate: 'none' as const };
+
 /**
  * The failover record folded from the real state machine's steps: a host with four HA VMs of
  * different priorities lost, declared down, fenced and recovered; each VM's job times, the
@@ -69,7 +72,7 @@ function run(steps: [number, HaInput][], s0: HaState = emptyHaState(), r0: Failo
   let records = r0;
   let job = 0;
   for (const [t, i] of steps) {
-    const out = stepHa(s, i, t, DEFAULT_HA_CONFIG);
+    const out = stepHa(s, i, t, CFG);
     records = applyStep(
       records,
       { prev: s, next: out.state, events: out.events, restartResults: i.restartResults ?? [] },
@@ -233,8 +236,8 @@ describe('failover record', () => {
 
   it('counts from the first failed evidence when the host was never seen up', () => {
     const blind = { ...ctx, lastSeenUpAt: () => null };
-    const s1 = stepHa(emptyHaState(), input('down'), 1_000, DEFAULT_HA_CONFIG);
-    const s2 = stepHa(s1.state, input('down'), 4_000, DEFAULT_HA_CONFIG);
+    const s1 = stepHa(emptyHaState(), input('down'), 1_000, CFG);
+    const s2 = stepHa(s1.state, input('down'), 4_000, CFG);
     const [r] = applyStep(
       [],
       { prev: s1.state, next: s2.state, events: s2.events, restartResults: [] },
