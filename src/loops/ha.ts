@@ -64,6 +64,9 @@ export interface HaLoopOptions {
   timeline?: FailoverTimeline;
 }
 
+/** How long a restart's time is kept against stale crash observations (they are seconds old). */
+const RESTARTED_KEPT_MS = 3_600_000;
+
 const ACTIVE = new Set(['running', 'paused', 'blocked', 'pmsuspended']);
 const FINISHED = (j: JobView) => j.state !== 'waiting' && j.state !== 'active';
 
@@ -78,8 +81,6 @@ export class HaLoop implements Reconciler {
   /** Refusals already audited, by text (the machine repeats them at every re-plan). */
   private readonly refusedSeen = new Set<string>();
   private declareTimer: NodeJS.Timeout | null = null;
-  /** When each VM was last seen restarted: an older observation of it crashed is stale. */
-  private readonly restartedAt = new Map<string, number>();
 
   constructor(private readonly o: HaLoopOptions) {
     this.intervalMs = o.intervalMs;
@@ -94,10 +95,13 @@ export class HaLoop implements Reconciler {
     this.o.metrics?.haPaused.set(pause ? 1 : 0);
 
     const restartResults = await this.restartResults(record, snap);
-    for (const r of restartResults) if (r.ok) this.restartedAt.set(r.vm, now);
+    record.restartedAt = Object.fromEntries(
+      Object.entries(record.restartedAt ?? {}).filter(([, t]) => now - t < RESTARTED_KEPT_MS),
+    );
+    for (const r of restartResults) if (r.ok) record.restartedAt[r.vm] = now;
     // Taken before the step: a leader lost before saving it loses the clear (asked again).
     const operatorClear = await this.o.store.takeClears();
-    const vmDied = this.crashedVms(record.machine, snap);
+    const vmDied = this.crashedVms(record, snap);
     // For the priority gate: the VMs the probe saw answer (or that no probe agent watches).
     const answered = this.o.timeline?.answeredVms(record.failovers ?? []) ?? [];
     const specs = await this.specs(
@@ -219,7 +223,8 @@ export class HaLoop implements Reconciler {
    * the machine is not restarting or holding in error, in an observation newer than their last
    * restart, and that no host recovery owns. The machine restarts them in place, then relocates.
    */
-  private crashedVms(state: HaState, snap: ClusterSnapshot): { vm: string; host: string }[] {
+  private crashedVms(record: HaRecord, snap: ClusterSnapshot): { vm: string; host: string }[] {
+    const state = record.machine;
     const owned = new Set(
       Object.values(state.hosts).flatMap((h) => [
         ...h.pending,
@@ -235,7 +240,7 @@ export class HaLoop implements Reconciler {
       if (host?.health !== 'up') continue;
       const phase = state.vms[v.name]?.phase;
       if (phase === 'restarting' || phase === 'error') continue;
-      if ((host.observedAt ?? 0) <= (this.restartedAt.get(v.name) ?? 0)) continue;
+      if ((host.observedAt ?? 0) <= (record.restartedAt?.[v.name] ?? 0)) continue;
       out.push({ vm: v.name, host: v.host });
     }
     return out;

@@ -23,6 +23,11 @@ export interface HaRecord {
   jobs: Record<string, { job: string; to: string }>;
   /** Failover records still open (absent in state saved by older versions). */
   failovers?: FailoverRecord[];
+  /**
+   * When each VM was last seen restarted (kept an hour): an observation of it crashed from
+   * before that is stale. Saved, so a new leader does not take an old crash for a new one.
+   */
+  restartedAt?: Record<string, number>;
 }
 
 export class HaStore {

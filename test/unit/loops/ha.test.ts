@@ -430,6 +430,9 @@ describe('HaLoop', () => {
       // An observation from before the restart still says crashed: stale, not a new crash.
       await l.pass();
       expect(startsOf(w)).toHaveLength(1);
+      // A new leader reads the restart's time from the saved state: still stale.
+      await loop().pass();
+      expect(startsOf(w)).toHaveLength(1);
       // A read after it that says crashed is a second death.
       w.jobState = 'active';
       crashedOnH2(w, Date.now() + 1_000, { b: 'crashed' });
