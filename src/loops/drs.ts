@@ -66,7 +66,10 @@ export interface DrsLoopOptions {
   sampleIntervalMs: number;
   /** The leader's fencing check right before submitting (LeaderLease.fence). */
   fenceCheck?: () => Promise<void>;
-  metrics?: Pick<Metrics, 'drsImbalance' | 'drsContention' | 'drsRecommendations' | 'drsMoves'>;
+  metrics?: Pick<
+    Metrics,
+    'drsImbalance' | 'drsContention' | 'drsRecommendations' | 'drsMoves' | 'drsCapRaises'
+  >;
   log: { info(o: object, msg: string): void; warn(o: object, msg: string): void };
   /** Decision ids (default `dec-<uuid>`) and recommendation ids (default `rec-<uuid>`). */
   newId?: () => string;
@@ -368,12 +371,17 @@ export class DrsLoop implements Reconciler {
           reason: `drs:burst:${r.host}`,
           ...(this.o.fenceCheck ? { fence: this.o.fenceCheck } : {}),
         });
+        this.o.metrics?.drsCapRaises.inc({ outcome: 'submitted', kind: r.renewal ? 'renewal' : 'raise' });
         this.o.log.info(
           { vm: r.vm, host: r.host, fromPercent: r.fromPercent, toPercent: r.toPercent, renewal: r.renewal },
           'drs cap raise submitted',
         );
       } catch (e) {
         if (!(e instanceof JobConflict || e instanceof SubmitRefused)) throw e;
+        this.o.metrics?.drsCapRaises.inc({
+          outcome: e instanceof JobConflict ? 'conflict' : 'refused',
+          kind: r.renewal ? 'renewal' : 'raise',
+        });
         this.o.log.warn({ vm: r.vm, err: e.message }, 'drs cap raise not submitted');
         partial = true;
       }

@@ -151,6 +151,12 @@ export function createMetrics() {
       labelNames: ['outcome', 'mode'],
       registers: [registry],
     }),
+    drsCapRaises: new Counter({
+      name: 'keizoku_drs_cap_raises_total',
+      help: 'CPU caps DRS raised within a burst allowance instead of a move, by outcome of the submit (submitted, conflict, refused) and kind (raise, renewal); the jobs are raise-cpu-cap power jobs',
+      labelNames: ['outcome', 'kind'],
+      registers: [registry],
+    }),
     haHostPhase: new Gauge({
       name: 'keizoku_ha_host_phase',
       help: "Each host's failover phase (ok, suspect, declared-down, fencing, fenced, recovering, done): 1 for the current one",

@@ -135,6 +135,9 @@ describe('DrsLoop burst protection', () => {
     // Still at its cap: renewed in the second half of the hold.
     await s.runUntil(BURST_AT + 80_000);
     expect(s.fake.submitted.map((x) => x.d.actions[0]!.kind)).toEqual(['raise-cpu-cap', 'raise-cpu-cap']);
+    const metrics = await s.metrics.registry.getSingleMetricAsString('keizoku_drs_cap_raises_total');
+    expect(metrics).toContain('keizoku_drs_cap_raises_total{outcome="submitted",kind="raise"} 1');
+    expect(metrics).toContain('keizoku_drs_cap_raises_total{outcome="submitted",kind="renewal"} 1');
     expect(s.where.get('hot')).toBe('h1');
   });
 
