@@ -6,6 +6,8 @@ import type { HealthEvidence, HostHealth } from './model.ts';
 export interface HealthInput {
   /** The libvirt connection is open (keepalives answer). */
   connected: boolean;
+  /** A connect is in flight (not yet open, not yet failed). */
+  connecting?: boolean;
   /** When the current connection opened (null while disconnected or unknown). */
   connectedAt?: number | null;
   /** When a libvirt read of the host last succeeded in full (null: never). */
@@ -82,6 +84,9 @@ function judge(i: HealthInput, now: number, t: HealthThresholds, icmp: boolean |
     return prev === 'unknown' || prev === 'suspect' ? prev : 'unreachable';
   }
   if (i.lastAttemptAt === null && i.lastSuccessAt === null) return 'unknown';
+  // The first connect has not answered yet: nothing is known of the host (not partitioned
+  // because ICMP answers: nothing was lost). A connect that fails says unreachable.
+  if (i.connecting && i.lastSuccessAt === null && prev === 'unknown') return 'unknown';
   const w = i.witnesses;
   if (icmp === true || (w && w.up > 0)) return 'partitioned';
   const total = w ? (w.total ?? w.up + w.down) : 0;
@@ -103,7 +108,8 @@ function judge(i: HealthInput, now: number, t: HealthThresholds, icmp: boolean |
  * - `down`: the link is down, ICMP is silent and a majority of the witnesses see its VMs
  *   silent. Only witness votes (core/witness.ts, gathered by the leader's witness loop) can
  *   make a host `down`;
- * - `unknown`: never observed (no read tried yet, or the first one still within the threshold).
+ * - `unknown`: never observed (no read tried yet, the first connect in flight, or the first read
+ *   still within the threshold).
  * `since` is kept from `previous` while the health stays the same.
  */
 export function judgeHealth(

@@ -299,6 +299,7 @@ export class InventoryLoop implements Reconciler {
     const address = l.host.managementAddress;
     return {
       connected: l.client !== null,
+      connecting: l.connecting,
       connectedAt: l.connectedAt,
       lastSuccessAt: l.lastSuccessAt,
       lastAnswerAt: l.lastAnswerAt,

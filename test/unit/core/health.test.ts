@@ -35,6 +35,18 @@ describe('judgeHealth: one row per transition', () => {
     ],
     ['first read done', 'unknown', connected(), 'up'],
     ['first connect failed', 'unknown', lost({ lastSuccessAt: null }), 'unreachable'],
+    [
+      'first connect in flight, ICMP answers: nothing lost yet',
+      'unknown',
+      lost({ lastSuccessAt: null, connecting: true, icmp: answers }),
+      'unknown',
+    ],
+    [
+      'a reconnect in flight, ICMP answers: partitioned still',
+      'partitioned',
+      lost({ connecting: true, icmp: answers }),
+      'partitioned',
+    ],
     ['read fresh', 'up', connected(), 'up'],
     [
       'read 20 s old, next one in flight',
