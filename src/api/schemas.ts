@@ -66,12 +66,16 @@ const nullableNumber = { type: ['number', 'null'] } as const;
 export const policySchema = {
   type: ['object', 'null'],
   description: 'The tier, limits and HA priority in force (null: the VM has no tier)',
-  required: ['tier', 'limits', 'haPriority', 'homeSite', 'source'],
+  required: ['tier', 'limits', 'haPriority', 'homeSite', 'recoverySite', 'source'],
   properties: {
     tier: { type: 'string' },
     limits: { type: ['string', 'null'] },
     haPriority: { type: 'integer' },
     homeSite: { type: ['string', 'null'] },
+    recoverySite: {
+      type: ['string', 'null'],
+      description: "where the tier's cross-site mechanisms take the VM (vms[].recoverySite)",
+    },
     source: { type: 'string', enum: ['config', 'override'] },
   },
 } as const;

@@ -29,6 +29,7 @@ export {
 } from './load.ts';
 export { assignmentFor, globToRegExp, matchesVm, type VmIdentity } from './match.ts';
 export {
+  crossSiteMechanisms,
   DATA_CLASS_IDS,
   type DataClass,
   type DataClassId,

@@ -7,7 +7,11 @@ import { name, positiveInt, text } from './fields.ts';
  * classes of the national guideline) and `policies/limits.yaml` (named resource-limit profiles).
  */
 
-/** What keizoku does for a VM of a tier; a tier names the mechanisms it relies on. */
+/**
+ * What keizoku does for a VM of a tier; a tier names the mechanisms it relies on, and only
+ * those may act on its VMs. The cross-site ones say whether and how a VM may leave its home
+ * site: moved live, restarted, or rebalanced by DRS onto its recovery site (vms[].recoverySite).
+ */
 export const MECHANISMS = [
   'resource-limits',
   'failover',
@@ -15,6 +19,8 @@ export const MECHANISMS = [
   'drs',
   'cross-site-live-migration',
   'cross-site-failover',
+  /** DRS may move a VM of the tier to its recovery site (not built yet: a tier listing it is not met). */
+  'cross-site-drs',
 ] as const;
 export type Mechanism = (typeof MECHANISMS)[number];
 
@@ -40,6 +46,7 @@ const objectivesSchema = z.strictObject({
     drs: outageMs,
     'cross-site-live-migration': outageMs,
     'cross-site-failover': outageMs,
+    'cross-site-drs': outageMs,
   }),
   rtoSeconds: z.int().min(0),
   monthlyAvailabilityPercent: z.number().gt(0).lte(100),
@@ -72,6 +79,11 @@ export type DataClass = z.output<typeof dataClassSchema>;
 export type TierObjectives = z.output<typeof objectivesSchema>;
 export type Tier = z.output<typeof tierSchema>;
 export type TiersPolicy = z.output<typeof tiersPolicySchema>;
+
+/** The tier's mechanisms that act across sites: a VM of such a tier needs a recovery site. */
+export function crossSiteMechanisms(tier: { mechanisms: readonly Mechanism[] }): Mechanism[] {
+  return tier.mechanisms.filter((m) => m.startsWith('cross-site-'));
+}
 
 /** Checks across tiers: unique ids; outage figures only for mechanisms the tier uses. */
 export function checkTiers(policy: TiersPolicy, file: string): ConfigIssue[] {

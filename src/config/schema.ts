@@ -335,7 +335,13 @@ const vmSchema = z.strictObject({
    */
   hostGroup: name.optional(),
   hostGroupRule: z.enum(['must', 'should', 'must-not', 'should-not']).optional(),
+  /** The site the VM belongs in; one of sites[].name. */
   homeSite: name.optional(),
+  /**
+   * The site it may go to by its tier's cross-site mechanisms (moved live, restarted,
+   * rebalanced): required for a tier that has any, and not the home site.
+   */
+  recoverySite: name.optional(),
   /** Overrides drs.mode for the VM (a tier without the drs mechanism is never moved either way). */
   drs: drsMode.optional(),
   /** Overrides the tier's data class (the guideline sets it per system). */

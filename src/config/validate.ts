@@ -1,7 +1,7 @@
 import { validateDetailed } from 'node-cron';
 import { type ConfigIssue, type ConfigPath, listQuoted } from './errors.ts';
 import { isLoopback, parseLibvirtUri, parseListen } from './formats.ts';
-import type { LimitsPolicy, TiersPolicy } from './policies.ts';
+import { crossSiteMechanisms, type LimitsPolicy, type TiersPolicy } from './policies.ts';
 import type { KeizokuConfig } from './schema.ts';
 
 /**
@@ -239,6 +239,7 @@ function checkVms(input: CrossCheckInput, out: CrossCheckResult): void {
         message: `unknown site "${vm.homeSite}": expected ${oneOf(siteNames, 'sites')}`,
       });
     }
+    checkRecoverySite(vm, i, tier, siteNames, file, out);
     if (tier !== undefined && vm.drs !== undefined && vm.drs !== 'off' && !tier.mechanisms.includes('drs')) {
       out.warnings.push({
         file,
@@ -283,6 +284,50 @@ function checkVms(input: CrossCheckInput, out: CrossCheckResult): void {
       });
     }
   });
+}
+
+/**
+ * A VM of a tier with cross-site mechanisms needs a recovery site that exists and is not its
+ * home site. With fewer sites than the tier needs there is none to name: the tier's sites
+ * warning above says so, and the entry still loads (a one-site installation keeps its tiers).
+ */
+function checkRecoverySite(
+  vm: CrossCheckInput['config']['vms'][number],
+  i: number,
+  tier: TiersPolicy['tiers'][number] | undefined,
+  siteNames: readonly string[],
+  file: string,
+  out: CrossCheckResult,
+): void {
+  const path = ['vms', i, 'recoverySite'];
+  const cross = tier ? crossSiteMechanisms(tier) : [];
+  const r = vm.recoverySite;
+  if (r === undefined) {
+    if (tier && cross.length > 0 && siteNames.length >= Math.max(2, tier.minSites))
+      out.errors.push({
+        file,
+        path,
+        message: `required: tier "${tier.id}" (${tier.labelJa}) moves its VMs across sites (${cross.join(', ')}), so the entry needs the site they go to, expected ${oneOf(
+          siteNames.filter((s) => s !== vm.homeSite),
+          'sites',
+        )}`,
+      });
+    return;
+  }
+  if (!siteNames.includes(r))
+    out.errors.push({ file, path, message: `unknown site "${r}": expected ${oneOf(siteNames, 'sites')}` });
+  else if (r === vm.homeSite)
+    out.errors.push({
+      file,
+      path,
+      message: `"${r}" is also the entry's homeSite: a recovery site must be another site`,
+    });
+  else if (tier && cross.length === 0)
+    out.warnings.push({
+      file,
+      path,
+      message: `has no effect: tier "${tier.id}" has no cross-site mechanism, so its VMs never go to "${r}"`,
+    });
 }
 
 function crossSite(mechanisms: readonly string[]): string {

@@ -20,6 +20,8 @@ export interface TierAssignment {
   tier: string;
   limits?: string | undefined;
   homeSite?: string | undefined;
+  /** Where the tier's cross-site mechanisms take the VM (vms[].recoverySite). */
+  recoverySite?: string | undefined;
   affinityGroup?: string | undefined;
   antiAffinityGroup?: string | undefined;
 }
@@ -44,7 +46,7 @@ export interface ComplianceContext {
   placement?: Partial<PlacementContext>;
 }
 
-export type Requirement = 'tier-assigned' | 'tier-defined' | 'sites' | 'home-site';
+export type Requirement = 'tier-assigned' | 'tier-defined' | 'sites' | 'home-site' | 'recovery-site';
 
 export type ComplianceCheck = (
   | { mechanism: Mechanism; requirement?: undefined }
@@ -76,9 +78,10 @@ const canReceive = (h: HostSnapshot): boolean => h.health === 'up' && !h.mainten
 
 /**
  * Checks that everything the VM's tier relies on is available to it now: the tier exists, the
- * cluster has the tier's sites, the VM is in its home site, and each of the tier's mechanisms
- * is enabled and has somewhere to act (another host in the site to migrate or restart on, a
- * host in another site for cross-site moves, a limits profile for resource limits).
+ * cluster has the tier's sites, the VM is in its home site, a tier that crosses sites gives it a
+ * recovery site, and each of the tier's mechanisms is enabled and has somewhere to act (another
+ * host in the site to migrate or restart on, a host in the recovery site for cross-site moves,
+ * a limits profile for resource limits).
  */
 export function complianceFor(vm: ComplianceVm, ctx: ComplianceContext): Compliance {
   const checks: ComplianceCheck[] = [];
@@ -110,7 +113,9 @@ export function complianceFor(vm: ComplianceVm, ctx: ComplianceContext): Complia
   const hosts = [...snap.hosts.values()].sort((x, y) => x.name.localeCompare(y.name));
   const others = hosts.filter((h) => h.name !== vm.host);
   const sameSite = others.filter((h) => h.site === vm.site);
-  const otherSites = others.filter((h) => h.site !== vm.site);
+  // Cross-site mechanisms act towards one site: the recovery site (the home site from there).
+  const crossTo = crossSiteTarget(vm, tier, snap.sites);
+  const otherSites = others.filter((h) => h.site !== vm.site && h.site === crossTo?.site);
   const enabled = new Set<Mechanism>(ctx.enabled);
 
   checks.push(sitesCheck(vm, tier, snap.sites, hosts));
@@ -135,6 +140,8 @@ export function complianceFor(vm: ComplianceVm, ctx: ComplianceContext): Complia
         reason: `${vm.name} runs in its home site ${a.homeSite}.`,
       });
   }
+
+  if (crossTo !== null) checks.push(crossTo.check);
 
   const placement: PlacementContext = {
     rulesOf:
@@ -223,11 +230,13 @@ export function complianceFor(vm: ComplianceVm, ctx: ComplianceContext): Complia
       case 'cross-site-failover': {
         const cross = mechanism === 'cross-site-failover';
         const candidates = cross ? otherSites : sameSite;
-        const where = cross ? `a site other than ${vm.site}` : `site ${vm.site}`;
+        const where = cross ? `site ${crossTo?.site}` : `site ${vm.site}`;
         const judged = verdicts(candidates);
         const fit = judged.filter((v) => v.feasible);
         if (cross && !siteCountOk(tier, snap.sites)) {
           checks.push({ mechanism, ok: false, reason: missingSitesReason(tier, snap.sites) });
+        } else if (cross && crossTo?.site === null) {
+          checks.push({ mechanism, ok: false, reason: noCrossSite(vm, 'be restarted in', crossTo) });
         } else if (fit.length > 0) {
           checks.push({
             mechanism,
@@ -248,24 +257,26 @@ export function complianceFor(vm: ComplianceVm, ctx: ComplianceContext): Complia
         }
         break;
       }
-      case 'cross-site-live-migration': {
+      case 'cross-site-live-migration':
+      case 'cross-site-drs': {
         const targets = otherSites.filter(canReceive);
+        const what = mechanism === 'cross-site-drs' ? 'be rebalanced onto' : 'migrate live to';
         if (!siteCountOk(tier, snap.sites))
           checks.push({ mechanism, ok: false, reason: missingSitesReason(tier, snap.sites) });
+        else if (crossTo?.site === null)
+          checks.push({ mechanism, ok: false, reason: noCrossSite(vm, what, crossTo) });
         else if (targets.length > 0)
           checks.push({
             mechanism,
             ok: true,
-            reason: `${vm.name} can migrate live to ${list(targets.map((h) => `${h.name} (${h.site})`))} outside site ${vm.site}.`,
+            reason: `${vm.name} can ${what} ${list(targets.map((h) => h.name))} in site ${crossTo?.site}.`,
           });
         else
           checks.push({
             mechanism,
             ok: false,
-            reason: `${vm.name} has no host outside site ${vm.site} to migrate live to: ${
-              otherSites.length === 0
-                ? `no host is configured in ${list(snap.sites.filter((s) => s !== vm.site))}`
-                : list(otherSites.map(hostState))
+            reason: `${vm.name} has no host in site ${crossTo?.site} to ${what}: ${
+              otherSites.length === 0 ? 'no host is configured there' : list(otherSites.map(hostState))
             }.`,
           });
         break;
@@ -274,6 +285,55 @@ export function complianceFor(vm: ComplianceVm, ctx: ComplianceContext): Complia
   }
   return done(tier.id);
 }
+
+interface CrossSiteTarget {
+  /** The site cross-site mechanisms act towards, or null when the VM has none to go to. */
+  site: string | null;
+  check: ComplianceCheck;
+}
+
+/**
+ * For a tier with cross-site mechanisms: the site they take the VM to (its recovery site, or
+ * its home site while it runs at the recovery site), and the 'recovery-site' check. Null for a
+ * tier that never crosses sites.
+ */
+function crossSiteTarget(vm: ComplianceVm, tier: Tier, sites: readonly string[]): CrossSiteTarget | null {
+  const cross = tier.mechanisms.filter((m) => m.startsWith('cross-site-'));
+  if (cross.length === 0) return null;
+  const a = vm.assignment!;
+  const r = a.recoverySite;
+  const no = (reason: string): CrossSiteTarget => ({
+    site: null,
+    check: { requirement: 'recovery-site', ok: false, reason },
+  });
+  if (r === undefined)
+    return no(
+      `Tier ${tier.id} relies on ${list(cross)}, but ${vm.name} has no recovery site (vms[].recoverySite): nowhere to go outside ${a.homeSite ?? vm.site}.`,
+    );
+  if (!sites.includes(r))
+    return no(`${vm.name}'s recovery site ${r} is not one of the cluster's sites (${list(sites)}).`);
+  if (r === a.homeSite)
+    return no(`${vm.name}'s recovery site ${r} is its home site: it has no other site to go to.`);
+  const site = vm.site === r ? (a.homeSite ?? null) : r;
+  if (site === null)
+    return no(
+      `${vm.name} runs at its recovery site ${r} and has no home site (vms[].homeSite) to go back to.`,
+    );
+  return {
+    site,
+    check: {
+      requirement: 'recovery-site',
+      ok: true,
+      reason:
+        site === r
+          ? `${vm.name}'s recovery site is ${r}.`
+          : `${vm.name} runs at its recovery site ${r}; its home site ${site} is where it goes back.`,
+    },
+  };
+}
+
+const noCrossSite = (vm: ComplianceVm, what: string, t: CrossSiteTarget): string =>
+  `${vm.name} has no site to ${what}: ${t.check.reason}`;
 
 function siteCountOk(tier: Tier, sites: readonly string[]): boolean {
   return sites.length >= tier.minSites;

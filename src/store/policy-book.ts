@@ -21,6 +21,7 @@ export interface EffectivePolicy {
   limits: string | null;
   haPriority: number;
   homeSite: string | null;
+  recoverySite: string | null;
   source: 'config' | 'override';
 }
 
@@ -81,6 +82,7 @@ export class PolicyBook {
       limits: a?.limits ?? null,
       haPriority: a?.haPriority ?? 0,
       homeSite: a?.homeSite ?? null,
+      recoverySite: a?.recoverySite ?? null,
       source: 'config',
     };
     if (!o) return base;

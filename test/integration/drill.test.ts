@@ -60,7 +60,7 @@ describe('drills against the lab', () => {
     kz = await startKeizokud(lab, redis.url, {
       vms: [
         { match: { name: 'dr1' }, tier: 'frontend', limits: 'standard' },
-        { match: { name: 'dr2' }, tier: 'core', limits: 'standard' },
+        { match: { name: 'dr2' }, tier: 'core', limits: 'standard', recoverySite: 'dc1' },
         { match: { name: 'dr3' }, tier: 'frontend', limits: 'standard' },
       ],
       drills: { dir: join(dir, 'reports') },

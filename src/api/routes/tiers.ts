@@ -28,7 +28,10 @@ const complianceSchema = {
         required: ['ok', 'reason'],
         properties: {
           mechanism: { type: 'string', description: 'a mechanism the tier needs, or' },
-          requirement: { type: 'string', enum: ['tier-assigned', 'tier-defined', 'sites', 'home-site'] },
+          requirement: {
+            type: 'string',
+            enum: ['tier-assigned', 'tier-defined', 'sites', 'home-site', 'recovery-site'],
+          },
           ok: { type: 'boolean' },
           reason: { type: 'string' },
         },
@@ -95,6 +98,7 @@ export function tierRoutes(app: FastifyInstance, d: ApiDeps, t: TierDeps): void 
                     tier: p.tier,
                     ...(p.limits ? { limits: p.limits } : {}),
                     ...(p.homeSite ? { homeSite: p.homeSite } : {}),
+                    ...(p.recoverySite ? { recoverySite: p.recoverySite } : {}),
                   }
                 : null,
             },

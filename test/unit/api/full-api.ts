@@ -203,7 +203,9 @@ export async function fullApi(): Promise<FastifyInstance> {
     haPaused: async () => pause,
     clientFor: () => null,
     policyOf: (name: string) =>
-      name === 'vm1' ? { tier: 'low', limits: null, haPriority: 0, homeSite: null, source: 'config' } : null,
+      name === 'vm1'
+        ? { tier: 'low', limits: null, haPriority: 0, homeSite: null, recoverySite: null, source: 'config' }
+        : null,
     setPolicy: async () => {},
     addressesOf: () => ['10.0.0.5'],
     labelsOf: () => ({ app: 'web' }),

@@ -107,6 +107,15 @@ describe('loadConfig', () => {
     ]);
   });
 
+  it('warns that a recovery site changes nothing for a tier that never crosses sites', async () => {
+    const file = join(FIXTURES, 'valid/recovery-site-unused.yaml');
+    const { config, warnings } = await loadConfig(file, {});
+    expect(config.vms.map((v) => v.recoverySite)).toEqual(['dc2', 'dc2']);
+    expect(warnings).toEqual([
+      `${shown(file)}: vms[1].recoverySite: has no effect: tier "low" has no cross-site mechanism, so its VMs never go to "dc2"`,
+    ]);
+  });
+
   it('warns about an empty site, a no-op insecure flag and an API without TLS', async () => {
     const file = shown(join(FIXTURES, 'valid/warnings.yaml'));
     const { warnings } = await loadConfig(file, {});

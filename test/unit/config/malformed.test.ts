@@ -92,6 +92,14 @@ const CASES: [string, string[]][] = [
     ],
   ],
   [
+    'recovery-site',
+    [
+      '{F}: vms[0].recoverySite: required: tier "core" (基幹系) moves its VMs across sites (cross-site-live-migration, cross-site-failover), so the entry needs the site they go to, expected "dc2" (from sites)',
+      '{F}: vms[1].recoverySite: "dc1" is also the entry\'s homeSite: a recovery site must be another site',
+      '{F}: vms[2].recoverySite: unknown site "dc9": expected one of "dc1" or "dc2" (from sites)',
+    ],
+  ],
+  [
     'host-groups',
     [
       '{F}: hostGroups[1].name: duplicate host group name "left" (also hostGroups[0])',

@@ -69,7 +69,7 @@ describe('malformed tiers files', () => {
     ],
     [
       'unknown-mechanism',
-      'tiers[0].mechanisms[1]: expected one of "resource-limits", "failover", "live-migration", "drs", "cross-site-live-migration" or "cross-site-failover", got "teleport"',
+      'tiers[0].mechanisms[1]: expected one of "resource-limits", "failover", "live-migration", "drs", "cross-site-live-migration", "cross-site-failover" or "cross-site-drs", got "teleport"',
     ],
     [
       'outage-for-unused-mechanism',

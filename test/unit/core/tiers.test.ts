@@ -65,10 +65,12 @@ describe('complianceFor', () => {
     const failed = c.checks.filter((x) => !x.ok);
     expect(failed.map((x) => x.requirement ?? x.mechanism)).toEqual([
       'sites',
+      'recovery-site',
       'cross-site-live-migration',
       'cross-site-failover',
     ]);
-    for (const f of failed) expect(f.reason).toMatch(/only dc1 is configured: a second site is missing\.$/);
+    for (const f of failed.filter((x) => x.requirement !== 'recovery-site'))
+      expect(f.reason).toMatch(/only dc1 is configured: a second site is missing\.$/);
     // What a single site does give a core VM is still reported as available.
     expect(c.checks.find((x) => x.mechanism === 'live-migration')).toMatchObject({
       ok: true,
@@ -83,7 +85,12 @@ describe('complianceFor', () => {
       [vmSnap('db1', 'h1')],
     );
     const c = complianceFor(
-      { name: 'db1', host: 'h1', site: 'dc1', assignment: { tier: 'core', limits: 'capped-50' } },
+      {
+        name: 'db1',
+        host: 'h1',
+        site: 'dc1',
+        assignment: { tier: 'core', limits: 'capped-50', recoverySite: 'dc2' },
+      },
       ctx(s),
     );
     expect(c.compliant).toBe(false);
@@ -91,7 +98,7 @@ describe('complianceFor', () => {
       'Tier core of db1 needs 2 sites with a host up, but site dc2 has no host up (h3 unreachable).',
     );
     expect(c.checks.find((x) => x.mechanism === 'cross-site-live-migration')?.reason).toBe(
-      'db1 has no host outside site dc1 to migrate live to: h3 unreachable.',
+      'db1 has no host in site dc2 to migrate live to: h3 unreachable.',
     );
     expect(c.checks.find((x) => x.mechanism === 'cross-site-failover')?.reason).toContain(
       'host h3 is unreachable',
@@ -109,7 +116,7 @@ describe('complianceFor', () => {
         name: 'db1',
         host: 'h1',
         site: 'dc1',
-        assignment: { tier: 'core', limits: 'capped-50', homeSite: 'dc1' },
+        assignment: { tier: 'core', limits: 'capped-50', homeSite: 'dc1', recoverySite: 'dc2' },
       },
       ctx(s, { limitsProfiles: ['capped-50'] }),
     );
@@ -117,14 +124,105 @@ describe('complianceFor', () => {
     expect(c.checks.map((x) => x.requirement ?? x.mechanism)).toEqual([
       'sites',
       'home-site',
+      'recovery-site',
       ...tier('core').mechanisms,
     ]);
+    expect(c.checks.find((x) => x.requirement === 'recovery-site')?.reason).toBe(
+      "db1's recovery site is dc2.",
+    );
     expect(c.checks.find((x) => x.mechanism === 'cross-site-live-migration')?.reason).toBe(
-      'db1 can migrate live to h3 (dc2) outside site dc1.',
+      'db1 can migrate live to h3 in site dc2.',
     );
     expect(c.checks.find((x) => x.mechanism === 'failover')?.reason).toBe(
       'db1 can be restarted on h2 in site dc1 if h1 fails.',
     );
+  });
+
+  describe('recovery site', () => {
+    const three = snap(
+      ['dc1', 'dc2', 'dc3'],
+      [host('h1', 'dc1'), host('h2', 'dc1'), host('h3', 'dc2'), host('h4', 'dc3', { maintenance: true })],
+      [vmSnap('db1', 'h1')],
+    );
+    const core = (assignment: Record<string, string>, where = { host: 'h1', site: 'dc1' }) =>
+      complianceFor(
+        { name: 'db1', ...where, assignment: { tier: 'core', limits: 'capped-50', ...assignment } },
+        ctx(three),
+      );
+    const failedOf = (c: ReturnType<typeof core>) =>
+      Object.fromEntries(c.checks.filter((x) => !x.ok).map((x) => [x.requirement ?? x.mechanism, x.reason]));
+
+    it('finds a core VM without one non-compliant: no means to cross sites, said per mechanism', () => {
+      const c = core({ homeSite: 'dc1' });
+      expect(c.compliant).toBe(false);
+      const why =
+        'Tier core relies on cross-site-live-migration and cross-site-failover, but db1 has no recovery site (vms[].recoverySite): nowhere to go outside dc1.';
+      expect(failedOf(c)).toEqual({
+        'recovery-site': why,
+        'cross-site-live-migration': `db1 has no site to migrate live to: ${why}`,
+        'cross-site-failover': `db1 has no site to be restarted in: ${why}`,
+      });
+    });
+
+    it('refuses the home site again and an unknown site as the recovery site', () => {
+      expect(failedOf(core({ homeSite: 'dc1', recoverySite: 'dc1' }))['recovery-site']).toBe(
+        "db1's recovery site dc1 is its home site: it has no other site to go to.",
+      );
+      expect(failedOf(core({ homeSite: 'dc1', recoverySite: 'dc9' }))['recovery-site']).toBe(
+        "db1's recovery site dc9 is not one of the cluster's sites (dc1, dc2 and dc3).",
+      );
+    });
+
+    it('counts only the recovery site: a host up in another site does not make up for it', () => {
+      const c = core({ homeSite: 'dc1', recoverySite: 'dc3' });
+      expect(failedOf(c)).toEqual({
+        'cross-site-live-migration': 'db1 has no host in site dc3 to migrate live to: h4 in maintenance.',
+        'cross-site-failover': expect.stringMatching(/^db1 could not be restarted in site dc3 if h1 fails: /),
+      });
+      expect(core({ homeSite: 'dc1', recoverySite: 'dc2' }).compliant).toBe(true);
+    });
+
+    it('at the recovery site, the way back is the home site', () => {
+      const c = core({ homeSite: 'dc1', recoverySite: 'dc2' }, { host: 'h3', site: 'dc2' });
+      expect(c.checks.find((x) => x.requirement === 'recovery-site')?.reason).toBe(
+        'db1 runs at its recovery site dc2; its home site dc1 is where it goes back.',
+      );
+      expect(c.checks.find((x) => x.mechanism === 'cross-site-live-migration')?.reason).toBe(
+        'db1 can migrate live to h1 and h2 in site dc1.',
+      );
+      expect(failedOf(core({ recoverySite: 'dc2' }, { host: 'h3', site: 'dc2' }))['recovery-site']).toBe(
+        'db1 runs at its recovery site dc2 and has no home site (vms[].homeSite) to go back to.',
+      );
+    });
+
+    it('a tier relying on cross-site DRS, which keizoku does not run, is not met', () => {
+      const tiers = {
+        ...policy,
+        tiers: [{ ...tier('core'), id: 'burst', mechanisms: ['cross-site-drs' as const] }],
+      };
+      const c = complianceFor(
+        { name: 'db1', host: 'h1', site: 'dc1', assignment: { tier: 'burst', recoverySite: 'dc2' } },
+        ctx(three, { tiers, enabled: MECHANISMS.filter((m) => m !== 'cross-site-drs') }),
+      );
+      expect(failedOf(c)).toEqual({
+        'cross-site-drs': 'Tier burst relies on cross-site-drs, which is not enabled in keizoku.',
+      });
+      const on = complianceFor(
+        { name: 'db1', host: 'h1', site: 'dc1', assignment: { tier: 'burst', recoverySite: 'dc2' } },
+        ctx(three, { tiers }),
+      );
+      expect(on.checks.find((x) => x.mechanism === 'cross-site-drs')?.reason).toBe(
+        'db1 can be rebalanced onto h3 in site dc2.',
+      );
+    });
+
+    it('a tier that never crosses sites has no recovery-site check', () => {
+      const c = complianceFor(
+        { name: 'o1', host: 'h1', site: 'dc1', assignment: { tier: 'low', limits: 'capped-50' } },
+        ctx(three),
+      );
+      expect(c.checks.some((x) => x.requirement === 'recovery-site')).toBe(false);
+    });
   });
 
   it('finds a low-tier VM compliant on two hosts of one site', () => {

@@ -59,7 +59,14 @@ describe('StateRecorder', () => {
       snapshot: () => cluster,
       policyOf: (name) =>
         name === 'web1'
-          ? { tier: 'frontend', limits: 'small', haPriority: 500, homeSite: 'dc1', source: 'config' }
+          ? {
+              tier: 'frontend',
+              limits: 'small',
+              haPriority: 500,
+              homeSite: 'dc1',
+              recoverySite: null,
+              source: 'config',
+            }
           : null,
       store,
       intervalMs: 5_000,

@@ -82,5 +82,8 @@ describe('examples/two-sites', () => {
       .filter((v: { tier: string }) => v.tier === 'core')
       .map((v: { homeSite: string }) => v.homeSite);
     expect(homes.sort()).toEqual(sites.sort());
+    // ... and each has the other site as its recovery site.
+    for (const v of c.vms.filter((v: { tier: string }) => v.tier === 'core'))
+      expect([v.homeSite, v.recoverySite].sort()).toEqual(sites.sort());
   });
 });
