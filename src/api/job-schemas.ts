@@ -86,6 +86,33 @@ const migrationResultSchema = {
     dataTransferredBytes: nullable('number'),
     iterations: nullable('number'),
     postCopy: { type: 'boolean' },
+    settings: {
+      type: ['object', 'null'],
+      description:
+        'What the move ran with: the migration defaults, the cross-site (WAN) rule for a move between sites, and the request overrides',
+      properties: {
+        bandwidthMiBs: { type: 'number', description: 'cap in MiB/s; 0: none' },
+        compression: { type: 'array', items: { type: 'string' } },
+        parallelConnections: { type: 'number', description: '0: one connection' },
+        maxDowntimeMs: { type: 'number' },
+        autoConverge: { type: 'boolean' },
+        postCopyAfterIterations: { type: 'number' },
+        postCopyAfterMs: { type: 'number' },
+        timeoutMs: { type: 'number' },
+        crossSite: {
+          type: ['object', 'null'],
+          description: 'null for a move within one site',
+          properties: {
+            fromSite: { type: 'string' },
+            toSite: { type: 'string' },
+            rule: {
+              ...nullable('string'),
+              description: 'the rule that applied (migration.crossSite[N]); null: none fit',
+            },
+          },
+        },
+      },
+    },
     probe: { type: 'array', items: probeWindowSchema },
     session: {
       type: ['object', 'null'],

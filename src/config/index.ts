@@ -46,6 +46,7 @@ export {
 export { SHIPPED_POLICIES_DIR } from './policy-files.ts';
 export {
   type ApiConfig,
+  type CrossSiteMigrationRule,
   configSchema,
   DRS_MODES,
   type DrsConfig,
@@ -57,6 +58,7 @@ export {
   type LibvirtConfig,
   type LoopsConfig,
   type MaintenanceWindowConfig,
+  MIGRATION_COMPRESSION,
   type MigrationConfig,
   type PlacementConfig,
   type ScheduleConfig,

@@ -133,6 +133,30 @@ const apiSchema = z.strictObject({
     .prefault({}),
 });
 
+/** libvirt's migration compression methods: xbzrle and mt on one connection, zlib and zstd on parallel ones. */
+export const MIGRATION_COMPRESSION = ['xbzrle', 'mt', 'zlib', 'zstd'] as const;
+const compression = z.array(z.enum(MIGRATION_COMPRESSION)).max(2);
+const parallelConnections = z.int().min(0).max(255);
+
+/**
+ * Settings of a move between two sites (the WAN), over the migration defaults. The first rule
+ * whose sites and tier fit the move applies; a field it leaves out keeps the default.
+ */
+const crossSiteRuleSchema = z.strictObject({
+  /** The two sites, either direction (absent: any two sites). */
+  sites: z.array(name).length(2).optional(),
+  /** Only VMs of this tier (absent: every tier). */
+  tier: name.optional(),
+  bandwidthMiBs: z.int().min(0).max(100_000).optional(),
+  compression: compression.optional(),
+  parallelConnections: parallelConnections.optional(),
+  maxDowntimeMs: z.int().min(1).max(60_000).optional(),
+  autoConverge: z.boolean().optional(),
+  postCopyAfterIterations: z.int().min(0).max(1000).optional(),
+  postCopyAfterMs: z.int().min(0).max(3_600_000).optional(),
+  timeoutMs: z.int().min(1_000).max(86_400_000).optional(),
+});
+
 const migrationSchema = z.strictObject({
   /**
    * Longest pause of the guest libvirt may choose for the final switch-over. Below QEMU's own
@@ -149,6 +173,12 @@ const migrationSchema = z.strictObject({
   postCopyAfterMs: z.int().min(0).max(3_600_000).default(0),
   /** The whole migration is aborted (the VM stays on the source) after this long. */
   timeoutMs: millis(1_000, 300_000),
+  /** Compression of the memory stream (libvirt --compressed with --comp-methods); none by default. */
+  compression: compression.default([]),
+  /** Parallel migration connections (libvirt --parallel); 0: one connection. */
+  parallelConnections: parallelConnections.default(0),
+  /** WAN settings for moves whose source and destination are in different sites. */
+  crossSite: z.array(crossSiteRuleSchema).default([]),
   /** Migrations at once touching one host (as source or destination), and in the cluster. */
   perHostConcurrency: z.int().min(1).max(16).default(2),
   clusterConcurrency: z.int().min(1).max(64).default(4),
@@ -381,6 +411,7 @@ export type LibvirtConfig = z.output<typeof libvirtSchema>;
 export type ApiConfig = z.output<typeof apiSchema>;
 export type AuditConfig = z.output<typeof auditSchema>;
 export type MigrationConfig = z.output<typeof migrationSchema>;
+export type CrossSiteMigrationRule = z.output<typeof crossSiteRuleSchema>;
 export type PlacementConfig = z.output<typeof placementSchema>;
 export type ScheduleConfig = z.output<typeof scheduleSchema>;
 export type MaintenanceWindowConfig = z.output<typeof maintenanceWindowSchema>;

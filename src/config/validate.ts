@@ -32,6 +32,7 @@ export function crossCheck(input: CrossCheckInput): CrossCheckResult {
   checkListeners(input, out);
   checkSchedules(input, out);
   checkRedis(input, out);
+  checkMigration(input, out);
   return out;
 }
 
@@ -417,6 +418,58 @@ function checkListeners({ config, file }: CrossCheckInput, out: CrossCheckResult
       message: `expected at most a third of leader.leaseMs (${config.leader.leaseMs}), so at most ${Math.floor(config.leader.leaseMs / 3)}, got ${config.leader.renewMs}`,
     });
   }
+}
+
+/**
+ * Cross-site migration rules name known, distinct sites and a known tier; compression fits the
+ * connections (xbzrle and mt on one connection, zlib and zstd on parallel ones: libvirt's rule).
+ */
+function checkMigration({ config, file, tiers, tiersFile }: CrossCheckInput, out: CrossCheckResult): void {
+  const err = (path: ConfigPath, message: string) => out.errors.push({ file, path, message });
+  const siteNames = [...new Set(config.sites.map((s) => s.name))];
+  const tierIds = tiers.tiers.map((t) => t.id);
+  const m = config.migration;
+  checkCompression(m.compression, m.parallelConnections, ['migration'], err);
+  m.crossSite.forEach((r, i) => {
+    const path = ['migration', 'crossSite', i];
+    r.sites?.forEach((s, j) => {
+      if (!siteNames.includes(s))
+        err([...path, 'sites', j], `unknown site "${s}": expected ${oneOf(siteNames, 'sites')}`);
+    });
+    if (r.sites && r.sites[0] === r.sites[1])
+      err([...path, 'sites'], `"${r.sites[0]}" twice: a rule is for a move between two sites`);
+    if (r.tier !== undefined && !tierIds.includes(r.tier))
+      err([...path, 'tier'], `unknown tier "${r.tier}": expected ${oneOf(tierIds, tiersFile)}`);
+    if (r.compression !== undefined || r.parallelConnections !== undefined)
+      checkCompression(
+        r.compression ?? m.compression,
+        r.parallelConnections ?? m.parallelConnections,
+        path,
+        err,
+      );
+  });
+}
+
+function checkCompression(
+  methods: readonly string[],
+  parallel: number,
+  path: ConfigPath,
+  err: (path: ConfigPath, message: string) => void,
+): void {
+  const wrong = methods.filter((c) =>
+    parallel > 0 ? c === 'xbzrle' || c === 'mt' : c === 'zlib' || c === 'zstd',
+  );
+  const at = [...path, 'compression'];
+  if (new Set(methods).size < methods.length) err(at, 'a method is listed twice');
+  if (wrong.length > 0)
+    err(
+      at,
+      parallel > 0
+        ? `${listQuoted(wrong)}: for one connection only, but parallelConnections is ${parallel} (parallel connections take zlib or zstd)`
+        : `${listQuoted(wrong)}: for parallel connections only (parallelConnections >= 1); one connection takes xbzrle or mt`,
+    );
+  else if (methods.includes('zlib') && methods.includes('zstd'))
+    err(at, 'zlib and zstd cannot be used at once');
 }
 
 /** `one of "dc1" or "dc2" (from sites)`; an empty list says where it would come from. */

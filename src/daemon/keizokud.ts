@@ -268,6 +268,7 @@ async function run(loaded: LoadedConfig): Promise<number> {
       },
       placement,
       policy: config.migration,
+      tierOf: (vm) => policies.policyOf(vm)?.tier || null,
       addressesOf: (vm) => inventory.addressesOf(vm),
       probeWindow: (vm, from, to) => probeWindows(probeBook, vm, from, to),
       log,

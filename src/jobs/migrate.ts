@@ -1,4 +1,11 @@
 import type { MigrationConfig } from '../config/index.ts';
+import {
+  type AppliedMigrationSettings,
+  appliedSettings,
+  type ChosenPolicy,
+  chooseMigrationPolicy,
+  type MigrationPolicy,
+} from '../core/migration-policy.ts';
 import type { ClusterSnapshot } from '../core/model.ts';
 import { migrationRefusals, type PlacementContext } from '../core/placement/index.ts';
 import type { DomainEvent, DomainRef, LibvirtClient } from '../libvirt/client.ts';
@@ -75,6 +82,8 @@ export interface MigrationResult {
   dataTransferredBytes: number | null;
   iterations: number | null;
   postCopy: boolean;
+  /** What the move ran with: defaults, the cross-site (WAN) rule that applied, the request's overrides. */
+  settings: AppliedMigrationSettings | null;
   probe: ProbeWindow[];
   session: TcpSessionResult | null;
   /** Finished by reconciling with libvirt after keizokud restarted mid-move. */
@@ -86,7 +95,9 @@ export interface MigrationPorts {
   clientFor(host: string): LibvirtClient | null;
   migrationUriOf(host: string): string;
   placement: PlacementContext;
-  policy: MigrationConfig;
+  policy: MigrationPolicy;
+  /** The VM's tier, for the cross-site rules that name one (absent: no tier). */
+  tierOf?(vm: string): string | null;
   addressesOf(vm: string): readonly string[];
   probeWindow(vm: string, fromMs: number, toMs: number): Promise<ProbeWindow[]>;
   log: { info(o: object, msg: string): void; warn(o: object, msg: string): void };
@@ -267,15 +278,28 @@ export function baseResult(req: MigrationRequest): MigrationResult {
     dataTransferredBytes: null,
     iterations: null,
     postCopy: false,
+    settings: null,
     probe: [],
     session: null,
     reconciled: false,
   };
 }
 
-/** The configured policy with the request's overrides: what the move, and its reconcile, go by. */
-export function effectivePolicy(base: MigrationConfig, req: MigrationRequest): MigrationConfig {
-  return { ...base, ...(req.policy ?? {}) };
+/**
+ * The configured policy, the cross-site rule for a move between sites, and the request's
+ * overrides: what the move, and its reconcile, go by.
+ */
+export function effectivePolicy(ports: MigrationPorts, req: MigrationRequest): ChosenPolicy {
+  const hosts = ports.snapshot().hosts;
+  return chooseMigrationPolicy(
+    ports.policy,
+    {
+      fromSite: hosts.get(req.from)?.site ?? null,
+      toSite: hosts.get(req.to)?.site ?? null,
+      tier: ports.tierOf?.(req.vm) ?? null,
+    },
+    req.policy,
+  );
 }
 
 /** Runs the migration; never throws for a refusal or a failed move: the result says what happened. */
@@ -303,8 +327,10 @@ async function migrate(
   onStart: (startedAt: number) => Promise<true | string>,
   track: (s: TcpSessionCheck) => void,
 ): Promise<MigrationResult> {
-  const policy = effectivePolicy(ports.policy, req);
+  const chosen = effectivePolicy(ports, req);
+  const policy = chosen.policy;
   const result = baseResult(req);
+  result.settings = appliedSettings(chosen);
   const finish = (outcome: MigrationOutcome, reason: string | null) => {
     result.outcome = outcome;
     result.reason = reason;
@@ -379,6 +405,8 @@ async function migrate(
       autoConverge: policy.autoConverge,
       postCopy: postCopyWanted,
       ...(policy.bandwidthMiBs > 0 ? { bandwidthMiBs: policy.bandwidthMiBs } : {}),
+      ...(policy.parallelConnections > 0 ? { parallelConnections: policy.parallelConnections } : {}),
+      ...(policy.compression.length > 0 ? { compression: [...policy.compression] } : {}),
       // Only the host-local disks the checks chose (storage.ts), never a shared one.
       ...storageCopy(req, result.checks),
       timeoutMs: policy.timeoutMs + 60_000,

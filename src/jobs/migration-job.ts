@@ -167,6 +167,7 @@ async function report(d: MigrationJobDeps, req: MigrationRequest, id: string, re
       totalMs: result.totalMs,
       libvirtDowntimeMs: result.libvirtDowntimeMs,
       outageMs: result.probe[0]?.outageMs ?? null,
+      settings: result.settings,
       decision: req.decisionId ?? null,
     },
     outcome:
@@ -236,7 +237,7 @@ async function reconcile(
   attemptKey: string,
 ): Promise<MigrationResult> {
   const attempt = JSON.parse((await d.redis.get(attemptKey)) ?? '{}') as { startedAt?: number };
-  const timeoutMs = effectivePolicy(d.ports.policy, req).timeoutMs;
+  const timeoutMs = effectivePolicy(d.ports, req).policy.timeoutMs;
   const abortAt = (attempt.startedAt ?? Date.now()) + timeoutMs;
   // As long as the dead run would have waited for libvirt (its call's own timeout), and a
   // moment at least, so an incoming move seen paused can finish.

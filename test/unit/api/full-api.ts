@@ -122,6 +122,7 @@ const migration: MigrationJobView = {
     dataTransferredBytes: 10,
     iterations: 2,
     postCopy: false,
+    settings: null,
     probe: [
       {
         probe: 'p1',

@@ -100,6 +100,17 @@ const CASES: [string, string[]][] = [
     ],
   ],
   [
+    'cross-site-migration',
+    [
+      '{F}: migration.compression: "zstd": for parallel connections only (parallelConnections >= 1); one connection takes xbzrle or mt',
+      '{F}: migration.crossSite[0].sites[1]: unknown site "dc3": expected one of "dc1" or "dc2" (from sites)',
+      '{F}: migration.crossSite[1].sites: "dc2" twice: a rule is for a move between two sites',
+      `{F}: migration.crossSite[1].tier: unknown tier "gold": expected one of ${TIERS}`,
+      '{F}: migration.crossSite[2].compression: "xbzrle": for one connection only, but parallelConnections is 4 (parallel connections take zlib or zstd)',
+      '{F}: migration.crossSite[3].compression: zlib and zstd cannot be used at once',
+    ],
+  ],
+  [
     'host-groups',
     [
       '{F}: hostGroups[1].name: duplicate host group name "left" (also hostGroups[0])',

@@ -2,7 +2,7 @@ import { EventEmitter } from 'node:events';
 import type { MigrationConfig } from '../../../src/config/index.ts';
 import type { ClusterSnapshot, HostSnapshot } from '../../../src/core/model.ts';
 import type { MigrationPorts } from '../../../src/jobs/migrate.ts';
-import type { LibvirtClient } from '../../../src/libvirt/client.ts';
+import type { LibvirtClient, MigrationOptions } from '../../../src/libvirt/client.ts';
 
 /**
  * A two-host cluster (h1, h2) and a fake libvirt that moves vm1 from h1 to h2 under test
@@ -80,6 +80,9 @@ export interface FakeMove {
   statsReads: string[];
   /** Each host's libvirt events (`domain-event`), as its client emits them. */
   events: Map<string, EventEmitter>;
+  /** What keizokud asked libvirt for: the migrate call's options, the max downtime set. */
+  migrateOptions: MigrationOptions | null;
+  maxDowntimeMs: number | null;
 }
 
 export function fakeMove(): FakeMove {
@@ -91,6 +94,8 @@ export function fakeMove(): FakeMove {
     gate: null,
     unreachable: new Set(),
     statsReads: [],
+    migrateOptions: null,
+    maxDowntimeMs: null,
     events: new Map([
       ['h1', new EventEmitter()],
       ['h2', new EventEmitter()],
@@ -114,9 +119,12 @@ export function fakeMove(): FakeMove {
         return "<domain type='kvm'><name>vm1</name></domain>";
       },
       getState: async () => ({ state: f.state.get(h) ?? 'shutoff', reason: 0 }),
-      migrateSetMaxDowntime: async () => undefined,
-      migrate: () => {
+      migrateSetMaxDowntime: async (_dom: unknown, ms: number) => {
+        f.maxDowntimeMs = ms;
+      },
+      migrate: (_dom: unknown, o: MigrationOptions) => {
         f.calls.push(`migrate on ${h}`);
+        f.migrateOptions = o;
         f.jobType = 'unbounded';
         return new Promise<void>((resolve, reject) => {
           settle = (err) => (err ? reject(err) : resolve());
@@ -158,13 +166,20 @@ export function policy(o: Partial<MigrationConfig> = {}): MigrationConfig {
     perHostConcurrency: 1,
     clusterConcurrency: 4,
     progressIntervalMs: 20,
+    compression: [],
+    parallelConnections: 0,
+    crossSite: [],
     ...o,
   };
 }
 
-export function movePorts(f: FakeMove, p: MigrationConfig = policy()): MigrationPorts {
+export function movePorts(
+  f: FakeMove,
+  p: MigrationConfig = policy(),
+  snap: ClusterSnapshot = snapshot,
+): MigrationPorts {
   return {
-    snapshot: () => snapshot,
+    snapshot: () => snap,
     clientFor: (h) => f.clientFor(h),
     migrationUriOf: (h) => `qemu+tcp://${h}/system`,
     placement: {

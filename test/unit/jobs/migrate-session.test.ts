@@ -30,6 +30,9 @@ function ports(sessionCheckPort: number, timeoutMs = 60_000): MigrationPorts {
     perHostConcurrency: 2,
     clusterConcurrency: 4,
     progressIntervalMs: 20,
+    compression: [],
+    parallelConnections: 0,
+    crossSite: [],
     sessionCheckPort,
   };
   return {

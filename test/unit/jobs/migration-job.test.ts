@@ -110,6 +110,9 @@ describe('a migration job run superseded by a re-run of the same job', () => {
       perHostConcurrency: 2,
       clusterConcurrency: 4,
       progressIntervalMs: 20,
+      compression: [],
+      parallelConnections: 0,
+      crossSite: [],
       sessionCheckPort: 0,
     } as MigrationConfig;
     const ports: MigrationPorts = {
