@@ -230,7 +230,10 @@ controller: { url: "${kz.url}", tokenFile: probe-token, refreshSec: 1 }
     ]);
     const [fo] = d.report.failover.vms;
     expect(Math.abs(fo.rtoMs - move.totalMs)).toBeLessThanOrEqual(0.25 * move.totalMs);
-    expect(fo.outageMs).toBeLessThanOrEqual(fo.rtoMs);
+    // Give or take one ICMP interval (loops.healthIntervalMs, 500 ms), as in failover-auto: the
+    // record's failure point is h2's last sign of life, and h2's last ICMP reply can come just
+    // after the VM's own last reply (a run: outage 5,909 ms against an RTO of 5,905 ms).
+    expect(fo.outageMs).toBeLessThanOrEqual(fo.rtoMs + 500);
     const report = (await kz.request('GET', `/v1/drills/${d.id}?format=md`, admin)).body as string;
     expect(report).toContain('## Failover of h2');
     expect(report).toMatch(
