@@ -93,12 +93,15 @@ describe('cross-site live migration with a WAN rule', () => {
       `cross-site move: ${(job.result.dataTransferredBytes / MiB).toFixed(1)} MiB in ${job.result.totalMs} ms = ${rateMiBs.toFixed(2)} MiB/s (cap ${CAP_MIBS}); libvirt downtime ${job.result.libvirtDowntimeMs} ms; ping ${seen.received}/${seen.sent}, longest gap ${seen.maxGapMs} ms`,
     );
     expect(rateMiBs).toBeLessThanOrEqual(CAP_MIBS * 1.1);
-    // libvirt's job reaches the cap once the memory transfer starts (its first reads may come
-    // before: the job exists from the begin phase, the cap is set with the transfer), and keeps it.
+    // libvirt's job holds the cap while memory is sent: its first reads come before (the job
+    // exists from the begin phase; the cap is set with the transfer) and its last may come after
+    // the transfer (libvirt then reports no cap again); every read in between is the cap.
     console.log(`migrate-getspeed during the move: ${speeds.join(', ')}`);
-    const capped = speeds.indexOf(String(CAP_MIBS));
-    expect(capped, 'libvirt never reported the cap').toBeGreaterThanOrEqual(0);
-    expect(speeds.slice(capped).every((s) => s === String(CAP_MIBS))).toBe(true);
+    const first = speeds.indexOf(String(CAP_MIBS));
+    const last = speeds.lastIndexOf(String(CAP_MIBS));
+    expect(first, 'libvirt never reported the cap').toBeGreaterThanOrEqual(0);
+    expect(speeds.slice(first, last + 1).every((v) => v === String(CAP_MIBS))).toBe(true);
+    expect(last - first + 1, 'reads at the cap').toBeGreaterThanOrEqual(3);
     // It answered through the move: the session held, and no gap as long as the move itself.
     expect(job.result.session).toMatchObject({ survived: true });
     expect(seen.received).toBeGreaterThan(0);
