@@ -114,7 +114,7 @@ describe('StateRecorder', () => {
       snapshot: () => cluster,
       policyOf: (name) =>
         name === 'web1'
-          ? { tier, limits: 'small', haPriority: 500, homeSite: 'dc1', source: 'config' }
+          ? { tier, limits: 'small', haPriority: 500, homeSite: 'dc1', recoverySite: null, source: 'config' }
           : null,
       store,
       intervalMs: 5_000,
