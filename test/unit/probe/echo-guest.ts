@@ -22,6 +22,15 @@ export async function guest(onConnection: (s: Socket) => void) {
       return ok;
     },
     connections: () => closed.length,
+    /**
+     * The number of connections once it reaches `n` or `ms` passes: the server hears of a
+     * connection on its own turn of the event loop, which may come after the client's.
+     */
+    connectionsReaching: async (n: number, ms = 2_000) => {
+      for (const end = Date.now() + ms; closed.length < n && Date.now() < end; )
+        await new Promise((r) => setTimeout(r, 10));
+      return closed.length;
+    },
     close: () => new Promise<void>((r) => server.close(() => r())),
   };
 }
