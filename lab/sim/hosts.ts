@@ -1,47 +1,58 @@
-// Simulated libvirt hosts: each a TCP listener of its own (one loopback address per host)
-// that speaks libvirt's remote protocol, with the same framing and the generated XDR codecs
-// as the client, for the calls keizokud's inventory makes: auth (AUTH_NONE), keepalive,
-// connect open and features, node info and CPU / memory stats, bulk domain stats, domain list,
-// lookup, metadata, XML, state, event registration. A call it does not simulate is answered
-// with libvirt's VIR_ERR_NO_SUPPORT, as libvirtd answers a procedure its driver lacks.
+// Simulated libvirt hosts: each a TCP listener of its own (one address per host) that speaks
+// libvirt's remote protocol, with the same framing and the generated XDR codecs as the
+// client, for the calls keizokud makes: auth (AUTH_NONE), keepalive, connect open and
+// features, node info and CPU / memory stats, bulk domain stats, domain list, lookup,
+// metadata, XML, state, define/undefine/create/start/shutdown/destroy with lifecycle events.
+// A call it does not simulate is answered with libvirt's VIR_ERR_NO_SUPPORT, as libvirtd
+// answers a procedure its driver lacks. Faults: power off (no listener, every link closed,
+// its address removed when it has an address control, running domains gone), partition
+// (links and connects stay open, nothing is answered), restore.
 import { createServer, type Server, type Socket } from 'node:net';
 import { keepaliveMessage } from '../../src/libvirt/connection.ts';
-import { DomainStats } from '../../src/libvirt/constants.ts';
 import { ERROR_CODE_NAMES } from '../../src/libvirt/error-codes.ts';
-import {
-  VIR_TYPED_PARAM_INT,
-  VIR_TYPED_PARAM_UINT,
-  VIR_TYPED_PARAM_ULLONG,
-} from '../../src/libvirt/protocol/generated/common.ts';
 import {
   KEEPALIVE_PROC_PING,
   KEEPALIVE_PROC_PONG,
   KEEPALIVE_PROGRAM,
 } from '../../src/libvirt/protocol/generated/keepalive.ts';
 import {
+  encodeRemoteDomainEventCallbackLifecycleMsg,
   remoteProcedures as P,
   REMOTE_AUTH_NONE,
   type RemoteNonnullDomain,
-  type RemoteTypedParam,
   remoteProceduresByNumber,
   remoteProgram,
 } from '../../src/libvirt/protocol/generated/remote.ts';
-import type { VirNetMessageHeader } from '../../src/libvirt/protocol/generated/virnet.ts';
+import {
+  VIR_NET_MESSAGE,
+  VIR_NET_OK,
+  type VirNetMessageHeader,
+} from '../../src/libvirt/protocol/generated/virnet.ts';
 import { XdrReader, type XdrWriter } from '../../src/libvirt/xdr.ts';
 import { type FakePeer, serveLibvirt } from '../../test/support/fake-libvirt-server.ts';
+import type { SimAddressControl } from './addresses.ts';
+import {
+  cpuTimeNs,
+  DomainState,
+  domainStats,
+  domainXml,
+  parseDefinition,
+  ShutoffReason,
+  type SimDomain,
+  vmMetadata,
+} from './domains.ts';
+
+export type { SimDomain } from './domains.ts';
 
 const code = (name: string) => ERROR_CODE_NAMES.indexOf(name);
 
-export interface SimDomain {
-  name: string;
-  uuid: Buffer;
-  id: number;
-  vcpus: number;
-  memoryKiB: number;
-  /** Share of its vCPUs the guest keeps busy (0..1); its cpu.time grows with it. */
-  load: number;
-  startedAt: number;
-}
+/** virDomainEventType and the details the simulator sends. */
+export const LifecycleEvent = { DEFINED: 0, UNDEFINED: 1, STARTED: 2, STOPPED: 5, SHUTDOWN: 6 } as const;
+export const StoppedDetail = { SHUTDOWN: 0, DESTROYED: 1, MIGRATED: 3 } as const;
+const EVENT_ID_LIFECYCLE = 0;
+/** virConnectListAllDomainsFlags / virConnectGetAllDomainStatsFlags: the state filter bits. */
+const ACTIVE = 1;
+const INACTIVE = 2;
 
 export interface SimHostSpec {
   name: string;
@@ -49,26 +60,45 @@ export interface SimHostSpec {
   port: number;
   cpus: number;
   memoryKiB: number;
+  /** How long a guest takes to power down after a shutdown request (default 300 ms). */
+  shutdownMs?: number;
 }
+
+export type SimPower = 'on' | 'off' | 'partitioned';
 
 /** One simulated libvirtd: its domains, its listener and the clients connected to it. */
 export class SimHost {
   readonly domains = new Map<string, SimDomain>();
   readonly peers = new Set<FakePeer>();
+  /** Each client's event registrations: event id to its callback id. */
+  private readonly callbacks = new Map<FakePeer, Map<number, number>>();
   private server: Server | null = null;
-  private readonly bootedAt = Date.now();
+  private bootedAt = Date.now();
   private nextId = 1;
+  private readonly timers = new Set<NodeJS.Timeout>();
+  power: SimPower = 'on';
   /** Calls answered, by procedure number (what keizokud asked of this host). */
   readonly calls = new Map<number, number>();
 
-  constructor(readonly spec: SimHostSpec) {}
+  constructor(
+    readonly spec: SimHostSpec,
+    private readonly addresses: SimAddressControl | null = null,
+  ) {}
 
   get uri(): string {
     return `qemu+tcp://${this.spec.address}:${this.spec.port}/system`;
   }
 
-  addDomain(d: Omit<SimDomain, 'id' | 'startedAt'>): SimDomain {
-    const dom = { ...d, id: this.nextId++, startedAt: Date.now() };
+  /** A running persistent domain, as found at boot. */
+  addDomain(d: Pick<SimDomain, 'name' | 'uuid' | 'vcpus' | 'memoryKiB' | 'load'>): SimDomain {
+    const dom: SimDomain = {
+      ...d,
+      id: this.nextId++,
+      startedAt: Date.now(),
+      state: DomainState.RUNNING,
+      reason: 1,
+      persistent: true,
+    };
     this.domains.set(d.uuid.toString('hex'), dom);
     return dom;
   }
@@ -78,7 +108,10 @@ export class SimHost {
       socket.setNoDelay(true);
       const peer = serveLibvirt(socket, (h, body, p) => this.answer(h, body, p));
       this.peers.add(peer);
-      socket.once('close', () => this.peers.delete(peer));
+      socket.once('close', () => {
+        this.peers.delete(peer);
+        this.callbacks.delete(peer);
+      });
     });
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
@@ -88,10 +121,45 @@ export class SimHost {
   }
 
   async close(): Promise<void> {
+    for (const t of this.timers) clearTimeout(t);
+    this.timers.clear();
     for (const p of this.peers) p.socket.destroy();
     const s = this.server;
     this.server = null;
     if (s) await new Promise<void>((r) => s.close(() => r()));
+  }
+
+  /**
+   * Power off: every link closed, no listener, the address removed (when controlled): nothing
+   * answers. Running guests are gone; persistent definitions stay, shut off, as on a disk.
+   */
+  async powerOff(): Promise<void> {
+    if (this.power === 'off') return;
+    this.power = 'off';
+    await this.close();
+    for (const [k, d] of this.domains) {
+      if (!d.persistent) this.domains.delete(k);
+      else if (d.state === DomainState.RUNNING) this.stop(d, ShutoffReason.UNKNOWN);
+    }
+    await this.addresses?.remove([this.spec.address]);
+  }
+
+  /** Partition: connections stay open and new ones are accepted, but nothing is answered. */
+  partition(): void {
+    if (this.power === 'on') this.power = 'partitioned';
+  }
+
+  /** Power on again after a power off (booted now, guests off), or heal a partition. */
+  async restore(): Promise<void> {
+    if (this.power === 'partitioned') {
+      this.power = 'on';
+      return;
+    }
+    if (this.power !== 'off') return;
+    await this.addresses?.add([this.spec.address]);
+    this.bootedAt = Date.now();
+    await this.listen();
+    this.power = 'on';
   }
 
   private ref(d: SimDomain): RemoteNonnullDomain {
@@ -107,81 +175,102 @@ export class SimHost {
     return undefined;
   }
 
-  /** Guest CPU time so far in ns: its load times its vCPUs since it started. */
-  private cpuTimeNs(d: SimDomain, now: number): bigint {
-    return BigInt(Math.round((now - d.startedAt) * 1e6 * d.vcpus * d.load));
+  private later(ms: number, f: () => void): void {
+    const t = setTimeout(() => {
+      this.timers.delete(t);
+      f();
+    }, ms);
+    this.timers.add(t);
   }
 
-  private stats(d: SimDomain, groups: number, now: number): RemoteTypedParam[] {
-    const out: RemoteTypedParam[] = [];
-    const int = (field: string, i: number) => out.push({ field, value: { type: VIR_TYPED_PARAM_INT, i } });
-    const uint = (field: string, ui: number) =>
-      out.push({ field, value: { type: VIR_TYPED_PARAM_UINT, ui } });
-    const ull = (field: string, ul: bigint) =>
-      out.push({ field, value: { type: VIR_TYPED_PARAM_ULLONG, ul } });
-    const cpu = this.cpuTimeNs(d, now);
-    if (groups & DomainStats.STATE) {
-      int('state.state', 1); // running
-      int('state.reason', 1); // booted
+  /** Sends a lifecycle event to every client registered for them (none while not answering). */
+  private lifecycle(d: SimDomain, event: number, detail: number): void {
+    if (this.power !== 'on') return;
+    for (const [peer, ids] of this.callbacks) {
+      const callbackID = ids.get(EVENT_ID_LIFECYCLE);
+      if (callbackID === undefined) continue;
+      const h = {
+        prog: remoteProgram.program,
+        vers: remoteProgram.version,
+        proc: P.REMOTE_PROC_DOMAIN_EVENT_CALLBACK_LIFECYCLE.number,
+        type: VIR_NET_MESSAGE,
+        serial: 0,
+        status: VIR_NET_OK,
+      } as VirNetMessageHeader;
+      peer.raw(
+        peer.frame(h, (w) =>
+          encodeRemoteDomainEventCallbackLifecycleMsg(w, {
+            callbackID,
+            msg: { dom: this.ref(d), event, detail },
+          }),
+        ),
+      );
     }
-    if (groups & DomainStats.CPU_TOTAL) {
-      ull('cpu.time', cpu);
-      ull('cpu.user', (cpu * 8n) / 10n);
-      ull('cpu.system', (cpu * 2n) / 10n);
-    }
-    if (groups & DomainStats.BALLOON) {
-      const kib = BigInt(d.memoryKiB);
-      ull('balloon.current', kib);
-      ull('balloon.maximum', kib);
-      ull('balloon.swap_in', 0n);
-      ull('balloon.swap_out', 0n);
-      ull('balloon.major_fault', 120n);
-      ull('balloon.minor_fault', 90_000n);
-      ull('balloon.unused', kib / 2n);
-      ull('balloon.available', (kib * 95n) / 100n);
-      ull('balloon.usable', kib / 2n);
-      ull('balloon.last-update', BigInt(Math.floor(now / 1000)));
-      ull('balloon.rss', (kib * 6n) / 10n);
-    }
-    if (groups & DomainStats.VCPU) {
-      uint('vcpu.current', d.vcpus);
-      uint('vcpu.maximum', d.vcpus);
-      for (let i = 0; i < d.vcpus; i++) {
-        int(`vcpu.${i}.state`, 1);
-        ull(`vcpu.${i}.time`, cpu / BigInt(d.vcpus));
-        ull(`vcpu.${i}.wait`, 0n);
-      }
-    }
-    return out;
   }
 
-  private domainXml(d: SimDomain): string {
-    const uuid = d.uuid.toString('hex').replace(/^(.{8})(.{4})(.{4})(.{4})/, '$1-$2-$3-$4-');
-    return `<domain type='kvm'>
-  <name>${d.name}</name>
-  <uuid>${uuid}</uuid>
-  <metadata>
-    <kz:vm xmlns:kz="urn:keizoku:vm:1"><kz:address>${vmAddress(d.uuid)}</kz:address></kz:vm>
-  </metadata>
-  <memory unit='KiB'>${d.memoryKiB}</memory>
-  <currentMemory unit='KiB'>${d.memoryKiB}</currentMemory>
-  <vcpu placement='static'>${d.vcpus}</vcpu>
-  <os><type arch='x86_64' machine='pc-q35-7.2'>hvm</type><boot dev='hd'/></os>
-  <cpu mode='host-model' check='partial'/>
-  <devices>
-    <emulator>/usr/bin/qemu-system-x86_64</emulator>
-    <disk type='network' device='disk'>
-      <driver name='qemu' type='raw' cache='none'/>
-      <source protocol='rbd' name='vms/${d.name}'/>
-      <target dev='vda' bus='virtio'/>
-    </disk>
-    <interface type='bridge'><source bridge='vmbr'/><model type='virtio'/></interface>
-  </devices>
-</domain>
-`;
+  private start(d: SimDomain, reason = 1): void {
+    d.state = DomainState.RUNNING;
+    d.reason = reason;
+    d.id = this.nextId++;
+    d.startedAt = Date.now();
+    this.lifecycle(d, LifecycleEvent.STARTED, 0);
+  }
+
+  /** Stops a running domain; a transient one is gone with it. */
+  private stop(d: SimDomain, reason: number, detail?: number): void {
+    const ref = this.ref(d);
+    d.state = DomainState.SHUTOFF;
+    d.reason = reason;
+    d.id = -1;
+    if (detail !== undefined) this.lifecycle({ ...d, id: ref.id }, LifecycleEvent.STOPPED, detail);
+    if (!d.persistent) this.domains.delete(d.uuid.toString('hex'));
+  }
+
+  /** A definition taken in: a new domain, or the same name and UUID defined again. */
+  private define(xml: string, persistent: boolean): SimDomain | { code: string; message: string } {
+    const f = parseDefinition(xml);
+    if ('error' in f) return { code: 'VIR_ERR_XML_ERROR', message: f.error };
+    const sameUuid = this.byUuid(f.uuid);
+    const sameName = this.byName(f.name);
+    if (sameName && sameName !== sameUuid)
+      return {
+        code: 'VIR_ERR_OPERATION_FAILED',
+        message: `domain '${f.name}' already exists with another uuid`,
+      };
+    if (sameUuid && sameUuid.name !== f.name)
+      return {
+        code: 'VIR_ERR_OPERATION_FAILED',
+        message: `domain '${sameUuid.name}' already exists with uuid`,
+      };
+    if (sameUuid) {
+      if (!persistent)
+        return { code: 'VIR_ERR_OPERATION_INVALID', message: `domain '${f.name}' already exists` };
+      Object.assign(sameUuid, { memoryKiB: f.memoryKiB, vcpus: f.vcpus, persistent: true });
+      return sameUuid;
+    }
+    const d: SimDomain = {
+      ...f,
+      id: -1,
+      load: 0.1,
+      startedAt: Date.now(),
+      state: DomainState.SHUTOFF,
+      reason: ShutoffReason.UNKNOWN,
+      persistent,
+    };
+    this.domains.set(f.uuid.toString('hex'), d);
+    return d;
+  }
+
+  private selected(flags: number): SimDomain[] {
+    const all = [...this.domains.values()];
+    const want = flags & (ACTIVE | INACTIVE);
+    if (want === 0 || want === (ACTIVE | INACTIVE)) return all;
+    const active = want === ACTIVE;
+    return all.filter((d) => (d.state === DomainState.RUNNING) === active);
   }
 
   private answer(h: VirNetMessageHeader, body: Buffer, peer: FakePeer): unknown {
+    if (this.power !== 'on') return; // partitioned: read and dropped
     if (h.prog === KEEPALIVE_PROGRAM) {
       if (h.proc === KEEPALIVE_PROC_PING) peer.raw(peer.frame(keepaliveMessage(KEEPALIVE_PROC_PONG)));
       return;
@@ -195,8 +284,12 @@ export class SimHost {
     // biome-ignore lint/suspicious/noExplicitAny: each procedure's reply, encoded by its own codec
     const ret = (proc: { ret: { encode(w: XdrWriter, v: any): void } | null }, v: unknown) =>
       ok((w) => proc.ret!.encode(w, v));
+    const fail = (name: string, message: string) => peer.error(h, code(name), message);
     const now = Date.now();
-    const noDomain = () => peer.error(h, code('VIR_ERR_NO_DOMAIN'), 'Domain not found');
+    const noDomain = () => fail('VIR_ERR_NO_DOMAIN', 'Domain not found');
+    const dom = (): SimDomain | undefined => (args?.dom ? this.byUuid(args.dom.uuid) : undefined);
+    const notRunning = (d: SimDomain) =>
+      fail('VIR_ERR_OPERATION_INVALID', `domain '${d.name}' is not running`);
     switch (h.proc) {
       case P.REMOTE_PROC_AUTH_LIST.number:
         return ret(P.REMOTE_PROC_AUTH_LIST, { types: [REMOTE_AUTH_NONE] });
@@ -224,7 +317,7 @@ export class SimHost {
       case P.REMOTE_PROC_NODE_GET_CPU_STATS.number: {
         // The guests' CPU time plus a little of the host's own, the rest idle.
         let busy = 0n;
-        for (const d of this.domains.values()) busy += this.cpuTimeNs(d, now);
+        for (const d of this.domains.values()) busy += cpuTimeNs(d, now);
         const total = BigInt(now - this.bootedAt) * 1_000_000n * BigInt(this.spec.cpus);
         const kernel = total / 50n;
         const params = [
@@ -240,7 +333,7 @@ export class SimHost {
       }
       case P.REMOTE_PROC_NODE_GET_MEMORY_STATS.number: {
         let used = 0;
-        for (const d of this.domains.values()) used += d.memoryKiB;
+        for (const d of this.domains.values()) if (d.state === DomainState.RUNNING) used += d.memoryKiB;
         const total = this.spec.memoryKiB;
         const params = [
           { field: 'total', value: BigInt(total) },
@@ -253,18 +346,20 @@ export class SimHost {
           args.nparams === 0 ? { params: [], nparams: 4 } : { params, nparams: 4 },
         );
       }
-      case P.REMOTE_PROC_CONNECT_LIST_ALL_DOMAINS.number:
+      case P.REMOTE_PROC_CONNECT_LIST_ALL_DOMAINS.number: {
+        const list = this.selected(args.flags);
         return ret(P.REMOTE_PROC_CONNECT_LIST_ALL_DOMAINS, {
-          domains: [...this.domains.values()].map((d) => this.ref(d)),
-          ret: this.domains.size,
+          domains: list.map((d) => this.ref(d)),
+          ret: list.length,
         });
+      }
       case P.REMOTE_PROC_CONNECT_GET_ALL_DOMAIN_STATS.number: {
         const wanted: SimDomain[] =
           args.doms.length > 0
             ? args.doms.map((r: RemoteNonnullDomain) => this.byUuid(r.uuid)).filter(Boolean)
-            : [...this.domains.values()];
+            : this.selected(args.flags);
         return ret(P.REMOTE_PROC_CONNECT_GET_ALL_DOMAIN_STATS, {
-          retStats: wanted.map((d) => ({ dom: this.ref(d), params: this.stats(d, args.stats, now) })),
+          retStats: wanted.map((d) => ({ dom: this.ref(d), params: domainStats(d, args.stats, now) })),
         });
       }
       case P.REMOTE_PROC_DOMAIN_LOOKUP_BY_UUID.number: {
@@ -276,50 +371,96 @@ export class SimHost {
         return d ? ret(P.REMOTE_PROC_DOMAIN_LOOKUP_BY_NAME, { dom: this.ref(d) }) : noDomain();
       }
       case P.REMOTE_PROC_DOMAIN_GET_STATE.number: {
-        const d = this.byUuid(args.dom.uuid);
-        return d ? ret(P.REMOTE_PROC_DOMAIN_GET_STATE, { state: 1, reason: 1 }) : noDomain();
+        const d = dom();
+        return d ? ret(P.REMOTE_PROC_DOMAIN_GET_STATE, { state: d.state, reason: d.reason }) : noDomain();
       }
       case P.REMOTE_PROC_DOMAIN_GET_XML_DESC.number: {
-        const d = this.byUuid(args.dom.uuid);
-        return d ? ret(P.REMOTE_PROC_DOMAIN_GET_XML_DESC, { xml: this.domainXml(d) }) : noDomain();
+        const d = dom();
+        return d ? ret(P.REMOTE_PROC_DOMAIN_GET_XML_DESC, { xml: domainXml(d) }) : noDomain();
       }
       case P.REMOTE_PROC_DOMAIN_GET_METADATA.number: {
-        const d = this.byUuid(args.dom.uuid);
+        const d = dom();
         if (!d) return noDomain();
         if (args.uri !== 'urn:keizoku:vm:1')
-          return peer.error(
-            h,
-            code('VIR_ERR_NO_DOMAIN_METADATA'),
-            'Requested metadata element is not present',
-          );
-        return ret(P.REMOTE_PROC_DOMAIN_GET_METADATA, {
-          metadata: `<kz:vm xmlns:kz="urn:keizoku:vm:1"><kz:address>${vmAddress(d.uuid)}</kz:address></kz:vm>`,
-        });
+          return fail('VIR_ERR_NO_DOMAIN_METADATA', 'Requested metadata element is not present');
+        return ret(P.REMOTE_PROC_DOMAIN_GET_METADATA, { metadata: vmMetadata(d.uuid) });
       }
-      case P.REMOTE_PROC_CONNECT_DOMAIN_EVENT_CALLBACK_REGISTER_ANY.number:
-        return ret(P.REMOTE_PROC_CONNECT_DOMAIN_EVENT_CALLBACK_REGISTER_ANY, {
-          callbackID: args.eventID + 1,
+      case P.REMOTE_PROC_DOMAIN_DEFINE_XML_FLAGS.number: {
+        const known = parseDefinition(args.xml);
+        const existed = !('error' in known) && this.byUuid(known.uuid) !== undefined;
+        const d = this.define(args.xml, true);
+        if ('code' in d) return fail(d.code, d.message);
+        this.lifecycle(d, LifecycleEvent.DEFINED, existed ? 1 : 0); // updated / added
+        return ret(P.REMOTE_PROC_DOMAIN_DEFINE_XML_FLAGS, { dom: this.ref(d) });
+      }
+      case P.REMOTE_PROC_DOMAIN_CREATE_XML.number: {
+        const d = this.define(args.xmlDesc, false);
+        if ('code' in d) return fail(d.code, d.message);
+        this.start(d);
+        return ret(P.REMOTE_PROC_DOMAIN_CREATE_XML, { dom: this.ref(d) });
+      }
+      case P.REMOTE_PROC_DOMAIN_CREATE_WITH_FLAGS.number: {
+        const d = dom();
+        if (!d) return noDomain();
+        if (d.state === DomainState.RUNNING)
+          return fail('VIR_ERR_OPERATION_INVALID', `domain '${d.name}' is already running`);
+        this.start(d);
+        return ret(P.REMOTE_PROC_DOMAIN_CREATE_WITH_FLAGS, { dom: this.ref(d) });
+      }
+      case P.REMOTE_PROC_DOMAIN_SHUTDOWN_FLAGS.number: {
+        const d = dom();
+        if (!d) return noDomain();
+        if (d.state !== DomainState.RUNNING) return notRunning(d);
+        // The guest powers down a moment after the request (ACPI), as a real one does.
+        const id = d.id;
+        this.later(this.spec.shutdownMs ?? 300, () => {
+          if (d.state !== DomainState.RUNNING || d.id !== id) return;
+          this.lifecycle(d, LifecycleEvent.SHUTDOWN, 0);
+          this.stop(d, ShutoffReason.SHUTDOWN, StoppedDetail.SHUTDOWN);
         });
-      case P.REMOTE_PROC_CONNECT_DOMAIN_EVENT_CALLBACK_DEREGISTER_ANY.number:
         return ok();
+      }
+      case P.REMOTE_PROC_DOMAIN_DESTROY_FLAGS.number: {
+        const d = dom();
+        if (!d) return noDomain();
+        if (d.state !== DomainState.RUNNING) return notRunning(d);
+        this.stop(d, ShutoffReason.DESTROYED, StoppedDetail.DESTROYED);
+        return ok();
+      }
+      case P.REMOTE_PROC_DOMAIN_UNDEFINE_FLAGS.number: {
+        const d = dom();
+        if (!d) return noDomain();
+        if (!d.persistent) return fail('VIR_ERR_OPERATION_INVALID', 'cannot undefine transient domain');
+        // A running domain becomes transient and goes when it stops, as in libvirt.
+        if (d.state === DomainState.RUNNING) d.persistent = false;
+        else this.domains.delete(d.uuid.toString('hex'));
+        this.lifecycle(d, LifecycleEvent.UNDEFINED, 0);
+        return ok();
+      }
+      case P.REMOTE_PROC_CONNECT_DOMAIN_EVENT_CALLBACK_REGISTER_ANY.number: {
+        const ids = this.callbacks.get(peer) ?? new Map<number, number>();
+        this.callbacks.set(peer, ids);
+        const callbackID = args.eventID + 1;
+        ids.set(args.eventID, callbackID);
+        return ret(P.REMOTE_PROC_CONNECT_DOMAIN_EVENT_CALLBACK_REGISTER_ANY, { callbackID });
+      }
+      case P.REMOTE_PROC_CONNECT_DOMAIN_EVENT_CALLBACK_DEREGISTER_ANY.number: {
+        const ids = this.callbacks.get(peer);
+        for (const [e, c] of ids ?? []) if (c === args.callbackID) ids?.delete(e);
+        return ok();
+      }
       default:
-        return peer.error(
-          h,
-          code('VIR_ERR_NO_SUPPORT'),
+        return fail(
+          'VIR_ERR_NO_SUPPORT',
           `this function is not supported by the simulated host: ${def?.name ?? h.proc}`,
         );
     }
   }
 }
 
-/** A VM's address (its keizoku metadata) in 10.0.0.0/8, from its UUID's last bytes. */
-function vmAddress(uuid: Buffer): string {
-  return `10.${uuid[13]}.${uuid[14]}.${uuid[15]}`;
-}
-
-/** Host i's loopback address (0-based): 127.1.X.Y, Y in 1..250, one per host. */
-export function simAddress(i: number): string {
-  return `127.1.${Math.floor(i / 250)}.${(i % 250) + 1}`;
+/** Host i's address (0-based): PREFIX.X.Y, Y in 1..250, one per host (127.1 on loopback). */
+export function simAddress(i: number, prefix = '127.1'): string {
+  return `${prefix}.${Math.floor(i / 250)}.${(i % 250) + 1}`;
 }
 
 export const simHostName = (i: number) => `h${String(i + 1).padStart(4, '0')}`;
@@ -341,22 +482,34 @@ export interface SimClusterOptions {
   port: number;
   cpus?: number;
   memoryKiB?: number;
+  /** The first two octets of the hosts' addresses (default 127.1, on loopback). */
+  addressPrefix?: string;
+  /** Puts each host's address on an interface and takes it away at power off. */
+  addresses?: SimAddressControl;
+  shutdownMs?: number;
+}
+
+export interface SimCluster {
+  hosts: SimHost[];
+  byName(name: string): SimHost | undefined;
+  stop(): Promise<void>;
 }
 
 /** Starts `hosts` simulated hosts with `vmsPerHost` running domains each. */
-export async function startSimHosts(
-  o: SimClusterOptions,
-): Promise<{ hosts: SimHost[]; stop(): Promise<void> }> {
+export async function startSimHosts(o: SimClusterOptions): Promise<SimCluster> {
   const hosts: SimHost[] = [];
+  const specs = Array.from({ length: o.hosts }, (_, i) => ({
+    name: simHostName(i),
+    address: simAddress(i, o.addressPrefix),
+    port: o.port,
+    cpus: o.cpus ?? 64,
+    memoryKiB: o.memoryKiB ?? 256 * 1024 * 1024,
+    ...(o.shutdownMs !== undefined ? { shutdownMs: o.shutdownMs } : {}),
+  }));
+  await o.addresses?.add(specs.map((s) => s.address));
   try {
-    for (let i = 0; i < o.hosts; i++) {
-      const host = new SimHost({
-        name: simHostName(i),
-        address: simAddress(i),
-        port: o.port,
-        cpus: o.cpus ?? 64,
-        memoryKiB: o.memoryKiB ?? 256 * 1024 * 1024,
-      });
+    for (const [i, spec] of specs.entries()) {
+      const host = new SimHost(spec, o.addresses ?? null);
       for (let v = 0; v < o.vmsPerHost; v++)
         host.addDomain({
           name: `vm-${host.spec.name}-${String(v + 1).padStart(2, '0')}`,
@@ -372,5 +525,10 @@ export async function startSimHosts(
     await Promise.all(hosts.map((h) => h.close()));
     throw e;
   }
-  return { hosts, stop: async () => void (await Promise.all(hosts.map((h) => h.close()))) };
+  const index = new Map(hosts.map((h) => [h.spec.name, h]));
+  return {
+    hosts,
+    byName: (name) => index.get(name),
+    stop: async () => void (await Promise.all(hosts.map((h) => h.close()))),
+  };
 }
