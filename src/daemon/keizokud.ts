@@ -148,6 +148,8 @@ async function run(loaded: LoadedConfig): Promise<number> {
     replicaId,
     leaseMs: config.leader.leaseMs,
     renewMs: config.leader.renewMs,
+    // With a replica to be promoted, a new leader acts on its token once a replica has it.
+    ...(config.redis.sentinels ? { replicaAckMs: config.leader.renewMs } : {}),
   });
   const decisions = new DecisionStore(redis, PREFIX);
   const store = new Store(redis, PREFIX, lease, decisions);
@@ -504,6 +506,9 @@ async function run(loaded: LoadedConfig): Promise<number> {
     metrics.leaderToken.set(token);
     log.info({ replica: replicaId, token }, 'elected leader');
   });
+  lease.on('unconfirmed', (reason: string) =>
+    log.warn({ replica: replicaId, reason }, 'lease given back: its token is not on a replica yet'),
+  );
   lease.on('deposed', (reason: string) => {
     metrics.leader.set(0);
     metrics.leaderToken.set(0);

@@ -43,9 +43,10 @@ export async function tokenCommand(argv: string[]): Promise<number> {
     process.stderr.write(`${formatConfigError(e)}\n`);
     return 1;
   }
+  // Through sentinels a command waits through a promotion, as keizokud's own do; else one retry.
   const redis = new Redis({
+    ...(loaded.config.redis.sentinels ? {} : { maxRetriesPerRequest: 1 }),
     ...redisOptions(loaded.config.redis),
-    maxRetriesPerRequest: 1,
     lazyConnect: true,
   });
   redis.on('error', () => undefined);

@@ -15,6 +15,13 @@ export interface LeaseOptions {
   renewMs: number;
   /** Stop acting this long before the lease could expire in Redis (clock drift, slow calls). */
   safetyMs?: number;
+  /**
+   * With replicas (Sentinel): how long a new token may take to reach a replica before this
+   * replica acts on it. Redis copies to replicas asynchronously, so a token the primary drew
+   * just before it died is not on the promoted replica, which would draw it again for another
+   * replica: two leaders sharing one token, each passing the other's fencing. Unset: no wait.
+   */
+  replicaAckMs?: number;
   now?: () => number;
 }
 
@@ -147,6 +154,7 @@ export class LeaderLease extends EventEmitter {
           String(this.o.leaseMs),
         );
         if (typeof t === 'number') {
+          if (!(await this.replicated(t))) return;
           this.token = t;
           this.validUntil = sentAt + this.o.leaseMs - safety;
           this.emit('elected', t);
@@ -167,6 +175,21 @@ export class LeaderLease extends EventEmitter {
       if (this.token !== null && this.now() > this.validUntil)
         this.depose('Redis unreachable past the lease');
     }
+  }
+
+  /**
+   * True once a replica holds token t (or there is no replica to be promoted). Otherwise the
+   * lease is given back and 'unconfirmed' emitted: the next tick tries again with a new token.
+   */
+  private async replicated(t: number): Promise<boolean> {
+    if (this.o.replicaAckMs === undefined) return true;
+    const acked = Number(await this.redis.call('WAIT', '1', String(this.o.replicaAckMs)));
+    if (acked >= 1) return true;
+    const replicas = /connected_slaves:(\d+)/.exec(await this.redis.info('replication'))?.[1];
+    if (Number(replicas ?? 0) === 0) return true;
+    await this.redis.eval(RELEASE, 1, this.key, `${this.o.replicaId}:${t}`).catch(() => undefined);
+    this.emit('unconfirmed', `fencing token ${t} reached no replica within ${this.o.replicaAckMs} ms`);
+    return false;
   }
 
   private depose(reason: string): void {
