@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createVm, freePort, type LabState, readState } from '../../lab/index.ts';
 import { type RunningKeizokud, startKeizokud } from '../support/keizokud.ts';
 import { sharedLab } from '../support/lab-fixture.ts';
+import { recordChild } from '../support/process.ts';
 import { startRedis } from '../support/redis.ts';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -64,6 +65,7 @@ scrape_configs:
       ],
       { stdio: 'ignore' },
     );
+    recordChild(prom.pid, 'prometheus');
     for (let i = 0; i < 150; i++) {
       if (
         (await fetch(`${promUrl}/-/ready`).then(

@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createVm, freePort, type LabState, readState, virsh } from '../../lab/index.ts';
 import { type RunningKeizokud, startKeizokud } from '../support/keizokud.ts';
 import { sharedLab } from '../support/lab-fixture.ts';
+import { recordChild } from '../support/process.ts';
 import { startRedis } from '../support/redis.ts';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -88,6 +89,7 @@ controller: { url: "${kz.url}", tokenFile: probe-token, refreshSec: 1 }
     agent = spawn('node', ['bin/keizoku-probe.mjs', '--config', join(dir, 'probe.yaml')], {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
+    recordChild(agent.pid, 'keizoku-probe');
     agent.stdout!.on('data', (b: Buffer) => (agentOutput += b.toString()));
     agent.stderr!.on('data', (b: Buffer) => (agentOutput += b.toString()));
     // Registered with keizokud and probing every VM.

@@ -6,6 +6,7 @@ import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createVm, freePort, type LabState, labKeizokudConfig, readState, virsh } from '../../lab/index.ts';
 import { sharedLab } from '../support/lab-fixture.ts';
+import { recordChild } from '../support/process.ts';
 import { startRedis } from '../support/redis.ts';
 
 const INVENTORY_MS = 2_000;
@@ -60,6 +61,7 @@ describe('keizokud inventory against the lab', () => {
     daemon = spawn('node', ['bin/keizokud.mjs', '--config', join(dir, 'keizokud.yaml')], {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
+    recordChild(daemon.pid, 'keizokud');
     daemon.stdout!.on('data', (b: Buffer) => {
       stdout += b.toString();
     });

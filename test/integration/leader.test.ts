@@ -9,6 +9,7 @@ import { FencedError, LeaderLease } from '../../src/store/lease.ts';
 import { Store, StoreCorruptError } from '../../src/store/store.ts';
 import { sharedLab } from '../support/lab-fixture.ts';
 import { measureLagMs } from '../support/lag.ts';
+import { recordChild } from '../support/process.ts';
 import { startRedis } from '../support/redis.ts';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -154,6 +155,7 @@ describe('two keizokud replicas', () => {
     const proc = spawn('node', ['bin/keizokud.mjs', '--config', join(dir, `${name}.yaml`)], {
       stdio: 'ignore',
     });
+    recordChild(proc.pid, 'keizokud');
     replicas.push(proc);
     const leader = async () => {
       const t = await fetch(`http://127.0.0.1:${port}/metrics`).then(

@@ -16,6 +16,7 @@ import {
 import type { LibvirtClient } from '../../src/libvirt/index.ts';
 import { sharedLab } from '../support/lab-fixture.ts';
 import { openLabClient } from '../support/libvirt.ts';
+import { recordChild } from '../support/process.ts';
 import { startRedis } from '../support/redis.ts';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -130,6 +131,7 @@ describe('resource limits: the burst experiment', () => {
     daemon = spawn('node', ['bin/keizokud.mjs', '--config', join(dir, 'keizokud.yaml')], {
       stdio: ['ignore', log, log],
     });
+    recordChild(daemon.pid, 'keizokud');
     // A daemon that dies by itself (not killed by the test) shows why.
     daemon.once('exit', (code, signal) => {
       if (signal === null)

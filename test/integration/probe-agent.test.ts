@@ -16,6 +16,7 @@ import {
   virshMigrate,
 } from '../../lab/index.ts';
 import { sharedLab } from '../support/lab-fixture.ts';
+import { recordChild } from '../support/process.ts';
 
 const INTERVAL_MS = 20;
 /** The capture's own worst pacing besides the outage: its second-longest spacing between replies. */
@@ -103,6 +104,7 @@ controller: { url: "http://127.0.0.1:${controllerPort}", tokenFile: token, refre
     agent = spawn('node', ['bin/keizoku-probe.mjs', '--config', join(dir, 'probe.yaml')], {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
+    recordChild(agent.pid, 'keizoku-probe');
     agent.stdout!.on('data', (b: Buffer) => (output += b.toString()));
     agent.stderr!.on('data', (b: Buffer) => (output += b.toString()));
     for (let i = 0; i < 100; i++) {

@@ -17,6 +17,7 @@ import { computeWindow } from '../../src/probe/outage.ts';
 import { PingProber } from '../../src/probe/ping-prober.ts';
 import { TcpSessionCheck } from '../../src/probe/tcp-session.ts';
 import { sharedLab } from '../support/lab-fixture.ts';
+import { recordChild } from '../support/process.ts';
 
 const INTERVAL_MS = 20;
 
@@ -74,6 +75,7 @@ describe('probe against the lab', () => {
         stdio: ['ignore', 'ignore', 'inherit'],
       },
     );
+    recordChild(agent.pid, 'keizoku-probe');
     type Stats = { sent: number; lost: number; outageMs: number; outages: { open: boolean }[] };
     const window = async (from: number, to: number) =>
       (await (await fetch(`${url}/v1/window?target=pr1&from=${from}&to=${to}`)).json()) as Stats;

@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LabState } from '../../lab/index.ts';
 import { type RunningKeizokud, startKeizokud } from '../support/keizokud.ts';
 import { sharedLab } from '../support/lab-fixture.ts';
+import { recordChild } from '../support/process.ts';
 import { startRedis } from '../support/redis.ts';
 
 /**
@@ -58,6 +59,7 @@ describe('keizokud behind a TLS link that keeps resetting', () => {
       ],
       { stdio: ['pipe', 'pipe', 'pipe'] },
     );
+    recordChild(proxy.pid, 'reset-proxy'); // ip netns exec runs node in its own place
     proxy.stderr!.on('data', (b: Buffer) => (proxyOut += b.toString()));
     const port = await new Promise<number>((resolve, reject) => {
       proxy.once('exit', (code) => reject(new Error(`reset proxy exited (${code}): ${proxyOut}`)));

@@ -16,7 +16,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { labDir } from '../../lab/src/state.ts';
 import type { FenceConfig } from '../../src/config/index.ts';
-import { alive } from './process.ts';
+import { alive, recordChild } from './process.ts';
 
 export const IPMI_SIM = '/usr/bin/ipmi_sim';
 export const IPMITOOL = '/usr/bin/ipmitool';
@@ -223,6 +223,7 @@ export async function startIpmiSim(hooks: Partial<ChassisHooks> = {}): Promise<I
         { stdio: ['ignore', 'ignore', 'pipe'] },
       );
       child = c;
+      recordChild(c.pid, 'ipmi_sim');
       stderr = '';
       c.stderr?.on('data', (d) => {
         stderr += d;

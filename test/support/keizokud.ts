@@ -8,6 +8,7 @@ import type { Role } from '../../src/api/auth/rbac.ts';
 import { TokenStore } from '../../src/api/auth/tokens.ts';
 import { type RedisTarget, redisOptions } from '../../src/jobs/connection.ts';
 import { Contract } from './openapi.ts';
+import { recordChild } from './process.ts';
 
 /** A real keizokud process against the lab and a real Redis, with its API on a free port. */
 export interface RunningKeizokud {
@@ -81,6 +82,7 @@ export async function startKeizokud(
     child = spawn('node', ['bin/keizokud.mjs', '--config', configFile], {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
+    recordChild(child.pid, 'keizokud');
     child.stdout!.on('data', (b: Buffer) => (out += b.toString()));
     child.stderr!.on('data', (b: Buffer) => (out += b.toString()));
     exited = new Promise<void>((r) => child.once('exit', () => r()));

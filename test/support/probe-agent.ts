@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort } from '../../lab/index.ts';
 import type { RunningKeizokud } from './keizokud.ts';
+import { recordChild } from './process.ts';
 
 /** A real keizoku-probe process following a test's keizokud, registered with it. */
 export interface RunningProbe {
@@ -30,6 +31,7 @@ export async function startProbeAgent(
   const child: ChildProcess = spawn('node', ['bin/keizoku-probe.mjs', '--config', join(dir, 'probe.yaml')], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+  recordChild(child.pid, 'keizoku-probe');
   child.stdout!.on('data', (b: Buffer) => (out += b.toString()));
   child.stderr!.on('data', (b: Buffer) => (out += b.toString()));
   const url = `http://127.0.0.1:${port}`;

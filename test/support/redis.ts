@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { freePort } from '../../lab/index.ts';
+import { recordChild } from './process.ts';
 
 /** One redis-server process of the test's own (a data node or a sentinel), known by its pid. */
 interface RedisProcess {
@@ -22,6 +23,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
  */
 async function spawnRedis(args: string[], port: number): Promise<RedisProcess> {
   const child: ChildProcess = spawn('redis-server', args, { stdio: 'ignore' });
+  recordChild(child.pid, 'redis-server');
   const exited = new Promise((r) => child.once('exit', r));
   const alive = () => child.exitCode === null && child.signalCode === null;
   const proc: RedisProcess = {
