@@ -9,7 +9,9 @@ const CALL_TIMEOUT_MS = 20_000;
  * ssh's argv for `command` on the management path: the configured key only, the host key
  * checked against the configured known_hosts (never trusted on first use), no prompts.
  */
-export function sshArgs(c: SshFence, address: string, command: string): string[] {
+export type SshLogin = Pick<SshFence, 'keyFile' | 'knownHostsFile' | 'port' | 'user'>;
+
+export function sshArgs(c: SshLogin, address: string, command: string): string[] {
   return [
     '-i',
     c.keyFile,

@@ -1,6 +1,10 @@
 import { EventEmitter } from 'node:events';
 import {
   Affect,
+  BlockCopy,
+  BlockCopyParam,
+  BlockJobAbort,
+  blockJobTypeNames,
   DomainEventId,
   DomainStats,
   domainStateNames,
@@ -91,6 +95,26 @@ export interface MigrationOptions {
   compression?: ('xbzrle' | 'mt' | 'zlib' | 'zstd')[];
   /** Deadline of the whole perform call; the migration itself is aborted separately by its owner. */
   timeoutMs?: number;
+}
+
+export interface BlockCopyOptions {
+  /** Guest writes complete only once the destination has them (no acknowledged write lost). */
+  synchronousWrites?: boolean;
+  /** The destination exists (always so for a network destination such as NBD). */
+  reuseExternal?: boolean;
+  /** Required for a persistent domain: the copy is not part of its definition. */
+  transientJob?: boolean;
+  /** Cap of the initial copy, bytes/s (absent: unlimited). */
+  bandwidthBytes?: number;
+}
+
+/** A block job of one disk as libvirt reports it; `ready` when a copy mirrors (cur == end). */
+export interface BlockJobInfo {
+  type: string;
+  bandwidthMiBs: number;
+  cur: number;
+  end: number;
+  ready: boolean;
 }
 
 export type DomainEvent =
@@ -578,6 +602,54 @@ export class LibvirtClient extends EventEmitter {
       { dom, dconnuri: o.destinationUri, params, cookieIn: Buffer.alloc(0), flags },
       { timeoutMs: o.timeoutMs ?? 3_600_000 },
     );
+  }
+
+  // ---- block jobs ----
+
+  /**
+   * Starts copying `disk` (target dev or path) to the disk described by `destXml`; once the copy
+   * is ready it mirrors every write until aborted or pivoted (virDomainBlockCopy).
+   */
+  async blockCopy(dom: DomainRef, disk: string, destXml: string, o: BlockCopyOptions = {}): Promise<void> {
+    let flags = 0;
+    if (o.synchronousWrites) flags |= BlockCopy.SYNCHRONOUS_WRITES;
+    if (o.reuseExternal) flags |= BlockCopy.REUSE_EXT;
+    if (o.transientJob) flags |= BlockCopy.TRANSIENT_JOB;
+    const params = toTypedParams(
+      { [BlockCopyParam.BANDWIDTH]: o.bandwidthBytes },
+      {
+        [BlockCopyParam.BANDWIDTH]: 'ullong',
+      },
+    );
+    await this.rpc(P.REMOTE_PROC_DOMAIN_BLOCK_COPY, { dom, path: disk, destxml: destXml, params, flags });
+  }
+
+  /** The disk's block job, or null when it has none (virDomainGetBlockJobInfo). */
+  async blockJobInfo(dom: DomainRef, disk: string): Promise<BlockJobInfo | null> {
+    const r = await this.rpc(P.REMOTE_PROC_DOMAIN_GET_BLOCK_JOB_INFO, { dom, path: disk, flags: 0 });
+    if (r.found !== 1) return null;
+    const cur = Number(r.cur);
+    const end = Number(r.end);
+    // libvirt holds cur below end until QEMU reports the job ready, so equality means ready.
+    return {
+      type: blockJobTypeNames[r.type] ?? String(r.type),
+      bandwidthMiBs: Number(r.bandwidth),
+      cur,
+      end,
+      ready: end > 0 && cur === end,
+    };
+  }
+
+  /** Ends the disk's block job; `pivot` switches a ready copy over to its destination. */
+  async blockJobAbort(
+    dom: DomainRef,
+    disk: string,
+    o: { pivot?: boolean; async?: boolean } = {},
+  ): Promise<void> {
+    let flags = 0;
+    if (o.pivot) flags |= BlockJobAbort.PIVOT;
+    if (o.async) flags |= BlockJobAbort.ASYNC;
+    await this.rpc(P.REMOTE_PROC_DOMAIN_BLOCK_JOB_ABORT, { dom, path: disk, flags });
   }
 
   // ---- events ----

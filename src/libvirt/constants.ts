@@ -155,3 +155,34 @@ export const Undefine = { MANAGED_SAVE: 1 << 0, SNAPSHOTS_METADATA: 1 << 1, NVRA
 
 /** Flag of get*Parameters calls: the caller accepts VIR_TYPED_PARAM_STRING values. */
 export const TYPED_PARAM_STRING_OKAY = 1 << 2;
+
+/** virDomainBlockCopyFlags */
+export const BlockCopy = {
+  SHALLOW: 1 << 0,
+  /** The destination exists already (an NBD export cannot be created by libvirt). */
+  REUSE_EXT: 1 << 1,
+  /** The copy need not survive the domain's persistent definition (required for persistent domains). */
+  TRANSIENT_JOB: 1 << 2,
+  /** A guest write completes only once the destination has it too (QEMU's write-blocking mirror). */
+  SYNCHRONOUS_WRITES: 1 << 3,
+} as const;
+
+/** Typed-parameter names of virDomainBlockCopy. */
+export const BlockCopyParam = {
+  BANDWIDTH: 'bandwidth',
+  GRANULARITY: 'granularity',
+  BUF_SIZE: 'buf-size',
+} as const;
+
+/** virDomainBlockJobAbortFlags */
+export const BlockJobAbort = { ASYNC: 1 << 0, PIVOT: 1 << 1 } as const;
+
+/** virDomainBlockJobType */
+export const blockJobTypeNames: Record<number, string> = {
+  0: 'unknown',
+  1: 'pull',
+  2: 'copy',
+  3: 'commit',
+  4: 'active-commit',
+  5: 'backup',
+};
