@@ -1,3 +1,4 @@
+import { POWER_KINDS } from '../jobs/power.ts';
 import { requesterSchema } from './schemas.ts';
 
 /**
@@ -182,12 +183,10 @@ export const jobSchema = {
   properties: {
     id: {
       type: 'string',
-      description: 'mig-, start-, shutdown-, destroy-, define-, undefine- or evac-<uuid>',
+      description: 'mig-<uuid>, evac-<uuid>, or a power job: <kind>-<uuid> (start-, raise-cpu-cap-, …)',
     },
-    kind: {
-      type: 'string',
-      enum: ['migrate', 'start', 'shutdown', 'destroy', 'define', 'undefine', 'evacuate'],
-    },
+    // Every kind the job system runs: a DRS cap raise and a restart elsewhere are power jobs too.
+    kind: { type: 'string', enum: ['migrate', ...POWER_KINDS, 'evacuate'] },
     vm: { ...nullable('string'), description: 'null for an evacuation' },
     host: { type: 'string', description: "power actions and evacuations: the VM's or the evacuated host" },
     from: { type: 'string', description: 'migrations and power actions' },

@@ -1,5 +1,9 @@
+import type { Job } from 'bullmq';
 import type { FastifyInstance, InjectOptions } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { PowerAction } from '../../../src/jobs/power.ts';
+import { POWER_KINDS, POWER_QUEUE } from '../../../src/jobs/power.ts';
+import { toView } from '../../../src/jobs/views.ts';
 import { Contract } from '../../support/openapi.ts';
 import { DEC_ID } from './decision-fixture.ts';
 import { FO_ID } from './failover-fixture.ts';
@@ -130,6 +134,42 @@ describe('responses against the OpenAPI document', () => {
     );
     const all = Object.values(contract.doc.paths).flatMap((item) => Object.values(item as object));
     expect(all.map((op) => op.operationId).filter((id) => !seen.has(id))).toEqual([]);
+  });
+
+  it('a job of every power kind fits the document (a DRS cap raise and a restart elsewhere too)', () => {
+    const actions: Record<PowerAction['kind'], PowerAction> = {
+      start: { kind: 'start', vm: 'vm1', host: 'h1' },
+      shutdown: { kind: 'shutdown', vm: 'vm1', host: 'h1' },
+      destroy: { kind: 'destroy', vm: 'vm1', host: 'h1' },
+      define: { kind: 'define', vm: 'vm1', host: 'h1' },
+      undefine: { kind: 'undefine', vm: 'vm1', host: 'h1' },
+      'restart-elsewhere': { kind: 'restart-elsewhere', vm: 'vm1', from: 'h1', to: 'h2' },
+      'raise-cpu-cap': {
+        kind: 'raise-cpu-cap',
+        vm: 'vm1',
+        host: 'h1',
+        quotaPercent: 90,
+        periodUs: 100_000,
+        holdMs: 60_000,
+      },
+    };
+    for (const kind of POWER_KINDS) {
+      const id = `${kind}-00000000-0000-4000-8000-000000000001`;
+      const job = {
+        id,
+        timestamp: 1,
+        queueName: POWER_QUEUE,
+        data: {
+          action: actions[kind],
+          requestedBy: { id: 'c', name: 'controller' },
+          reason: 'drs',
+          decisionId: null,
+        },
+        returnvalue: { outcome: 'succeeded', reason: null, vm: 'vm1', host: 'h1', finishedAt: 2 },
+      } as unknown as Job;
+      const x = { method: 'GET', url: `/v1/jobs/${id}`, status: 200, contentType: 'application/json' };
+      expect(contract.check({ ...x, body: toView(job, 'completed') }), kind).toEqual([]);
+    }
   });
 
   it('an undocumented field, a wrong type, an undocumented status or content type each fail', () => {
