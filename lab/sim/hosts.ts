@@ -30,7 +30,7 @@ import {
 } from '../../src/libvirt/protocol/generated/virnet.ts';
 import { XdrReader, type XdrWriter } from '../../src/libvirt/xdr.ts';
 import { type FakePeer, serveLibvirt } from '../../test/support/fake-libvirt-server.ts';
-import type { SimAddressControl } from './addresses.ts';
+import { type GuestAddresses, guestAddresses, type SimAddressControl } from './addresses.ts';
 import {
   cpuTimeNs,
   DomainState,
@@ -39,6 +39,7 @@ import {
   parseDefinition,
   ShutoffReason,
   type SimDomain,
+  vmAddress,
   vmMetadata,
 } from './domains.ts';
 
@@ -83,6 +84,8 @@ export class SimHost {
   constructor(
     readonly spec: SimHostSpec,
     private readonly addresses: SimAddressControl | null = null,
+    /** The guests' own addresses: up while they run (a probe agent pings them). */
+    private readonly guests: GuestAddresses | null = null,
   ) {}
 
   get uri(): string {
@@ -100,6 +103,7 @@ export class SimHost {
       persistent: true,
     };
     this.domains.set(d.uuid.toString('hex'), dom);
+    this.guests?.up(vmAddress(dom.uuid));
     return dom;
   }
 
@@ -136,12 +140,13 @@ export class SimHost {
   async powerOff(): Promise<void> {
     if (this.power === 'off') return;
     this.power = 'off';
+    // The address first: a machine that loses power says nothing more on its links.
+    await this.addresses?.remove([this.spec.address]);
     await this.close();
     for (const [k, d] of this.domains) {
       if (!d.persistent) this.domains.delete(k);
       else if (d.state === DomainState.RUNNING) this.stop(d, ShutoffReason.UNKNOWN);
     }
-    await this.addresses?.remove([this.spec.address]);
   }
 
   /** Partition: connections stay open and new ones are accepted, but nothing is answered. */
@@ -213,6 +218,7 @@ export class SimHost {
     d.reason = reason;
     d.id = this.nextId++;
     d.startedAt = Date.now();
+    this.guests?.up(vmAddress(d.uuid));
     this.lifecycle(d, LifecycleEvent.STARTED, 0);
   }
 
@@ -222,6 +228,7 @@ export class SimHost {
     d.state = DomainState.SHUTOFF;
     d.reason = reason;
     d.id = -1;
+    this.guests?.down(vmAddress(d.uuid));
     if (detail !== undefined) this.lifecycle({ ...d, id: ref.id }, LifecycleEvent.STOPPED, detail);
     if (!d.persistent) this.domains.delete(d.uuid.toString('hex'));
   }
@@ -484,7 +491,8 @@ export interface SimClusterOptions {
   memoryKiB?: number;
   /** The first two octets of the hosts' addresses (default 127.1, on loopback). */
   addressPrefix?: string;
-  /** Puts each host's address on an interface and takes it away at power off. */
+  /** Puts each host's address on an interface and takes it away at power off; the guests'
+   *  addresses likewise while they run. */
   addresses?: SimAddressControl;
   shutdownMs?: number;
 }
@@ -492,6 +500,8 @@ export interface SimClusterOptions {
 export interface SimCluster {
   hosts: SimHost[];
   byName(name: string): SimHost | undefined;
+  /** Resolves once every guest address change so far is on the interface. */
+  settled(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -507,9 +517,10 @@ export async function startSimHosts(o: SimClusterOptions): Promise<SimCluster> {
     ...(o.shutdownMs !== undefined ? { shutdownMs: o.shutdownMs } : {}),
   }));
   await o.addresses?.add(specs.map((s) => s.address));
+  const guests = o.addresses ? guestAddresses(o.addresses) : null;
   try {
     for (const [i, spec] of specs.entries()) {
-      const host = new SimHost(spec, o.addresses ?? null);
+      const host = new SimHost(spec, o.addresses ?? null, guests);
       for (let v = 0; v < o.vmsPerHost; v++)
         host.addDomain({
           name: `vm-${host.spec.name}-${String(v + 1).padStart(2, '0')}`,
@@ -521,6 +532,7 @@ export async function startSimHosts(o: SimClusterOptions): Promise<SimCluster> {
       await host.listen();
       hosts.push(host);
     }
+    await guests?.flushed();
   } catch (e) {
     await Promise.all(hosts.map((h) => h.close()));
     throw e;
@@ -529,6 +541,7 @@ export async function startSimHosts(o: SimClusterOptions): Promise<SimCluster> {
   return {
     hosts,
     byName: (name) => index.get(name),
+    settled: () => guests?.flushed() ?? Promise.resolve(),
     stop: async () => void (await Promise.all(hosts.map((h) => h.close()))),
   };
 }

@@ -4,11 +4,15 @@
 // until SIGTERM or stdin closes. Each line on stdin is a command, answered by one JSON line:
 // {"op": "power-off" | "partition" | "restore", "hosts": ["h0001", ...]} -> {"op", "ok", "at"}
 // ("at": epoch ms when every host named had the fault), or {"op", "ok": false, "error"}.
-// With --address-dev DEV (a dummy interface in the simulator's own network namespace) every
+// With --address-dev DEV (an interface of the simulator's network namespace, lab/sim/netns.ts) every
 // host's address is added to DEV at start and removed at its power off (lab/sim/addresses.ts).
+// With --bmc-port P a Redfish BMC for every host (systems by host name) listens on
+// 127.0.0.1:P (lab/sim/bmc.ts); the first line then also has {bmc: {port, caFile,
+// passwordFile, username}}.
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import { interfaceAddresses } from './addresses.ts';
+import { startSimBmc } from './bmc.ts';
 import { type SimCluster, startSimHosts } from './hosts.ts';
 
 const { values } = parseArgs({
@@ -18,6 +22,7 @@ const { values } = parseArgs({
     port: { type: 'string', default: '16509' },
     'address-prefix': { type: 'string', default: '127.1' },
     'address-dev': { type: 'string' },
+    'bmc-port': { type: 'string' },
   },
   strict: true,
 });
@@ -34,6 +39,7 @@ const count = (name: string, v: string | undefined, max: number) => {
 const hosts = count('hosts', values.hosts, 60_000);
 const vmsPerHost = count('vms-per-host', values['vms-per-host'], 1000);
 const port = count('port', values.port, 65_535);
+const bmcPort = values['bmc-port'] === undefined ? null : count('bmc-port', values['bmc-port'], 65_535);
 const prefix = values['address-prefix']!;
 if (!/^\d{1,3}\.\d{1,3}$/.test(prefix))
   fail(`--address-prefix must be two octets such as 10.250, got ${prefix}`);
@@ -72,7 +78,8 @@ try {
     addressPrefix: prefix,
     ...(addresses ? { addresses } : {}),
   });
-  const stop = () => void sim.stop().then(() => process.exit(0));
+  const bmc = bmcPort === null ? null : await startSimBmc(sim, { port: bmcPort });
+  const stop = () => void Promise.all([sim.stop(), bmc?.close()]).then(() => process.exit(0));
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);
   const lines = createInterface({ input: process.stdin });
@@ -85,7 +92,19 @@ try {
   });
   lines.on('close', stop);
   process.stdout.write(
-    `${JSON.stringify({ hosts: sim.hosts.map((h) => ({ name: h.spec.name, uri: h.uri, address: h.spec.address })) })}\n`,
+    `${JSON.stringify({
+      hosts: sim.hosts.map((h) => ({ name: h.spec.name, uri: h.uri, address: h.spec.address })),
+      ...(bmc
+        ? {
+            bmc: {
+              port: bmc.port,
+              caFile: bmc.caFile,
+              passwordFile: bmc.passwordFile,
+              username: bmc.username,
+            },
+          }
+        : {}),
+    })}\n`,
   );
 } catch (e) {
   process.stderr.write(`sim: cannot start the simulated hosts: ${(e as Error).message}\n`);
