@@ -48,6 +48,9 @@ const actionSchema = {
     to: { type: 'string' },
     copyStorage: { type: ['boolean', 'string'] },
     policy: { type: 'object', additionalProperties: true },
+    quotaPercent: { type: 'number', description: 'raise-cpu-cap: the raised cap per vCPU, % of one CPU' },
+    periodUs: { type: 'integer', description: 'raise-cpu-cap: the scheduler period' },
+    holdMs: { type: 'integer', description: 'raise-cpu-cap: how long the raise holds unless renewed' },
   },
 } as const;
 

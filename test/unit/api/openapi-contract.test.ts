@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { PowerAction } from '../../../src/jobs/power.ts';
 import { POWER_KINDS, POWER_QUEUE } from '../../../src/jobs/power.ts';
 import { toView } from '../../../src/jobs/views.ts';
+import { raiseDecision } from '../../../src/loops/drs.ts';
 import { Contract } from '../../support/openapi.ts';
 import { DEC_ID } from './decision-fixture.ts';
 import { FO_ID } from './failover-fixture.ts';
@@ -170,6 +171,32 @@ describe('responses against the OpenAPI document', () => {
       const x = { method: 'GET', url: `/v1/jobs/${id}`, status: 200, contentType: 'application/json' };
       expect(contract.check({ ...x, body: toView(job, 'completed') }), kind).toEqual([]);
     }
+  });
+
+  it("a DRS cap raise's decision fits the document", () => {
+    const raise = {
+      vm: 'vm1',
+      host: 'h1',
+      fromPercent: 50,
+      toPercent: 90,
+      capPercent: 50,
+      burstPercent: 90,
+      periodUs: 100_000,
+      holdMs: 10_000,
+      extraVcpus: 0.4,
+      renewal: false,
+      reason: 'vm1 bursts against its cap of 50 % per vCPU',
+    };
+    const d = raiseDecision(raise, 1, {
+      id: DEC_ID,
+      ref: 'drs',
+      requestedBy: { id: 'c', name: 'controller' },
+    });
+    const body = { ...d, jobs: [], partial: false };
+    const x = { status: 200, contentType: 'application/json' };
+    expect(contract.check({ ...x, method: 'GET', url: `/v1/decisions/${DEC_ID}`, body })).toEqual([]);
+    const list = { vm: 'vm1', decisions: [body] };
+    expect(contract.check({ ...x, method: 'GET', url: '/v1/vms/vm1/decisions', body: list })).toEqual([]);
   });
 
   it('an undocumented field, a wrong type, an undocumented status or content type each fail', () => {
