@@ -2,6 +2,7 @@
 // are pure functions of a cluster snapshot that return decisions; the executor (jobs/) runs
 // each action as a job under its VM's lock; the decision store keeps them so that "why did
 // this VM move, and why there" is one lookup.
+import type { ReplicaTarget } from './replication.ts';
 
 /** Who decided. */
 export type PlannerName = 'operator' | 'evacuate' | 'drs' | 'failover' | 'schedule' | 'drill' | 'site';
@@ -56,6 +57,10 @@ export type Action =
       periodUs: number;
       holdMs: number;
     }
+  /** Mirror a local disk into its replica on a recovery-site host with synchronous writes (class ア). */
+  | { kind: 'start-mirror'; vm: string; host: string; target: ReplicaTarget }
+  /** Start the VM on `to` from its replicas there once `from` is known not to run it. */
+  | { kind: 'restart-from-replica'; vm: string; from: string; to: string; replicas: ReplicaTarget[] }
   | { kind: 'fence'; host: string };
 
 export type ActionKind = Action['kind'];

@@ -3,6 +3,12 @@ import type { Redis } from 'ioredis';
 import type { CpuRaise } from '../core/limits.ts';
 import type { Action } from '../core/plan.ts';
 import type { LibvirtClient } from '../libvirt/client.ts';
+import {
+  type ReplicaExports,
+  releaseReplicas,
+  replicaDomainXml,
+  startMirror,
+} from '../replication/mirror.ts';
 import type { AuditLog } from '../store/audit.ts';
 import { redisKeys } from '../store/keys.ts';
 import type { VmLocks } from './vm-lock.ts';
@@ -16,7 +22,18 @@ import type { VmLocks } from './vm-lock.ts';
 
 export type PowerAction = Extract<
   Action,
-  { kind: 'start' | 'shutdown' | 'destroy' | 'define' | 'undefine' | 'restart-elsewhere' | 'raise-cpu-cap' }
+  {
+    kind:
+      | 'start'
+      | 'shutdown'
+      | 'destroy'
+      | 'define'
+      | 'undefine'
+      | 'restart-elsewhere'
+      | 'raise-cpu-cap'
+      | 'start-mirror'
+      | 'restart-from-replica';
+  }
 >;
 export const POWER_KINDS: readonly PowerAction['kind'][] = [
   'start',
@@ -26,10 +43,13 @@ export const POWER_KINDS: readonly PowerAction['kind'][] = [
   'undefine',
   'restart-elsewhere',
   'raise-cpu-cap',
+  'start-mirror',
+  'restart-from-replica',
 ];
 
 /** The host a power action acts on (a restart elsewhere acts on its target). */
-export const powerHost = (a: PowerAction): string => (a.kind === 'restart-elsewhere' ? a.to : a.host);
+export const powerHost = (a: PowerAction): string =>
+  a.kind === 'restart-elsewhere' || a.kind === 'restart-from-replica' ? a.to : a.host;
 
 /** How long a restart waits for libvirt to report the VM running after its start. */
 const RESTART_VERIFY_MS = 15_000;
@@ -60,6 +80,10 @@ export interface PowerPorts {
   domainXmlOf(vm: string): Promise<string | null>;
   /** Records a raised CPU cap until it lapses, for the limits loop to keep (raise-cpu-cap). */
   recordRaise?(vm: string, raise: CpuRaise): Promise<void>;
+  /** The NBD exports of replicas on recovery hosts (start-mirror, restart-from-replica). */
+  replicaExports?: ReplicaExports;
+  /** How long a start-mirror waits for its copy to be ready (default 10 min). */
+  mirrorReadyTimeoutMs?: number;
 }
 
 export async function runPowerAction(
@@ -84,6 +108,15 @@ export async function runPowerAction(
   if (!c) return done('refused', `host ${powerHost(a)} is not connected`);
   try {
     if (a.kind === 'restart-elsewhere') return done(...(await restartOn(c, a, ports)));
+    if (a.kind === 'start-mirror' || a.kind === 'restart-from-replica') {
+      const exports = ports.replicaExports;
+      if (!exports) return done('refused', 'no replication exports are configured');
+      if (a.kind === 'start-mirror')
+        return done(
+          ...(await startMirror(c, a.vm, a.target, exports, ports.mirrorReadyTimeoutMs ?? 600_000)),
+        );
+      return done(...(await restartFromReplica(c, a, ports, exports)));
+    }
     if (a.kind === 'define') {
       const xml = await ports.domainXmlOf(a.vm);
       if (!xml) return done('refused', `no stored definition of ${a.vm}`);
@@ -150,6 +183,25 @@ async function restartOn(
       return ['failed', `${a.vm} started on ${a.to} but is ${st.state} after ${RESTART_VERIFY_MS} ms`];
     await new Promise((r) => setTimeout(r, 200));
   }
+}
+
+/**
+ * A restart at the recovery site from the VM's replicas: their exports stopped (qemu-nbd lets
+ * go of the files), the VM defined on the target with each replicated disk on its replica,
+ * then started as a restart elsewhere is.
+ */
+async function restartFromReplica(
+  c: LibvirtClient,
+  a: Extract<PowerAction, { kind: 'restart-from-replica' }>,
+  ports: PowerPorts,
+  exports: ReplicaExports,
+): Promise<[ActionResult['outcome'], string | null]> {
+  const xml = await ports.domainXmlOf(a.vm);
+  if (!xml) return ['refused', `no stored definition of ${a.vm}`];
+  const onReplica = replicaDomainXml(xml, a.replicas);
+  await releaseReplicas(exports, a.replicas);
+  await c.defineXml(onReplica);
+  return restartOn(c, { kind: 'restart-elsewhere', vm: a.vm, from: a.from, to: a.to }, ports);
 }
 
 /** Removes the VM's shut-off definition from a connected old host; why not, else null. */

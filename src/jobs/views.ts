@@ -141,7 +141,7 @@ export function toView(job: Job, st: string): JobView {
     kind: a.kind,
     vm: a.vm,
     host: powerHost(a),
-    from: a.kind === 'restart-elsewhere' ? a.from : a.host,
+    from: a.kind === 'restart-elsewhere' || a.kind === 'restart-from-replica' ? a.from : a.host,
     to: powerHost(a),
     reason: req.reason,
     requestedBy: req.requestedBy,

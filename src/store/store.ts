@@ -48,7 +48,8 @@ export type DecisionLookup = { forVm(vm: string, limit?: number): Promise<Decisi
 
 /** Actions that leave a VM running on a host, and which host. */
 function landsOn(a: DecisionRecord['actions'][number]): { vm: string; host: string } | null {
-  if (a.kind === 'migrate' || a.kind === 'restart-elsewhere') return { vm: a.vm, host: a.to };
+  if (a.kind === 'migrate' || a.kind === 'restart-elsewhere' || a.kind === 'restart-from-replica')
+    return { vm: a.vm, host: a.to };
   if (a.kind === 'start') return { vm: a.vm, host: a.host };
   return null;
 }

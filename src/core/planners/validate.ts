@@ -17,12 +17,25 @@ export const SUPPORTED_KINDS = new Set([
   'undefine',
   'restart-elsewhere',
   'raise-cpu-cap',
+  'start-mirror',
+  'restart-from-replica',
 ]);
 
 export function actionRefusals(snap: ClusterSnapshot, a: Action): string[] {
   if (!SUPPORTED_KINDS.has(a.kind)) return [`${a.kind} actions are not supported yet`];
   if (a.kind === 'fence') return [];
   if (a.kind === 'restart-elsewhere') return restartRefusals(snap, a);
+  if (a.kind === 'restart-from-replica') {
+    const off = a.replicas
+      .filter((r) => r.host !== a.to)
+      .map((r) => `${r.disk}'s replica is on ${r.host}, not ${a.to}`);
+    return [...restartRefusals(snap, a), ...off];
+  }
+  if (a.kind === 'start-mirror') {
+    const t = snap.hosts.get(a.target.host);
+    if (!t) return [`no host named "${a.target.host}"`];
+    if (t.health !== 'up') return [`replica host ${a.target.host} is ${t.health}`];
+  }
   const where = a.kind === 'migrate' ? a.from : a.host;
   const host = snap.hosts.get(where);
   const out: string[] = [];

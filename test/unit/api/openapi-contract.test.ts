@@ -138,6 +138,16 @@ describe('responses against the OpenAPI document', () => {
   });
 
   it('a job of every power kind fits the document (a DRS cap raise and a restart elsewhere too)', () => {
+    const replica = {
+      vm: 'vm1',
+      disk: 'vda',
+      host: 'h3',
+      address: '10.0.0.13',
+      port: 10809,
+      name: 'vm1-vda',
+      path: '/var/lib/keizoku/replicas/vm1-vda.replica.qcow2',
+      sizeBytes: 67108864,
+    };
     const actions: Record<PowerAction['kind'], PowerAction> = {
       start: { kind: 'start', vm: 'vm1', host: 'h1' },
       shutdown: { kind: 'shutdown', vm: 'vm1', host: 'h1' },
@@ -152,6 +162,14 @@ describe('responses against the OpenAPI document', () => {
         quotaPercent: 90,
         periodUs: 100_000,
         holdMs: 60_000,
+      },
+      'start-mirror': { kind: 'start-mirror', vm: 'vm1', host: 'h1', target: replica },
+      'restart-from-replica': {
+        kind: 'restart-from-replica',
+        vm: 'vm1',
+        from: 'h1',
+        to: 'h3',
+        replicas: [replica],
       },
     };
     for (const kind of POWER_KINDS) {
