@@ -12,9 +12,28 @@ export async function netnsExists(name: string): Promise<boolean> {
   return stdout.split('\n').some((l) => l.split(' ')[0] === name);
 }
 
+/**
+ * A site's switch must not be an IP host. Bridges in the root namespace are, by default: with
+ * arp_ignore 0 each answers ARP for the controller's addresses with its own MAC, so a guest
+ * that asked while in dc2 sent its replies to dc2's switch, which the root namespace took in
+ * without the WAN, and after a move to dc1 to a MAC that lives in dc2: seconds of lost replies
+ * until the guest asked again (docs/lab.md). Only the controller's own bridges keep an address.
+ */
+async function silence(dev: string, netns?: string): Promise<void> {
+  const sysctl = [
+    'sysctl',
+    '-qw',
+    `net.ipv4.conf.${dev}.arp_ignore=8`,
+    `net.ipv6.conf.${dev}.disable_ipv6=1`,
+  ];
+  if (netns) await ip('netns', 'exec', netns, ...sysctl);
+  else await run(sysctl[0]!, sysctl.slice(1));
+}
+
 async function bridge(name: string, address?: string): Promise<void> {
   await ip('link', 'add', name, 'type', 'bridge', 'forward_delay', '0', 'stp_state', '0');
   if (address) await ip('addr', 'add', address, 'dev', name);
+  else await silence(name);
   await ip('link', 'set', name, 'up');
 }
 
@@ -91,6 +110,7 @@ export async function createHostNet(host: HostLayout, site: SiteLayout, rec: Rec
   await ip('link', 'set', host.svcLink, 'master', site.svcBridge);
   await ip('link', 'set', host.svcLink, 'up');
   await ip('-n', ns, 'link', 'add', 'vmbr', 'type', 'bridge', 'forward_delay', '0', 'stp_state', '0');
+  await silence('vmbr', ns);
   await ip('-n', ns, 'link', 'set', 'svc0', 'master', 'vmbr');
   await ip('-n', ns, 'link', 'set', 'svc0', 'up');
   await ip('-n', ns, 'link', 'set', 'vmbr', 'up');

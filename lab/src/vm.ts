@@ -50,7 +50,7 @@ ${disk}    <interface type='bridge'>
       <mac address='${vm.mac}'/>
       <model type='virtio'/>
     </interface>
-    <serial type='pty'/>
+    <serial type='pty'><log file='/var/log/libvirt/${esc(vm.name)}-console.log' append='on'/></serial>
     <console type='pty'/>
     <memballoon model='virtio'/>
   </devices>

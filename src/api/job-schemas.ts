@@ -126,6 +126,11 @@ const migrationResultSchema = {
         reason: { type: 'string' },
       },
     },
+    guestResets: {
+      type: 'number',
+      description:
+        "resets of the guest on the destination (libvirt's reboot event) from the start of the move until its probe window closed",
+    },
     reconciled: { type: 'boolean', description: 'finished by reconciling with libvirt after a restart' },
   },
 } as const;

@@ -86,6 +86,12 @@ export interface MigrationResult {
   settings: AppliedMigrationSettings | null;
   probe: ProbeWindow[];
   session: TcpSessionResult | null;
+  /**
+   * Resets of the guest on the destination (libvirt's reboot event) from the start of the move
+   * until its probe window closed: a guest that resets right after the switch-over has lost its
+   * state; its session is then counted broken even if its socket had not noticed yet.
+   */
+  guestResets: number;
   /** Finished by reconciling with libvirt after keizokud restarted mid-move. */
   reconciled: boolean;
 }
@@ -281,6 +287,7 @@ export function baseResult(req: MigrationRequest): MigrationResult {
     settings: null,
     probe: [],
     session: null,
+    guestResets: 0,
     reconciled: false,
   };
 }
@@ -435,6 +442,10 @@ async function migrate(
       switchover = true;
   };
   src.on('domain-event', onEvent);
+  const onDestEvent = (ev: DomainEvent) => {
+    if (ev.kind === 'reboot' && ev.domain === req.vm) result.guestResets++;
+  };
+  dst.on('domain-event', onDestEvent);
   try {
     while (settled === null) {
       await Promise.race([moving, sleep(policy.progressIntervalMs)]);
@@ -493,7 +504,16 @@ async function migrate(
   // Let the probe see the first replies after the move, then ask it for the window.
   side.progress(idle('measuring', startedAt));
   await sleep(1_500);
+  dst.off('domain-event', onDestEvent);
   result.probe = await ports.probeWindow(req.vm, startedAt - 1_000, endedAt + 1_500).catch(() => []);
+  if (result.guestResets > 0) {
+    ports.log.warn(
+      { vm: req.vm, host: req.to, resets: result.guestResets },
+      'the guest reset after the move',
+    );
+    if (result.session)
+      result.session = { ...result.session, survived: false, reason: 'the guest reset on the destination' };
+  }
   if (s.ok) return finish('succeeded', null);
   if (abortReason)
     return finish(abortReason.outcome, `${abortReason.reason}; ${req.vm} runs on ${result.host}`);

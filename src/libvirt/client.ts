@@ -120,7 +120,8 @@ export interface BlockJobInfo {
 export type DomainEvent =
   | { kind: 'lifecycle'; domain: string; uuid: string; event: string; detail: number }
   | { kind: 'job-completed'; domain: string; uuid: string; stats: TypedParams }
-  | { kind: 'migration-iteration'; domain: string; uuid: string; iteration: number };
+  | { kind: 'migration-iteration'; domain: string; uuid: string; iteration: number }
+  | { kind: 'reboot'; domain: string; uuid: string };
 
 const SCHED_KINDS: Record<string, ParamKind> = {
   cpu_shares: 'ullong',
@@ -654,10 +655,11 @@ export class LibvirtClient extends EventEmitter {
 
   // ---- events ----
 
-  /** Registers for lifecycle, job-completed and migration-iteration events of every domain. */
+  /** Registers for lifecycle, reboot (a guest reset), job-completed and migration-iteration events of every domain. */
   async subscribeDomainEvents(): Promise<void> {
     for (const eventID of [
       DomainEventId.LIFECYCLE,
+      DomainEventId.REBOOT,
       DomainEventId.JOB_COMPLETED,
       DomainEventId.MIGRATION_ITERATION,
     ]) {
@@ -714,6 +716,10 @@ function toDomainEvent(procedure: number, msg: unknown): DomainEvent | null {
     case P.REMOTE_PROC_DOMAIN_EVENT_CALLBACK_JOB_COMPLETED.number: {
       const m = msg as { dom: RemoteNonnullDomain; params: RemoteTypedParam[] };
       return { kind: 'job-completed', ...ref(m.dom), stats: fromTypedParams(m.params) };
+    }
+    case P.REMOTE_PROC_DOMAIN_EVENT_CALLBACK_REBOOT.number: {
+      const m = (msg as { msg: { dom: RemoteNonnullDomain } }).msg;
+      return { kind: 'reboot', ...ref(m.dom) };
     }
     case P.REMOTE_PROC_DOMAIN_EVENT_CALLBACK_MIGRATION_ITERATION.number: {
       const m = msg as { dom: RemoteNonnullDomain; iteration: number };

@@ -66,3 +66,37 @@ describe('migration job during the switch-over', () => {
     expect(result).toMatchObject({ outcome: 'aborted', host: 'h1' });
   });
 });
+
+/**
+ * A guest that resets on the destination right after the switch-over has lost its state even
+ * though libvirt's move succeeded: libvirt's reboot event for it, from the start of the move
+ * until its probe window closed, is counted in the result; another VM's reset is not.
+ */
+describe('migration job: a guest reset after the move', () => {
+  const reboot = (domain = 'vm1') => ({ kind: 'reboot', domain, uuid: 'u1' });
+
+  it('counts the destination reboot events of this VM until the probe window closes', async () => {
+    const f = fakeMove();
+    const { job } = handle();
+    const run = runMigration(moveRequest, job, movePorts(f), async () => true);
+    while (f.statsReads.length < 1) await sleep(5);
+    f.events.get('h2')!.emit('domain-event', reboot('vm2'));
+    f.events.get('h1')!.emit('domain-event', reboot());
+    f.complete();
+    await sleep(50);
+    // After libvirt's call returned: the guest resets as it resumes there.
+    f.events.get('h2')!.emit('domain-event', reboot());
+    const result = await run;
+    expect(result).toMatchObject({ outcome: 'succeeded', host: 'h2', guestResets: 1 });
+    expect(f.events.get('h2')!.listenerCount('domain-event')).toBe(0);
+  });
+
+  it('a move without a reset records none', async () => {
+    const f = fakeMove();
+    const { job } = handle();
+    const run = runMigration(moveRequest, job, movePorts(f), async () => true);
+    while (f.statsReads.length < 1) await sleep(5);
+    f.complete();
+    expect(await run).toMatchObject({ outcome: 'succeeded', guestResets: 0 });
+  });
+});
