@@ -15,22 +15,11 @@ import {
 } from '../../lab/index.ts';
 import type { LibvirtClient } from '../../src/libvirt/index.ts';
 import { sharedLab } from '../support/lab-fixture.ts';
-import { openLabClient } from '../support/libvirt.ts';
+import { cpuShare, openLabClient } from '../support/libvirt.ts';
 import { recordChild } from '../support/process.ts';
 import { startRedis } from '../support/redis.ts';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** CPU the VM got over a window, in CPUs (1.0 = a whole physical CPU), from libvirt's cpu.time. */
-async function cpuShare(c: LibvirtClient, vm: string, windowMs = 3_000): Promise<number> {
-  const read = async () =>
-    Number((await c.getAllDomainStats(2, 0, [await c.lookupByName(vm)]))[0]!.stats['cpu.time']);
-  const a = await read();
-  const t0 = performance.now();
-  await sleep(windowMs);
-  const b = await read();
-  return (b - a) / 1e6 / (performance.now() - t0);
-}
 
 /**
  * The studies' burst experiment: two VMs share one physical CPU (both pinned to CPU 0, as on an
