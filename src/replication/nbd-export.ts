@@ -24,7 +24,8 @@ export interface ExportRequest extends NbdExport {
 const CALL_TIMEOUT_MS = 30_000;
 const SAFE = /^[A-Za-z0-9._/-]+$/;
 
-const pidFile = (e: Pick<NbdExport, 'name' | 'port'>) => `/run/keizoku-nbd-${e.name}-${e.port}.pid`;
+/** Where the recovery host keeps the pid of the export's qemu-nbd. */
+export const pidFile = (e: Pick<NbdExport, 'name' | 'port'>) => `/run/keizoku-nbd-${e.name}-${e.port}.pid`;
 
 function checkSafe(e: NbdExport): void {
   for (const [k, v] of Object.entries({ path: e.path, address: e.address, name: e.name }))

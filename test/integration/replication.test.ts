@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   createVm,
@@ -12,7 +13,7 @@ import { achievedRpoMs, planMirrors, type ReplicaTarget } from '../../src/core/r
 import { type PowerAction, type PowerPorts, runPowerAction } from '../../src/jobs/power.ts';
 import type { LibvirtClient } from '../../src/libvirt/client.ts';
 import { DomainXmlFlags } from '../../src/libvirt/constants.ts';
-import { type NbdExport, nbdDiskXml, SshNbdExports } from '../../src/replication/nbd-export.ts';
+import { type NbdExport, nbdDiskXml, pidFile, SshNbdExports } from '../../src/replication/nbd-export.ts';
 import { upTestLab } from '../support/lab-fixture.ts';
 import { openLabClient } from '../support/libvirt.ts';
 
@@ -31,6 +32,7 @@ describe('synchronous mirror of a local disk to the recovery site over NBD', () 
   beforeAll(async () => {
     lab = await upTestLab({ hosts: 3, sites: 2 });
     await createVm(lab.id, { name: 'ra1', host: 'h1', disk: 'local' });
+    await createVm(lab.id, { name: 'ra2', host: 'h1', disk: 'local' });
     lab = readState(lab.id)!;
     h1 = await openLabClient(lab, 'h1');
     exports = new SshNbdExports({
@@ -103,39 +105,43 @@ describe('synchronous mirror of a local disk to the recovery site over NBD', () 
     ).rejects.toThrow();
   }, 120_000);
 
-  it('class ア: the whole home site is fenced while the guest writes; restarted at dc2 from the replica, its disk holds every acknowledged write', async () => {
-    const address = lab.vms.find((v) => v.name === 'ra1')!.address;
-    const counter = async (q = '') => {
-      const res = await fetch(`http://${address}/cgi-bin/counter${q}`, {
+  it('class ア: the whole home site is fenced while the guests write; restarted at dc2 from the replicas, the synchronous one holds every acknowledged write, an asynchronous control does not', async () => {
+    const address = (vm: string) => lab.vms.find((v) => v.name === vm)!.address;
+    const counter = async (vm: string, q = '') => {
+      const res = await fetch(`http://${address(vm)}/cgi-bin/counter${q}`, {
         signal: AbortSignal.timeout(5_000),
       });
       const line = (await res.text()).trim();
       const m = line.match(/^counter=(\w+) acked=(\d+) boot=(\d*)$/);
       if (!m)
         throw new Error(
-          `guest ${address}: not the counter's status line (guest image without /cgi-bin/counter?): ${line}`,
+          `guest ${vm}: not the counter's status line (guest image without /cgi-bin/counter?): ${line}`,
         );
       return { running: m[1] === 'running', acked: Number(m[2]), boot: Number(m[3] || 0) };
     };
     const h3 = await openLabClient(lab, 'h3');
+    const onH3 = (command: string) => {
+      const pid = readState(lab.id)!.hosts.find((h) => h.name === 'h3')!.reaperPid!;
+      execFileSync('nsenter', ['-t', String(pid), '-m', '-n', 'sh', '-c', command]);
+    };
     try {
-      // The definition keizokud keeps of the VM, as the restart at dc2 would read it from the store.
-      const stored = await h1.getXml(await h1.lookupByName('ra1'), DomainXmlFlags.INACTIVE);
+      // The definitions keizokud keeps of the VMs, as the restart at dc2 would read them from the store.
+      const stored = new Map<string, string>();
+      for (const vm of ['ra1', 'ra2'])
+        stored.set(vm, await h1.getXml(await h1.lookupByName(vm), DomainXmlFlags.INACTIVE));
       const plan = planMirrors({
-        vms: [
-          {
-            name: 'ra1',
-            host: 'h1',
-            state: 'running',
-            dataClass: 'a',
-            recoverySite: 'dc2',
-            localDisks: [{ disk: 'vda', sizeBytes: 64 * MiB }],
-          },
-        ],
+        vms: ['ra1', 'ra2'].map((name) => ({
+          name,
+          host: 'h1',
+          state: 'running',
+          dataClass: 'a' as const,
+          recoverySite: 'dc2',
+          localDisks: [{ disk: 'vda', sizeBytes: 64 * MiB }],
+        })),
         hosts: lab.layout.hosts.map((h) => ({
           name: h.name,
           site: h.site,
-          health: 'up',
+          health: 'up' as const,
           maintenance: false,
           managementAddress: h.mgmtAddress,
         })),
@@ -143,13 +149,19 @@ describe('synchronous mirror of a local disk to the recovery site over NBD', () 
         mirrors: [],
         settings: { portBase: 10820, portCount: 10, directory: '/var/lib/libvirt/images' },
       });
-      expect(plan.map((d) => [d.vm, d.disk, d.verdict])).toEqual([['ra1', 'vda', 'start']]);
-      const target = (plan[0] as { target: ReplicaTarget }).target;
-      expect(target.host).toBe('h3');
+      expect(plan.map((d) => [d.vm, d.disk, d.verdict])).toEqual([
+        ['ra1', 'vda', 'start'],
+        ['ra2', 'vda', 'start'],
+      ]);
+      const [target, control] = plan.map((d) => (d as { target: ReplicaTarget }).target) as [
+        ReplicaTarget,
+        ReplicaTarget,
+      ];
+      expect([target.host, target.port, control.host, control.port]).toEqual(['h3', 10820, 'h3', 10821]);
       const ports: PowerPorts = {
         clientFor: (h) => (h === 'h1' ? h1 : h === 'h3' ? h3 : null),
         refusalsNow: async () => [],
-        domainXmlOf: async () => stored,
+        domainXmlOf: async (vm) => stored.get(vm) ?? null,
         replicaExports: exports,
         mirrorReadyTimeoutMs: 60_000,
       };
@@ -160,13 +172,15 @@ describe('synchronous mirror of a local disk to the recovery site over NBD', () 
           async () => false,
         );
 
-      expect((await counter('?run=start')).running).toBe(true);
-      const unmirrored0 = await counter();
+      for (const vm of ['ra1', 'ra2']) expect((await counter(vm, '?run=start')).running).toBe(true);
+      const unmirrored0 = await counter('ra1');
       await new Promise((r) => setTimeout(r, 2_000));
-      const unmirrored1 = await counter();
-      const started = await act({ kind: 'start-mirror', vm: 'ra1', host: 'h1', target });
-      expect(started).toMatchObject({ outcome: 'succeeded' });
-      const job = await h1.blockJobInfo(await h1.lookupByName('ra1'), 'vda');
+      const unmirrored1 = await counter('ra1');
+      expect(await act({ kind: 'start-mirror', vm: 'ra1', host: 'h1', target })).toMatchObject({
+        outcome: 'succeeded',
+      });
+      const dom1 = await h1.lookupByName('ra1');
+      const job = await h1.blockJobInfo(dom1, 'vda');
       expect(
         achievedRpoMs(
           { vm: 'ra1', disk: 'vda', ready: job?.ready ?? false, synchronous: true, lastReadyAt: null },
@@ -178,35 +192,54 @@ describe('synchronous mirror of a local disk to the recovery site over NBD', () 
         outcome: 'succeeded',
         reason: 'vda was already mirroring to h3',
       });
-      const mirrored0 = await counter();
+      // The control: the same mirror without synchronous writes, to its own export.
+      const dom2 = await h1.lookupByName('ra2');
+      await exports.ensure(control.address, control);
+      await h1.blockCopy(dom2, 'vda', nbdDiskXml(control), { reuseExternal: true, transientJob: true });
+      await waitFor(
+        'the control copy to be ready',
+        async () => (await h1.blockJobInfo(dom2, 'vda'))?.ready === true,
+        60_000,
+        100,
+      );
+      // The control's export stops answering (its qemu-nbd stopped, as a stalled link would
+      // leave it): the asynchronous mirror falls behind its guest, which keeps writing.
+      onH3(`kill -STOP $(cat ${pidFile(control)})`);
+      const mirrored0 = await counter('ra1');
       await new Promise((r) => setTimeout(r, 2_000));
-      const mirrored1 = await counter();
+      const mirrored1 = await counter('ra1');
       expect(mirrored1.acked).toBeGreaterThan(mirrored0.acked);
 
-      // The last value the guest reported acknowledged, read as late as possible before the cut.
-      const before = await counter();
+      // The last values the guests reported acknowledged, read as late as possible before the cut.
+      const before = { ra1: await counter('ra1'), ra2: await counter('ra2') };
       await fenceHost(lab.id, 'h1');
       await fenceHost(lab.id, 'h2');
-      const restarted = await act({
-        kind: 'restart-from-replica',
-        vm: 'ra1',
-        from: 'h1',
-        to: 'h3',
-        replicas: [target],
-      });
-      expect(restarted).toMatchObject({ outcome: 'succeeded' });
-      await waitForPing(address, 60_000);
-      const after = await counter();
+      // dc1 is gone; whatever reached the control's export before the cut may land now.
+      onH3(`kill -CONT $(cat ${pidFile(control)})`);
+      for (const [vm, t] of [
+        ['ra1', target],
+        ['ra2', control],
+      ] as const)
+        expect(
+          await act({ kind: 'restart-from-replica', vm, from: 'h1', to: 'h3', replicas: [t] }),
+        ).toMatchObject({
+          outcome: 'succeeded',
+        });
+      for (const vm of ['ra1', 'ra2']) await waitForPing(address(vm), 60_000);
+      const after = { ra1: await counter('ra1'), ra2: await counter('ra2') };
+      const lost = (vm: 'ra1' | 'ra2') => Math.max(0, before[vm].acked - after[vm].boot);
       const rate = (a: { acked: number }, b: { acked: number }) => ((b.acked - a.acked) / 2).toFixed(0);
       console.log(
-        `class ア: acked before the fence ${before.acked}, on the replica at dc2 ${after.boot}, writes lost ${Math.max(0, before.acked - after.boot)}; ` +
-          `synced writes/s ${rate(unmirrored0, unmirrored1)} unmirrored, ${rate(mirrored0, mirrored1)} mirrored`,
+        `class ア: synchronous ra1 acked ${before.ra1.acked} before the fence, ${after.ra1.boot} on its replica, writes lost ${lost('ra1')}; ` +
+          `asynchronous control ra2 acked ${before.ra2.acked}, ${after.ra2.boot} on its replica, writes lost ${lost('ra2')}; ` +
+          `ra1 synced writes/s ${rate(unmirrored0, unmirrored1)} unmirrored, ${rate(mirrored0, mirrored1)} mirrored`,
       );
-      expect(after.boot).toBeGreaterThanOrEqual(before.acked);
-      expect(after.running).toBe(false);
+      expect(after.ra1.boot).toBeGreaterThanOrEqual(before.ra1.acked);
+      expect(lost('ra2')).toBeGreaterThan(0);
+      expect(after.ra1.running).toBe(false);
       expect(await h3.getXml(await h3.lookupByName('ra1'))).toContain(`<source file='${target.path}'`);
     } finally {
       await h3.close().catch(() => undefined);
     }
-  }, 240_000);
+  }, 300_000);
 });
