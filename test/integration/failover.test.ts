@@ -21,14 +21,6 @@ describe('failover restart of a fenced host HA VM (lab)', () => {
   let fenced = false;
 
   const labHost = (name: string) => lab.layout.hosts.find((h) => h.name === name)!;
-  const until = async (what: string, ms: number, ok: () => Promise<boolean>) => {
-    const deadline = Date.now() + ms;
-    while (Date.now() < deadline) {
-      if (await ok().catch(() => false)) return;
-      await sleep(250);
-    }
-    throw new Error(`${what}: not within ${ms} ms\n${kz.output().slice(-2000)}`);
-  };
   const health = async (h: string) =>
     (await kz.request('GET', `/v1/hosts/${h}`, admin)).body.health as string;
 
@@ -45,7 +37,7 @@ describe('failover restart of a fenced host HA VM (lab)', () => {
     });
     admin = await kz.token('admin');
     viewer = await kz.token('viewer');
-    await until('fo1 seen running on h1', 30_000, async () => {
+    await kz.until('fo1 seen running on h1', 30_000, async () => {
       const v = (await kz.request('GET', '/v1/vms/fo1', admin)).body;
       return v.state === 'running' && v.host === 'h1';
     });
@@ -71,7 +63,7 @@ describe('failover restart of a fenced host HA VM (lab)', () => {
 
     fenced = true;
     expect(labCli(['fence', 'h1', '--lab', String(lab.id)]).code).toBe(0);
-    await until('h1 seen lost', 60_000, async () => ['unreachable', 'down'].includes(await health('h1')));
+    await kz.until('h1 seen lost', 60_000, async () => ['unreachable', 'down'].includes(await health('h1')));
     // Lost is not off: nothing restarts on its own evidence alone (no fence confirmed).
     await sleep(3_000);
     expect(qemuCopies('fo1')).toBe(0);
@@ -88,7 +80,7 @@ describe('failover restart of a fenced host HA VM (lab)', () => {
     expect(ok.status, JSON.stringify(ok.body)).toBe(202);
     expect(await health('h1')).toBe('fenced');
     await waitForPing(lab.vms.find((v) => v.name === 'fo1')!.address, 60_000);
-    await until('fo1 seen running on h2', 30_000, async () => {
+    await kz.until('fo1 seen running on h2', 30_000, async () => {
       const v = (await kz.request('GET', '/v1/vms/fo1', admin)).body;
       return v.state === 'running' && v.host === 'h2';
     });

@@ -5,8 +5,6 @@ import { type RunningKeizokud, startKeizokud } from '../support/keizokud.ts';
 import { sharedLab } from '../support/lab-fixture.ts';
 import { startRedis } from '../support/redis.ts';
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
 /**
  * Operating failover on a real keizokud over the lab and a real Redis: the pause (who may,
  * what is audited, where it shows, the metric), the failover loop's state as the API reads
@@ -20,14 +18,6 @@ describe('failover pause, status and what-if (lab)', () => {
   let operator: string;
   let viewer: string;
 
-  const until = async (what: string, ms: number, ok: () => Promise<boolean>) => {
-    const deadline = Date.now() + ms;
-    while (Date.now() < deadline) {
-      if (await ok().catch(() => false)) return;
-      await sleep(250);
-    }
-    throw new Error(`${what}: not within ${ms} ms\n${kz.output().slice(-2000)}`);
-  };
   const pausedMetric = async () => {
     const text = await (await fetch(kz.metricsUrl)).text();
     return /^keizoku_ha_paused (\S+)$/m.exec(text)?.[1] ?? null;
@@ -55,7 +45,7 @@ describe('failover pause, status and what-if (lab)', () => {
       kz.token('operator'),
       kz.token('viewer'),
     ]);
-    await until('hq1 seen running on h1', 30_000, async () => {
+    await kz.until('hq1 seen running on h1', 30_000, async () => {
       const v = (await kz.request('GET', '/v1/vms/hq1', admin)).body;
       return v.state === 'running' && v.host === 'h1';
     });
@@ -72,7 +62,7 @@ describe('failover pause, status and what-if (lab)', () => {
   }, 120_000);
 
   it("shows every host's phase from the failover loop's state", async () => {
-    await until('the failover loop saw every host up', 20_000, async () => {
+    await kz.until('the failover loop saw every host up', 20_000, async () => {
       const r = await kz.request('GET', '/v1/ha', viewer);
       return (
         r.body.hosts.length === lab.layout.hosts.length &&
@@ -107,7 +97,7 @@ describe('failover pause, status and what-if (lab)', () => {
     expect(status.stdout.split('\n')[0]).toMatch(
       /^failover: PAUSED until \S+ by operator \(switch reboot\)$/,
     );
-    await until('keizoku_ha_paused is 1', 10_000, async () => (await pausedMetric()) === '1');
+    await kz.until('keizoku_ha_paused is 1', 10_000, async () => (await pausedMetric()) === '1');
 
     const audit = await kz.request('GET', '/v1/audit?action=ha.pause', admin);
     const outcomes = audit.body.entries
@@ -122,7 +112,7 @@ describe('failover pause, status and what-if (lab)', () => {
     expect(resumed.status, resumed.stderr).toBe(0);
     expect(JSON.parse(resumed.stdout)).toEqual({ resumed: true, pause: p.body });
     expect((await kz.request('GET', '/v1/ha', viewer)).body.pause).toBeNull();
-    await until('keizoku_ha_paused is 0', 10_000, async () => (await pausedMetric()) === '0');
+    await kz.until('keizoku_ha_paused is 0', 10_000, async () => (await pausedMetric()) === '0');
     const resumes = (await kz.request('GET', '/v1/audit?action=ha.resume&outcome=succeeded', admin)).body;
     expect(resumes.entries.map((e: { actorName: string }) => e.actorName)).toEqual(['operator']);
   });

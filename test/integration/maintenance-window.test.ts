@@ -4,8 +4,6 @@ import { type RunningKeizokud, startKeizokud } from '../support/keizokud.ts';
 import { sharedLab } from '../support/lab-fixture.ts';
 import { startRedis } from '../support/redis.ts';
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
 /**
  * A maintenance window opens on its cron time (the host enters maintenance, its VM is evacuated)
  * and closes after its duration (the VM moves back), also when keizokud was killed and
@@ -22,14 +20,7 @@ describe('maintenance window against the lab', () => {
     const h = lab.layout.hosts.find((x) => x.name === hostName)!;
     return (await virsh(h, ['list', '--name'])).stdout.split('\n').filter(Boolean);
   };
-  const until = async (what: string, ms: number, ok: () => Promise<boolean>) => {
-    const deadline = Date.now() + ms;
-    while (Date.now() < deadline) {
-      if (await ok().catch(() => false)) return;
-      await sleep(500);
-    }
-    throw new Error(`${what}: not within ${ms} ms\n${kz.output().slice(-3000)}`);
-  };
+  const until = (what: string, ms: number, ok: () => Promise<boolean>) => kz.until(what, ms, ok, 500);
   const window = async () => (await kz.request('GET', '/v1/schedules/patch-h2', admin)).body;
   const inMaintenance = async () => (await kz.request('GET', '/v1/hosts/h2', admin)).body.maintenance;
 

@@ -26,31 +26,23 @@ describe('one executor, all-or-nothing plans, never twice (lab)', () => {
   const labHost = (name: string) => lab.layout.hosts.find((h) => h.name === name)!;
   const running = async (h: string) =>
     (await virsh(labHost(h), ['list', '--name'])).stdout.split('\n').filter(Boolean);
-  const until = async (what: string, ms: number, ok: () => Promise<boolean>) => {
-    const deadline = Date.now() + ms;
-    while (Date.now() < deadline) {
-      if (await ok().catch(() => false)) return;
-      await sleep(250);
-    }
-    throw new Error(`${what}: not within ${ms} ms\n${kz.output().slice(-2000)}`);
-  };
   const health = async (h: string) =>
     (await kz.request('GET', `/v1/hosts/${h}`, admin)).body.health as string;
   const partition = async (h: string) => {
     partitioned.add(h);
     const r = labCli(['partition', h, '--lab', String(lab.id)]);
     expect(r.code, r.stderr).toBe(0);
-    await until(`${h} seen as not up`, 60_000, async () => (await health(h)) !== 'up');
+    await kz.until(`${h} seen as not up`, 60_000, async () => (await health(h)) !== 'up');
   };
   const heal = async (h: string) => {
     const r = labCli(['heal', h, '--lab', String(lab.id)]);
     partitioned.delete(h);
     expect(r.code, r.stderr).toBe(0);
-    await until(`${h} up again`, 90_000, async () => (await health(h)) === 'up');
+    await kz.until(`${h} up again`, 90_000, async () => (await health(h)) === 'up');
   };
   const inMaintenance = async (h: string) => (await kz.redis.sismember(`${PREFIX}maintenance`, h)) === 1;
   const seenRunning = (vm: string, h: string) =>
-    until(`${vm} seen running on ${h}`, 30_000, async () => {
+    kz.until(`${vm} seen running on ${h}`, 30_000, async () => {
       const v = (await kz.request('GET', `/v1/vms/${vm}`, admin)).body;
       return v.state === 'running' && v.host === h;
     });
@@ -94,7 +86,7 @@ describe('one executor, all-or-nothing plans, never twice (lab)', () => {
     expect(mig.status, JSON.stringify(mig.body)).toBe(202);
     const id = mig.body.id as string;
     try {
-      await until('the move under way', 30_000, async () => {
+      await kz.until('the move under way', 30_000, async () => {
         const j = (await kz.request('GET', `/v1/jobs/${id}`, admin)).body;
         return j.progress?.phase === 'migrating';
       });
@@ -120,7 +112,7 @@ describe('one executor, all-or-nothing plans, never twice (lab)', () => {
       expect(await kz.redis.hgetall(`${PREFIX}host:h1:evacuated`)).toEqual({});
     } finally {
       await kz.request('DELETE', `/v1/jobs/${id}`, admin);
-      await until('the move cancelled', 60_000, async () => {
+      await kz.until('the move cancelled', 60_000, async () => {
         const s = (await kz.request('GET', `/v1/jobs/${id}`, admin)).body.state;
         return s !== 'waiting' && s !== 'active';
       });
@@ -142,9 +134,9 @@ describe('one executor, all-or-nothing plans, never twice (lab)', () => {
       state: 'succeeded',
       decisionId: down.body.decision,
     });
-    await until('sp1 off', 60_000, async () => !(await running('h1')).includes('sp1'));
+    await kz.until('sp1 off', 60_000, async () => !(await running('h1')).includes('sp1'));
     // keizokud decides from what its inventory has seen: wait until it has seen sp1 shut off.
-    await until('sp1 seen shut off', 30_000, async () => {
+    await kz.until('sp1 seen shut off', 30_000, async () => {
       const v = (await kz.request('GET', '/v1/vms/sp1', admin)).body;
       return v.state === 'shutoff';
     });
@@ -164,7 +156,7 @@ describe('one executor, all-or-nothing plans, never twice (lab)', () => {
       rmSync(file, { force: true });
     }
     // Its placement is on record (the leader writes it every pass).
-    await until(
+    await kz.until(
       'sp2 placement recorded',
       30_000,
       async () => (await kz.redis.get(`${PREFIX}vm:sp2:placement`))?.includes('"h1"') ?? false,
@@ -179,7 +171,7 @@ describe('one executor, all-or-nothing plans, never twice (lab)', () => {
       );
       expect(await inMaintenance('h1')).toBe(false);
 
-      await until('sp2 seen shut off on h2', 30_000, async () => {
+      await kz.until('sp2 seen shut off on h2', 30_000, async () => {
         const v = (await kz.request('GET', '/v1/vms/sp2', admin)).body;
         return v.host === 'h2' && v.state === 'shutoff';
       });
@@ -187,7 +179,7 @@ describe('one executor, all-or-nothing plans, never twice (lab)', () => {
       expect(start.status, JSON.stringify(start.body)).toBe(409);
       expect(start.body.error.message).toMatch(MIGHT_RUN_ON_H1);
 
-      await until('a scheduled start refused', 30_000, async () => {
+      await kz.until('a scheduled start refused', 30_000, async () => {
         const runs = (await kz.request('GET', '/v1/schedules/morning', admin)).body.runs as {
           at: number;
           refused?: { vm: string; reason: string }[];

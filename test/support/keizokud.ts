@@ -19,6 +19,11 @@ export interface RunningKeizokud {
   redis: Redis;
   /** The daemon's stdout+stderr so far (pino JSON lines). */
   output(): string;
+  /**
+   * Resolves once `ok` is true (asked every `everyMs`, 250 by default; a throw counts as not
+   * yet); after `ms` fails naming `what`, with the end of the daemon's output.
+   */
+  until(what: string, ms: number, ok: () => Promise<boolean>, everyMs?: number): Promise<void>;
   /** A probe token is bound to the agent `name` (default "probe") at `site` (default dc1). */
   token(
     role: Role,
@@ -136,6 +141,14 @@ export async function startKeizokud(
     auditDir,
     redis,
     output: () => out,
+    until: async (what, ms, ok, everyMs = 250) => {
+      const deadline = Date.now() + ms;
+      while (Date.now() < deadline) {
+        if (await ok().catch(() => false)) return;
+        await new Promise((r) => setTimeout(r, everyMs));
+      }
+      throw new Error(`${what}: not within ${ms} ms\n${out.slice(-3000)}`);
+    },
     token: async (role, o = {}) =>
       (
         await tokens.create({
