@@ -7,18 +7,11 @@ import { createVm, freePort, type LabState, readState, virsh } from '../../lab/i
 import { type RunningKeizokud, startKeizokud } from '../support/keizokud.ts';
 import { sharedLab } from '../support/lab-fixture.ts';
 import { recordChild } from '../support/process.ts';
+import { qemuCopies } from '../support/qemu.ts';
 import { startRedis } from '../support/redis.ts';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const ARTIFACTS = resolve('test-artifacts');
-
-/** QEMU processes of the VM on this machine (every lab host's QEMU runs here). */
-const qemuProcesses = (vm: string) =>
-  Number(
-    spawnSync('pgrep', ['-c', '-f', `qemu-system.*guest=${vm},debug-threads=on`], {
-      encoding: 'utf8',
-    }).stdout.trim(),
-  );
 
 /**
  * Drills end to end: keizokud and a real keizoku-probe agent registered with it, a
@@ -279,7 +272,7 @@ controller: { url: "${kz.url}", tokenFile: probe-token, refreshSec: 1 }
     }
     expect(running).toEqual(['h1']);
     expect(defined).toEqual(['h1']);
-    expect(qemuProcesses('dr3')).toBe(1);
+    expect(qemuCopies('dr3')).toBe(1);
     const audit = await kz.request('GET', '/v1/audit?actor=controller&limit=100', admin);
     const actions = audit.body.entries.map(
       (e: { action: string; target: string }) => `${e.action} ${e.target}`,
