@@ -130,8 +130,9 @@ scrape_configs:
         if ((r.data?.result.length ?? 0) === 0) empty.push(p.title);
       }
     // A healthy lab has no failed limits, no libvirt errors, no fence, no failover and (idle
-    // guests, manual mode) no DRS move; every other panel shows data. The DRS moves' series are
-    // checked where DRS moves: test/integration/drs.test.ts.
+    // guests, manual mode) no DRS move or cap raise; every other panel shows data. The DRS moves'
+    // series are checked where DRS moves (test/integration/drs.test.ts), the raises' where it
+    // raises a cap (test/integration/drs-burst.test.ts).
     expect([...new Set(empty)]).toEqual([
       'Resource limits not applied',
       'libvirt errors',
@@ -139,6 +140,7 @@ scrape_configs:
       'Failover RTO per VM p50 / p95 (failure to first reply)',
       'DRS moves by outcome (per hour)',
       'DRS migrations by outcome (per hour)',
+      'DRS CPU cap raises (per hour)',
     ]);
     const hosts = await query('keizoku_host_up');
     expect(hosts.data!.result).toHaveLength(3);
