@@ -32,7 +32,7 @@ export function notInForce(raw: unknown, config: KeizokuConfig, file: string): C
         file,
         path: ['vms', i, 'dataClass'],
         message:
-          'accepted but not in force: there is no cross-site replication yet, so a data class changes nothing',
+          'accepted but not in force: no loop replicates by data class yet (class ア mirrors run only as submitted actions), so a data class changes nothing',
       });
   });
   return out;

@@ -71,7 +71,7 @@ describe('fields accepted but not in force', () => {
       'loops.schedulesIntervalMs',
       'vms[0].dataClass',
     ]);
-    expect(warnings[3]).toMatch(/no cross-site replication yet/);
+    expect(warnings[3]).toMatch(/no loop replicates by data class yet/);
   });
 
   it('warns for no field left at its default', async () => {
