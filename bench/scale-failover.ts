@@ -17,6 +17,8 @@ export interface FailoverPhaseInput {
   probeToken: string;
   hosts: number;
   vmsPerHost: number;
+  /** VMs 1..haVmsPerHost of each host are in a tier with failover (the rest are not restarted). */
+  haVmsPerHost: number;
   failed: number;
   /** Sends one command to the simulator and resolves with its reply. */
   sim: (cmd: object) => Promise<{ ok: boolean; at?: number; error?: string }>;
@@ -48,12 +50,25 @@ async function getJson(url: string, token: string): Promise<unknown> {
 
 const vmName = (h: number, v: number) => `vm-${simHostName(h)}-${String(v + 1).padStart(2, '0')}`;
 
-/** The hosts to power off: spread over the cluster (every site), and as many hosts next to them
- *  whose VMs the probe agent also watches, so that the witness is no list of the victims only. */
+/**
+ * The hosts to power off: spread over the cluster and over its four sites alike (host i is in
+ * site i % 4, and a VM restarts in its own site), and the host after each, whose VMs the probe
+ * agent also watches, so that the witness is no list of the victims only.
+ */
 export function failoverHosts(hosts: number, failed: number): { failed: number[]; watchedUp: number[] } {
   const step = Math.floor(hosts / failed);
-  const f = Array.from({ length: failed }, (_, i) => i * step);
+  if (step < 5)
+    throw new Error(`${failed} hosts to power off need at least ${failed * 5} hosts, not ${hosts}`);
+  const f = Array.from({ length: failed }, (_, i) => i * step + (i % 4));
   return { failed: f, watchedUp: f.map((h) => h + 1) };
+}
+
+/** The vms[] entries that put VMs 1..k of every host in tier `low` (failover). */
+export function haVmEntries(k: number) {
+  return Array.from({ length: k }, (_, v) => ({
+    match: { name: `vm-*-${String(v + 1).padStart(2, '0')}` },
+    tier: 'low',
+  }));
 }
 
 export async function runFailoverPhase(o: FailoverPhaseInput) {
@@ -112,7 +127,7 @@ export async function runFailoverPhase(o: FailoverPhaseInput) {
 
     const names = failed.map(simHostName);
     const victims = new Set(
-      failed.flatMap((h) => Array.from({ length: o.vmsPerHost }, (_, v) => vmName(h, v))),
+      failed.flatMap((h) => Array.from({ length: o.haVmsPerHost }, (_, v) => vmName(h, v))),
     );
     const cut = await o.sim({ op: 'power-off', hosts: names });
     if (!cut.ok || cut.at === undefined) throw new Error(`power-off: ${cut.error}`);
@@ -127,7 +142,7 @@ export async function runFailoverPhase(o: FailoverPhaseInput) {
       records = (await Promise.all(
         ids.map((f) => getJson(`${o.api}/v1/ha/failovers/${f.id}`, o.viewerToken)),
       )) as FailoverRecord[];
-      const vms = records.flatMap((r) => r.vms);
+      const vms = records.flatMap((r) => r.vms).filter((v) => victims.has(v.vm));
       if (
         records.length === names.length &&
         vms.length === victims.size &&
@@ -142,7 +157,7 @@ export async function runFailoverPhase(o: FailoverPhaseInput) {
       }
       await sleep(500);
     }
-    const vms = records.flatMap((r) => r.vms);
+    const vms = records.flatMap((r) => r.vms).filter((v) => victims.has(v.vm));
     const max = (xs: (number | null | undefined)[]) => Math.max(...xs.map((x) => x ?? Number.NaN));
     // The inventory agrees: each VM of the failed hosts running once, on a host that is up.
     const down = new Set(names);

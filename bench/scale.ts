@@ -29,7 +29,7 @@ import { freePort } from '../lab/index.ts';
 import { createSimNetns, SIM_HOST_PREFIX } from '../lab/sim/netns.ts';
 import { TokenStore } from '../src/api/auth/tokens.ts';
 import { startRedis } from '../test/support/redis.ts';
-import { runFailoverPhase } from './scale-failover.ts';
+import { haVmEntries, runFailoverPhase } from './scale-failover.ts';
 import { median, r1 } from './stats.ts';
 
 const HOSTS = Number(process.env.BENCH_HOSTS ?? 1000);
@@ -41,6 +41,8 @@ const LIST_S = Number(process.env.BENCH_LIST_S ?? 20);
 const SIM_PORT = Number(process.env.BENCH_SIM_PORT ?? 16509);
 const COLD_START_LIMIT_MS = 120_000;
 const FAILED_HOSTS = Number(process.env.BENCH_FAILED_HOSTS ?? 20);
+/** VMs 1..N of each host in a tier with failover (default: all of them). */
+const HA_VMS_PER_HOST = Math.min(VMS_PER_HOST, Number(process.env.BENCH_HA_VMS_PER_HOST ?? VMS_PER_HOST));
 const FAILOVER_TIMEOUT_MS = Number(process.env.BENCH_FAILOVER_TIMEOUT_MS ?? 300_000);
 /** Set inside the bench's own network namespace (the bench runs itself again there). */
 const NETNS = process.env.KZ_SCALE_NETNS;
@@ -203,8 +205,8 @@ async function main() {
             }
           : {}),
       })),
-      // Every VM in a tier with failover (policies/tiers.yaml `low`), restarted after a host failure.
-      ...(bmc ? { vms: [{ match: { name: 'vm-*' }, tier: 'low' }] } : {}),
+      // VMs in a tier with failover (policies/tiers.yaml `low`), restarted after a host failure.
+      ...(bmc ? { vms: haVmEntries(HA_VMS_PER_HOST) } : {}),
       redis: { url: redis.url },
       api: { listen: `127.0.0.1:${apiPort}`, rateLimitPerMinute: 1_000_000 },
       metrics: { listen: `127.0.0.1:${metricsPort}` },
@@ -336,6 +338,7 @@ async function main() {
       bench: 'scale',
       hosts: HOSTS,
       vms: HOSTS * VMS_PER_HOST,
+      ha_vms: NETNS ? HOSTS * HA_VMS_PER_HOST : 0,
       vms_listed: listed,
       inventory_interval_ms: INTERVAL_MS,
       machine_cores: Number(readFileSync('/proc/cpuinfo', 'utf8').match(/^processor\s*:/gm)?.length ?? 0),
@@ -390,6 +393,7 @@ async function main() {
           probeToken,
           hosts: HOSTS,
           vmsPerHost: VMS_PER_HOST,
+          haVmsPerHost: HA_VMS_PER_HOST,
           failed: FAILED_HOSTS,
           sim: simCommand,
           timeoutMs: FAILOVER_TIMEOUT_MS,
