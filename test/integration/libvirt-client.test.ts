@@ -11,6 +11,7 @@ import {
   labStatus,
   ping,
   readState,
+  virsh,
   waitForPing,
 } from '../../lab/index.ts';
 import type { DomainEvent, LibvirtClient } from '../../src/libvirt/client.ts';
@@ -190,6 +191,15 @@ describe('libvirt client against lab libvirtd', () => {
     expect(
       events.some((e) => e.domain === 'lc-a' && e.kind === 'migration-iteration' && e.iteration >= 1),
     ).toBe(true);
+  });
+
+  it('reports a reset of the guest as a reboot event', async () => {
+    await h2.subscribeDomainEvents();
+    events.length = 0;
+    await virsh(lab.layout.hosts[1]!, ['reset', 'lc-a']);
+    await waitUntil(() => events.some((e) => e.domain === 'lc-a' && e.kind === 'reboot'), 5_000);
+    expect(events.filter((e) => e.kind === 'reboot').every((e) => e.domain === 'lc-a')).toBe(true);
+    await waitForPing(address('lc-a'), 30_000);
   });
 
   it('changes speed and downtime of a running migration, and aborting leaves the VM on the source', async () => {
