@@ -224,7 +224,18 @@ controller: { url: "${kz.url}", tokenFile: probe-token, refreshSec: 1 }
       expect.objectContaining({ vm: 'dr3', to: 'h1', status: 'answering' }),
     ]);
     const [fo] = d.report.failover.vms;
-    expect(Math.abs(fo.rtoMs - move.totalMs)).toBeLessThanOrEqual(0.25 * move.totalMs);
+    // The two RTOs count from different points to the same first reply: the drill's from the
+    // fence request, the record's from h2's last sign of life, which comes later by however long
+    // the lab's fence took to cut the power (its switch is a node process of its own: seconds on
+    // a busy machine, 2 s in one run beside a CPU burner). So the record's RTO is the drill's less
+    // that lag, give or take one ICMP interval (500 ms) at each end.
+    const lagMs = d.report.failover.failureAt - move.startedMs;
+    console.log(
+      `host-failure drill: RTO ${move.totalMs} ms from the fence request, ${fo.rtoMs} ms from h2's last sign of life (${lagMs} ms later)`,
+    );
+    expect(lagMs).toBeGreaterThanOrEqual(-500);
+    expect(lagMs).toBeLessThan(move.totalMs);
+    expect(Math.abs(fo.rtoMs - (move.totalMs - lagMs))).toBeLessThanOrEqual(1_000);
     // Give or take one ICMP interval (loops.healthIntervalMs, 500 ms), as in failover-auto: the
     // record's failure point is h2's last sign of life, and h2's last ICMP reply can come just
     // after the VM's own last reply (a run: outage 5,909 ms against an RTO of 5,905 ms).

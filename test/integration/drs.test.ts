@@ -148,7 +148,7 @@ describe('DRS against the lab', () => {
       }
       const endMs = Date.now() - burnAt;
       console.log(
-        `DRS automatic: burner start to the end of the drs job ${endMs} ms (issue goal 20 s), moved ${job?.vm}`,
+        `DRS automatic: burner start to the end of the drs job ${endMs} ms (goal 20 s), moved ${job?.vm}`,
       );
       expect(job, 'no drs job within 120 s of the burst').toBeDefined();
       expect(job!.state, JSON.stringify(job!.result)).toBe('succeeded');
