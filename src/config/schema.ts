@@ -163,7 +163,7 @@ const migrationSchema = z.strictObject({
    * 300 ms (what raw `virsh migrate` gets): in bench:migrate, 100 ms cut libvirt's downtime
    * median by 60-190 ms in each of four runs, at no cost in total time (docs/operations.md).
    */
-  maxDowntimeMs: z.int().min(1).max(60_000).default(50),
+  maxDowntimeMs: z.int().min(1).max(60_000).default(100),
   /** MiB/s; 0 = unlimited. */
   bandwidthMiBs: z.int().min(0).max(100_000).default(0),
   /** Throttle the guest's vCPUs when memory is dirtied faster than it is sent. */
