@@ -126,6 +126,10 @@ const migrationResultSchema = {
         reason: { type: 'string' },
       },
     },
+    sessionUnchecked: {
+      ...nullable('string'),
+      description: 'why no TCP session was checked although the policy asks for one (it could not connect)',
+    },
     guestResets: {
       type: 'number',
       description:

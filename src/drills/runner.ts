@@ -367,6 +367,7 @@ export class DrillSystem {
         libvirtDowntimeMs: r.libvirtDowntimeMs,
         probe: figures(r.probe[0]),
         sessionSurvived: r.session ? r.session.survived : null,
+        ...(r.sessionUnchecked ? { sessionUnchecked: r.sessionUnchecked } : {}),
       });
       record.movesDone = i;
       await this.save(record);

@@ -86,6 +86,8 @@ export interface MigrationResult {
   settings: AppliedMigrationSettings | null;
   probe: ProbeWindow[];
   session: TcpSessionResult | null;
+  /** Why no TCP session was checked although the policy asks for one (it could not connect). */
+  sessionUnchecked: string | null;
   /**
    * Resets of the guest on the destination (libvirt's reboot event) from the start of the move
    * until its probe window closed: a guest that resets right after the switch-over has lost its
@@ -287,6 +289,7 @@ export function baseResult(req: MigrationRequest): MigrationResult {
     settings: null,
     probe: [],
     session: null,
+    sessionUnchecked: null,
     guestResets: 0,
     reconciled: false,
   };
@@ -389,6 +392,7 @@ async function migrate(
     track(session);
     await session.start().catch((e: Error) => {
       ports.log.warn({ vm: req.vm, err: e.message }, 'session check could not connect');
+      result.sessionUnchecked = e.message;
       session = null;
     });
   }

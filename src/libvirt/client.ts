@@ -108,13 +108,18 @@ export interface BlockCopyOptions {
   bandwidthBytes?: number;
 }
 
-/** A block job of one disk as libvirt reports it; `ready` when a copy mirrors (cur == end). */
+/**
+ * A block job of one disk as libvirt reports it. `caughtUp`: cur == end at this read. libvirt
+ * keeps cur below end until the job is ready, but a ready mirror of a disk being written can
+ * read cur < end for an instant, so whether a copy mirrors is the live XML's `ready='yes'`
+ * (mirrorReady in src/replication/mirror.ts), not this.
+ */
 export interface BlockJobInfo {
   type: string;
   bandwidthMiBs: number;
   cur: number;
   end: number;
-  ready: boolean;
+  caughtUp: boolean;
 }
 
 export type DomainEvent =
@@ -631,13 +636,12 @@ export class LibvirtClient extends EventEmitter {
     if (r.found !== 1) return null;
     const cur = Number(r.cur);
     const end = Number(r.end);
-    // libvirt holds cur below end until QEMU reports the job ready, so equality means ready.
     return {
       type: blockJobTypeNames[r.type] ?? String(r.type),
       bandwidthMiBs: Number(r.bandwidth),
       cur,
       end,
-      ready: end > 0 && cur === end,
+      caughtUp: end > 0 && cur === end,
     };
   }
 

@@ -46,34 +46,46 @@ export class TcpSessionCheck {
 
   constructor(private readonly o: TcpSessionOptions) {}
 
-  start(): Promise<void> {
-    return new Promise((resolve, reject) => {
-      const s = connect({ host: this.o.host, port: this.o.port });
-      const t = setTimeout(() => {
-        s.destroy();
-        reject(
-          new Error(
-            `tcp ${this.o.host}:${this.o.port}: no connection within ${this.o.connectTimeoutMs ?? 5_000} ms`,
-          ),
+  /**
+   * Connects, trying again every quarter second until the connect timeout: a refused or
+   * unreachable first attempt (the guest's echo service restarting, a neighbour entry not yet
+   * resolved after the last move) says nothing about the move this session is to measure.
+   */
+  async start(): Promise<void> {
+    const limit = this.o.connectTimeoutMs ?? 5_000;
+    const deadline = performance.now() + limit;
+    let last = '';
+    for (let attempts = 1; ; attempts++) {
+      const left = deadline - performance.now();
+      if (left > 0 && !this.released) {
+        try {
+          this.open(await connectWithin(this.o.host, this.o.port, left));
+          return;
+        } catch (e) {
+          last = (e as Error).message;
+        }
+      }
+      if (this.released || performance.now() >= deadline)
+        throw new Error(
+          `tcp ${this.o.host}:${this.o.port}: no connection within ${limit} ms (${attempts} attempts; last: ${last})`,
         );
-      }, this.o.connectTimeoutMs ?? 5_000);
-      s.once('connect', () => {
-        clearTimeout(t);
-        s.setNoDelay(true);
-        this.socket = s;
-        this.lastEcho = performance.now();
-        s.setEncoding('utf8');
-        s.on('data', (d: string) => this.onData(d));
-        s.on('close', () => this.break('connection closed'));
-        s.on('error', (e: Error) => this.break(`connection error: ${e.message}`));
-        this.timer = setInterval(() => this.beat(), this.o.heartbeatMs);
-        resolve();
-      });
-      s.once('error', (e) => {
-        clearTimeout(t);
-        reject(new Error(`tcp ${this.o.host}:${this.o.port}: ${e.message}`));
-      });
-    });
+      await new Promise((r) => setTimeout(r, Math.min(250, Math.max(0, deadline - performance.now()))));
+    }
+  }
+
+  private open(s: Socket): void {
+    if (this.released) {
+      s.destroy();
+      throw new Error('stopped before the session was open');
+    }
+    s.setNoDelay(true);
+    this.socket = s;
+    this.lastEcho = performance.now();
+    s.setEncoding('utf8');
+    s.on('data', (d: string) => this.onData(d));
+    s.on('close', () => this.break('connection closed'));
+    s.on('error', (e: Error) => this.break(`connection error: ${e.message}`));
+    this.timer = setInterval(() => this.beat(), this.o.heartbeatMs);
   }
 
   private beat(): void {
@@ -138,4 +150,24 @@ export class TcpSessionCheck {
       ...(this.broken ? { reason: this.broken } : {}),
     };
   }
+}
+
+/** One connection attempt: the socket once connected, or why not (an error, or the time ran out). */
+function connectWithin(host: string, port: number, ms: number): Promise<Socket> {
+  return new Promise((resolve, reject) => {
+    const s = connect({ host, port });
+    const t = setTimeout(() => {
+      s.destroy();
+      reject(new Error('timed out'));
+    }, ms);
+    s.once('connect', () => {
+      clearTimeout(t);
+      s.removeAllListeners('error');
+      resolve(s);
+    });
+    s.once('error', (e) => {
+      clearTimeout(t);
+      reject(e);
+    });
+  });
 }

@@ -45,7 +45,8 @@ export async function startMirror(
   for (;;) {
     const now = await c.blockJobInfo(dom, t.disk);
     if (!now) return ['failed', `${vm}'s copy of ${t.disk} to ${t.host} ended before it was ready`];
-    if (now.ready) return ['succeeded', job ? `${t.disk} was already mirroring to ${t.host}` : null];
+    if (mirrorReady(await c.getXml(dom), t.disk))
+      return ['succeeded', job ? `${t.disk} was already mirroring to ${t.host}` : null];
     if (Date.now() > deadline)
       return [
         'failed',
@@ -53,6 +54,16 @@ export async function startMirror(
       ];
     await sleep(200);
   }
+}
+
+/**
+ * Whether the disk's block copy is ready (libvirt marks the live XML's mirror `ready='yes'` at
+ * QEMU's ready event and keeps it until the job ends): every write now reaches the copy too.
+ */
+export function mirrorReady(xml: string, disk: string): boolean {
+  const block = diskBlocks(xml).find((b) => targetDev(b) === disk);
+  const mirror = block?.match(/<mirror\b[^>]*>/)?.[0] ?? '';
+  return /\bready='yes'/.test(mirror);
 }
 
 /** Whether the live XML's mirror of the disk goes to this export. */

@@ -131,7 +131,7 @@ controller: { url: "${kz.url}", tokenFile: probe-token, refreshSec: 1 }
       expect(m.probe, `move ${m.index}`).not.toBeNull();
       expect(m.probe.sent).toBeGreaterThan(20);
       expect(m.libvirtDowntimeMs).toBeGreaterThan(0);
-      expect(m.sessionSurvived).toBe(true);
+      expect(m.sessionSurvived, `move ${m.index}: ${m.sessionUnchecked ?? ''}`).toBe(true);
       expect(m.verdict.status).toBe(m.probe.outageMs <= 2_000 ? 'pass' : 'fail');
     }
     expect(report.summary.mechanisms).toHaveLength(1);

@@ -13,6 +13,7 @@ import { achievedRpoMs, planMirrors, type ReplicaTarget } from '../../src/core/r
 import { type PowerAction, type PowerPorts, runPowerAction } from '../../src/jobs/power.ts';
 import type { LibvirtClient } from '../../src/libvirt/client.ts';
 import { DomainXmlFlags } from '../../src/libvirt/constants.ts';
+import { mirrorReady } from '../../src/replication/mirror.ts';
 import { type NbdExport, nbdDiskXml, pidFile, SshNbdExports } from '../../src/replication/nbd-export.ts';
 import { upTestLab } from '../support/lab-fixture.ts';
 import { openLabClient } from '../support/libvirt.ts';
@@ -75,14 +76,9 @@ describe('synchronous mirror of a local disk to the recovery site over NBD', () 
       reuseExternal: true,
       transientJob: true,
     });
-    await waitFor(
-      'the copy to be ready',
-      async () => (await h1.blockJobInfo(dom, 'vda'))?.ready === true,
-      60_000,
-      100,
-    );
+    await waitFor('the copy to be ready', async () => mirrorReady(await h1.getXml(dom), 'vda'), 60_000, 100);
     const job = (await h1.blockJobInfo(dom, 'vda'))!;
-    expect(job).toMatchObject({ type: 'copy', ready: true, end: 64 * MiB });
+    expect(job).toMatchObject({ type: 'copy', caughtUp: true, end: 64 * MiB });
     const xml = await h1.getXml(dom);
     expect(xml).toMatch(/<mirror type='network' job='copy' ready='yes'>/);
     expect(xml).toContain(`<host name='${target.address}' port='${target.port}'/>`);
@@ -183,7 +179,13 @@ describe('synchronous mirror of a local disk to the recovery site over NBD', () 
       const job = await h1.blockJobInfo(dom1, 'vda');
       expect(
         achievedRpoMs(
-          { vm: 'ra1', disk: 'vda', ready: job?.ready ?? false, synchronous: true, lastReadyAt: null },
+          {
+            vm: 'ra1',
+            disk: 'vda',
+            ready: job !== null && mirrorReady(await h1.getXml(dom1), 'vda'),
+            synchronous: true,
+            lastReadyAt: null,
+          },
           Date.now(),
         ),
       ).toBe(0);
@@ -198,7 +200,7 @@ describe('synchronous mirror of a local disk to the recovery site over NBD', () 
       await h1.blockCopy(dom2, 'vda', nbdDiskXml(control), { reuseExternal: true, transientJob: true });
       await waitFor(
         'the control copy to be ready',
-        async () => (await h1.blockJobInfo(dom2, 'vda'))?.ready === true,
+        async () => mirrorReady(await h1.getXml(dom2), 'vda'),
         60_000,
         100,
       );

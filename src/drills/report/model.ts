@@ -50,6 +50,8 @@ export interface DrillMove {
   probe: ProbeFigures | null;
   /** Whether a TCP session held open to the guest survived the move; null when not checked. */
   sessionSurvived: boolean | null;
+  /** Why the session was not checked, when the move's policy asked for one. */
+  sessionUnchecked?: string;
   verdict: MoveVerdict;
 }
 

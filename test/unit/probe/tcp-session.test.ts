@@ -1,3 +1,4 @@
+import { createServer } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { MAX_LINE_CHARS, TcpSessionCheck } from '../../../src/probe/tcp-session.ts';
 import { guest } from './echo-guest.ts';
@@ -55,5 +56,52 @@ describe('TCP session check against an untrusted echo service (F8)', () => {
     expect(r.echoed).toBeGreaterThan(3);
     expect(await g.allClosed()).toBe(true);
     expect(check.stop().heartbeats).toBe(r.heartbeats);
+  });
+
+  it('connects once the echo service comes up within the connect timeout, refused at first', async () => {
+    g = await guest((s) => s.pipe(s));
+    const port = g.port;
+    await g.close();
+    g = null;
+    const check = new TcpSessionCheck({
+      host: '127.0.0.1',
+      port,
+      heartbeatMs: 10,
+      breakAfterMs: 5_000,
+      connectTimeoutMs: 5_000,
+    });
+    const started = check.start();
+    await sleep(600);
+    const late = createServer((s) => s.pipe(s));
+    await new Promise<void>((r) => late.listen(port, '127.0.0.1', r));
+    try {
+      await started;
+      await sleep(100);
+      const r = check.stop();
+      expect(r).toMatchObject({ survived: true });
+      expect(r.echoed).toBeGreaterThan(2);
+    } finally {
+      await new Promise((r) => late.close(r));
+    }
+  });
+
+  it('gives up at the connect timeout with the attempts made and the last error', async () => {
+    g = await guest((s) => s.pipe(s));
+    const port = g.port;
+    await g.close();
+    g = null;
+    const check = new TcpSessionCheck({
+      host: '127.0.0.1',
+      port,
+      heartbeatMs: 10,
+      breakAfterMs: 5_000,
+      connectTimeoutMs: 800,
+    });
+    await expect(check.start()).rejects.toThrow(
+      new RegExp(
+        `^tcp 127\\.0\\.0\\.1:${port}: no connection within 800 ms \\([2-9] attempts; last: connect ECONNREFUSED`,
+      ),
+    );
+    expect(check.stop().survived).toBe(false);
   });
 });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { replicaDomainXml } from '../../../src/replication/mirror.ts';
+import { mirrorReady, replicaDomainXml } from '../../../src/replication/mirror.ts';
 
 const xml = `<domain type='qemu'><name>db1</name><devices>
     <disk type='block' device='disk'>
@@ -38,5 +38,19 @@ describe('replicaDomainXml', () => {
     expect(() => replicaDomainXml(xml, [{ disk: 'vdc', path: '/r/c.qcow2' }])).toThrow(
       'the definition has no disk vdc to point at its replica /r/c.qcow2',
     );
+  });
+});
+
+describe('mirrorReady', () => {
+  const withMirror = (attrs: string) =>
+    xml.replace(
+      "<target dev='vda' bus='virtio'/>",
+      `<mirror type='network' job='copy'${attrs}><format type='raw'/><source protocol='nbd' name='db1-vda'><host name='10.0.0.3' port='10820'/></source></mirror><target dev='vda' bus='virtio'/>`,
+    );
+  it("is libvirt's ready='yes' on the disk's own mirror, whatever cur and end read", () => {
+    expect(mirrorReady(withMirror(" ready='yes'"), 'vda')).toBe(true);
+    expect(mirrorReady(withMirror(''), 'vda')).toBe(false);
+    expect(mirrorReady(withMirror(" ready='yes'"), 'vdb')).toBe(false);
+    expect(mirrorReady(xml, 'vda')).toBe(false);
   });
 });
