@@ -26,6 +26,10 @@ export interface Series {
   downtimeMs: number[];
   outageMs: number[];
   lost: number[];
+  /** Pre-copy iterations of each move, as libvirt reports the completed job. */
+  iterations: number[];
+  /** keizoku only: moves whose switch-over limit was raised (migration.maxDowntimeSteps). */
+  downtimeRaised: number;
   sessions: number;
   sessionConnectFailures: number;
   /** keizoku only: pre-checks, and request to result as the client saw it. */
@@ -38,6 +42,8 @@ export const series = (): Series => ({
   downtimeMs: [],
   outageMs: [],
   lost: [],
+  iterations: [],
+  downtimeRaised: 0,
   sessions: 0,
   sessionConnectFailures: 0,
   checkMs: [],
@@ -81,6 +87,8 @@ export async function keizokuMove(
   s.downtimeMs.push(job.result.libvirtDowntimeMs);
   s.outageMs.push(ping.maxGapMs);
   s.lost.push(ping.sent - ping.received);
+  if (job.result.iterations !== null) s.iterations.push(job.result.iterations);
+  if (job.result.downtimeRaises?.length > 0) s.downtimeRaised++;
   if (job.result.session?.survived) s.sessions++;
   if (!job.result.session) s.sessionConnectFailures++;
 }
@@ -110,6 +118,7 @@ export async function virshMove(
     s.downtimeMs.push(r.downtimeMs);
     s.outageMs.push(r.ping.maxGapMs);
     s.lost.push(r.ping.sent - r.ping.received);
+    if (Number.isFinite(r.iterations)) s.iterations.push(r.iterations);
   } finally {
     if (connected && session.stop().survived) s.sessions++;
   }
@@ -123,6 +132,8 @@ export function summary(prefix: string, s: Series): Record<string, number> {
     [`${prefix}_outage_ms_median`]: r1(median(s.outageMs)),
     [`${prefix}_outage_p95_ms`]: r1(p95(s.outageMs)),
     [`${prefix}_pings_lost_median`]: median(s.lost),
+    [`${prefix}_iterations_median`]: median(s.iterations),
+    [`${prefix}_moves_downtime_raised`]: s.downtimeRaised,
     [`${prefix}_sessions_survived`]: s.sessions,
     [`${prefix}_session_connect_failures`]: s.sessionConnectFailures,
   };

@@ -18,6 +18,8 @@ export interface VirshMigration {
   /** libvirt's own figures for the completed job, read on the destination. */
   elapsedMs: number;
   downtimeMs: number;
+  /** Pre-copy iterations (NaN when libvirt does not say). */
+  iterations: number;
   ping: PingSummary;
 }
 
@@ -68,6 +70,7 @@ export async function virshMigrate(
     endedAt,
     elapsedMs: num('Time elapsed'),
     downtimeMs: num('Total downtime'),
+    iterations: num('Iteration'),
     ping,
   };
 }

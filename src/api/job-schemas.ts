@@ -95,7 +95,14 @@ const migrationResultSchema = {
         bandwidthMiBs: { type: 'number', description: 'cap in MiB/s; 0: none' },
         compression: { type: 'array', items: { type: 'string' } },
         parallelConnections: { type: 'number', description: '0: one connection' },
-        maxDowntimeMs: { type: 'number' },
+        maxDowntimeMs: { type: 'number', description: 'the limit at the start of the move' },
+        maxDowntimeSteps: {
+          type: 'array',
+          items: {
+            type: 'object',
+            properties: { afterIterations: { type: 'number' }, maxDowntimeMs: { type: 'number' } },
+          },
+        },
         autoConverge: { type: 'boolean' },
         postCopyAfterIterations: { type: 'number' },
         postCopyAfterMs: { type: 'number' },
@@ -124,6 +131,18 @@ const migrationResultSchema = {
         echoed: { type: 'number' },
         longestGapMs: { type: 'number' },
         reason: { type: 'string' },
+      },
+    },
+    downtimeRaises: {
+      type: 'array',
+      description: 'each raise of the switch-over limit (migration.maxDowntimeSteps)',
+      items: {
+        type: 'object',
+        properties: {
+          iteration: { type: 'number' },
+          maxDowntimeMs: { type: 'number' },
+          afterMs: { type: 'number', description: 'since the move started' },
+        },
       },
     },
     sessionUnchecked: {

@@ -13,6 +13,7 @@ export const CROSS_SITE_FIELDS = [
   'compression',
   'parallelConnections',
   'maxDowntimeMs',
+  'maxDowntimeSteps',
   'autoConverge',
   'postCopyAfterIterations',
   'postCopyAfterMs',
@@ -74,6 +75,7 @@ export interface AppliedMigrationSettings {
   compression: string[];
   parallelConnections: number;
   maxDowntimeMs: number;
+  maxDowntimeSteps: { afterIterations: number; maxDowntimeMs: number }[];
   autoConverge: boolean;
   postCopyAfterIterations: number;
   postCopyAfterMs: number;
@@ -88,10 +90,26 @@ export function appliedSettings(c: ChosenPolicy): AppliedMigrationSettings {
     compression: [...p.compression],
     parallelConnections: p.parallelConnections,
     maxDowntimeMs: p.maxDowntimeMs,
+    maxDowntimeSteps: p.maxDowntimeSteps.map((s) => ({ ...s })),
     autoConverge: p.autoConverge,
     postCopyAfterIterations: p.postCopyAfterIterations,
     postCopyAfterMs: p.postCopyAfterMs,
     timeoutMs: p.timeoutMs,
     crossSite: c.crossSite,
   };
+}
+
+/**
+ * The switch-over limit for a move that has reached pre-copy `iteration`: the starting limit,
+ * raised by every step whose iteration it has reached. A step below the start (a request or
+ * a cross-site rule that already allows more) changes nothing: a limit never goes down.
+ */
+export function maxDowntimeAt(
+  p: Pick<MigrationPolicy, 'maxDowntimeMs' | 'maxDowntimeSteps'>,
+  iteration: number,
+): number {
+  let limit = p.maxDowntimeMs;
+  for (const s of p.maxDowntimeSteps)
+    if (iteration >= s.afterIterations && s.maxDowntimeMs > limit) limit = s.maxDowntimeMs;
+  return limit;
 }

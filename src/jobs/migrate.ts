@@ -5,6 +5,7 @@ import {
   type ChosenPolicy,
   chooseMigrationPolicy,
   type MigrationPolicy,
+  maxDowntimeAt,
 } from '../core/migration-policy.ts';
 import type { ClusterSnapshot } from '../core/model.ts';
 import { migrationRefusals, type PlacementContext } from '../core/placement/index.ts';
@@ -88,6 +89,8 @@ export interface MigrationResult {
   session: TcpSessionResult | null;
   /** Why no TCP session was checked although the policy asks for one (it could not connect). */
   sessionUnchecked: string | null;
+  /** Each raise of the switch-over limit (migration.maxDowntimeSteps): at which iteration, to what, when. */
+  downtimeRaises: { iteration: number; maxDowntimeMs: number; afterMs: number }[];
   /**
    * Resets of the guest on the destination (libvirt's reboot event) from the start of the move
    * until its probe window closed: a guest that resets right after the switch-over has lost its
@@ -290,6 +293,7 @@ export function baseResult(req: MigrationRequest): MigrationResult {
     probe: [],
     session: null,
     sessionUnchecked: null,
+    downtimeRaises: [],
     guestResets: 0,
     reconciled: false,
   };
@@ -405,7 +409,8 @@ async function migrate(
     result.host = req.from;
     return finish('refused', go);
   }
-  await src.migrateSetMaxDowntime(dom, policy.maxDowntimeMs).catch(() => undefined);
+  let downtimeLimit = policy.maxDowntimeMs;
+  await src.migrateSetMaxDowntime(dom, downtimeLimit).catch(() => undefined);
   const postCopyWanted = policy.postCopyAfterIterations > 0 || policy.postCopyAfterMs > 0;
   let settled: { ok: true } | { ok: false; err: Error } | null = null;
   const moving = src
@@ -462,6 +467,15 @@ async function migrate(
         const p = progressOf(js.stats, startedAt, result.postCopy ? 'post-copy' : 'migrating');
         lastIteration = p.iteration;
         side.progress(p);
+        const limit = maxDowntimeAt(policy, p.iteration);
+        if (limit > downtimeLimit && !result.postCopy) {
+          downtimeLimit = limit;
+          await src.migrateSetMaxDowntime(dom, limit).then(
+            () =>
+              result.downtimeRaises.push({ iteration: p.iteration, maxDowntimeMs: limit, afterMs: elapsed }),
+            (e: Error) => ports.log.warn({ vm: req.vm, err: e.message }, 'max downtime raise refused'),
+          );
+        }
         const postCopyDue =
           postCopyWanted &&
           !result.postCopy &&

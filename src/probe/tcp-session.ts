@@ -18,6 +18,8 @@ export interface TcpSessionOptions {
   /** A session with no echo for this long counts as broken (what an application timeout would do). */
   breakAfterMs: number;
   connectTimeoutMs?: number;
+  /** One connection attempt (tests replace it); the default is a TCP connect. */
+  attempt?: (host: string, port: number, ms: number) => Promise<Socket>;
 }
 
 /**
@@ -47,9 +49,10 @@ export class TcpSessionCheck {
   constructor(private readonly o: TcpSessionOptions) {}
 
   /**
-   * Connects, trying again every quarter second until the connect timeout: a refused or
-   * unreachable first attempt (the guest's echo service restarting, a neighbour entry not yet
-   * resolved after the last move) says nothing about the move this session is to measure.
+   * Connects, trying again every quarter second until the connect timeout: an unreachable
+   * first attempt (a neighbour entry not yet resolved after the last move) says nothing about
+   * the move this session is to measure. A refusal ends it at once: the guest answers, and has
+   * no echo service on that port (a move must not wait for one that will not come).
    */
   async start(): Promise<void> {
     const limit = this.o.connectTimeoutMs ?? 5_000;
@@ -59,10 +62,12 @@ export class TcpSessionCheck {
       const left = deadline - performance.now();
       if (left > 0 && !this.released) {
         try {
-          this.open(await connectWithin(this.o.host, this.o.port, left));
+          this.open(await (this.o.attempt ?? connectWithin)(this.o.host, this.o.port, left));
           return;
         } catch (e) {
           last = (e as Error).message;
+          if ((e as NodeJS.ErrnoException).code === 'ECONNREFUSED')
+            throw new Error(`tcp ${this.o.host}:${this.o.port}: ${last}`);
         }
       }
       if (this.released || performance.now() >= deadline)

@@ -151,6 +151,11 @@ describe('host maintenance against the lab', () => {
     ).toMatch(/local to h1\) copied to h2 \(storage copy needed\)$/);
     expect(await running('h1')).toEqual([]);
     expect(await running('h2')).toEqual(expect.arrayContaining(onH1));
+    // What each move cost and ran with, for a reader of the run's log.
+    for (const j of jobs)
+      console.log(
+        `maintenance move ${j.vm}: ping gap ${seen.get(j.vm)?.maxGapMs} ms (bound ${gapBoundMs}), libvirt downtime ${j.result.libvirtDowntimeMs} ms, iterations ${j.result.iterations}, limit raises ${JSON.stringify(j.result.downtimeRaises)}`,
+      );
     for (const vm of VMS) {
       const s = seen.get(vm)!;
       // Kept answering, moved live: the longest silence within four raw virsh moves' gap

@@ -138,6 +138,7 @@ const migration: MigrationJobView = {
     ],
     session: { survived: true, heartbeats: 9, echoed: 9, longestGapMs: 200 },
     sessionUnchecked: null,
+    downtimeRaises: [],
     guestResets: 0,
     reconciled: false,
   },

@@ -1,9 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import type { CrossSiteMigrationRule, MigrationConfig } from '../../../src/config/index.ts';
-import { appliedSettings, chooseMigrationPolicy } from '../../../src/core/migration-policy.ts';
+import { appliedSettings, chooseMigrationPolicy, maxDowntimeAt } from '../../../src/core/migration-policy.ts';
 
 const base = (crossSite: CrossSiteMigrationRule[] = []): MigrationConfig => ({
   maxDowntimeMs: 100,
+  maxDowntimeSteps: [],
   bandwidthMiBs: 0,
   autoConverge: true,
   postCopyAfterIterations: 0,
@@ -93,11 +94,29 @@ describe('chooseMigrationPolicy', () => {
       compression: ['xbzrle'],
       parallelConnections: 0,
       maxDowntimeMs: 300,
+      maxDowntimeSteps: [],
       autoConverge: true,
       postCopyAfterIterations: 0,
       postCopyAfterMs: 0,
       timeoutMs: 120_000,
       crossSite: { fromSite: 'dc1', toSite: 'dc2', rule: 'migration.crossSite[0]' },
     });
+  });
+});
+
+describe('maxDowntimeAt', () => {
+  const steps = [
+    { afterIterations: 3, maxDowntimeMs: 100 },
+    { afterIterations: 6, maxDowntimeMs: 300 },
+  ];
+  it('is the start until the first step, then the highest step reached', () => {
+    expect(
+      [1, 2, 3, 5, 6, 40].map((i) => maxDowntimeAt({ maxDowntimeMs: 50, maxDowntimeSteps: steps }, i)),
+    ).toEqual([50, 50, 100, 100, 300, 300]);
+  });
+  it('never lowers a start above the steps (a request or a WAN rule that allows more)', () => {
+    expect(maxDowntimeAt({ maxDowntimeMs: 200, maxDowntimeSteps: steps }, 4)).toBe(200);
+    expect(maxDowntimeAt({ maxDowntimeMs: 200, maxDowntimeSteps: steps }, 6)).toBe(300);
+    expect(maxDowntimeAt({ maxDowntimeMs: 50, maxDowntimeSteps: [] }, 99)).toBe(50);
   });
 });

@@ -83,6 +83,10 @@ export interface FakeMove {
   /** What keizokud asked libvirt for: the migrate call's options, the max downtime set. */
   migrateOptions: MigrationOptions | null;
   maxDowntimeMs: number | null;
+  /** Every max downtime set, in order. */
+  maxDowntimeSets: number[];
+  /** The pre-copy iteration the source's job stats report. */
+  iteration: number;
 }
 
 export function fakeMove(): FakeMove {
@@ -96,6 +100,8 @@ export function fakeMove(): FakeMove {
     statsReads: [],
     migrateOptions: null,
     maxDowntimeMs: null,
+    maxDowntimeSets: [],
+    iteration: 1,
     events: new Map([
       ['h1', new EventEmitter()],
       ['h2', new EventEmitter()],
@@ -121,6 +127,7 @@ export function fakeMove(): FakeMove {
       getState: async () => ({ state: f.state.get(h) ?? 'shutoff', reason: 0 }),
       migrateSetMaxDowntime: async (_dom: unknown, ms: number) => {
         f.maxDowntimeMs = ms;
+        f.maxDowntimeSets.push(ms);
       },
       migrate: (_dom: unknown, o: MigrationOptions) => {
         f.calls.push(`migrate on ${h}`);
@@ -137,7 +144,12 @@ export function fakeMove(): FakeMove {
         return h === 'h1'
           ? {
               type: f.jobType,
-              stats: { data_total: 100, data_remaining: 50, memory_iteration: 1, memory_processed: 10 },
+              stats: {
+                data_total: 100,
+                data_remaining: 50,
+                memory_iteration: f.iteration,
+                memory_processed: 10,
+              },
             }
           : null;
       },
@@ -158,6 +170,7 @@ export function fakeMove(): FakeMove {
 export function policy(o: Partial<MigrationConfig> = {}): MigrationConfig {
   return {
     maxDowntimeMs: 300,
+    maxDowntimeSteps: [],
     bandwidthMiBs: 0,
     autoConverge: true,
     postCopyAfterIterations: 0,

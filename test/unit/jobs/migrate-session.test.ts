@@ -22,6 +22,7 @@ const client = {
 function ports(sessionCheckPort: number, timeoutMs = 60_000): MigrationPorts {
   const policy: MigrationConfig = {
     maxDowntimeMs: 300,
+    maxDowntimeSteps: [],
     bandwidthMiBs: 0,
     autoConverge: true,
     postCopyAfterIterations: 0,

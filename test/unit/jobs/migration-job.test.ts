@@ -102,6 +102,7 @@ describe('a migration job run superseded by a re-run of the same job', () => {
     } as unknown as LibvirtClient;
     const policy = {
       maxDowntimeMs: 300,
+      maxDowntimeSteps: [],
       bandwidthMiBs: 0,
       autoConverge: true,
       postCopyAfterIterations: 0,

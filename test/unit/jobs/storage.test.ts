@@ -200,6 +200,7 @@ describe('storage of a move (F18)', () => {
       },
       policy: {
         maxDowntimeMs: 300,
+        maxDowntimeSteps: [],
         bandwidthMiBs: 0,
         autoConverge: true,
         postCopyAfterIterations: 0,
